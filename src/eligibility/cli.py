@@ -1,0 +1,122 @@
+"""The `eligibility` command line. Exit codes: 0 decided, 1 test failures or rule set
+errors found by a check, 2 bad input (with a clear message, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import yaml
+
+from .diagnostics import RuleSetError
+from .engine import Engine, coerce_date
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Fehler: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
+    try:
+        return Engine.load(rules, overlays=overlays)
+    except RuleSetError as exc:
+        click.echo(exc.format(), err=True)
+        click.echo(f"{len(exc.diagnostics)} Fehler im Regelwerk – nichts entschieden.", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A person file (YAML or JSON): the record itself, or a case file with `record:`.
+    Returns the record and the file's other keys (a case's `on`, `entity`)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        _fail(f"Datei nicht gefunden: {path}")
+    except UnicodeDecodeError:
+        _fail(f"{path}: Datei ist nicht UTF-8-kodiert")
+    except OSError as exc:
+        _fail(f"{path}: {exc.strerror}")
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"{path}:{exc.lineno}:{exc.colno}: kein gültiges JSON ({exc.msg})")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        _fail(f"{path}{where}: kein gültiges YAML ({getattr(exc, 'problem', '') or exc})")
+    if not isinstance(data, dict):
+        _fail(f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)")
+    if isinstance(data.get("record"), dict):
+        return data["record"], {k: v for k, v in data.items() if k != "record"}
+    return data, {}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eligibility")
+def main() -> None:
+    """Entscheidet, ob eine Person zu einer gesetzlich bestimmten Zielgruppe gehört, und erklärt warum."""
+
+
+_rules_option = click.option("--rules", "rules", type=click.Path(), default=None,
+                             help="Regelwerk-Ordner (Standard: das mitgelieferte rules/).")
+_overlay_option = click.option("--overlay", "overlays", multiple=True, type=click.Path(),
+                               help="Kreis-Overlay, z. B. rules/overlays/goeppingen.yaml (mehrfach möglich).")
+
+
+@main.command()
+@click.argument("person", type=click.Path())
+@click.option("--on", "on", default=None, help="Stichtag JJJJ-MM-TT oder TT.MM.JJJJ (Standard: heute).")
+@_rules_option
+@_overlay_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person; z. B. stelle).")
+@click.option("--brief", is_flag=True, help="Nur Ergebnis und Begründung, ohne Bedingungsbaum.")
+def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, ...], fmt: str, lang: str,
+          entity: str | None, brief: bool) -> None:
+    """Entscheidet einen Datensatz (YAML oder JSON) zum Stichtag und erklärt die Entscheidung."""
+    engine = load_engine(rules, overlays)
+    record, meta = read_record_file(person)
+    when = on if on is not None else meta.get("on")
+    try:
+        day = coerce_date(when)
+    except ValueError:
+        _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
+    try:
+        decision = engine.decide(record, day, entity=entity or meta.get("entity"), explain=True)
+    except ValueError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        click.echo(decision.to_json())
+    else:
+        click.echo(engine.render(decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief), nl=False)
+    if decision.errors:
+        for e in decision.errors:
+            click.echo(f"Fehler: {getattr(e.message, lang)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@_rules_option
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+def schema(rules: str | None, entity: str | None) -> None:
+    """Gibt das Faktenschema eines Datensatzes als JSON Schema aus."""
+    engine = load_engine(rules, ())
+    try:
+        click.echo(json.dumps(engine.facts_schema(entity), indent=2, ensure_ascii=False))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,99 @@
+"""Diagnostics: one catalogue of named codes, each with a severity, and the
+`file:line:col: CODE severity: message` form that editors and CI read."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+ERROR = "error"
+WARNING = "warning"
+
+# The catalogue. docs/diagnostics.md documents each code; tests/rules_bad/ has a
+# broken file for each. Codes are stable: tools may filter on them.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "E001": (ERROR, "YAML syntax error"),
+    "E002": (ERROR, "YAML tag not allowed (rule files never construct objects)"),
+    "E003": (ERROR, "duplicate key in a mapping"),
+    "E004": (ERROR, "unknown key"),
+    "E005": (ERROR, "missing required key"),
+    "E006": (ERROR, "wrong type of value"),
+    "E007": (ERROR, "date that does not exist or is badly written"),
+    "E008": (ERROR, "duplicate id"),
+    "E009": (ERROR, "expression syntax error"),
+    "E010": (ERROR, "unknown name in an expression (fact, derived fact, parameter or outcome)"),
+    "E011": (ERROR, "type mismatch in an expression"),
+    "E012": (ERROR, "value not among the allowed values of an enum"),
+    "E013": (ERROR, "rule without a source"),
+    "E014": (ERROR, "assumption without a note"),
+    "E015": (ERROR, "two versions of a parameter valid on the same day"),
+    "E016": (ERROR, "cycle between derived facts or outcomes"),
+    "E017": (ERROR, "precedence refers to an unknown rule or forms a cycle"),
+    "E018": (ERROR, "validity period ends before it starts"),
+    "E019": (ERROR, "rule reads a parameter on a day on which the parameter has no value"),
+    "E020": (ERROR, "manifest missing or given twice"),
+    "E021": (ERROR, "rule's conclusion does not fit the outcome's type"),
+    "E022": (ERROR, "overlay refers to something the rule set does not have"),
+    "W101": (WARNING, "a day inside the rule set's range on which no version of a parameter is valid"),
+    "W102": (WARNING, "rule can never fire"),
+    "W103": (WARNING, "two rules conclude different values for the same outcome with no precedence between them"),
+    "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
+    "W105": (WARNING, "day inside the rule set's range on which no rule of an outcome is in force"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    file: str = ""
+    line: int = 0
+    column: int = 0
+    hint: str = ""
+    source_line: str = ""
+
+    @property
+    def severity(self) -> str:
+        return CATALOGUE[self.code][0]
+
+    def format(self) -> str:
+        where = self.file or "<rules>"
+        if self.line:
+            where += f":{self.line}:{self.column or 1}"
+        out = f"{where}: {self.code} {self.severity}: {self.message}"
+        if self.source_line:
+            out += f"\n    {self.source_line.rstrip()}"
+            if self.column:
+                out += "\n    " + " " * (self.column - 1) + "^"
+        if self.hint:
+            out += f"\n  hint: {self.hint}"
+        return out
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.column, self.code, self.message)
+
+
+class RuleSetError(Exception):
+    """A rule set that cannot be loaded. Carries every diagnostic found, never a traceback."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+
+def read_source_line(path: str | Path, line: int) -> str:
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def did_you_mean(word: str, options: list[str] | set[str] | tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,186 @@
+"""The public Python API: load a rule set once, decide records against it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
+from .decision import Decision, Label, RecordIssue, RuleSetInfo
+from .evaluator import evaluate_entity
+from .explain import reason, render
+from .loader import load_model
+from .records import normalize, parse_date, record_id
+
+DateLike = dt.date | str | None
+
+
+def default_rules_dir() -> Path:
+    """The shipped rule set: $ELIGIBILITY_RULES, else `rules/` of the source checkout
+    this package runs from, else `./rules`."""
+    env = os.environ.get("ELIGIBILITY_RULES")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "rules" / "ruleset.yaml"
+        if candidate.is_file():
+            return candidate.parent
+    return Path("rules")
+
+
+def coerce_date(on: DateLike) -> dt.date:
+    if on is None:
+        return dt.date.today()
+    if isinstance(on, dt.datetime):
+        return on.date()
+    if isinstance(on, dt.date):
+        return on
+    parsed = parse_date(str(on).strip())
+    if parsed is None:
+        raise ValueError(f"not a date: expected YYYY-MM-DD or TT.MM.JJJJ, got {on!r}")
+    return parsed
+
+
+class Engine:
+    """A compiled rule set. Thread-safe for reading: decisions share no mutable state
+    but the per-date caches, which only ever gain equal entries."""
+
+    def __init__(self, compiled: CompiledRuleSet) -> None:
+        self.compiled = compiled
+        m = compiled.model
+        self.info = RuleSetInfo(name=m.manifest.name, version=m.manifest.version, sha256=m.sha256,
+                                overlays=[o.name for o in m.overlays])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None,
+             overlays: Iterable[str | os.PathLike[str]] = ()) -> "Engine":
+        """Load, check and compile a rule set directory (default: the shipped rules).
+        Raises RuleSetError with `file:line:col` diagnostics."""
+        root = Path(path) if path is not None else default_rules_dir()
+        return cls(compile_ruleset(load_model(root, [Path(o) for o in overlays])))
+
+    # ------------------------------------------------------------------ metadata
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def default_entity(self) -> str:
+        return self.compiled.model.manifest.default_entity
+
+    @property
+    def entities(self) -> list[str]:
+        return sorted(self.compiled.entities)
+
+    def entity(self, name: str | None = None) -> CompiledEntity:
+        key = name or self.default_entity
+        try:
+            return self.compiled.entities[key]
+        except KeyError:
+            raise ValueError(f"unknown record type '{key}' (known: {', '.join(self.entities)})") from None
+
+    def outcomes(self, entity: str | None = None) -> list[str]:
+        return list(self.entity(entity).outcome_order)
+
+    # ------------------------------------------------------------------ decisions
+
+    def decide(self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None,
+               explain: bool = True) -> Decision:
+        """Decide every outcome of `record` on the reference date `on` (default today).
+
+        Bad fields do not raise: they are listed in `decision.errors` and treated as
+        unknown, so the other outcomes are still decided. Call
+        `decision.raise_for_errors()` for an exception instead."""
+        day = coerce_date(on)
+        ent = self.entity(entity)
+        if not isinstance(record, Mapping):
+            return self._error_decision(None, ent, day, [RecordIssue(
+                field=None, code="record",
+                message=Label(de="Datensatz ist kein Objekt mit Feldern", en="record is not an object with fields"))])
+        facts, field_errors = normalize(record, ent.facts)
+        issues = [RecordIssue(field=e.field, code=e.code, message=Label(de=e.de, en=e.en)) for e in field_errors]
+        manifest = self.compiled.model.manifest
+        if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
+            issues.append(RecordIssue(field="on", code="on_out_of_range", message=Label(
+                de=f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})",
+                en=f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})")))
+        outcomes = evaluate_entity(self.compiled, ent, facts, day, explain=explain)
+        for oid, o in outcomes.items():
+            o.reason = reason(ent, oid, o)
+        missing = sorted({f for o in outcomes.values() for f in o.missing})
+        questions = []
+        seen: set[str] = set()
+        for o in outcomes.values():
+            for q in o.questions:
+                if q.fact not in seen:
+                    seen.add(q.fact)
+                    questions.append(q)
+        questions.sort(key=lambda q: q.fact)
+        return Decision(record_id=record_id(record, ent.id_field), entity=ent.name, on=day, outcomes=outcomes,
+                        missing=missing, questions=questions, errors=issues, ruleset=self.info)
+
+    def decide_many(self, records: Iterable[Mapping[str, Any]], on: DateLike = None, entity: str | None = None,
+                    explain: bool = False) -> Iterator[Decision]:
+        """One decision per record, in input order, lazily (constant memory)."""
+        day = coerce_date(on)
+        for record in records:
+            yield self.decide(record, day, entity, explain=explain)
+
+    def _error_decision(self, rid: str | None, ent: CompiledEntity, day: dt.date, issues: list[RecordIssue]) -> Decision:
+        return self.decide({}, day, ent.name, explain=False).model_copy(update={"errors": issues, "record_id": rid})
+
+    def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True) -> str:
+        """The decision as German (or English) text or Markdown."""
+        return render(decision, self.entity(decision.entity), fmt, lang, detail)
+
+    # ------------------------------------------------------------------ schema
+
+    def facts_schema(self, entity: str | None = None) -> dict[str, Any]:
+        """The record's facts as JSON Schema (draft 2020-12). Every field is optional:
+        a missing field is an unknown fact, not an error."""
+        ent = self.entity(entity)
+        props: dict[str, Any] = {}
+        date_pattern = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{4}|unbekannt)$"
+        for name, f in ent.facts.items():
+            p: dict[str, Any]
+            if f.type == "bool":
+                p = {"type": "boolean"}
+            elif f.type == "int":
+                p = {"type": "integer"}
+            elif f.type == "decimal":
+                p = {"type": "number"}
+            elif f.type == "date":
+                p = {"type": "string", "pattern": date_pattern}
+            elif f.type == "enum":
+                p = {"type": "string", "enum": list(f.values or [])}
+            elif f.type == "list":
+                p = {"type": "array", "items": {"type": "string"}}
+            else:
+                p = {"type": "string"}
+                if f.pattern:
+                    p["pattern"] = f.pattern
+            if f.event:
+                p = {"anyOf": [p, {"type": "null"}]}
+                p["x-event-date"] = True
+            p["title"] = f.label.de
+            p["description"] = f.question.de + (" Leer = nicht eingetreten; fehlend = unbekannt." if f.event else "")
+            p["x-label-en"] = f.label.en
+            props[name] = p
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"urn:eligibility:{self.info.name}:{ent.name}",
+            "title": ent.model.label.de if ent.model.label else ent.name,
+            "type": "object",
+            "properties": props,
+            "additionalProperties": True,
+            "x-ruleset": {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256},
+        }
+
+    def __repr__(self) -> str:
+        return f"Engine({self.info.name} {self.info.version}, sha256={self.info.sha256[:12]}, engine {__version__})"

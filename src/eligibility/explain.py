@@ -1,0 +1,87 @@
+"""Render decisions for people: the one-line reason per outcome (German and English)
+and whole decisions as text or Markdown, from jinja2 templates beside this module."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+import jinja2
+
+from .compiler import CompiledEntity
+from .decision import Decision, ExplanationNode, Label, OutcomeDecision
+from .values import format_value
+
+LANGS = ("de", "en")
+
+
+def _date(value: Any, lang: str = "de") -> str:
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    if isinstance(value, dt.date):
+        return value.strftime("%d.%m.%Y") if lang == "de" else value.isoformat()
+    return str(value)
+
+
+def _fmt(node: ExplanationNode, lang: str = "de") -> str:
+    if not node.known:
+        return "unbekannt" if lang == "de" else "unknown"
+    if node.value is None:
+        return "nicht eingetreten" if lang == "de" else "has not happened"
+    v = node.value
+    if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+        return _date(v, lang)
+    return format_value(v, lang)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("eligibility", "templates"), autoescape=False,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["date"] = _date
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> str:
+    spec = entity.outcomes[outcome].spec
+    if isinstance(value, str) and spec.value_labels and value in spec.value_labels:
+        return spec.value_labels[value].get(lang)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.unit:
+        from decimal import Decimal
+
+        return f"{format_value(Decimal(str(value)), lang)} {spec.unit}"
+    return format_value(value, lang)
+
+
+def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
+    tmpl = environment().get_template("reason.j2")
+    spec = entity.outcomes[outcome].spec
+    rule = next((r for r in entity.outcomes[outcome].rules if r.id == o.rule), None)
+    texts = {}
+    for lang in LANGS:
+        texts[lang] = tmpl.render(
+            o=o, lang=lang,
+            rule_label=rule.spec.label.get(lang) if rule else "",
+            default_label=spec.default.label.get(lang) if spec.default else "",
+            missing_labels=[q.label.de if lang == "de" else q.label.en for q in o.questions],
+        ).strip()
+    return Label(**texts)
+
+
+def render(decision: Decision, entity: CompiledEntity, fmt: str = "text", lang: str = "de", detail: bool = True,
+           timeline: dict[str, Any] | None = None) -> str:
+    name = {"text": "decision.txt.j2", "markdown": "decision.md.j2"}[fmt]
+    values = {oid: value_text(entity, oid, o.value, lang) for oid, o in decision.outcomes.items()}
+    reasons = {oid: getattr(o.reason, lang) for oid, o in decision.outcomes.items()}
+    text = environment().get_template(name).render(d=decision, lang=lang, values=values, reasons=reasons,
+                                                   detail=detail, timeline=timeline or {})
+    # Templates are written for readability; collapse the blank lines they leave.
+    lines = text.splitlines()
+    out: list[str] = []
+    for line in lines:
+        if line.strip() == "" and out and out[-1].strip() == "":
+            continue
+        out.append(line.rstrip())
+    return "\n".join(out).strip() + "\n"

@@ -1,0 +1,195 @@
+"""The validated shape of rule files (pydantic). Unknown keys are errors, so a typo in
+a key never silently drops a rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FactType = Literal["bool", "int", "decimal", "date", "enum", "text", "list"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """A label or text in German and English. German is required: it is the language
+    of the law and of the caseworkers."""
+
+    de: str
+    en: str = ""
+
+    def get(self, lang: str) -> str:
+        return (self.en or self.de) if lang == "en" else self.de
+
+
+class Manifest(_Strict):
+    name: str
+    version: str
+    jurisdiction: str
+    title: Text
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    default_entity: str = "person"
+    description: Text | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+
+class Amendment(_Strict):
+    """A dated change of the law that the rule set records, even where its content is
+    not (yet) encoded: the history stays visible."""
+
+    date: dt.date
+    title: Text
+    source: str
+    note: Text | None = None
+    encoded: bool = True
+
+
+class FactSpec(_Strict):
+    type: FactType
+    label: Text
+    question: Text
+    values: list[str] | None = None
+    value_labels: dict[str, Text] | None = None
+    item_type: FactType | None = None
+    event: bool = False
+    id: bool = False
+    pattern: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "FactSpec":
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum fact needs 'values'")
+        if self.type != "enum" and self.values:
+            raise ValueError("'values' is only for enum facts")
+        if self.event and self.type != "date":
+            raise ValueError("only date facts can be event dates ('event: true')")
+        if self.type == "list" and not self.item_type:
+            raise ValueError("a list fact needs 'item_type'")
+        return self
+
+
+ParamValue = Union[bool, int, Decimal, dt.date, str, list[Union[bool, int, Decimal, dt.date, str]]]
+
+
+class ParameterVersion(_Strict):
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    value: ParamValue
+    source: str
+    assumption: bool = False
+    note: Text | None = None
+
+
+class ParameterSpec(_Strict):
+    type: FactType
+    label: Text
+    unit: str | None = None
+    item_type: FactType | None = None
+    description: Text | None = None
+    versions: list[ParameterVersion]
+
+
+class DerivedSpec(_Strict):
+    label: Text
+    expr: str
+    source: str | None = None
+    assumption: bool = False
+    note: Text | None = None
+
+
+class RuleSpec(_Strict):
+    id: str
+    label: Text
+    source: str | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    when: str | bool = True
+    then: bool | int | Decimal | str | None = None
+    compute: str | None = None
+    overrides: list[str] | Literal["all"] = Field(default_factory=list)
+    assumption: bool = False
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "RuleSpec":
+        if (self.then is None) == (self.compute is None):
+            raise ValueError("a rule needs exactly one of 'then' (a value) or 'compute' (an expression)")
+        return self
+
+
+class DefaultSpec(_Strict):
+    value: bool | int | Decimal | str
+    label: Text
+    source: str | None = None
+
+
+class OutcomeSpec(_Strict):
+    type: Literal["bool", "enum", "decimal", "int"]
+    label: Text
+    values: list[str] | None = None
+    value_labels: dict[str, Text] | None = None
+    unit: str | None = None
+    source: str | None = None
+    description: Text | None = None
+    default: DefaultSpec | None = None
+    rules: list[RuleSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> "OutcomeSpec":
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum outcome needs 'values'")
+        return self
+
+
+class OverlaySpec(_Strict):
+    name: str
+    label: Text
+    source: str
+    note: Text | None = None
+
+
+class ParameterOverride(_Strict):
+    versions: list[ParameterVersion]
+
+
+class RuleFile(_Strict):
+    """One YAML file of a rule set. A file may hold any of these sections; the loader
+    merges them, so the layout of files is the editors' choice."""
+
+    ruleset: Manifest | None = None
+    amendments: list[Amendment] | None = None
+    parameters: dict[str, ParameterSpec] | None = None
+    entity: str | None = None
+    label: Text | None = None
+    id_field: str | None = None
+    facts: dict[str, FactSpec] | None = None
+    derived: dict[str, DerivedSpec] | None = None
+    outcomes: dict[str, OutcomeSpec] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "RuleFile":
+        if (self.facts or self.derived or self.outcomes or self.id_field or self.label) and not self.entity:
+            raise ValueError("facts, derived facts and outcomes belong to a record type: add 'entity: person' (or the record type's name)")
+        return self
+
+
+class OverlayFile(_Strict):
+    """A county's overlay: replaces parameter histories (e.g. switches an option on)
+    without copying the rule set."""
+
+    overlay: OverlaySpec
+    parameters: dict[str, ParameterOverride] = Field(default_factory=dict)
