@@ -56,6 +56,9 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _fail(f"{path}{where}: kein gültiges YAML ({getattr(exc, 'problem', '') or exc})")
     if not isinstance(data, dict):
         _fail(f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)")
+    from .cases import unfold_on_key
+
+    data = unfold_on_key(data)
     if isinstance(data.get("record"), dict):
         return data["record"], {k: v for k, v in data.items() if k != "record"}
     return data, {}

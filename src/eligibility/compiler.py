@@ -137,9 +137,10 @@ class CompiledOutcome:
             if not possible:
                 return OutcomeResult(None, None, considered, [], no_rule_in_force=False)
             return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in possible])
-        open_rules = [r for r, v in possible if v is UNKNOWN or v != decided or type(v) is not type(decided)]
-        if open_rules:
-            return OutcomeResult(UNKNOWN, None, considered, open_rules)
+        if any(v is UNKNOWN or v != decided or type(v) is not type(decided) for _, v in possible):
+            # Undecided. Every rule with an unknown condition can settle it: one that
+            # concludes the same as the fallback would still decide it once known.
+            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in possible])
         return OutcomeResult(decided, decider, considered, [], by_default=by_default)
 
 
