@@ -106,25 +106,46 @@ def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> ExplanationNode
     return ExplanationNode(**base, name=node.name or None, children=[explain_node(k, env, crs) for k in kids])
 
 
-def _assumptions_in(node: ExplanationNode | None, crs: CompiledRuleSet, env: Env, out: dict[str, AssumptionRef],
+def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
+    """The operands that made a node's value (the same pruning as the explanation)."""
+    if node.kind in ("and", "or"):
+        value = node.fn(env)
+        if value is UNKNOWN:
+            return tuple(k for k in node.kids if k.fn(env) is UNKNOWN)
+        if (node.kind == "and" and value is False) or (node.kind == "or" and value is True):
+            return tuple(k for k in node.kids if k.fn(env) is value)
+    return node.kids
+
+
+def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dict[str, AssumptionRef],
                     seen_outcomes: set[str]) -> None:
+    """Assumptions a decision rests on: marked derived facts and parameter versions on
+    the part of the condition that made its value, and those of outcomes it read."""
     if node is None:
         return
-    if node.kind == "derived" and node.assumption and node.name:
+    if node.kind == "derived":
         d = env.entity.derived[node.name]
-        out.setdefault(f"derived:{node.name}", AssumptionRef(id=node.name, kind="derived", label=label(d.spec.label),
-                                                             note=label(d.spec.note) if d.spec.note else None))
-    if node.kind == "param" and node.assumption and node.name:
+        if d.spec.assumption:
+            out.setdefault(f"derived:{node.name}", AssumptionRef(
+                id=node.name, kind="derived", label=label(d.spec.label),
+                note=label(d.spec.note) if d.spec.note else None))
+        _assumptions_in(d.node, crs, env, out, seen_outcomes)
+        return
+    if node.kind == "param":
         spec = crs.model.parameters[node.name]
         v = parameter_version(spec, env.on)
-        out.setdefault(f"param:{node.name}", AssumptionRef(id=node.name, kind="parameter", label=label(spec.label),
-                                                           note=label(v.note) if v and v.note else None))
-    if node.kind == "outcome" and node.name and node.name not in seen_outcomes and node.known:
-        seen_outcomes.add(node.name)
-        result = env.outcome(node.name)
-        if result.rule is not None:
-            _rule_assumptions(result.rule, crs, env, out, seen_outcomes)
-    for kid in node.children:
+        if v is not None and v.assumption:
+            out.setdefault(f"param:{node.name}", AssumptionRef(id=node.name, kind="parameter", label=label(spec.label),
+                                                               note=label(v.note) if v.note else None))
+        return
+    if node.kind == "outcome":
+        if node.name not in seen_outcomes:
+            seen_outcomes.add(node.name)
+            result = env.outcome(node.name)
+            if result.rule is not None and result.value is not UNKNOWN:
+                _rule_assumptions(result.rule, crs, env, out, seen_outcomes)
+        return
+    for kid in _relevant_kids(node, env):
         _assumptions_in(kid, crs, env, out, seen_outcomes)
 
 
@@ -133,10 +154,8 @@ def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: d
     if rule.spec.assumption:
         out.setdefault(f"rule:{rule.id}", AssumptionRef(id=rule.id, kind="rule", label=label(rule.spec.label),
                                                         note=label(rule.spec.note) if rule.spec.note else None))
-    if rule.cond is not None:
-        _assumptions_in(explain_node(rule.cond, env, crs), crs, env, out, seen_outcomes)
-    if rule.compute is not None:
-        _assumptions_in(explain_node(rule.compute, env, crs), crs, env, out, seen_outcomes)
+    _assumptions_in(rule.cond, crs, env, out, seen_outcomes)
+    _assumptions_in(rule.compute, crs, env, out, seen_outcomes)
 
 
 def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | None = None) -> list[str]:

@@ -37,8 +37,10 @@ def _fmt(node: ExplanationNode, lang: str = "de") -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    # auto_reload off: templates ship with the package; checking their mtime on every
+    # render cost a stat() per outcome and decision.
     env = jinja2.Environment(loader=jinja2.PackageLoader("eligibility", "templates"), autoescape=False,
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined, auto_reload=False)
     env.filters["date"] = _date
     env.filters["fmt"] = _fmt
     return env
@@ -51,11 +53,18 @@ def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> s
     if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.unit:
         from decimal import Decimal
 
-        return f"{format_value(Decimal(str(value)), lang)} {spec.unit}"
+        unit = "€" if spec.unit == "EUR" else spec.unit
+        return f"{format_value(Decimal(str(value)), lang)} {unit}"
     return format_value(value, lang)
 
 
 def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
+    """The one-line reason in German and English. It depends only on the outcome, its
+    status, deciding rule, source, assumptions and missing facts, so it is memoised."""
+    key = (entity, outcome, o.status, o.rule, o.source, bool(o.assumptions), tuple(o.missing))
+    cached = _REASONS.get(key)
+    if cached is not None:
+        return cached.model_copy()
     tmpl = environment().get_template("reason.j2")
     spec = entity.outcomes[outcome].spec
     rule = next((r for r in entity.outcomes[outcome].rules if r.id == o.rule), None)
@@ -67,7 +76,14 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
             default_label=spec.default.label.get(lang) if spec.default else "",
             missing_labels=[q.label.de if lang == "de" else q.label.en for q in o.questions],
         ).strip()
-    return Label(**texts)
+    result = Label(**texts)
+    if len(_REASONS) > 10_000:
+        _REASONS.clear()
+    _REASONS[key] = result
+    return result.model_copy()
+
+
+_REASONS: dict[tuple[object, ...], Label] = {}
 
 
 def render(decision: Decision, entity: CompiledEntity, fmt: str = "text", lang: str = "de", detail: bool = True,

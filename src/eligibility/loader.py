@@ -95,6 +95,9 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
         elif etype == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             diags.append(lf.diagnostic("E006", f"'{last}' must be one of {expected}", tuple(clean)))
+        elif etype == "string_type" and isinstance(err.get("input"), bool):
+            diags.append(lf.diagnostic("E006", f"'{last}' must be text, but YAML read a yes/no value", tuple(clean),
+                                       "YAML reads no, yes, on, off as true/false: put the text in quotes (\"no\")"))
         else:
             what = ".".join(str(p) for p in clean) or "file"
             diags.append(lf.diagnostic("E006", f"{what}: {err.get('msg', 'wrong type')}", tuple(clean),

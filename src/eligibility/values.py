@@ -115,8 +115,10 @@ def format_value(value: object, lang: str = "de") -> str:
     if isinstance(value, dt.date):
         return value.strftime("%d.%m.%Y") if lang == "de" else value.isoformat()
     if isinstance(value, Decimal):
-        text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-        return text.replace(".", ",") if lang == "de" else text
+        # Amounts: whole numbers without decimals, others with two (cents);
+        # German groups thousands with "." and writes the decimal comma.
+        text = f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
+        return text.replace(",", "_").replace(".", ",").replace("_", ".") if lang == "de" else text
     if isinstance(value, (list, tuple, frozenset)):
         return ", ".join(format_value(v, lang) for v in value)
     return str(value)
