@@ -121,5 +121,33 @@ def schema(rules: str | None, entity: str | None) -> None:
         _fail(str(exc))
 
 
+@main.command()
+@click.argument("rules_dir", required=False, type=click.Path())
+@click.option("--out", "out", type=click.Path(), default=None, help="Zieldatei (Standard: Ausgabe auf dem Terminal).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True)
+@click.option("--check", is_flag=True, help="Nur prüfen, ob --out aktuell ist (Exit 1, wenn nicht).")
+def docs(rules_dir: str | None, out: str | None, fmt: str, check: bool) -> None:
+    """Schreibt das Regelwerk als lesbare Dokumentation (Markdown oder HTML)."""
+    from .ruledocs import render_docs
+
+    engine = load_engine(rules_dir, ())
+    text = render_docs(engine, fmt)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    target = Path(out)
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            click.echo(f"{out} ist nicht aktuell: eligibility docs --out {out}" + (" --format html" if fmt == "html" else ""),
+                       err=True)
+            sys.exit(1)
+        click.echo(f"{out} ist aktuell.")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"{out} geschrieben.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
