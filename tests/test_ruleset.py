@@ -175,3 +175,10 @@ def test_funding_period_amendment_of_28_08_2019_changes_only_the_period():
     changed = {o for o in before.outcomes if before.outcomes[o].value != after.outcomes[o].value}
     assert changed == {"foerderzeitraum"}
     assert (before.outcomes["foerderzeitraum"].value, after.outcomes["foerderzeitraum"].value) == (24, 36)
+
+
+def test_decision_json_schema_in_docs_is_current():
+    from eligibility.decision import Decision
+
+    committed = json.loads((ROOT / "docs" / "decision.schema.json").read_text(encoding="utf-8"))
+    assert committed == Decision.model_json_schema(), "regenerate docs/decision.schema.json (see docs/developer.md)"
