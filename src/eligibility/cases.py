@@ -85,7 +85,7 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-def run_case(path: Path, engine_for: Callable[[tuple[str, ...]], Engine]) -> CaseResult:
+def run_case(path: Path, engine_for: Callable[[tuple[str, ...]], Engine], explain: bool = False) -> CaseResult:
     try:
         case = load_case(path)
     except (OSError, yaml.YAMLError) as exc:
@@ -95,7 +95,7 @@ def run_case(path: Path, engine_for: Callable[[tuple[str, ...]], Engine]) -> Cas
         return CaseResult(str(path), None, ["invalid case file: " + "; ".join(msgs)])
     engine = engine_for(tuple(case.overlays))
     try:
-        decision = engine.decide(case.record, case.on, entity=case.entity, explain=False)
+        decision = engine.decide(case.record, case.on, entity=case.entity, explain=explain)
     except ValueError as exc:
         return CaseResult(str(path), case, [str(exc)])
     failures: list[str] = []
@@ -146,3 +146,101 @@ class EngineCache:
             paths = [o if o.endswith((".yaml", ".yml")) else str(base / "overlays" / f"{o}.yaml") for o in overlays]
             self._engines[overlays] = Engine.load(base, overlays=paths)
         return self._engines[overlays]
+
+
+# ---------------------------------------------------------------- coverage
+
+
+@dataclasses.dataclass
+class RuleCoverage:
+    entity: str
+    outcome: str
+    rule: str
+    source: str
+    assumption: bool
+    unconditional: bool = False  # `when: true`: it applies wherever it is in force
+    yes: int = 0  # cases in which the rule's condition was true
+    no: int = 0  # cases in which it was false
+
+    @property
+    def complete(self) -> bool:
+        return self.yes > 0 and (self.no > 0 or self.unconditional)
+
+
+@dataclasses.dataclass
+class SourceCoverage:
+    citation: str
+    rules: list[RuleCoverage]
+
+    @property
+    def complete(self) -> bool:
+        return all(r.complete for r in self.rules)
+
+
+def citations(source: str) -> list[str]:
+    """The separate citations of a rule's source, split at top-level semicolons:
+    "§ 9 Abs. 1 Nr. 4 FlüAG; §§ 187 Abs. 1, 188 Abs. 2 BGB" cites two."""
+    out: list[str] = []
+    depth = 0
+    current = ""
+    for ch in source:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        if ch == ";" and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    out.append(current.strip())
+    return [c for c in out if c]
+
+
+def coverage(results: list[CaseResult], engines: Callable[[tuple[str, ...]], Engine]
+             ) -> tuple[list[RuleCoverage], list[SourceCoverage]]:
+    """Which rules the cases exercise, with a true and with a false condition (every
+    rule in force is evaluated, also those a higher rule shadows), grouped by each
+    legal source the rules cite. A rule without a condition needs only a "yes"."""
+    from .evaluator import make_env
+    from .records import normalize
+
+    base = engines(())
+    rules: dict[tuple[str, str], RuleCoverage] = {}
+    for ename in base.entities:
+        ent = base.entity(ename)
+        for oid in ent.outcome_order:
+            for r in ent.outcomes[oid].rules:
+                rules[(ename, r.id)] = RuleCoverage(ename, oid, r.id, r.spec.source or "", r.spec.assumption,
+                                                    unconditional=r.cond is None)
+    for res in results:
+        if res.case is None or res.decision is None:
+            continue
+        engine = engines(tuple(res.case.overlays))
+        ent = engine.entity(res.case.entity)
+        facts, _ = normalize(res.case.record, ent.facts)
+        env = make_env(engine.compiled, ent, facts, res.case.on)
+        for oid in ent.outcome_order:
+            for r in env.rules_in_force.get(oid, ()):
+                rc = rules.get((ent.name, r.id))
+                if rc is None:
+                    continue
+                value = True if r.cond is None else r.cond.fn(env)
+                if value is True:
+                    rc.yes += 1
+                elif value is False:
+                    rc.no += 1
+    by_source: dict[str, list[RuleCoverage]] = {}
+    for rc in rules.values():
+        for c in citations(rc.source) or ["(ohne Quelle)"]:
+            by_source.setdefault(c, []).append(rc)
+    sources = [SourceCoverage(c, by_source[c]) for c in sorted(by_source)]
+    return list(rules.values()), sources
+
+
+def run_cases(paths: Iterable[str | Path], rules: str | Path | None = None) -> tuple[list[CaseResult], EngineCache]:
+    cache = EngineCache(rules)
+    results = []
+    for path in find_cases(paths):
+        results.append(run_case(path, cache))
+    return results, cache

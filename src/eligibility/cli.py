@@ -109,6 +109,74 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
         sys.exit(EXIT_BAD_INPUT)
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_rules_option
+@click.option("--coverage/--no-coverage", "show_coverage", default=True, show_default=True,
+              help="Abdeckung nach Rechtsquelle und Regel ausgeben.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None,
+              help="Fehlschlag, wenn weniger Prozent der Regeln mit ja und nein geprüft sind.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def test_cmd(paths: tuple[str, ...], rules: str | None, show_coverage: bool, min_coverage: float | None,
+             fmt: str) -> None:
+    """Führt Falldateien aus (Standard: cases/) und zeigt, welche Rechtsquellen sie abdecken."""
+    from .cases import coverage, run_cases
+    from .diagnostics import RuleSetError as _RSE
+
+    targets = paths or ("cases",)
+    for t in targets:
+        if not Path(t).exists():
+            _fail(f"nicht gefunden: {t}")
+    try:
+        results, cache = run_cases(targets, rules)
+    except _RSE as exc:
+        click.echo(exc.format(), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if not results:
+        _fail("keine Falldateien gefunden")
+    rule_cov, source_cov = coverage(results, cache)
+    failed = [r for r in results if not r.passed]
+    covered = sum(1 for r in rule_cov if r.complete)
+    pct = 100.0 * covered / len(rule_cov) if rule_cov else 100.0
+    if fmt == "json":
+        click.echo(json.dumps({
+            "passed": len(results) - len(failed), "failed": len(failed),
+            "failures": [{"case": r.path, "messages": r.failures} for r in failed],
+            "coverage": {"rules_complete_percent": round(pct, 1),
+                         "rules": [dataclasses_asdict(r) for r in rule_cov],
+                         "sources": [{"citation": s.citation, "complete": s.complete,
+                                      "rules": [r.rule for r in s.rules]} for s in source_cov]},
+        }, indent=2, ensure_ascii=False))
+    else:
+        for r in failed:
+            click.echo(f"FEHLER {r.path}")
+            for msg in r.failures:
+                click.echo(f"  - {msg}")
+        if show_coverage:
+            click.echo("\nAbdeckung nach Rechtsquelle (ja/nein: Fälle mit erfüllter / nicht erfüllter Bedingung):")
+            for s in source_cov:
+                mark = "✓" if s.complete else "✗"
+                click.echo(f"  {mark} {s.citation}")
+                for r in s.rules:
+                    gap = "" if r.complete else ("  ← kein Fall mit ja" if not r.yes else "  ← kein Fall mit nein")
+                    if r.unconditional:
+                        gap += "  (ohne Bedingung)"
+                    click.echo(f"      {r.rule:32} ja {r.yes:3}  nein {r.no:3}{gap}")
+            click.echo(f"\nRegeln mit ja und nein geprüft: {covered}/{len(rule_cov)} ({pct:.1f} %)")
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+    if min_coverage is not None and pct < min_coverage:
+        click.echo(f"Abdeckung {pct:.1f} % liegt unter {min_coverage:.1f} %", err=True)
+        sys.exit(1)
+
+
+def dataclasses_asdict(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(obj)
+
+
 @main.command()
 @_rules_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
