@@ -177,6 +177,230 @@ def dataclasses_asdict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+_input_options = [
+    click.option("--in-format", type=click.Choice(["csv", "xlsx", "jsonl"]), default=None,
+                 help="Format der Eingabe (Standard: nach Dateiendung)."),
+    click.option("--encoding", default=None, help="Zeichenkodierung der CSV-Datei (Standard: erkannt; z. B. cp1252)."),
+    click.option("--delimiter", default=None, help="Trennzeichen der CSV-Datei (Standard: erkannt)."),
+    click.option("--sheet", default=None, help="Tabellenblatt der XLSX-Datei (Standard: das erste)."),
+]
+
+
+def _with_input_options(f: Any) -> Any:
+    for opt in reversed(_input_options):
+        f = opt(f)
+    return f
+
+
+def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
+                 encoding: str | None, delimiter: str | None, sheet: str | None) -> Any:
+    from .batch import evaluated_rows
+    from .rosters import read_roster
+
+    if not Path(path).is_file():
+        _fail(f"Datei nicht gefunden: {path}")
+    try:
+        info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{path}: {exc}")
+    return info, evaluated_rows(engine, rows, on, entity)
+
+
+def _date_option(value: str | None) -> Any:
+    try:
+        return coerce_date(value)
+    except ValueError:
+        _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).")
+@_rules_option
+@_overlay_option
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@click.option("--errors-ok", is_flag=True, help="Exit 0 auch bei fehlerhaften Zeilen.")
+@_with_input_options
+def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None, overlays: tuple[str, ...],
+             entity: str | None, lang: str, errors_ok: bool, in_format: str | None, encoding: str | None,
+             delimiter: str | None, sheet: str | None) -> None:
+    """Wertet eine ganze Liste aus (CSV aus Excel, XLSX, JSON Lines): eine Ergebniszeile je Eingabezeile."""
+    from .batch import evaluate_roster, terminal_progress
+    from .rosters import format_of
+
+    engine = load_engine(rules, overlays)
+    day = _date_option(on)
+    if not Path(input_file).is_file():
+        _fail(f"Datei nicht gefunden: {input_file}")
+    src = Path(input_file)
+    target = out or str(src.with_name(f"{src.stem}_ergebnis{src.suffix}"))
+    try:
+        format_of(target)
+        format_of(src, in_format)
+        engine.entity(entity)
+    except ValueError as exc:
+        _fail(str(exc))
+    progress = terminal_progress()
+    try:
+        summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
+                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{input_file}: {exc}")
+    if progress is not None:
+        click.echo("", err=True)
+    click.echo(summary.text(lang), err=True)
+    click.echo(f"Ergebnis: {target}" if lang == "de" else f"Result: {target}", err=True)
+    if summary.errors and not errors_ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@click.option("--out", "out", type=click.Path(), default="bericht.html", show_default=True)
+@_rules_option
+@_overlay_option
+@_with_input_options
+def report(input_file: str, on: str | None, out: str, rules: str | None, overlays: tuple[str, ...],
+           in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+    """Bericht je Gemeinde und gesamt als HTML-Seite: Zielgruppen, Prioritäten, offene Fragen, Fehler."""
+    from .report import collect, render_report
+
+    engine = load_engine(rules, overlays)
+    day = _date_option(on)
+    _, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
+    data = collect(engine, pairs, day)
+    Path(out).write_text(render_report(engine, data), encoding="utf-8")
+    click.echo(f"{data.rows} Zeilen ausgewertet, Bericht: {out}", err=True)
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.option("--year", type=int, required=True, help="Jahr der Erhebung (2017, 2018; 2019 als markierte Erweiterung).")
+@click.option("--budget", type=str, default=None, help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
+@click.option("--per-head", type=str, default=None, help="Betrag je Person in EUR (für eine Kreisliste).")
+@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle als .csv (Standard: nur Ausgabe).")
+@_rules_option
+@_overlay_option
+@_with_input_options
+def allocation(input_file: str, year: int, budget: str | None, per_head: str | None, out: str | None,
+               rules: str | None, overlays: tuple[str, ...], in_format: str | None, encoding: str | None,
+               delimiter: str | None, sheet: str | None) -> None:
+    """Zählung nach § 29d FAG je Gemeinde zum 15.09. und Anteil am Budget; IM-Budget je Gemeinde."""
+    from decimal import Decimal, InvalidOperation
+
+    from . import allocation as alloc
+
+    engine = load_engine(rules, overlays)
+    try:
+        stichtag, _ = alloc.stichtag_of(engine, year)
+        b = Decimal(budget.replace(".", "").replace(",", ".")) if budget and "," in budget else (
+            Decimal(budget) if budget else None)
+        ph = Decimal(per_head.replace(",", ".")) if per_head else None
+    except ValueError as exc:
+        _fail(str(exc))
+    except InvalidOperation:
+        _fail("--budget/--per-head: keine Zahl")
+    _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet)
+    result = alloc.lastenausgleich(engine, pairs, year, b, ph)
+    lines = [f"Integrationslastenausgleich § 29d FAG {year} – Stichtag {result.stichtag:%d.%m.%Y}"
+             + (" [Annahme]" if result.assumption else "")]
+    if result.budget is not None:
+        lines.append(f"Budget: {_eur(result.budget)}")
+    lines.append(f"Gezählte Personen: {result.total}"
+                 + (f" (dazu {result.unknown} noch offen, {result.errors} fehlerhafte Zeilen)"
+                    if result.unknown or result.errors else ""))
+    if result.per_head is not None:
+        lines.append(f"Betrag je Person: {_eur(result.per_head)} ({result.per_head_source})")
+    lines.append("")
+    lines.append(f"{'Gemeinde':30} {'gezählt':>8} {'offen':>6} {'Anteil':>16}")
+    for g in result.gemeinden:
+        lines.append(f"{g.name[:30]:30} {g.counted:>8} {g.unknown:>6} {_eur(g.share):>16}")
+    if year == 2017 or year == 2018:
+        _, pairs17 = _roster_rows(engine, input_file, coerce_date("2017-09-15"), None, in_format, encoding,
+                                  delimiter, sheet)
+        budgets, rates, assumed = alloc.im_budgets(engine, pairs17)
+        lines += ["", "Integrationsmanagement: Budget 2018–2019 aus der Zählung vom 15.09.2017"
+                  + (" [Annahme: Satz je Person aus veröffentlichten Zuteilungen abgeleitet]" if assumed else "")]
+        head = f"{'Gemeinde':30} {'Personen':>8} {'Budget':>16}"
+        for r in rates:
+            head += f" {'VZÄ zu ' + _eur(rates[r]):>18}"
+        lines.append(head)
+        for ib in budgets:
+            line = f"{ib.name[:30]:30} {ib.persons:>8} {_eur(ib.budget):>16}"
+            for r in rates:
+                line += f" {str(ib.posts[r]).replace('.', ','):>18}"
+            lines.append(line)
+    text = "\n".join(lines)
+    click.echo(text)
+    if out:
+        import csv as _csv
+
+        with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+            w = _csv.writer(fh, delimiter=";")
+            w.writerow(["gemeinde", "gezaehlt", "offen", "fehler", "anteil_eur"])
+            for g in result.gemeinden:
+                w.writerow([g.name, g.counted, g.unknown, g.errors, str(g.share).replace(".", ",")])
+        click.echo(f"Tabelle: {out}", err=True)
+
+
+def _eur(x: Any) -> str:
+    from .values import format_value
+    from decimal import Decimal
+
+    return format_value(Decimal(str(x)), "de") + " €"
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
+@click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
+              help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.")
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@_rules_option
+@_with_input_options
+def convert(input_file: str, out: str, style: str, entity: str | None, rules: str | None, in_format: str | None,
+            encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+    """Wandelt eine Liste in ein anderes Format (z. B. Excel-CSV nach XLSX) mit den Spalten des Faktenschemas."""
+    from .rosters import convert as _convert
+
+    engine = load_engine(rules, ())
+    if not Path(input_file).is_file():
+        _fail(f"Datei nicht gefunden: {input_file}")
+    try:
+        written, failed = _convert(input_file, out, engine.entity(entity).facts, style, in_format, encoding,
+                                   delimiter, sheet)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{input_file}: {exc}")
+    click.echo(f"{written} Zeilen geschrieben: {out}", err=True)
+    for row in failed:
+        click.echo(f"Zeile {row.number}: {row.error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("generate-roster")
+@click.option("--rows", type=click.IntRange(1), required=True, help="Anzahl Personen.")
+@click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
+              help="excel: deutsches Excel-CSV; plain: Programm-CSV (Komma, ISO-Daten).")
+@click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Anteil absichtlich fehlerhafter Zeilen.")
+@click.option("--broken-encoding", type=click.IntRange(0), default=0, help="Zeilen in falscher Zeichenkodierung.")
+@click.option("--reference", default="2018-09-15", show_default=True, help="Datum, bis zu dem Ereignisse erfunden werden.")
+def generate_roster(rows: int, out: str, seed: int, style: str, dirty_rate: float, broken_encoding: int,
+                    reference: str) -> None:
+    """Erzeugt eine synthetische Personenliste eines erfundenen Landkreises (Beispiele, Tests, Messungen)."""
+    from .synth import write_roster
+
+    n = write_roster(out, rows, seed, _date_option(reference), dirty_rate, style, broken_encoding)
+    click.echo(f"{n} Zeilen geschrieben: {out}", err=True)
+
+
 @main.command()
 @_rules_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")

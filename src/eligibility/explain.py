@@ -39,7 +39,7 @@ def _fmt(node: ExplanationNode, lang: str = "de") -> str:
 def environment() -> jinja2.Environment:
     # auto_reload off: templates ship with the package; checking their mtime on every
     # render cost a stat() per outcome and decision.
-    env = jinja2.Environment(loader=jinja2.PackageLoader("eligibility", "templates"), autoescape=False,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("eligibility", "templates"), autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, auto_reload=False)
     env.filters["date"] = _date
     env.filters["fmt"] = _fmt

@@ -1,0 +1,164 @@
+"""`eligibility evaluate`: a whole roster through the engine, streaming, one row out
+per row in, with a summary at the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .decision import Decision
+from .engine import Engine
+from .rosters import InputRow, RosterInfo, RosterWriter, format_of, read_roster
+
+VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
+
+
+@dataclasses.dataclass
+class Summary:
+    rows: int = 0
+    decided: int = 0  # every outcome known, no error
+    unknown: int = 0  # at least one outcome unknown, no error
+    errors: int = 0  # rows with an error (unreadable row or bad field values)
+    info: RosterInfo | None = None
+    seconds: float = 0.0
+
+    def text(self, lang: str = "de") -> str:
+        if lang == "de":
+            out = (f"{self.rows} Zeilen gelesen: {self.decided} entschieden, {self.unknown} mit offenen Fragen, "
+                   f"{self.errors} mit Fehlern")
+            if self.info and self.info.ignored:
+                out += f"\nNicht verwendete Spalten: {', '.join(self.info.ignored)}"
+            return out
+        out = f"{self.rows} rows read: {self.decided} decided, {self.unknown} with open questions, {self.errors} with errors"
+        if self.info and self.info.ignored:
+            out += f"\nUnused columns: {', '.join(self.info.ignored)}"
+        return out
+
+
+def columns_for(engine: Engine, entity: str | None, lang: str) -> list[str]:
+    ent = engine.entity(entity)
+    de = lang == "de"
+    cols = ["zeile" if de else "row", ent.id_field or "id"]
+    for oid in ent.outcome_order:
+        cols += [oid, f"{oid}_{'grund' if de else 'reason'}"]
+    cols += ["fehlende_angaben" if de else "missing", "fehler" if de else "errors",
+             "regelwerk" if de else "ruleset", "regelwerk_sha256" if de else "ruleset_sha256"]
+    return cols
+
+
+def cell_value(value: Any, status: str, lang: str, german_numbers: bool) -> Any:
+    if status == "not_in_force":
+        return "nicht in Kraft" if lang == "de" else "not in force"
+    if value is None or isinstance(value, bool):
+        return VALUE_WORDS[lang][value]
+    if isinstance(value, float) and german_numbers:
+        return f"{Decimal(str(value)):.2f}".replace(".", ",")
+    return value
+
+
+def decision_row(number: int, decision: Decision, engine: Engine, lang: str, german_numbers: bool,
+                 xlsx: bool = False) -> dict[str, Any]:
+    ent = engine.entity(decision.entity)
+    de = lang == "de"
+    row: dict[str, Any] = {"zeile" if de else "row": number, ent.id_field or "id": decision.record_id or ""}
+    for oid, o in decision.outcomes.items():
+        v = o.value
+        if xlsx and isinstance(v, (int, float)) and not isinstance(v, bool):
+            row[oid] = v  # a number stays a number in Excel
+        else:
+            row[oid] = cell_value(v, o.status, lang, german_numbers)
+        row[f"{oid}_{'grund' if de else 'reason'}"] = getattr(o.reason, lang)
+    row["fehlende_angaben" if de else "missing"] = ", ".join(decision.missing)
+    row["fehler" if de else "errors"] = "; ".join(getattr(e.message, lang) for e in decision.errors)
+    row["regelwerk" if de else "ruleset"] = f"{decision.ruleset.name} {decision.ruleset.version}"
+    row["regelwerk_sha256" if de else "ruleset_sha256"] = decision.ruleset.sha256
+    return row
+
+
+def error_row(row: InputRow, engine: Engine, entity: str | None, lang: str) -> dict[str, Any]:
+    ent = engine.entity(entity)
+    de = lang == "de"
+    rid = ""
+    if row.record is not None and ent.id_field:
+        rid = str(row.record.get(ent.id_field) or "")
+    out: dict[str, Any] = {"zeile" if de else "row": row.number, ent.id_field or "id": rid}
+    out["fehler" if de else "errors"] = row.error if de else row.error_en
+    out["regelwerk" if de else "ruleset"] = f"{engine.info.name} {engine.info.version}"
+    out["regelwerk_sha256" if de else "ruleset_sha256"] = engine.info.sha256
+    return out
+
+
+def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None
+                   ) -> Iterator[tuple[InputRow, Decision | None]]:
+    """Each input row with its decision (None for an unreadable row), in order."""
+    for row in rows:
+        if row.record is None:
+            yield row, None
+        else:
+            yield row, engine.decide(row.record, on, entity=entity, explain=False)
+
+
+def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Path, *, entity: str | None = None,
+                    lang: str = "de", in_format: str | None = None, out_format: str | None = None,
+                    encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> Summary:
+    started = time.perf_counter()
+    ent = engine.entity(entity)
+    info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
+    fmt = format_of(out, out_format)
+    german = info.german or info.format != "csv"
+    writer = RosterWriter(out, fmt, columns_for(engine, entity, lang),
+                          delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
+                          bom=german)
+    summary = Summary(info=info)
+    try:
+        for row, decision in evaluated_rows(engine, rows, on, entity):
+            summary.rows += 1
+            if decision is None:
+                summary.errors += 1
+                writer.write(error_row(row, engine, entity, lang),
+                             {"row": row.number, "record_id": None, "errors": [{"field": None, "code": "row",
+                              "message": {"de": row.error, "en": row.error_en}}],
+                              "ruleset": engine.info.model_dump()})
+            else:
+                if decision.errors:
+                    summary.errors += 1
+                elif any(o.status == "unknown" for o in decision.outcomes.values()):
+                    summary.unknown += 1
+                else:
+                    summary.decided += 1
+                doc = None
+                if fmt == "jsonl":
+                    doc = {"row": row.number, **decision.model_dump(mode="json", exclude={"outcomes": {"__all__": {"trace"}}})}
+                writer.write(decision_row(row.number, decision, engine, lang, german and fmt == "csv", fmt == "xlsx"),
+                             doc)
+            if progress is not None:
+                progress(summary.rows)
+    finally:
+        writer.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def terminal_progress() -> Callable[[int], None] | None:
+    """A row counter on a terminal (stderr), nothing on a pipe or file."""
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+    start = time.perf_counter()
+
+    def tick(n: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.2:
+            last[0] = now
+            rate = n / max(now - start, 1e-9)
+            sys.stderr.write(f"\r{n:>10,} Zeilen  ({rate:,.0f}/s)".replace(",", "."))
+            sys.stderr.flush()
+
+    return tick

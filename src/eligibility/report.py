@@ -1,0 +1,163 @@
+"""`eligibility report`: the counts caseworkers now make by hand, per Gemeinde and in
+total, with the unknowns as a worklist and charts, as one self-contained German HTML
+page (inline SVG, no network, printable)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from .decision import Decision
+from .engine import Engine
+from .explain import environment
+from .records import convert_value
+from .rosters import InputRow
+
+MAX_LISTED = 500  # error rows listed by id in the page; the rest are counted
+PERSON_OUTCOMES = ("anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanagement", "lastenausgleich")
+
+
+@dataclasses.dataclass
+class Tally:
+    persons: int = 0
+    yes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    unknown: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    priority: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    errors: int = 0
+    any_unknown: int = 0
+
+
+@dataclasses.dataclass
+class ReportData:
+    on: dt.date
+    kreis: str
+    total: Tally
+    gemeinden: dict[str, Tally]
+    statuses: collections.Counter
+    missing: collections.Counter  # fact -> decisions blocked
+    missing_persons: collections.Counter  # fact -> persons affected
+    error_reasons: collections.Counter
+    error_ids: list[tuple[int, str, str]]  # the first MAX_LISTED; error_total counts all
+    rows: int
+    error_total: int = 0
+
+
+def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], on: dt.date) -> ReportData:
+    ent = engine.entity("person")
+    status_spec = ent.facts["aufenthaltsstatus"]
+    total = Tally()
+    gemeinden: dict[str, Tally] = collections.defaultdict(Tally)
+    statuses: collections.Counter = collections.Counter()
+    kreise: collections.Counter = collections.Counter()
+    missing: collections.Counter = collections.Counter()
+    missing_persons: collections.Counter = collections.Counter()
+    error_reasons: collections.Counter = collections.Counter()
+    error_ids: list[tuple[int, str, str]] = []
+    error_total = 0
+    rows = 0
+    for row, decision in pairs:
+        rows += 1
+        record = row.record or {}
+        gemeinde = str(record.get("gemeinde") or "").strip() or "(ohne Gemeinde)"
+        kreis = str(record.get("kreis") or "").strip()
+        if kreis:
+            kreise[kreis] += 1
+        g = gemeinden[gemeinde]
+        if decision is None:
+            for t in (total, g):
+                t.errors += 1
+            error_reasons[row.error or "?"] += 1
+            error_total += 1
+            if len(error_ids) < MAX_LISTED:
+                error_ids.append((row.number, "", row.error or ""))
+            continue
+        status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
+        label = status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
+        statuses[label] += 1
+        if decision.errors:
+            # A row with bad values is listed for correction, not counted: counts feed
+            # surveys and funding, and must not rest on a misread row.
+            for t in (total, g):
+                t.errors += 1
+            for e in decision.errors:
+                error_reasons[e.message.de] += 1
+            error_total += 1
+            if len(error_ids) < MAX_LISTED:
+                error_ids.append((row.number, decision.record_id or "", "; ".join(e.message.de for e in decision.errors)))
+            continue
+        for t in (total, g):
+            t.persons += 1
+            unknown_here = False
+            for oid in PERSON_OUTCOMES:
+                o = decision.outcomes[oid]
+                if o.value is True:
+                    t.yes[oid] += 1
+                elif o.status == "unknown":
+                    t.unknown[oid] += 1
+                    unknown_here = True
+            p = decision.outcomes["prioritaet"]
+            t.priority[p.value if isinstance(p.value, str) else ("unklar" if p.status == "unknown" else "keine")] += 1
+            if p.status == "unknown":
+                unknown_here = True
+            if unknown_here:
+                t.any_unknown += 1
+        for o in decision.outcomes.values():
+            for f in o.missing:
+                missing[f] += 1
+        for f in decision.missing:
+            missing_persons[f] += 1
+    kreis = kreise.most_common(1)[0][0] if kreise else ""
+    ordered = dict(sorted(gemeinden.items(), key=lambda kv: (-kv[1].persons - kv[1].errors, kv[0])))
+    return ReportData(on, kreis, total, ordered, statuses, missing, missing_persons, error_reasons, error_ids, rows,
+                      error_total)
+
+
+def _bars(items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640, bar: int = 16,
+          label_width: int = 190) -> dict[str, Any]:
+    """Geometry of a horizontal stacked bar chart, computed here so the template only draws."""
+    top = max((sum(v for _, v, _ in parts) for _, parts in items), default=0) or 1
+    scale = (width - label_width - 60) / top
+    rows = []
+    for i, (name, parts) in enumerate(items):
+        x = label_width
+        segments = []
+        for seg_name, value, color in parts:
+            w = value * scale
+            segments.append({"x": round(x, 1), "w": round(w, 1), "color": color, "name": seg_name, "value": value})
+            x += w
+        rows.append({"y": i * (bar + 6), "name": name, "segments": segments, "total": sum(v for _, v, _ in parts),
+                     "end": round(x, 1)})
+    return {"rows": rows, "height": len(items) * (bar + 6) + 4, "width": width, "bar": bar,
+            "label_width": label_width}
+
+
+COLORS = {"im": "#2b6cb0", "gu": "#dd8a2e", "other": "#b8c4d4", "unknown": "#9f7aea", "hoch": "#2f855a",
+          "normal": "#4299e1", "niedrig": "#c05621", "unklar": "#9f7aea", "keine": "#a0aec0"}
+
+
+def render_report(engine: Engine, data: ReportData) -> str:
+    ent = engine.entity("person")
+    gem_bars = _bars([
+        (name, [("Zielgruppe IM", t.yes["integrationsmanagement"], COLORS["im"]),
+                ("AUB-berechtigt in GU", t.yes["aub_berechtigt_in_gu"], COLORS["gu"]),
+                ("noch offen", t.unknown["integrationsmanagement"], COLORS["unknown"]),
+                ("übrige", max(0, t.persons - t.yes["integrationsmanagement"] - t.yes["aub_berechtigt_in_gu"]
+                               - t.unknown["integrationsmanagement"]), COLORS["other"])])
+        for name, t in data.gemeinden.items() if t.persons])
+    status_bars = _bars([(name, [(name, n, COLORS["im"])]) for name, n in data.statuses.most_common()],
+                        width=760, label_width=400)
+    prio_bars = _bars([(label, [(label, data.total.priority[key], COLORS[key])])
+                       for key, label in (("hoch", "hoch"), ("normal", "normal"), ("niedrig", "niedrig"),
+                                          ("unklar", "noch offen"), ("keine", "keine (eingebürgert)"))])
+    worklist = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
+                 "blocked": n, "persons": data.missing_persons[f]} for f, n in data.missing.most_common()]
+    labels = {oid: ent.outcomes[oid].spec.label.de for oid in PERSON_OUTCOMES}
+    short = {"anschlussunterbringung": "AUB-Kreis", "aub_berechtigt_in_gu": "AUB-berechtigt in GU",
+             "integrationsmanagement": "Zielgruppe IM", "lastenausgleich": "§ 29d FAG"}
+    return environment().get_template("report.html.j2").render(
+        d=data, engine=engine, info=engine.info, gem_bars=gem_bars, status_bars=status_bars, prio_bars=prio_bars,
+        worklist=worklist, labels=labels, short=short, outcomes=PERSON_OUTCOMES, colors=COLORS,
+        on=data.on.strftime("%d.%m.%Y"))

@@ -1,0 +1,393 @@
+"""Read and write rosters: CSV as German Excel writes it or as programs write it, XLSX,
+and JSON lines. Streaming, one input row at a time.
+
+The one promise: every input row yields exactly one row out, in order. A row that cannot
+be read (broken encoding, wrong number of fields, invalid JSON) becomes an error row with
+the reason; the run goes on. Blank lines are not rows. Error texts never quote a value."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from .model import FactSpec
+
+FORMATS = ("csv", "xlsx", "jsonl")
+
+
+def format_of(path: str | Path, explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in ("csv", "txt"):
+        return "csv"
+    if suffix in ("xlsx", "xlsm"):
+        return "xlsx"
+    if suffix in ("jsonl", "ndjson", "json"):
+        return "jsonl"
+    raise ValueError(f"unbekanntes Dateiformat '.{suffix}' (erwartet .csv, .xlsx oder .jsonl)")
+
+
+@dataclasses.dataclass
+class InputRow:
+    number: int  # 1-based data row number (header not counted)
+    record: dict[str, Any] | None
+    error: str | None = None  # why the row could not be read (German)
+    error_en: str | None = None
+
+
+@dataclasses.dataclass
+class RosterInfo:
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    german: bool = False  # German Excel dialect (";" or TT.MM.JJJJ dates)
+    columns: dict[str, str] = dataclasses.field(default_factory=dict)  # header -> fact
+    ignored: list[str] = dataclasses.field(default_factory=list)
+
+
+def _norm(header: str) -> str:
+    h = header.replace("\ufeff", "").strip().lower()
+    h = h.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
+    return re.sub(r"[\s_\-./]+", " ", h).strip()
+
+
+def header_map(headers: list[str], facts: Mapping[str, FactSpec]) -> tuple[dict[int, str], RosterInfo]:
+    """Column index -> fact name, by field name or any German alias of the schema."""
+    lookup: dict[str, str] = {}
+    for name, spec in facts.items():
+        lookup[_norm(name)] = name
+        for alias in spec.aliases:
+            lookup.setdefault(_norm(alias), name)
+    mapping: dict[int, str] = {}
+    info = RosterInfo("")
+    for i, h in enumerate(headers):
+        fact = lookup.get(_norm(str(h or "")))
+        if fact is not None and fact not in mapping.values():
+            mapping[i] = fact
+            info.columns[str(h)] = fact
+        elif str(h or "").strip():
+            info.ignored.append(str(h))
+    return mapping, info
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def detect_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still UTF-8.
+        if exc.start >= len(head) - 3:
+            return "utf-8"
+        return "cp1252"
+
+
+def detect_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (";", ",", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class _Lines:
+    """Physical lines of a byte stream, decoded one by one, so that a line with a broken
+    encoding spoils only its own record."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self.raw = raw
+        self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
+        self.first = True
+        self.bad_lines: set[int] = set()
+        self.line_no = 0
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.raw.readline()
+        if not line:
+            raise StopIteration
+        self.line_no += 1
+        if self.first:
+            self.first = False
+            if line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+        try:
+            return line.decode(self.encoding)
+        except UnicodeDecodeError:
+            self.bad_lines.add(self.line_no)
+            return line.decode(self.encoding, errors="replace")
+
+
+def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
+             delimiter: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    head = raw.read(65536)
+    raw.seek(0)
+    enc = encoding or detect_encoding(head)
+    lines = _Lines(raw, enc)
+    try:
+        header_line = next(lines)
+    except StopIteration:
+        raw.close()
+        info = RosterInfo("csv", enc, delimiter or ",")
+        return info, iter(())
+    delim = delimiter or detect_delimiter(header_line)
+    header = next(csv.reader([header_line], delimiter=delim))
+    mapping, info = header_map(header, facts)
+    info.format, info.encoding, info.delimiter = "csv", enc, delim
+    info.german = delim == ";" or enc == "cp1252"
+
+    def rows() -> Iterator[InputRow]:
+        try:
+            reader = csv.reader(lines, delimiter=delim)
+            number = 0
+            previous_line = lines.line_no
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    number += 1
+                    previous_line = lines.line_no
+                    yield InputRow(number, None, "Zeile ist kein gültiges CSV (Anführungszeichen?)",
+                                   "row is not valid CSV (quotes?)")
+                    continue
+                spanned = set(range(previous_line + 1, lines.line_no + 1))
+                previous_line = lines.line_no
+                if not fields or all(not f.strip() for f in fields):
+                    continue
+                number += 1
+                if spanned & lines.bad_lines:
+                    yield InputRow(number, None, f"Zeichenkodierung defekt (erwartet {enc})",
+                                   f"broken character encoding (expected {enc})")
+                    continue
+                if len(fields) > len(header):
+                    yield InputRow(number, None,
+                                   f"Zeile hat {len(fields)} Felder, die Kopfzeile {len(header)}",
+                                   f"row has {len(fields)} fields, the header {len(header)}")
+                    continue
+                record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
+                yield InputRow(number, record)
+        finally:
+            raw.close()
+
+    return info, rows()
+
+
+# ---------------------------------------------------------------- XLSX
+
+
+def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
+              ) -> tuple[RosterInfo, Iterator[InputRow]]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    ws = wb[sheet] if sheet else wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    header: list[Any] | None = None
+    for row in it:
+        if row and any(c is not None and str(c).strip() for c in row):
+            header = list(row)
+            break
+    if header is None:
+        wb.close()
+        return RosterInfo("xlsx"), iter(())
+    mapping, info = header_map([str(h) if h is not None else "" for h in header], facts)
+    info.format = "xlsx"
+    info.german = True
+
+    def cell(v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if v is None:
+            return ""
+        return v
+
+    def rows() -> Iterator[InputRow]:
+        try:
+            number = 0
+            for row in it:
+                if not row or all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
+                    continue
+                number += 1
+                record = {fact: cell(row[i]) for i, fact in mapping.items() if i < len(row)}
+                yield InputRow(number, record)
+        finally:
+            wb.close()
+
+    return info, rows()
+
+
+# ---------------------------------------------------------------- JSON lines
+
+
+def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterInfo, Iterator[InputRow]]:
+    info = RosterInfo("jsonl", "utf-8")
+    info.columns = {n: n for n in facts}
+
+    def rows() -> Iterator[InputRow]:
+        with open(path, "rb") as fh:
+            number = 0
+            for line in fh:
+                if not line.strip():
+                    continue
+                number += 1
+                try:
+                    data = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+                except UnicodeDecodeError:
+                    yield InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)",
+                                   "broken character encoding (expected UTF-8)")
+                    continue
+                except json.JSONDecodeError:
+                    yield InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
+                    continue
+                if not isinstance(data, dict):
+                    yield InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
+                    continue
+                yield InputRow(number, data)
+
+    return info, rows()
+
+
+def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
+                encoding: str | None = None, delimiter: str | None = None,
+                sheet: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
+    kind = format_of(path, fmt)
+    if kind == "csv":
+        return read_csv(path, facts, encoding, delimiter)
+    if kind == "xlsx":
+        return read_xlsx(path, facts, sheet)
+    return read_jsonl(path, facts)
+
+
+# ---------------------------------------------------------------- writers
+
+
+class RosterWriter:
+    """Writes rows of cells; CSV and JSON lines stream, XLSX uses openpyxl's write-only
+    mode. Output is deterministic: XLSX timestamps are fixed."""
+
+    def __init__(self, path: str | Path, fmt: str, columns: list[str], delimiter: str = ";",
+                 bom: bool = True) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.columns = columns
+        self.count = 0
+        if fmt == "csv":
+            self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",
+                                            newline="")
+            self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
+            self._csv.writerow(columns)
+        elif fmt == "jsonl":
+            self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
+        elif fmt == "xlsx":
+            import openpyxl
+            from openpyxl.styles import Font
+
+            self._wb = openpyxl.Workbook(write_only=True)
+            self._ws = self._wb.create_sheet("Ergebnis")
+            self._ws.freeze_panes = "A2"
+            from openpyxl.cell import WriteOnlyCell
+
+            header = []
+            for c in columns:
+                cell = WriteOnlyCell(self._ws, value=c)
+                cell.font = Font(bold=True)
+                header.append(cell)
+            self._ws.append(header)
+            self._fh = None
+        else:
+            raise ValueError(fmt)
+
+    def write(self, row: Mapping[str, Any], document: Mapping[str, Any] | None = None) -> None:
+        self.count += 1
+        if self.fmt == "jsonl":
+            assert self._fh is not None
+            self._fh.write(json.dumps(document if document is not None else dict(row), ensure_ascii=False,
+                                      sort_keys=False, separators=(",", ":")) + "\n")
+        elif self.fmt == "csv":
+            self._csv.writerow(["" if row.get(c) is None else row.get(c) for c in self.columns])
+        else:
+            self._ws.append([row.get(c) for c in self.columns])
+
+    def close(self) -> None:
+        if self.fmt == "xlsx":
+            fixed = dt.datetime(2000, 1, 1)
+            self._wb.properties.created = fixed
+            self._wb.properties.modified = fixed
+            if self.count:
+                self._ws.auto_filter.ref = f"A1:{_col(len(self.columns))}{self.count + 1}"
+            buffer = io.BytesIO()
+            self._wb.save(buffer)
+            _write_deterministic_zip(buffer.getvalue(), self.path)
+        elif self._fh is not None:
+            self._fh.close()
+
+
+def _col(n: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def _write_deterministic_zip(data: bytes, target: Path) -> None:
+    """Re-pack an XLSX with fixed entry times, so equal content gives equal bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            dst.writestr(fixed, src.read(info.filename))
+
+
+def _as_text(value: Any, german: bool) -> Any:
+    if isinstance(value, dt.date):
+        return value.strftime("%d.%m.%Y") if german else value.isoformat()
+    if isinstance(value, bool):
+        return ("ja" if value else "nein") if german else ("true" if value else "false")
+    return value
+
+
+def convert(src: str | Path, dst: str | Path, facts: Mapping[str, FactSpec], style: str = "excel",
+            in_format: str | None = None, encoding: str | None = None, delimiter: str | None = None,
+            sheet: str | None = None) -> tuple[int, list[InputRow]]:
+    """Copy a roster into another format (the columns the engine knows, in schema order).
+    Rows that cannot be read are returned, not written: nothing is silently dropped."""
+    info, rows = read_roster(src, facts, in_format, encoding, delimiter, sheet)
+    german = style == "excel"
+    names = list(facts)
+    headers = [(facts[n].aliases[0] if german and facts[n].aliases else n) for n in names]
+    fmt = format_of(dst)
+    writer = RosterWriter(dst, fmt, headers, delimiter=";" if german else ",", bom=german)
+    failed: list[InputRow] = []
+    written = 0
+    try:
+        for row in rows:
+            if row.record is None:
+                failed.append(row)
+                continue
+            cells = {h: _as_text(row.record[n], german) if n in row.record else None for h, n in zip(headers, names)}
+            doc = {n: (_as_text(row.record[n], False) if n in row.record else None) for n in names if n in row.record}
+            writer.write(cells, doc)
+            written += 1
+    finally:
+        writer.close()
+    return written, failed
