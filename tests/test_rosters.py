@@ -178,6 +178,12 @@ def test_outputs_are_byte_identical_across_runs(tmp_path, fmt):
     evaluate_roster(ENGINE, src, ON, a)
     evaluate_roster(ENGINE, src, ON, b)
     assert a.read_bytes() == b.read_bytes()
+    if fmt == "xlsx":
+        import zipfile
+
+        core = zipfile.ZipFile(a).read("docProps/core.xml").decode()
+        # not the time of the run: openpyxl stamps it at save time unless we fix it
+        assert core.count("2000-01-01T00:00:00Z") == 2
 
 
 def test_evaluate_cli_summary_and_exit_codes(tmp_path):
