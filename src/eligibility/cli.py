@@ -109,6 +109,31 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
         sys.exit(EXIT_BAD_INPUT)
 
 
+@main.command()
+@click.argument("rules_dir", required=False, type=click.Path())
+@_overlay_option
+@click.option("--samples", type=click.IntRange(100), default=6000, show_default=True,
+              help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.")
+def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int) -> None:
+    """Prüft ein Regelwerk wie ein Compiler: Fehler und Warnungen mit Datei, Zeile und Hinweis."""
+    from .validate import validate as _validate
+
+    try:
+        engine = Engine.load(rules_dir, overlays=overlays)
+    except RuleSetError as exc:
+        click.echo(exc.format())
+        n = len(exc.diagnostics)
+        click.echo(f"{n} Fehler, 0 Warnungen")
+        sys.exit(1)
+    report = _validate(engine, samples=samples)
+    for d in report.diagnostics:
+        click.echo(d.format())
+    click.echo(f"{len(report.errors)} Fehler, {len(report.warnings)} Warnungen"
+               + ("" if report.diagnostics else f" – {engine.info.name} {engine.info.version} ist in Ordnung"))
+    if report.errors:
+        sys.exit(1)
+
+
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @_rules_option

@@ -112,6 +112,10 @@ class CompiledOutcome:
     rules: list[CompiledRule]  # precedence order
     default: Any  # value when no rule fires, or None
 
+    def in_force(self, on: dt.date) -> bool:
+        vf, vt = self.spec.valid_from, self.spec.valid_to
+        return (vf is None or vf <= on) and (vt is None or on <= vt)
+
     def evaluate(self, env: Env) -> OutcomeResult:
         rules = env.rules_in_force.get(self.name, ())
         considered: list[tuple[CompiledRule, Any]] = []
@@ -183,7 +187,8 @@ class CompiledRuleSet:
         if cached is not None:
             return cached
         ent = self.entities[entity]
-        out = {name: [r for r in oc.rules if r.in_force(on)] for name, oc in ent.outcomes.items()}
+        out = {name: ([r for r in oc.rules if r.in_force(on)] if oc.in_force(on) else [])
+               for name, oc in ent.outcomes.items()}
         if len(self._rules_cache) > 4096:
             self._rules_cache.clear()
         self._rules_cache[key] = out

@@ -34,11 +34,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E020": (ERROR, "manifest missing or given twice"),
     "E021": (ERROR, "rule's conclusion does not fit the outcome's type"),
     "E022": (ERROR, "overlay refers to something the rule set does not have"),
-    "W101": (WARNING, "a day inside the rule set's range on which no version of a parameter is valid"),
-    "W102": (WARNING, "rule can never fire"),
-    "W103": (WARNING, "two rules conclude different values for the same outcome with no precedence between them"),
+    "E023": (ERROR, "rule can never fire: no input makes its condition true while it is in force"),
+    "E024": (ERROR, "rule can never decide: a higher-precedence rule always decides first"),
+    "E025": (ERROR, "two rules conclude different values for the same outcome on some input, with no precedence between them"),
+    "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
-    "W105": (WARNING, "day inside the rule set's range on which no rule of an outcome is in force"),
+    "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),
 }
 
 

@@ -68,6 +68,8 @@ class FactSpec(_Strict):
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     source: str | None = None
+    # Read by reports and tools (e.g. the Gemeinde for counts), not by rules.
+    informational: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> "FactSpec":
@@ -101,6 +103,10 @@ class ParameterSpec(_Strict):
     item_type: FactType | None = None
     description: Text | None = None
     versions: list[ParameterVersion]
+    # A setting a county may switch in an overlay: checks consider every value.
+    option: bool = False
+    # Read by tools (allocation, reports), not by rules.
+    informational: bool = False
 
 
 class DerivedSpec(_Strict):
@@ -147,6 +153,9 @@ class OutcomeSpec(_Strict):
     description: Text | None = None
     default: DefaultSpec | None = None
     rules: list[RuleSpec]
+    # The period the outcome is meant to be decided in (default: the rule set's range).
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "OutcomeSpec":

@@ -47,7 +47,8 @@ def _day(rnd: random.Random, start: dt.date, end: dt.date) -> dt.date:
 
 def person(rnd: random.Random, index: int, reference: dt.date) -> dict[str, Any]:
     """One plausible person record (typed values; None = event has not happened)."""
-    ukr = rnd.random() < 0.12
+    # People displaced from Ukraine exist in a roster only from March 2022 on.
+    ukr = reference >= dt.date(2022, 3, 15) and rnd.random() < 0.12
     if ukr:
         zugang = _day(rnd, dt.date(2022, 3, 1), min(reference, dt.date(2024, 12, 31)))
         status = _pick(rnd, [("schutz_24", 95), ("eingebuergert", 0), ("sonstiger_titel", 5)])
