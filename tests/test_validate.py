@@ -1,0 +1,94 @@
+"""`eligibility validate` on the shipped rule set and on broken copies of it."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eligibility import Engine
+from eligibility.cli import main
+from eligibility.validate import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_shipped_rule_set_is_clean():
+    report = validate(Engine.load())
+    assert report.diagnostics == [], "\n".join(d.format() for d in report.diagnostics)
+    r = run("validate")
+    assert r.exit_code == 0 and "0 Fehler, 0 Warnungen" in r.output
+
+
+@pytest.fixture
+def rules(tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_removing_a_source_fails_with_e013(rules):
+    edit(rules / "person" / "anschlussunterbringung.yaml",
+         '        source: "§ 9 Abs. 1 Nr. 3 FlüAG"\n', "")
+    r = run("validate", rules)
+    assert r.exit_code == 1
+    assert "anschlussunterbringung.yaml:" in r.output and "E013 error: rule 'aub.titel_erteilt' has no source" in r.output
+
+
+def test_overlapping_versions_fail_with_e015(rules):
+    edit(rules / "parameters.yaml", "        valid_to: 2021-02-28\n        value: [SYR, ERI]\n",
+         "        valid_to: 2021-03-31\n        value: [SYR, ERI]\n")
+    r = run("validate", rules)
+    assert r.exit_code == 1
+    assert "E015 error: parameter 'bleibeperspektive_laender'" in r.output
+    assert "hint: end the earlier version with 'valid_to: 2021-02-28'" in r.output
+
+
+def test_adding_a_shadowed_rule_fails_with_e024(rules):
+    edit(rules / "person" / "integrationsmanagement.yaml", "      - id: im.ukraine\n",
+         """      - id: im.doppelt_eingebuergert
+        label: {de: "Eingebürgert und in der AUB", en: "naturalised in AUB"}
+        source: "Test"
+        valid_from: 2017-01-01
+        when: aufenthaltsstatus == "eingebuergert" and unterbringung == "anschluss"
+        then: false
+
+      - id: im.ukraine
+""")
+    r = run("validate", rules)
+    assert r.exit_code == 1
+    assert "E024 error: rule 'im.doppelt_eingebuergert' never decides: whenever it applies," in r.output
+    assert "im.eingebuergert" in r.output.split("E024")[1].split("\n")[0]
+
+
+def test_a_conflicting_rule_fails_with_e025(rules):
+    edit(rules / "person" / "prioritaet.yaml", "      - id: prio.duldung\n", """      - id: prio.syrien
+        label: {de: "Syrien", en: "Syria"}
+        source: "Test"
+        when: herkunftsland == "SYR"
+        then: hoch
+
+      - id: prio.duldung
+""")
+    r = run("validate", rules)
+    assert r.exit_code == 1
+    conflicts = [line for line in r.output.splitlines() if "E025 error" in line]
+    assert conflicts and all("prio.syrien" in line for line in conflicts)
+
+
+def test_warnings_only_exit_0(rules):
+    edit(rules / "person" / "facts.yaml", "    aliases: [Kreis, Landkreis, Stadtkreis]\n    informational: true\n",
+         "    aliases: [Kreis, Landkreis, Stadtkreis]\n")
+    r = run("validate", rules)
+    assert r.exit_code == 0
+    assert "W104 warning: no rule reads fact 'kreis'" in r.output and "0 Fehler, 1 Warnungen" in r.output
