@@ -407,6 +407,72 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
         sys.exit(1)
 
 
+@main.command()
+@click.option("--old", "old", required=True, help="Bisheriges Regelwerk: Ordner oder git-Revision von rules/.")
+@click.option("--new", "new", required=True, help="Neues Regelwerk: Ordner oder git-Revision von rules/.")
+@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@click.option("--out", "out", type=click.Path(), default=None, help="Zusätzlich als .csv, .html oder .txt.")
+@_overlay_option
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@_with_input_options
+def impact(old: str, new: str, input_file: str, on: str | None, out: str | None, overlays: tuple[str, ...],
+           entity: str | None, in_format: str | None, encoding: str | None, delimiter: str | None,
+           sheet: str | None) -> None:
+    """Wen eine Regeländerung betrifft: je Person alter und neuer Wert und die Regel, die es ändert."""
+    from . import impact as imp
+    from .explain import environment
+    from .rosters import read_roster
+
+    day = _date_option(on)
+    try:
+        old_engine, old_name = imp.load_side(old, overlays)
+        new_engine, new_name = imp.load_side(new, overlays)
+    except RuleSetError as exc:
+        click.echo(exc.format(), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not Path(input_file).is_file():
+        _fail(f"Datei nicht gefunden: {input_file}")
+    try:
+        _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
+        result = imp.impact(old_engine, new_engine, rows, day, old_name, new_name, entity)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{input_file}: {exc}")
+    text = imp.render_text(result)
+    click.echo(text, nl=False)
+    if out:
+        target = Path(out)
+        if target.suffix.lower() == ".csv":
+            import csv as _csv
+
+            rows_out = imp.flip_rows(result)
+            with target.open("w", encoding="utf-8-sig", newline="") as fh:
+                w = _csv.DictWriter(fh, fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache",
+                                                    "art", "quelle"], delimiter=";")
+                w.writeheader()
+                w.writerows(rows_out)
+        elif target.suffix.lower() in (".html", ".htm"):
+            target.write_text(environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
+                              encoding="utf-8")
+        else:
+            target.write_text(text, encoding="utf-8")
+        click.echo(f"geschrieben: {out}", err=True)
+
+
+@main.command()
+@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@_rules_option
+@_overlay_option
+def applied(on: str | None, rules: str | None, overlays: tuple[str, ...]) -> None:
+    """Welche Regeln und Parameterfassungen an einem Tag in Kraft sind."""
+    from .impact import applied as _applied
+
+    engine = load_engine(rules, overlays)
+    click.echo(_applied(engine, _date_option(on)), nl=False)
+
+
 @main.command("generate-roster")
 @click.option("--rows", type=click.IntRange(1), required=True, help="Anzahl Personen.")
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
