@@ -3,6 +3,7 @@ errors found by a check, 2 bad input (with a clear message, never a traceback)."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -102,7 +103,11 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
     if fmt == "json":
         click.echo(decision.to_json())
     else:
-        click.echo(engine.render(decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief), nl=False)
+        timeline = None
+        if not decision.errors:
+            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=day + dt.timedelta(days=3650))
+        click.echo(engine.render(decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief,
+                                 timeline=timeline), nl=False)
     if decision.errors:
         for e in decision.errors:
             click.echo(f"Fehler: {getattr(e.message, lang)}", err=True)
@@ -471,6 +476,75 @@ def applied(on: str | None, rules: str | None, overlays: tuple[str, ...]) -> Non
 
     engine = load_engine(rules, overlays)
     click.echo(_applied(engine, _date_option(on)), nl=False)
+
+
+@main.command()
+@click.argument("person", type=click.Path())
+@click.option("--from", "start", default=None, help="Erster Tag (Standard: Beginn des Regelwerks).")
+@click.option("--to", "end", default=None, help="Letzter Tag (Standard: ein Jahr nach der letzten Änderung).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--out", "out", type=click.Path(), default=None, help="In eine Datei schreiben.")
+@_rules_option
+@_overlay_option
+@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str | None, rules: str | None,
+             overlays: tuple[str, ...], entity: str | None) -> None:
+    """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
+    from . import timeline as tl
+
+    engine = load_engine(rules, overlays)
+    record, meta = read_record_file(person)
+    try:
+        t = engine.timeline(record, _date_option(start) if start else None, _date_option(end) if end else None,
+                            entity=entity or meta.get("entity"))
+    except ValueError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        text = t.model_dump_json(indent=2, by_alias=True)
+    elif fmt == "html":
+        text = tl.render_html(engine, t)
+    else:
+        text = tl.render_text(engine, t)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"geschrieben: {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.option("--within", default="90d", show_default=True, help="Zeitraum ab dem Stichtag: 90d, 12w, 6m.")
+@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
+@_rules_option
+@_overlay_option
+@_with_input_options
+def upcoming(input_file: str, within: str, on: str | None, out: str | None, rules: str | None,
+             overlays: tuple[str, ...], in_format: str | None, encoding: str | None, delimiter: str | None,
+             sheet: str | None) -> None:
+    """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
+    from .upcoming import parse_within, upcoming_changes, write_upcoming
+    from .rosters import read_roster
+
+    engine = load_engine(rules, overlays)
+    day = _date_option(on)
+    try:
+        days = parse_within(within)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not Path(input_file).is_file():
+        _fail(f"Datei nicht gefunden: {input_file}")
+    try:
+        _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
+        changes, skipped = upcoming_changes(engine, rows, day, days)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{input_file}: {exc}")
+    text = write_upcoming(engine, changes, day, days, out)
+    if text:
+        click.echo(text, nl=False)
+    click.echo(f"{len(changes)} Änderungen in {days} Tagen ab {day:%d.%m.%Y}"
+               + (f"; {skipped} fehlerhafte Zeilen übersprungen" if skipped else ""), err=True)
 
 
 @main.command("generate-roster")

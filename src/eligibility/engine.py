@@ -6,7 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
@@ -17,6 +17,9 @@ from .loader import load_model
 from .records import normalize, parse_date, record_id
 
 DateLike = dt.date | str | None
+
+if TYPE_CHECKING:
+    from .timeline import Interval, Timeline
 
 
 def default_rules_dir() -> Path:
@@ -55,6 +58,7 @@ class Engine:
         m = compiled.model
         self.info = RuleSetInfo(name=m.manifest.name, version=m.manifest.version, sha256=m.sha256,
                                 overlays=[o.name for o in m.overlays])
+        self._builders: dict[str, Any] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
@@ -135,9 +139,57 @@ class Engine:
     def _error_decision(self, rid: str | None, ent: CompiledEntity, day: dt.date, issues: list[RecordIssue]) -> Decision:
         return self.decide({}, day, ent.name, explain=False).model_copy(update={"errors": issues, "record_id": rid})
 
-    def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True) -> str:
-        """The decision as German (or English) text or Markdown."""
-        return render(decision, self.entity(decision.entity), fmt, lang, detail)
+    def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True,
+               timeline: "Timeline | None" = None) -> str:
+        """The decision as German (or English) text or Markdown; with a timeline, each
+        outcome also shows since when it holds and its next change."""
+        marks = None
+        if timeline is not None:
+            marks = {}
+            for oid in decision.outcomes:
+                nxt = timeline.next_change(oid, decision.on)
+                since = timeline.since(oid, decision.on)
+                marks[oid] = {"since": since, "next": nxt.start if nxt else None,
+                              "next_value": self._word(decision.entity, oid, nxt, lang) if nxt else None,
+                              "next_cause": getattr(nxt.cause, lang) if nxt and nxt.cause else None}
+        return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
+
+    def _word(self, entity: str, oid: str, iv: "Interval", lang: str) -> str:
+        from .explain import value_text
+
+        if iv.status == "unknown":
+            return "noch offen" if lang == "de" else "unknown"
+        if iv.status == "not_in_force":
+            return "nicht in Kraft" if lang == "de" else "not in force"
+        return value_text(self.entity(entity), oid, iv.value, lang)
+
+    # ------------------------------------------------------------------ timelines
+
+    def timeline(self, record: Mapping[str, Any], start: DateLike = None, end: DateLike = None,
+                 entity: str | None = None) -> "Timeline":
+        """For every outcome, the intervals on which its value is constant, each with the
+        deciding rule and what starts it, computed exactly from the change points the
+        rules and the record imply. Default start: the rule set's first day; default end:
+        one year after the last change point."""
+        from .timeline import TimelineBuilder, build_timeline
+
+        ent = self.entity(entity)
+        builder = self._builders.get(ent.name)
+        if builder is None:
+            builder = self._builders[ent.name] = TimelineBuilder(self.compiled, ent)
+        first = coerce_date(start) if start is not None else self.compiled.model.manifest.valid_from
+        if end is None:
+            facts, _ = normalize(record, ent.facts)
+            horizon = builder.change_points(facts, first, dt.date(2099, 12, 31))
+            last = max(horizon) if horizon else first
+            last_day = last + dt.timedelta(days=365)
+        else:
+            last_day = coerce_date(end)
+        if last_day < first:
+            raise ValueError("the end of a timeline lies before its start")
+        info = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
+        return build_timeline(self.compiled, ent, builder, record, first, last_day,
+                              record_id(record, ent.id_field), info)
 
     # ------------------------------------------------------------------ schema
 

@@ -88,6 +88,7 @@ _REASONS: dict[tuple[object, ...], Label] = {}
 
 def render(decision: Decision, entity: CompiledEntity, fmt: str = "text", lang: str = "de", detail: bool = True,
            timeline: dict[str, Any] | None = None) -> str:
+    """`timeline`: per outcome {since, next, next_value, next_cause} ("seit", "nächste Änderung")."""
     name = {"text": "decision.txt.j2", "markdown": "decision.md.j2"}[fmt]
     values = {oid: value_text(entity, oid, o.value, lang) for oid, o in decision.outcomes.items()}
     reasons = {oid: getattr(o.reason, lang) for oid, o in decision.outcomes.items()}
