@@ -547,6 +547,39 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
                + (f"; {skipped} fehlerhafte Zeilen übersprungen" if skipped else ""), err=True)
 
 
+@main.command()
+@_rules_option
+@_overlay_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse (Standard: nur dieser Rechner).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--token-env", default="ELIGIBILITY_TOKEN", show_default=True,
+              help="Umgebungsvariable mit dem Bearer-Token für /v1 (leer: kein Token).")
+@click.option("--max-body", type=click.IntRange(1024), default=10 * 1024 * 1024, show_default=True,
+              help="Größte Anfrage in Bytes (darüber 413).")
+@click.option("--reload-seconds", type=float, default=2.0, show_default=True,
+              help="Wie oft die Regeldateien auf Änderungen geprüft werden (0: nie).")
+def serve(rules: str | None, overlays: tuple[str, ...], host: str, port: int, token_env: str, max_body: int,
+          reload_seconds: float) -> None:
+    """Startet den HTTP-Dienst: JSON-API unter /v1 und die Seite für Sachbearbeitung unter /."""
+    try:
+        import uvicorn
+
+        from .service import create_app, token_from_env, warn_if_exposed
+    except ImportError:
+        _fail("der HTTP-Dienst braucht die Erweiterung: pip install 'eligibility[serve]'")
+    token = token_from_env(token_env) if token_env else None
+    warning = warn_if_exposed(host, token)
+    if warning:
+        click.echo(warning, err=True)
+    try:
+        app = create_app(rules, list(overlays), token=token, max_body=max_body, reload_seconds=reload_seconds or None)
+    except RuleSetError as exc:
+        click.echo(exc.format(), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"eligibility: http://{host}:{port}/ (API: /v1, OpenAPI: /openapi.json)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+
+
 @main.command("generate-roster")
 @click.option("--rows", type=click.IntRange(1), required=True, help="Anzahl Personen.")
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")

@@ -1,0 +1,155 @@
+"""The HTTP service: API contract, problem details, limits, token, hot reload, OpenAPI."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from eligibility import Engine  # noqa: E402
+from eligibility.service import create_app, warn_if_exposed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = create_app(reload_seconds=None)
+CLIENT = TestClient(APP)
+REFUGEE = {"person_id": "API-7", "aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-05-02",
+           "unterbringung": "anschluss", "zugang_bw_datum": "2015-06-01"}
+
+
+def test_decide_returns_the_same_structure_as_the_python_api():
+    r = CLIENT.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"})
+    assert r.status_code == 200
+    assert r.json() == json.loads(Engine.load().decide(REFUGEE, "2018-09-15").to_json())
+    assert r.json()["outcomes"]["integrationsmanagement"]["value"] is True
+    assert len(r.json()["ruleset"]["sha256"]) == 64
+
+
+def test_invalid_record_is_a_422_problem_naming_the_field_not_the_value():
+    r = CLIENT.post("/v1/decide", json={"record": {"person_id": "X", "aufnahme_uab_datum": "31.02.2016"},
+                                        "on": "2018-01-01"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == 422 and body["errors"][0]["field"] == "record.aufnahme_uab_datum"
+    assert "31.02.2016" not in r.text
+
+
+@pytest.mark.parametrize("payload,field", [({"on": "2018-01-01"}, "record"), ({"record": {}, "on": "1.1.2018x"}, "on"),
+                                           ({"record": [], "on": "2018-01-01"}, "record"),
+                                           ({"record": {}, "entity": "nope"}, "entity")])
+def test_malformed_requests_are_422_problems(payload, field):
+    r = CLIENT.post("/v1/decide", json=payload)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert any(e["field"].startswith(field) for e in r.json()["errors"])
+
+
+def test_not_json_is_a_problem_not_a_trace():
+    r = CLIENT.post("/v1/decide", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "Traceback" not in r.text
+
+
+def test_body_above_the_limit_is_413():
+    small = TestClient(create_app(max_body=2048, reload_seconds=None))
+    r = small.post("/v1/decide", json={"record": {"x": "a" * 5000}})
+    assert r.status_code == 413 and r.json()["title"] == "Request body too large"
+
+
+def test_batch_json_and_ndjson_stream_one_line_per_record_in_order():
+    records = [dict(REFUGEE, person_id=f"B{i}") for i in range(50)]
+    r = CLIENT.post("/v1/decide/batch", json={"records": records, "on": "2018-09-15"})
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert [x["record_id"] for x in lines] == [f"B{i}" for i in range(50)]
+    assert [x["index"] for x in lines] == list(range(1, 51))
+    body = "\n".join(json.dumps(x) for x in records[:3]) + "\n{broken\n\n[1]\n"
+    r = CLIENT.post("/v1/decide/batch?on=2018-09-15", content=body.encode(),
+                    headers={"content-type": "application/x-ndjson"})
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert len(lines) == 5 and lines[3]["errors"] and lines[4]["errors"]
+
+
+def test_timeline_rules_schema_health():
+    r = CLIENT.post("/v1/timeline", json={"record": dict(REFUGEE, unterbringung="vorlaeufig",
+                                                         aufnahme_uab_datum="2016-03-15", aufenthaltstitel_datum=None,
+                                                         aufenthaltsstatus="gestattung", gu_pflicht_ende_datum=None,
+                                                         asylentscheidung_unanfechtbar_datum=None),
+                                          "from": "2018-01-01", "to": "2018-12-31"})
+    assert r.status_code == 200
+    assert r.json()["outcomes"]["anschlussunterbringung"][1]["from"] == "2018-03-16"
+    rules = CLIENT.get("/v1/rules").json()
+    assert rules["name"] == "pakt-fuer-integration-bw"
+    assert [o["id"] for o in rules["entities"]["person"]][0] == "anschlussunterbringung"
+    schema = CLIENT.get("/v1/schema/person").json()
+    assert schema["properties"]["aufenthaltstitel_datum"]["x-event-date"] is True
+    assert CLIENT.get("/v1/schema/nope").status_code == 404
+    assert CLIENT.get("/healthz").json()["status"] == "ok"
+
+
+def test_bearer_token_when_configured():
+    guarded = TestClient(create_app(token="geheim", reload_seconds=None))
+    assert guarded.post("/v1/decide", json={"record": REFUGEE}).status_code == 401
+    ok = guarded.post("/v1/decide", json={"record": REFUGEE}, headers={"authorization": "Bearer geheim"})
+    assert ok.status_code == 200
+    assert guarded.get("/healthz").status_code == 200
+
+
+def test_binding_beyond_loopback_without_token_warns():
+    assert warn_if_exposed("127.0.0.1", None) is None
+    assert warn_if_exposed("0.0.0.0", "t") is None
+    assert "ohne Zugangsschlüssel" in warn_if_exposed("0.0.0.0", None)
+
+
+def test_hot_reload_brings_a_new_hash_and_keeps_serving(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    app = create_app(rules, reload_seconds=None)
+    client = TestClient(app)
+    before = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"}).json()["ruleset"]["sha256"]
+    path = rules / "ruleset.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.2"'), encoding="utf-8")
+    assert app.state.holder.check_reload() is True
+    after = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"}).json()["ruleset"]
+    assert after["sha256"] != before and after["version"] == "2026.2"
+    # A broken edit keeps the last good rules and reports it in /healthz.
+    path.write_text("ruleset: [broken", encoding="utf-8")
+    assert app.state.holder.check_reload() is False
+    assert client.post("/v1/decide", json={"record": REFUGEE}).status_code == 200
+    assert client.get("/healthz").json()["reload_error"] is True
+
+
+def test_logs_carry_no_personal_fields(caplog):
+    caplog.set_level(logging.DEBUG)
+    CLIENT.post("/v1/decide", json={"record": dict(REFUGEE, gemeinde="Geheimstadt"), "on": "2018-09-15"})
+    CLIENT.post("/v1/decide", json={"record": {"aufnahme_uab_datum": "32.13.2016", "gemeinde": "Geheimstadt"}})
+    assert "Geheimstadt" not in caplog.text and "32.13.2016" not in caplog.text
+
+
+def test_openapi_is_generated_and_checked_in():
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert committed == CLIENT.get("/openapi.json").json(), "regenerate docs/openapi.json (see docs/service.md)"
+
+
+def test_caseworker_page_without_javascript():
+    page = CLIENT.get("/")
+    assert page.status_code == 200 and "<form method=\"post\" action=\"/pruefen\"" in page.text
+    assert "<script" not in page.text and "http://" not in page.text.replace("http://www.w3.org", "")
+    r = CLIENT.post("/pruefen", data={"stichtag": "15.09.2018", "aufenthaltsstatus": "fluechtling",
+                                      "aufenthaltstitel_datum__art": "datum", "aufenthaltstitel_datum": "02.05.2017",
+                                      "unterbringung": "anschluss"})
+    assert r.status_code == 200 and "Aktenvermerk" in r.text and Engine.load().info.sha256 in r.text
+    r = CLIENT.post("/pruefen", data={"stichtag": "15.09.2018", "aufnahme_uab_datum": "31.02.2016"})
+    assert r.status_code == 422 and "kein gültiges Datum" in r.text
+
+
+def test_roster_upload_returns_the_evaluated_file_and_the_report():
+    roster = (ROOT / "examples" / "roster_landkreis_beispiel.csv").read_bytes()
+    r = CLIENT.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
+                    files={"datei": ("liste.csv", roster, "text/csv")})
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    r = CLIENT.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
+                    files={"datei": ("liste.csv", roster, "text/csv")})
+    assert r.status_code == 200 and "Zielgruppenbericht Landkreis Beispiel" in r.text
