@@ -104,10 +104,15 @@ def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity
             yield row, engine.decide(row.record, on, entity=entity, explain=False)
 
 
+BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays flat
+
+
 def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Path, *, entity: str | None = None,
                     lang: str = "de", in_format: str | None = None, out_format: str | None = None,
                     encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
                     progress: Callable[[int], None] | None = None) -> Summary:
+    """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
+    carry the full decision of each record and use the per-record path."""
     started = time.perf_counter()
     ent = engine.entity(entity)
     info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
@@ -118,32 +123,155 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                           bom=german)
     summary = Summary(info=info)
     try:
-        for row, decision in evaluated_rows(engine, rows, on, entity):
-            summary.rows += 1
-            if decision is None:
-                summary.errors += 1
-                writer.write(error_row(row, engine, entity, lang),
-                             {"row": row.number, "record_id": None, "errors": [{"field": None, "code": "row",
-                              "message": {"de": row.error, "en": row.error_en}}],
-                              "ruleset": engine.info.model_dump()})
-            else:
-                if decision.errors:
-                    summary.errors += 1
-                elif any(o.status == "unknown" for o in decision.outcomes.values()):
-                    summary.unknown += 1
+        if fmt == "jsonl":
+            for row, decision in evaluated_rows(engine, rows, on, entity):
+                _count(summary, decision)
+                if decision is None:
+                    writer.write({}, {"row": row.number, "record_id": None, "errors": [
+                        {"field": None, "code": "row", "message": {"de": row.error, "en": row.error_en}}],
+                        "ruleset": engine.info.model_dump()})
                 else:
-                    summary.decided += 1
-                doc = None
-                if fmt == "jsonl":
-                    doc = {"row": row.number, **decision.model_dump(mode="json", exclude={"outcomes": {"__all__": {"trace"}}})}
-                writer.write(decision_row(row.number, decision, engine, lang, german and fmt == "csv", fmt == "xlsx"),
-                             doc)
-            if progress is not None:
-                progress(summary.rows)
+                    writer.write({}, {"row": row.number, **decision.model_dump(
+                        mode="json", exclude={"outcomes": {"__all__": {"trace"}}})})
+                if progress is not None:
+                    progress(summary.rows)
+        else:
+            for chunk in _chunks(rows, BATCH_ROWS):
+                for out_row, state in _table_rows(engine, chunk, on, entity, lang, german and fmt == "csv",
+                                                  fmt == "xlsx"):
+                    summary.rows += 1
+                    if state == "error":
+                        summary.errors += 1
+                    elif state == "unknown":
+                        summary.unknown += 1
+                    else:
+                        summary.decided += 1
+                    writer.write(out_row)
+                if progress is not None:
+                    progress(summary.rows)
     finally:
         writer.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _count(summary: Summary, decision: Decision | None) -> None:
+    summary.rows += 1
+    if decision is None or decision.errors:
+        summary.errors += 1
+    elif any(o.status == "unknown" for o in decision.outcomes.values()):
+        summary.unknown += 1
+    else:
+        summary.decided += 1
+
+
+def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
+    chunk: list[InputRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None, lang: str,
+                german_numbers: bool, xlsx: bool) -> Iterator[tuple[dict[str, Any], str]]:
+    """Output rows of one chunk, in input order, from one batch-table evaluation."""
+    from .explain import short_reason
+
+    ent = engine.entity(entity)
+    readable = [r.record for r in chunk if r.record is not None]
+    table = engine.decide_table(readable, on, entity=entity)
+    cols = table.columns
+    de = lang == "de"
+    ruleset = f"{engine.info.name} {engine.info.version}"
+    j = 0
+    for row in chunk:
+        if row.record is None:
+            yield error_row(row, engine, entity, lang), "error"
+            continue
+        out: dict[str, Any] = {"zeile" if de else "row": row.number, ent.id_field or "id": cols["record_id"][j] or ""}
+        missing: set[str] = set()
+        unknown = False
+        for oid in ent.outcome_order:
+            v, status = cols[oid][j], cols[f"{oid}_status"][j]
+            miss = cols[f"{oid}_missing"][j]
+            missing.update(miss)
+            unknown = unknown or status == "unknown"
+            shown = "unknown" if status == "unknown" else status
+            if xlsx and isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[oid] = v
+            else:
+                out[oid] = cell_value(v, "not_in_force" if status == "not_in_force" else shown, lang, german_numbers)
+            label = short_reason(ent, oid, v, status, cols[f"{oid}_rule"][j], cols[f"{oid}_assumption"][j], miss)
+            out[f"{oid}_{'grund' if de else 'reason'}"] = getattr(label, lang)
+        out["fehlende_angaben" if de else "missing"] = ", ".join(sorted(missing))
+        errors = cols["errors"][j]
+        out["fehler" if de else "errors"] = errors if de else cols["errors_en"][j]
+        out["regelwerk" if de else "ruleset"] = ruleset
+        out["regelwerk_sha256" if de else "ruleset_sha256"] = engine.info.sha256
+        j += 1
+        yield out, ("error" if errors else "unknown" if unknown else "decided")
+
+
+@dataclasses.dataclass
+class _Msg:
+    de: str
+    en: str
+
+
+@dataclasses.dataclass
+class _Issue:
+    message: _Msg
+
+
+@dataclasses.dataclass
+class _Outcome:
+    value: Any
+    status: str
+    missing: list[str]
+    rule: str | None
+
+
+@dataclasses.dataclass
+class TableDecision:
+    """A row of the batch table shaped like the parts of a `Decision` that counts need."""
+
+    record_id: str | None
+    outcomes: dict[str, _Outcome]
+    errors: list[_Issue]
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted({f for o in self.outcomes.values() for f in o.missing})
+
+
+def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None,
+                    size: int = BATCH_ROWS) -> Iterator[tuple[InputRow, TableDecision | None]]:
+    """Like `evaluated_rows`, through the batch path: each input row with its outcome
+    values (None for an unreadable row), in order, deciding a chunk at a time."""
+    ent = engine.entity(entity)
+    for chunk in _chunks(rows, size):
+        table = engine.decide_table([r.record for r in chunk if r.record is not None], on, entity=entity)
+        cols = table.columns
+        j = 0
+        for row in chunk:
+            if row.record is None:
+                yield row, None
+                continue
+            outcomes = {}
+            for oid in ent.outcome_order:
+                status = cols[f"{oid}_status"][j]
+                v = cols[oid][j]
+                if status == "value":
+                    status = "yes" if v is True else "no" if v is False else "value"
+                outcomes[oid] = _Outcome(v, status, cols[f"{oid}_missing"][j], cols[f"{oid}_rule"][j])
+            errs = [_Issue(_Msg(de, en)) for de, en in zip(cols["errors"][j].split("; "), cols["errors_en"][j].split("; "))
+                    ] if cols["errors"][j] else []
+            yield row, TableDecision(cols["record_id"][j], outcomes, errs)
+            j += 1
 
 
 def terminal_progress() -> Callable[[int], None] | None:

@@ -224,7 +224,7 @@ def _with_input_options(f: Any) -> Any:
 
 def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
                  encoding: str | None, delimiter: str | None, sheet: str | None) -> Any:
-    from .batch import evaluated_rows
+    from .batch import table_decisions
     from .rosters import read_roster
 
     if not Path(path).is_file():
@@ -233,7 +233,7 @@ def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_form
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{path}: {exc}")
-    return info, evaluated_rows(engine, rows, on, entity)
+    return info, table_decisions(engine, rows, on, entity)
 
 
 def _date_option(value: str | None) -> Any:

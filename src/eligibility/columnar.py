@@ -501,4 +501,5 @@ def decide_columns(crs: CompiledRuleSet, ent: CompiledEntity, records: list[Mapp
         out[f"{oid}_missing"] = lists
         out[f"{oid}_assumption"] = (res["_asm"] != 0).tolist()
     out["errors"] = ["; ".join(e) for e in cols.errors]
+    out["errors_en"] = ["; ".join(e) for e in cols.error_en]
     return DecisionTable(out, list(ent.outcome_order), ruleset)

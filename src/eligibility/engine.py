@@ -162,7 +162,9 @@ class Engine:
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
             note = f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})"
+            note_en = f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})"
             merged["errors"] = [f"{e}; {note}" if e else note for e in merged["errors"]]
+            merged["errors_en"] = [f"{e}; {note_en}" if e else note_en for e in merged["errors_en"]]
         return DecisionTable(merged, list(ent.outcome_order), info)
 
     def _table_per_record(self, recs: list[Any], day: dt.date, entity: str, info: dict[str, str]) -> "DecisionTable":
@@ -172,7 +174,7 @@ class Engine:
         cols: dict[str, list[Any]] = {"record_id": []}
         for oid in ent.outcome_order:
             cols[oid], cols[f"{oid}_rule"], cols[f"{oid}_status"], cols[f"{oid}_missing"] = [], [], [], []
-        cols["errors"] = []
+        cols["errors"], cols["errors_en"] = [], []
         for rec in recs:
             d = self.decide(rec, day, entity=entity, explain=False)
             cols["record_id"].append(d.record_id)
@@ -183,6 +185,7 @@ class Engine:
                                              "not_in_force" if o.status == "not_in_force" else "value")
                 cols[f"{oid}_missing"].append(o.missing)
             cols["errors"].append("; ".join(e.message.de for e in d.errors))
+            cols["errors_en"].append("; ".join(e.message.en for e in d.errors))
         return DecisionTable(cols, list(ent.outcome_order), info)
 
     def _error_decision(self, rid: str | None, ent: CompiledEntity, day: dt.date, issues: list[RecordIssue]) -> Decision:

@@ -86,6 +86,35 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
 _REASONS: dict[tuple[object, ...], Label] = {}
 
 
+def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status: str, rule_id: str | None,
+                 assumption: bool, missing: list[str]) -> Label:
+    """The same one-line reason as `reason`, from a batch-table row."""
+    from .decision import AssumptionRef, Question
+
+    if table_status == "unknown":
+        status = "unknown"
+    elif table_status == "not_in_force":
+        status = "not_in_force"
+    else:
+        status = "yes" if value is True else "no" if value is False else "value"
+    oc = entity.outcomes[outcome]
+    rule = next((r for r in oc.rules if r.id == rule_id), None) if rule_id else None
+    source = rule.spec.source if rule else (oc.spec.default.source if status in ("yes", "no", "value")
+                                            and oc.spec.default else None)
+    key = (entity, outcome, status, rule_id, source, assumption, tuple(missing))
+    cached = _REASONS.get(key)
+    if cached is not None:
+        return cached
+    o = OutcomeDecision(
+        value=value, status=status, label=Label(de="", en=""), rule=rule_id, source=source,  # type: ignore[arg-type]
+        assumptions=[AssumptionRef(id="x", kind="rule", label=Label(de="", en=""))] if assumption else [],
+        missing=list(missing),
+        questions=[Question(fact=f, label=Label(de=entity.facts[f].label.de, en=entity.facts[f].label.get("en")),
+                            question=Label(de="", en="")) for f in missing],
+        reason=Label(de="", en=""))
+    return reason(entity, outcome, o)
+
+
 def render(decision: Decision, entity: CompiledEntity, fmt: str = "text", lang: str = "de", detail: bool = True,
            timeline: dict[str, Any] | None = None) -> str:
     """`timeline`: per outcome {since, next, next_value, next_cause} ("seit", "nächste Änderung")."""

@@ -99,7 +99,7 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
     async def roster_page(request: Request) -> Response:
         from .batch import evaluate_roster
         from .report import collect, render_report
-        from .batch import evaluated_rows
+        from .batch import table_decisions
         from .rosters import format_of, read_roster
 
         engine = holder.engine
@@ -131,7 +131,7 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
         if what == "bericht":
             _, rows = read_roster(src, engine.entity().facts)
-            html = render_report(engine, collect(engine, evaluated_rows(engine, rows, day), day))
+            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day))
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"
