@@ -63,29 +63,60 @@ class Columns:
     """Typed fact columns of a batch, converted once with memoised cell parsing (a roster
     repeats the same dates and codes over and over)."""
 
-    def __init__(self, ent: CompiledEntity, records: list[Mapping[str, Any]]) -> None:
+    def __init__(self, ent: CompiledEntity, records: list[Mapping[str, Any]] | None = None,
+                 columns: Mapping[str, list[Any]] | None = None) -> None:
+        if columns is not None:
+            self._init_columns(ent, columns)
+            return
+        assert records is not None
         self.n = len(records)
         self.ent = ent
         self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
         self.columns: dict[str, Col] = {}
-        self.errors: list[list[str]] = [[] for _ in range(self.n)]
-        self.error_en: list[list[str]] = [[] for _ in range(self.n)]
+        # Sparse: row -> messages; most rows have none.
+        self.errors: dict[int, list[str]] = {}
+        self.error_en: dict[int, list[str]] = {}
         # A row that is not a mapping has no facts: every fact is unknown, and it says so.
         bad = [i for i, rec in enumerate(records) if not isinstance(rec, Mapping)]
         if bad:
             records = [rec if isinstance(rec, Mapping) else {} for rec in records]
             for i in bad:
-                self.errors[i].append("Datensatz ist kein Objekt mit Feldern")
-                self.error_en[i].append("record is not an object with fields")
+                self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
+                self.error_en.setdefault(i, []).append("record is not an object with fields")
         for name, spec in ent.facts.items():
             self.columns[name] = self._column(name, spec, records)
 
+    def _init_columns(self, ent: CompiledEntity, columns: Mapping[str, list[Any]]) -> None:
+        """From a column-oriented table: no per-row dicts at all."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError("all columns of a table must have the same length")
+        self.n = lengths.pop() if lengths else 0
+        self.ent = ent
+        self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
+        self.columns = {}
+        self.errors = {}
+        self.error_en = {}
+        for name, spec in ent.facts.items():
+            raws = list(columns[name]) if name in columns else [_MISSING] * self.n
+            self.columns[name] = self._column_from(name, spec, raws)
+
     def _column(self, name: str, spec: FactSpec, records: list[Mapping[str, Any]]) -> Col:
+        return self._column_from(name, spec, [rec.get(name, _MISSING) for rec in records])
+
+    def _column_from(self, name: str, spec: FactSpec, raws: list[Any]) -> Col:
         n = self.n
         kind = spec.type
         codes = {v: i for i, v in enumerate(spec.values or [])}
         missing = _MISSING
-        raws = [rec.get(name, missing) for rec in records]
+        if kind == "text" and not spec.pattern:
+            # Free text (ids, names of places): every value is its own answer; no memo.
+            vals = np.empty(n, dtype=object)
+            vals[:] = [(r.strip() or None) if type(r) is str else (None if r is missing or r is None
+                       or isinstance(r, (dict, list)) else str(r).strip() or None) for r in raws]
+            known = vals != None  # noqa: E711 - elementwise on an object array
+            bit = self.bits.get(name, np.uint64(0))
+            return Col(vals, np.asarray(known, dtype=bool), np.full(n, bit, dtype=np.uint64))
         memo: dict[Any, tuple[Any, bool, Any]] = {missing: (None, False, None)}
         try:
             distinct = set(raws)
@@ -108,20 +139,26 @@ class Columns:
                 elif kind == "decimal":
                     value = float(value)
                 memo[raw] = (value, True, None)
-        hits = [memo[r] for r in raws]
-        known = np.fromiter((h[1] for h in hits), dtype=bool, count=n)
-        filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}.get(kind)
+        # One pass of dict lookups maps every cell to its distinct value; numpy does the rest.
+        uniq = list(memo)
+        position = {u: i for i, u in enumerate(uniq)}
+        idx = np.fromiter(map(position.__getitem__, raws), dtype=np.int64, count=n)
+        u_known = np.array([memo[u][1] for u in uniq], dtype=bool)
+        known = u_known[idx]
         if kind in ("bool", "date", "enum", "int", "decimal"):
             dtype = {"bool": bool, "decimal": np.float64}.get(kind, np.int64)
-            vals = np.fromiter((filler if h[0] is None else h[0] for h in hits), dtype=dtype, count=n)
+            filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}[kind]
+            u_vals = np.array([filler if memo[u][0] is None else memo[u][0] for u in uniq], dtype=dtype)
         else:
-            vals = np.empty(n, dtype=object)
-            vals[:] = [h[0] for h in hits]
-        if any(h[2] is not None for h in memo.values()):
-            for i, h in enumerate(hits):
-                if h[2] is not None:
-                    self.errors[i].append(h[2].de)
-                    self.error_en[i].append(h[2].en)
+            u_vals = np.empty(len(uniq), dtype=object)
+            u_vals[:] = [memo[u][0] for u in uniq]
+        vals = u_vals[idx]
+        bad = [i for i, u in enumerate(uniq) if memo[u][2] is not None]
+        if bad:
+            for i in np.flatnonzero(np.isin(idx, bad)).tolist():
+                err = memo[raws[i]][2]
+                self.errors.setdefault(i, []).append(err.de)
+                self.error_en.setdefault(i, []).append(err.en)
         bit = self.bits.get(name, np.uint64(0))
         return Col(vals, known, np.full(n, bit, dtype=np.uint64))
 
@@ -424,20 +461,32 @@ class BatchEvaluator:
 
 class DecisionTable:
     """One row per record, in input order: the id, and per outcome its value, deciding
-    rule and missing facts; plus the field errors. Columns are plain lists; `to_pandas`,
-    `to_polars` and `to_arrow` convert when those libraries are installed."""
+    rule, status, missing facts and assumption flag; plus the field errors. Columns are
+    numpy arrays of Python objects internally (`array(name)`); `columns` gives plain lists,
+    and `to_pandas`, `to_polars`, `to_arrow` convert when those libraries are installed."""
 
-    def __init__(self, columns: dict[str, list[Any]], outcomes: list[str], ruleset: dict[str, str]) -> None:
-        self.columns = columns
+    def __init__(self, arrays: dict[str, Any], outcomes: list[str], ruleset: dict[str, str]) -> None:
+        self._arrays = {k: (v if isinstance(v, np.ndarray) else _objects(v)) for k, v in arrays.items()}
+        self._lists: dict[str, list[Any]] | None = None
         self.outcomes = outcomes
         self.ruleset = ruleset
 
+    def array(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        if self._lists is None:
+            self._lists = {k: v.tolist() for k, v in self._arrays.items()}
+        return self._lists
+
     def __len__(self) -> int:
-        return len(next(iter(self.columns.values()))) if self.columns else 0
+        return len(next(iter(self._arrays.values()))) if self._arrays else 0
 
     def rows(self) -> Iterable[dict[str, Any]]:
-        names = list(self.columns)
-        for values in zip(*(self.columns[n] for n in names)):
+        cols = self.columns
+        names = list(cols)
+        for values in zip(*(cols[n] for n in names)):
             yield dict(zip(names, values))
 
     def to_pandas(self) -> Any:
@@ -455,6 +504,33 @@ class DecisionTable:
 
         return pa.table(self.columns)
 
+    @staticmethod
+    def concat(parts: list["DecisionTable"]) -> "DecisionTable":
+        names = list(parts[0]._arrays)
+        arrays = {k: np.concatenate([p._arrays[k] for p in parts]) for k in names}
+        return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def columns_from_table(table: Any) -> dict[str, list[Any]] | None:
+    """A column-oriented table as lists per column: a dict of lists, a pandas or polars
+    DataFrame, or an Arrow table. None for row-oriented input."""
+    if isinstance(table, Mapping) and table and all(isinstance(v, (list, tuple, np.ndarray)) for v in table.values()):
+        return {k: list(v) for k, v in table.items()}
+    mod = type(table).__module__
+    if mod.startswith("pandas"):
+        return {str(c): table[c].tolist() for c in table.columns}
+    if mod.startswith("polars"):
+        return {c: table[c].to_list() for c in table.columns}
+    if mod.startswith("pyarrow"):
+        return {c: table.column(c).to_pylist() for c in table.column_names}
+    return None
+
 
 def records_from_table(table: Any) -> list[Mapping[str, Any]]:
     """Accept a list of dicts, or a pandas/polars DataFrame or an Arrow table."""
@@ -469,37 +545,40 @@ def records_from_table(table: Any) -> list[Mapping[str, Any]]:
     return list(table)
 
 
-def decide_columns(crs: CompiledRuleSet, ent: CompiledEntity, records: list[Mapping[str, Any]], on: dt.date,
-                   ruleset: dict[str, str]) -> DecisionTable:
+def decide_columns(crs: CompiledRuleSet, ent: CompiledEntity, records: list[Mapping[str, Any]] | None, on: dt.date,
+                   ruleset: dict[str, str], columns: Mapping[str, list[Any]] | None = None) -> DecisionTable:
     ev = BatchEvaluator(crs, ent)
-    cols = Columns(ent, records)
+    cols = Columns(ent, records, columns)
     results = ev.run(cols, on)
     fact_names = list(ent.facts)
-    out: dict[str, list[Any]] = {}
+    out: dict[str, Any] = {}
     id_field = ent.id_field
     if id_field:
         idcol = cols.columns[id_field]
-        out["record_id"] = [v if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())]
+        out["record_id"] = np.where(idcol.known, idcol.val, None) if idcol.val.dtype == object else \
+            _objects([str(v) if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())])
     else:
-        out["record_id"] = [None] * cols.n
+        out["record_id"] = _objects([None] * cols.n)
+    statuses = _objects(["value", "unknown", "not_in_force"])
     for oid in ent.outcome_order:
         res = results[oid]
-        concl = np.array(res["conclusions"] + [None], dtype=object)
+        concl = _objects(res["conclusions"] + [None])
         ids = np.where(res["_status"] == 0, res["_ids"], len(res["conclusions"]))
-        out[oid] = concl[ids].tolist()
-        rules = np.array(res["rules"] + [None], dtype=object)
+        out[oid] = concl[ids]
+        rules = _objects(res["rules"] + [None])
         ridx = np.where((res["_status"] == 0) & (res["_rule"] >= 0), res["_rule"], len(res["rules"]))
-        out[f"{oid}_rule"] = rules[ridx].tolist()
-        out[f"{oid}_status"] = np.array(["value", "unknown", "not_in_force"], dtype=object)[res["_status"]].tolist()
-        miss = res["_miss"]
-        names_cache: dict[int, list[str]] = {}
-        lists = []
-        for m in miss.tolist():
-            if m not in names_cache:
-                names_cache[m] = sorted(f for i, f in enumerate(fact_names) if i < 64 and m >> i & 1)
-            lists.append(names_cache[m])
-        out[f"{oid}_missing"] = lists
-        out[f"{oid}_assumption"] = (res["_asm"] != 0).tolist()
-    out["errors"] = ["; ".join(e) for e in cols.errors]
-    out["errors_en"] = ["; ".join(e) for e in cols.error_en]
+        out[f"{oid}_rule"] = rules[ridx]
+        out[f"{oid}_status"] = statuses[res["_status"]]
+        masks, inverse = np.unique(res["_miss"], return_inverse=True)
+        names = _objects([sorted(f for i, f in enumerate(fact_names) if i < 64 and int(m) >> i & 1)
+                          for m in masks.tolist()])
+        out[f"{oid}_missing"] = names[inverse.reshape(-1)] if len(masks) else _objects([])
+        out[f"{oid}_assumption"] = _objects((res["_asm"] != 0).tolist())
+    errors = np.full(cols.n, "", dtype=object)
+    errors_en = np.full(cols.n, "", dtype=object)
+    for i, msgs in cols.errors.items():
+        errors[i] = "; ".join(msgs)
+        errors_en[i] = "; ".join(cols.error_en[i])
+    out["errors"] = errors
+    out["errors_en"] = errors_en
     return DecisionTable(out, list(ent.outcome_order), ruleset)

@@ -143,10 +143,21 @@ class Engine:
         list of dicts, or a pandas/polars DataFrame or an Arrow table. Returns one row per
         record, in input order: the id, and per outcome its value, deciding rule, status
         and missing facts, plus field errors. Same answers as `decide` (property-tested)."""
-        from .columnar import BatchEvaluator, DecisionTable, decide_columns, records_from_table
+        from .columnar import BatchEvaluator, DecisionTable, columns_from_table, decide_columns, records_from_table
 
         day = coerce_date(on)
         ent = self.entity(entity)
+        info0 = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
+        table_columns = columns_from_table(records)
+        if table_columns is not None and BatchEvaluator(self.compiled, ent).supported:
+            n = len(next(iter(table_columns.values()))) if table_columns else 0
+            parts = [decide_columns(self.compiled, ent, None, day, info0,
+                                    {k: v[i:i + chunk_size] for k, v in table_columns.items()})
+                     for i in range(0, n, chunk_size)] or [decide_columns(self.compiled, ent, [], day, info0)]
+            return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
+        if table_columns is not None:
+            n = len(next(iter(table_columns.values()))) if table_columns else 0
+            records = [{k: v[i] for k, v in table_columns.items()} for i in range(n)]
         recs = records_from_table(records)
         if not isinstance(recs, list):
             recs = list(recs)
@@ -155,17 +166,18 @@ class Engine:
             return self._table_per_record(recs, day, ent.name, info)
         parts = [decide_columns(self.compiled, ent, recs[i:i + chunk_size], day, info)
                  for i in range(0, len(recs), chunk_size)] or [decide_columns(self.compiled, ent, [], day, info)]
-        merged: dict[str, list[Any]] = {k: [] for k in parts[0].columns}
-        for part in parts:
-            for k, v in part.columns.items():
-                merged[k].extend(v)
+        return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
+
+    def _out_of_range(self, table: "DecisionTable", day: dt.date) -> "DecisionTable":
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
             note = f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})"
             note_en = f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})"
-            merged["errors"] = [f"{e}; {note}" if e else note for e in merged["errors"]]
-            merged["errors_en"] = [f"{e}; {note_en}" if e else note_en for e in merged["errors_en"]]
-        return DecisionTable(merged, list(ent.outcome_order), info)
+            errs, errs_en = table.array("errors"), table.array("errors_en")
+            for i in range(len(errs)):
+                errs[i] = f"{errs[i]}; {note}" if errs[i] else note
+                errs_en[i] = f"{errs_en[i]}; {note_en}" if errs_en[i] else note_en
+        return table
 
     def _table_per_record(self, recs: list[Any], day: dt.date, entity: str, info: dict[str, str]) -> "DecisionTable":
         from .columnar import DecisionTable
