@@ -42,6 +42,19 @@ def _const(n: int, value: Any, dtype: Any) -> Col:
     return Col(np.full(n, value, dtype=dtype), np.ones(n, dtype=bool), np.zeros(n, dtype=np.uint64))
 
 
+def _scalar_col(n: int, v: Any) -> Col:
+    """A literal or parameter value repeated for every row."""
+    if isinstance(v, bool):
+        return _const(n, v, bool)
+    if isinstance(v, dt.date):
+        return _const(n, v.toordinal(), np.int64)
+    if isinstance(v, int):
+        return _const(n, v, np.int64)
+    if isinstance(v, str):
+        return _const(n, v, object)
+    return _const(n, float(v), np.float64)
+
+
 def _asm_all(*cols: Col) -> Any:
     out: Any = np.uint64(0)
     for c in cols:
@@ -236,16 +249,7 @@ class BatchEvaluator:
         if k == "stichtag":
             return _const(n, self.on.toordinal(), np.int64)
         if k == "literal":
-            v = node.ast.value  # type: ignore[attr-defined]
-            if isinstance(v, bool):
-                return _const(n, v, bool)
-            if isinstance(v, dt.date):
-                return _const(n, v.toordinal(), np.int64)
-            if isinstance(v, int):
-                return _const(n, v, np.int64)
-            if isinstance(v, str):
-                return _const(n, v, object)
-            return _const(n, float(v), np.float64)
+            return _scalar_col(n, node.ast.value)  # type: ignore[attr-defined]
         if k == "param":
             col = self._param(node, n)
             bit = self.param_asm.get(node.name)
@@ -305,20 +309,12 @@ class BatchEvaluator:
         raise Unsupported(k)
 
     def _param(self, node: CNode, n: int) -> Col:
-        if True:
-            v = self.params[node.name]
-            if v is UNKNOWN:
-                return Col(np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.uint64))
-            if isinstance(v, bool):
-                return _const(n, v, bool)
-            if isinstance(v, dt.date):
-                return _const(n, v.toordinal(), np.int64)
-            if isinstance(v, int):
-                return _const(n, v, np.int64)
-            if isinstance(v, tuple):
-                raise Unsupported("a list parameter outside 'in'")
-            return _const(n, float(v) if not isinstance(v, str) else v, object if isinstance(v, str) else np.float64)
-        raise Unsupported(node.kind)  # pragma: no cover
+        v = self.params[node.name]
+        if v is UNKNOWN:  # no version in force: unknown, and no fact could settle it
+            return Col(np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.uint64))
+        if isinstance(v, tuple):
+            raise Unsupported("a list parameter outside 'in'")
+        return _scalar_col(n, v)
 
     def _enum_code(self, node: CNode, value: str) -> int:
         spec = self.ent.facts.get(node.name) if node.kind == "fact" else None

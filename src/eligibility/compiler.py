@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from .diagnostics import Diagnostic, RuleSetError, did_you_mean
 from .expressions import (Arith, BoolOp, Call, Compare, ExpressionError, ListExpr, Literal, Name, Neg, Node, Not,
@@ -725,6 +725,25 @@ def _fits_outcome(t: Type, otype: Type) -> bool:
     if otype.kind == "enum":
         return t.kind in ("enum", "text")
     return t.kind == otype.kind
+
+
+def reachable(ent: "CompiledEntity", roots: Iterable[CNode | None], through_outcomes: bool = False
+              ) -> Iterator[CNode]:
+    """Every node the roots read, following derived facts into their expressions (and,
+    with `through_outcomes`, referenced outcomes into their rules), each derived fact or
+    outcome once."""
+    seen: set[tuple[str, str]] = set()
+    stack = [n for n in roots if n is not None]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n.kind == "derived" and ("d", n.name) not in seen and n.name in ent.derived:
+            seen.add(("d", n.name))
+            stack.append(ent.derived[n.name].node)
+        elif through_outcomes and n.kind == "outcome" and ("o", n.name) not in seen:
+            seen.add(("o", n.name))
+            stack.extend(x for r in ent.outcomes[n.name].rules for x in (r.cond, r.compute) if x is not None)
+        stack.extend(n.kids)
 
 
 def _deps(cn: CNode | None) -> set[tuple[str, str]]:

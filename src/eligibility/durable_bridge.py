@@ -272,7 +272,8 @@ class DurableEngine:
             try:
                 self._host.assert_fact(name, fact)
             except self._not_handled:
-                pass  # no rule of this stratum matched: every outcome takes its default
+                # No rule of this stratum matched: every outcome takes its default below.
+                pass
             finally:
                 self._host.delete_state(name, rid)
             fired = self._fired.pop(rid, set())

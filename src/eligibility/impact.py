@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .compiler import CNode, CompiledEntity, parameter_version
+from .compiler import CNode, CompiledEntity, parameter_version, reachable
 from .decision import Decision
 from .engine import Engine
 from .rosters import InputRow
@@ -81,18 +81,9 @@ def changes(old: Engine, new: Engine, entity: str) -> dict[tuple[str, str], Chan
 
 
 def _reads(ent: CompiledEntity, node: CNode | None) -> tuple[set[str], set[str]]:
-    params: set[str] = set()
-    derived: set[str] = set()
-    stack = [node] if node else []
-    while stack:
-        n = stack.pop()
-        if n.kind == "param":
-            params.add(n.name)
-        elif n.kind == "derived" and n.name not in derived and n.name in ent.derived:
-            derived.add(n.name)
-            stack.append(ent.derived[n.name].node)
-        stack.extend(n.kids)
-    return params, derived
+    """Parameters and derived facts a condition reads."""
+    nodes = list(reachable(ent, [node]))
+    return {n.name for n in nodes if n.kind == "param"}, {n.name for n in nodes if n.kind == "derived"}
 
 
 def attribute(oid: str, before: Decision, after: Decision, old: Engine, new: Engine,

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .compiler import CNode, CompiledEntity, CompiledRuleSet, Env
+from .compiler import CNode, CompiledEntity, CompiledRuleSet, Env, reachable
 from .decision import Label
 from .records import normalize
 from .values import NEVER, UNKNOWN, to_json_value
@@ -259,16 +259,8 @@ def build_timeline(crs: CompiledRuleSet, ent: CompiledEntity, builder: TimelineB
             if intervals[oid]:
                 intervals[oid][-1].end = day - ONE_DAY
             rule_ids = {r.id for r, _ in result.considered}
-            facts_read: set[str] = set()
-            for r, _ in result.considered:
-                stack = [n for n in (r.cond, r.compute) if n is not None]
-                while stack:
-                    n = stack.pop()
-                    if n.kind == "fact":
-                        facts_read.add(n.name)
-                    elif n.kind == "derived":
-                        stack.append(ent.derived[n.name].node)
-                    stack.extend(n.kids)
+            facts_read = {n.name for n in reachable(ent, [x for r, _ in result.considered for x in (r.cond, r.compute)])
+                          if n.kind == "fact"}
             old_rule = intervals[oid][-1].rule if intervals[oid] else None
             cause = None if i == 0 else _cause_for(points[day], rule, old_rule, rule_ids, facts_read)
             intervals[oid].append(Interval(start=day, value=None if value is UNKNOWN else to_json_value(value),

@@ -19,8 +19,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from .compiler import CNode, CompiledEntity, CompiledRule, CompiledRuleSet, Env, parameter_version, \
-    runtime_param_value
+from .compiler import CNode, CompiledEntity, CompiledRule, CompiledRuleSet, Env, reachable
 from .diagnostics import Diagnostic
 from .engine import Engine
 from .loader import Origin
@@ -81,21 +80,10 @@ def _parameter_gaps(crs: CompiledRuleSet) -> list[Diagnostic]:
     return out
 
 
-def _params_read(node: CNode | None, ent: CompiledEntity, seen: set[str] | None = None) -> set[str]:
+def _params_read(node: CNode | None, ent: CompiledEntity) -> set[str]:
     """Parameters a condition reads, through derived facts (not through other outcomes,
     which are checked on their own)."""
-    seen = seen if seen is not None else set()
-    out: set[str] = set()
-    stack = [node] if node else []
-    while stack:
-        n = stack.pop()
-        if n.kind == "param":
-            out.add(n.name)
-        elif n.kind == "derived" and n.name not in seen:
-            seen.add(n.name)
-            stack.append(ent.derived[n.name].node)
-        stack.extend(n.kids)
-    return out
+    return {n.name for n in reachable(ent, [node]) if n.kind == "param"}
 
 
 def _covered(p: Any, start: dt.date, end: dt.date | None) -> dt.date | None:
@@ -204,7 +192,7 @@ class _Domain:
         numbers: set[Decimal] = {Decimal(0), Decimal(1), Decimal("0.25"), Decimal("0.3"), Decimal("0.5"),
                                  Decimal("0.75"), Decimal(2), Decimal(10), Decimal(100), Decimal(1000),
                                  Decimal(100000)}
-        texts: set[str] = {"XXX"}
+        texts: set[str] = {"ANDERS"}  # a value no rule names
         self.month_offsets: set[int] = {0, 1, 6, 12, 24, 36, 48}
         for n in _walk(nodes):
             if n.kind == "literal":
@@ -283,21 +271,7 @@ class _Domain:
 
 
 def _facts_read(ent: CompiledEntity, nodes: Iterable[CNode | None]) -> set[str]:
-    out: set[str] = set()
-    seen: set[str] = set()
-    stack = [n for n in nodes if n is not None]
-    while stack:
-        n = stack.pop()
-        if n.kind == "fact":
-            out.add(n.name)
-        elif n.kind == "derived" and n.name not in seen:
-            seen.add(n.name)
-            stack.append(ent.derived[n.name].node)
-        elif n.kind == "outcome" and n.name not in seen:
-            seen.add(n.name)
-            stack.extend(x for r in ent.outcomes[n.name].rules for x in (r.cond, r.compute) if x is not None)
-        stack.extend(n.kids)
-    return out
+    return {n.name for n in reachable(ent, nodes, through_outcomes=True) if n.kind == "fact"}
 
 
 def _beats(rules: list[CompiledRule]) -> dict[str, set[str]]:
