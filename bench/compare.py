@@ -11,8 +11,9 @@
 Implementations: this engine's batch path (`decide_table` over a column table: values,
 deciding rule and missing facts per row), its per-record `decide` with the full
 explanation (latency p50/p99), `evaluate` CSV → CSV end to end, hand-written Python
-(bench/handwritten.py), and durable_rules through the bridge. zen-engine and OpenFisca are
-not implemented yet (see the closing note of the performance issue)."""
+(bench/handwritten.py), OpenFisca (bench/openfisca_peer.py, vectorised, dicts → columns
+included), zen-engine (bench/zen_peer.py, `ZenEngine.evaluate` with a static loader, with
+and without trace) and durable_rules through the bridge. Peers: pip install -r bench/requirements.txt"""
 
 from __future__ import annotations
 
@@ -79,6 +80,19 @@ elif kind == "handwritten":
     for r in rows:
         handwritten.decide(r, on)
     dt_s = time.perf_counter() - t
+elif kind == "openfisca":
+    sys.path.insert(0, sys.argv[5])
+    from openfisca_peer import OpenFiscaPeer
+    peer = OpenFiscaPeer(); peer.decide_many(rows[:10], on); t_ready = time.perf_counter()
+    t = time.perf_counter(); peer.decide_many(rows, on); dt_s = time.perf_counter() - t
+elif kind in ("zen", "zen_trace"):
+    sys.path.insert(0, sys.argv[5])
+    from zen_peer import ZenPeer
+    peer = ZenPeer(trace=kind == "zen_trace"); peer.decide(rows[0], on); t_ready = time.perf_counter()
+    t = time.perf_counter()
+    for r in rows:
+        peer.decide(r, on)
+    dt_s = time.perf_counter() - t
 elif kind == "durable":
     from eligibility import Engine
     from eligibility.durable_bridge import DurableEngine
@@ -114,15 +128,32 @@ def agreement(n: int) -> dict[str, int]:
             for r in records(n, seed=7, reference=dt.date(2024, 6, 1))]
     peers: dict[str, object] = {"handwritten": handwritten.decide}
     try:
+        from zen_peer import ZenPeer
+
+        peers["zen"] = ZenPeer().decide
+    except ImportError:
+        pass
+    openfisca = None
+    try:
+        from openfisca_peer import OpenFiscaPeer
+
+        openfisca = OpenFiscaPeer()
+    except ImportError:
+        pass
+    try:
         from eligibility.durable_bridge import DurableEngine
 
         bridge = DurableEngine(engine)
         peers["durable"] = bridge.decide
     except ImportError:
         pass
-    disagreements = {name: 0 for name in ["single"] + list(peers)}
+    disagreements = {name: 0 for name in ["single"] + list(peers) + (["openfisca"] if openfisca else [])}
     for on in DATES:
         table = engine.decide_table(rows, on)
+        if openfisca is not None:
+            for got, row in zip(openfisca.decide_many(rows, on), table.rows()):
+                if any(got[o] != row[o] or type(got[o]) is not type(row[o]) for o in table.outcomes):
+                    disagreements["openfisca"] += 1
         for i, (rec, row) in enumerate(zip(rows, table.rows())):
             reference = {oid: row[oid] for oid in table.outcomes}
             single = {oid: o.value for oid, o in engine.decide(rec, on, explain=False).outcomes.items()}
@@ -153,17 +184,18 @@ def main() -> None:
     for name, count in dis.items():
         print(f"  {name:12} {'agrees' if count == 0 else f'DISAGREES on {count} records'}")
     kinds = ["batch", "handwritten", "single", "csv"]
-    try:
-        import durable  # noqa: F401
-
-        kinds.append("durable")
-    except ImportError:
-        pass
-    kinds = [k for k in kinds if dis.get(k, 0) == 0 or k in ("batch", "csv")]
+    for module, names in (("openfisca_core", ["openfisca"]), ("zen", ["zen", "zen_trace"]), ("durable", ["durable"])):
+        try:
+            __import__(module)
+            kinds += names
+        except ImportError:
+            pass
+    # A peer that disagrees gets no speed reported.
+    kinds = [k for k in kinds if dis.get(k.replace("_trace", ""), 0) == 0 or k in ("batch", "csv")]
     results: dict[tuple[str, int], dict] = {}
     for n in sizes:
         for kind in kinds:
-            if kind in ("single", "durable") and n > 100_000:
+            if kind in ("single", "durable", "zen", "zen_trace") and n > 100_000:
                 continue  # per-record peers: the rate is flat; 10^6 would take many minutes
             runs = [run(kind, n) for _ in range(args.repeat)]
             med = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
@@ -172,11 +204,12 @@ def main() -> None:
             print(f"  {kind:12} n={n:>9,}  {med['rate']:>11,.0f} rec/s  start-up {med['startup_ms']:6.0f} ms  "
                   f"peak {med['peak_rss_mb']:7.1f} MB{extra}", flush=True)
     n0 = sizes[0]
-    print("\n| implementation | records/s (10^4) | start-up ms | peak MB (10^4) | batch path ÷ this |")
+    nb = sizes[min(1, len(sizes) - 1)]
+    print(f"\n| implementation | records/s ({nb:,}) | start-up ms | peak MB ({nb:,}) | batch path ÷ this |")
     print("|---|---:|---:|---:|---:|")
-    b = results[("batch", n0)]["rate"]
+    b = results[("batch", nb)]["rate"]
     for kind in kinds:
-        r = results.get((kind, n0))
+        r = results.get((kind, nb)) or results.get((kind, n0))
         if r:
             print(f"| {kind} | {r['rate']:,.0f} | {r['startup_ms']:.0f} | {r['peak_rss_mb']:.1f} | {b / r['rate']:.2f} |")
     print("\n| implementation | " + " | ".join(f"rec/s {n:,}" for n in sizes) + " | " +
