@@ -187,31 +187,45 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
     cols = table.columns
     de = lang == "de"
     ruleset = f"{engine.info.name} {engine.info.version}"
+    row_col, id_col = ("zeile" if de else "row"), (ent.id_field or "id")
+    missing_col, error_col = ("fehlende_angaben" if de else "missing"), ("fehler" if de else "errors")
+    ruleset_col, sha_col = ("regelwerk" if de else "ruleset"), ("regelwerk_sha256" if de else "ruleset_sha256")
+    errors_src = cols["errors"] if de else cols["errors_en"]
+    # Per outcome: its columns once, and (cell, reason) memoised by what they depend on —
+    # a roster has few distinct combinations of value, rule, assumption and missing facts.
+    per_outcome = []
+    for oid in ent.outcome_order:
+        per_outcome.append((oid, f"{oid}_{'grund' if de else 'reason'}", cols[oid], cols[f"{oid}_status"],
+                            cols[f"{oid}_rule"], cols[f"{oid}_missing"], cols[f"{oid}_assumption"], {}))
     j = 0
     for row in chunk:
         if row.record is None:
             yield error_row(row, engine, entity, lang), "error"
             continue
-        out: dict[str, Any] = {"zeile" if de else "row": row.number, ent.id_field or "id": cols["record_id"][j] or ""}
+        out: dict[str, Any] = {row_col: row.number, id_col: cols["record_id"][j] or ""}
         missing: set[str] = set()
         unknown = False
-        for oid in ent.outcome_order:
-            v, status = cols[oid][j], cols[f"{oid}_status"][j]
-            miss = cols[f"{oid}_missing"][j]
-            missing.update(miss)
-            unknown = unknown or status == "unknown"
-            shown = "unknown" if status == "unknown" else status
-            if xlsx and isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[oid] = v
-            else:
-                out[oid] = cell_value(v, "not_in_force" if status == "not_in_force" else shown, lang, german_numbers)
-            label = short_reason(ent, oid, v, status, cols[f"{oid}_rule"][j], cols[f"{oid}_assumption"][j], miss)
-            out[f"{oid}_{'grund' if de else 'reason'}"] = getattr(label, lang)
-        out["fehlende_angaben" if de else "missing"] = ", ".join(sorted(missing))
-        errors = cols["errors"][j]
-        out["fehler" if de else "errors"] = errors if de else cols["errors_en"][j]
-        out["regelwerk" if de else "ruleset"] = ruleset
-        out["regelwerk_sha256" if de else "ruleset_sha256"] = engine.info.sha256
+        for oid, reason_col, vals, stats, rules, misses, asms, memo in per_outcome:
+            v, status, miss = vals[j], stats[j], misses[j]
+            key = (v if not isinstance(v, float) else repr(v), type(v), status, rules[j], asms[j], tuple(miss))
+            hit = memo.get(key)
+            if hit is None:
+                if xlsx and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    cell = v  # a number stays a number in Excel
+                else:
+                    cell = cell_value(v, status, lang, german_numbers)
+                text = getattr(short_reason(ent, oid, v, status, rules[j], asms[j], miss), lang)
+                hit = memo[key] = (cell, text)
+            out[oid], out[reason_col] = hit
+            if miss:
+                missing.update(miss)
+            if status == "unknown":
+                unknown = True
+        out[missing_col] = ", ".join(sorted(missing))
+        errors = errors_src[j]
+        out[error_col] = errors
+        out[ruleset_col] = ruleset
+        out[sha_col] = engine.info.sha256
         j += 1
         yield out, ("error" if errors else "unknown" if unknown else "decided")
 

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from .compiler import CompiledEntity
-from .decision import Decision, ExplanationNode, Label, OutcomeDecision
+from .decision import AssumptionRef, Decision, ExplanationNode, Label, OutcomeDecision, Question
 from .values import format_value
 
 LANGS = ("de", "en")
@@ -89,8 +89,6 @@ _REASONS: dict[tuple[object, ...], Label] = {}
 def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status: str, rule_id: str | None,
                  assumption: bool, missing: list[str]) -> Label:
     """The same one-line reason as `reason`, from a batch-table row."""
-    from .decision import AssumptionRef, Question
-
     if table_status == "unknown":
         status = "unknown"
     elif table_status == "not_in_force":
