@@ -153,3 +153,25 @@ def test_roster_upload_returns_the_evaluated_file_and_the_report():
     r = CLIENT.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
                     files={"datei": ("liste.csv", roster, "text/csv")})
     assert r.status_code == 200 and "Zielgruppenbericht Landkreis Beispiel" in r.text
+
+
+def test_the_reload_thread_picks_up_a_change_without_dropping_requests(tmp_path):
+    import time
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    app = create_app(rules, reload_seconds=0.05)
+    with TestClient(app) as client:  # runs the lifespan, which starts the watcher thread
+        first = client.get("/healthz").json()["ruleset"]["sha256"]
+        path = rules / "ruleset.yaml"
+        path.write_text(path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.9"'),
+                        encoding="utf-8")
+        seen = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15", "explain": False})
+            assert r.status_code == 200  # every request is answered while the rules change
+            seen.add(r.json()["ruleset"]["version"])
+            if "2026.9" in seen:
+                break
+        assert "2026.9" in seen and client.get("/healthz").json()["ruleset"]["sha256"] != first
