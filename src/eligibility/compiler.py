@@ -16,7 +16,7 @@ from .diagnostics import Diagnostic, RuleSetError, did_you_mean
 from .expressions import (Arith, BoolOp, Call, Compare, ExpressionError, ListExpr, Literal, Name, Neg, Node, Not,
                           children, parse)
 from .loader import EntityModel, Origin, RuleSetModel
-from .model import DerivedSpec, FactSpec, OutcomeSpec, ParameterSpec, RuleSpec, Text
+from .model import DerivedSpec, FactSpec, OutcomeSpec, ParameterSpec, RuleSpec
 from .typecheck import BOOL, DATE, EnumValueError, Type, infer, type_of_spec
 from .values import NEVER, UNKNOWN, add_months
 
@@ -562,7 +562,7 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
     visiting: list[str] = []
     failed: set[str] = set()
 
-    def resolve_factory(owner_origin: Origin | None, sub: tuple[Any, ...], text: str) -> Callable[[str, int], Type]:
+    def make_resolver() -> Callable[[str, int], Type]:
         def resolve(name: str, column: int) -> Type:
             kind = scope.kind(name)
             if kind is None:
@@ -601,7 +601,7 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
 
     def _typed(node: Node, text: str, origin: Origin | None, sub: tuple[Any, ...], what: str) -> Type | None:
         try:
-            return infer(node, resolve_factory(origin, sub, text))
+            return infer(node, make_resolver())
         except _Cycle as exc:
             if origin:
                 diags.append(origin.diagnostic("E016", exc.message, sub, exc.hint, column_offset=exc.column))
@@ -691,7 +691,7 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
                 default = None
         outcomes[oname] = CompiledOutcome(oname, ospec, otype, compiled_rules, default)
     _check_outcome_cycles(model, ent, outcomes, derived, diags)
-    order = _outcome_order(ent, outcomes, derived)
+    order = _outcome_order(ent)
     id_field = ent.id_field or next((n for n, f in ent.facts.items() if f.id), None)
     return CompiledEntity(ent.name, ent, dict(ent.facts), fact_types, derived, outcomes, order, id_field)
 
@@ -800,8 +800,7 @@ def _check_outcome_cycles(model: RuleSetModel, ent: EntityModel, outcomes: dict[
             visit(n, [n])
 
 
-def _outcome_order(ent: EntityModel, outcomes: dict[str, CompiledOutcome],
-                   derived: dict[str, CompiledDerived]) -> list[str]:
+def _outcome_order(ent: EntityModel) -> list[str]:
     """Outcomes in the order the rule files declare them (for display)."""
     return list(ent.outcomes)
 
@@ -823,6 +822,3 @@ class _Cycle(ExpressionError):
 def _raise_unknown(name: str, column: int) -> Type:
     raise _UnknownName(f"unknown name '{name}'", column)
 
-
-def text_of(label: Text | None, lang: str) -> str:
-    return label.get(lang) if label else ""

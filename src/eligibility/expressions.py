@@ -32,8 +32,6 @@ FUNCTIONS: dict[str, str] = {
     "year": "year(date): the calendar year",
 }
 
-KEYWORDS = {"and", "or", "not", "in", "true", "false"}
-
 
 class ExpressionError(Exception):
     def __init__(self, message: str, column: int, hint: str = "") -> None:

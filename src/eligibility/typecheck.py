@@ -114,7 +114,7 @@ def infer(node: Node, resolve: Resolver) -> Type:
             if rt.kind != "list":
                 raise TypeError_(f"'{node.op}' needs a list on the right, not {rt.describe()}", node.right.start,
                                  'write x in ["a", "b"]')
-            _check_pair(node.left, lt, node.right, rt.item or ANY, resolve, list_items=True)
+            _check_pair(node.left, lt, node.right, rt.item or ANY, resolve)
             return BOOL
         if node.op in ("<", "<=", ">", ">="):
             ok = (lt.kind in NUMERIC and rt.kind in NUMERIC) or (lt.kind == rt.kind == "date")
@@ -155,7 +155,7 @@ def _compatible(a: Type, b: Type) -> bool:
     return a.kind == b.kind
 
 
-def _check_pair(ln: Node, lt: Type, rn: Node, rt: Type, resolve: Resolver, list_items: bool = False) -> None:
+def _check_pair(ln: Node, lt: Type, rn: Node, rt: Type, resolve: Resolver) -> None:
     if not _compatible(lt, rt):
         raise TypeError_(f"cannot compare {lt.describe()} with {rt.describe()}", rn.start)
     # An enum compared with string literals: every literal must be an allowed value.
