@@ -34,6 +34,12 @@ class FieldError:
 
 def parse_date(text: str) -> dt.date | None:
     """ISO `YYYY-MM-DD` or German `TT.MM.JJJJ`; None if neither or not a real day."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        # The common case, parsed in C; it also rejects days that do not exist.
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return None
     m = _ISO_DATE.match(text)
     try:
         if m:
