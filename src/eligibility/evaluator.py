@@ -8,7 +8,7 @@ from typing import Any
 
 from .compiler import CNode, CompiledEntity, CompiledOutcome, CompiledRule, CompiledRuleSet, Env, OutcomeResult, \
     parameter_version
-from .decision import AssumptionRef, ExplanationNode, Label, OutcomeDecision, Question, RuleTrace
+from .decision import AssumptionRef, Label, OutcomeDecision, Question
 from .model import Text
 from .values import NEVER, UNKNOWN, to_json_value
 
@@ -17,6 +17,12 @@ def label(t: Text | None, fallback: str = "") -> Label:
     if t is None:
         return Label(de=fallback, en=fallback)
     return Label(de=t.de, en=t.en or t.de)
+
+
+def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
+    if t is None:
+        return {"de": fallback, "en": fallback}
+    return {"de": t.de, "en": t.en or t.de}
 
 
 def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date) -> Env:
@@ -65,7 +71,9 @@ def outcome_missing(oc: CompiledOutcome, result: OutcomeResult, env: Env, memo: 
 # ---------------------------------------------------------------- explanation
 
 
-def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> ExplanationNode:
+def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> dict[str, Any]:
+    """The explanation tree as plain dicts: pydantic validates the whole tree once, in
+    Rust, when the decision is built, instead of one Python-level model per node."""
     value = node.fn(env)
     ent = env.entity
     base: dict[str, Any] = {"kind": node.kind, "text": node.text, "value": to_json_value(value),
@@ -74,25 +82,25 @@ def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> ExplanationNode
         base["value"] = None
     if node.kind == "fact":
         spec = ent.facts[node.name]
-        return ExplanationNode(**base, name=node.name, label=label(spec.label, node.name))
+        return dict(base, name=node.name, label=label_dict(spec.label, node.name))
     if node.kind == "stichtag":
-        return ExplanationNode(**base, name=node.name, label=Label(de="Stichtag", en="reference date"))
+        return dict(base, name=node.name, label={"de": "Stichtag", "en": "reference date"})
     if node.kind == "param":
         spec = crs.model.parameters[node.name]
         version = parameter_version(spec, env.on)
-        return ExplanationNode(**base, name=node.name, label=label(spec.label, node.name),
-                               source=version.source if version else None,
-                               assumption=bool(version and version.assumption))
+        return dict(base, name=node.name, label=label_dict(spec.label, node.name),
+                    source=version.source if version else None,
+                    assumption=bool(version and version.assumption))
     if node.kind == "derived":
         d = ent.derived[node.name]
-        return ExplanationNode(**base, name=node.name, label=label(d.spec.label, node.name), source=d.spec.source,
-                               assumption=d.spec.assumption, children=[explain_node(d.node, env, crs)])
+        return dict(base, name=node.name, label=label_dict(d.spec.label, node.name), source=d.spec.source,
+                    assumption=d.spec.assumption, children=[explain_node(d.node, env, crs)])
     if node.kind == "outcome":
         result = env.outcome(node.name)
         oc = ent.outcomes[node.name]
-        return ExplanationNode(**base, name=node.name, label=label(oc.spec.label, node.name),
-                               rule=result.rule.id if result.rule else None,
-                               source=result.rule.spec.source if result.rule else None)
+        return dict(base, name=node.name, label=label_dict(oc.spec.label, node.name),
+                    rule=result.rule.id if result.rule else None,
+                    source=result.rule.spec.source if result.rule else None)
     # Literals (and lists of literals) are already in the node's text.
     kids = [k for k in node.kids if k.kind != "literal" and not (k.kind == "list" and all(
         g.kind == "literal" for g in k.kids))]
@@ -103,7 +111,7 @@ def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> ExplanationNode
             kids = [k for k in kids if k.fn(env) is UNKNOWN]
         elif (node.kind == "and" and value is False) or (node.kind == "or" and value is True):
             kids = [k for k in kids if k.fn(env) is value]
-    return ExplanationNode(**base, name=node.name or None, children=[explain_node(k, env, crs) for k in kids])
+    return dict(base, name=node.name or None, children=[explain_node(k, env, crs) for k in kids])
 
 
 def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
@@ -218,15 +226,15 @@ def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[st
         assumptions: dict[str, AssumptionRef] = {}
         if rule is not None:
             _rule_assumptions(rule, crs, env, assumptions, set())
-        trace: list[RuleTrace] = []
+        trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
                 concl = r.value if r.compute is None else r.compute.fn(env)
-                trace.append(RuleTrace(
-                    rule=r.id, label=label(r.spec.label, r.id), source=r.spec.source,
-                    condition=None if cond is UNKNOWN else bool(cond), concludes=to_json_value(concl),
-                    assumption=r.spec.assumption,
-                    explanation=explain_node(r.cond, env, crs) if r.cond is not None else None))
+                trace.append({
+                    "rule": r.id, "label": label_dict(r.spec.label, r.id), "source": r.spec.source,
+                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": to_json_value(concl),
+                    "assumption": r.spec.assumption,
+                    "explanation": explain_node(r.cond, env, crs) if r.cond is not None else None})
         decisions[name] = OutcomeDecision(
             value=None if value is UNKNOWN else to_json_value(value),
             status=status_of(value, oc, result),  # type: ignore[arg-type]
