@@ -242,3 +242,19 @@ def test_allocation_cli_rejects_a_year_without_law():
     r = CliRunner().invoke(main, ["allocation", str(ROOT / "examples" / "roster_landkreis_beispiel.csv"),
                                   "--year", "2021"])
     assert r.exit_code == 2 and "2017 und 2018" in r.output
+
+
+def test_progress_bar_on_a_terminal_only():
+    import io
+
+    from eligibility.batch import count_rows, progress_line, terminal_progress
+
+    assert count_rows(ROOT / "examples" / "roster_landkreis_beispiel.csv") == 1500
+    assert progress_line(750, 1500, 1234.0, width=10) == "[#####.....]  50.0 %  750 von 1.500 Zeilen (1.234/s)"
+    assert progress_line(5, None, 10.0) == "5 Zeilen (10/s)"
+    stream = io.StringIO()
+    tick = terminal_progress(ROOT / "examples" / "roster_landkreis_beispiel.csv", stream=stream)
+    tick(1500)
+    assert "100.0 %" in stream.getvalue()
+    # on a pipe (pytest captures stderr) there is no progress display at all
+    assert terminal_progress() is None

@@ -288,19 +288,43 @@ def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entit
             j += 1
 
 
-def terminal_progress() -> Callable[[int], None] | None:
-    """A row counter on a terminal (stderr), nothing on a pipe or file."""
-    if not sys.stderr.isatty():
+def count_rows(path: str | Path) -> int | None:
+    """Data rows of a CSV or JSON lines file (physical lines minus the header), for the
+    progress bar; None for other formats."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".txt", ".jsonl", ".ndjson"):
         return None
+    with open(path, "rb") as fh:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return max(0, lines - (1 if suffix in (".csv", ".txt") else 0))
+
+
+def progress_line(done: int, total: int | None, rate: float, width: int = 30) -> str:
+    """One line of the progress display: a bar with percentage when the total is known."""
+    count = f"{done:,}".replace(",", ".")
+    speed = f"{rate:,.0f}".replace(",", ".")
+    if not total:
+        return f"{count} Zeilen ({speed}/s)"
+    share = min(1.0, done / total)
+    filled = int(round(share * width))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:5.1f} %  {count} von "
+            f"{total:,}".replace(",", ".") + f" Zeilen ({speed}/s)")
+
+
+def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Callable[[int], None] | None:
+    """A progress bar on a terminal (stderr), nothing on a pipe or file."""
+    out = stream if stream is not None else sys.stderr
+    if stream is None and not out.isatty():
+        return None
+    total = count_rows(path) if path is not None else None
     last = [0.0]
     start = time.perf_counter()
 
     def tick(n: int) -> None:
         now = time.perf_counter()
-        if now - last[0] >= 0.2:
+        if now - last[0] >= 0.2 or (total and n >= total):
             last[0] = now
-            rate = n / max(now - start, 1e-9)
-            sys.stderr.write(f"\r{n:>10,} Zeilen  ({rate:,.0f}/s)".replace(",", "."))
-            sys.stderr.flush()
+            out.write("\r" + progress_line(n, total, n / max(now - start, 1e-9)))
+            out.flush()
 
     return tick

@@ -273,7 +273,7 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
         engine.entity(entity)
     except ValueError as exc:
         _fail(str(exc))
-    progress = terminal_progress()
+    progress = terminal_progress(src)
     try:
         summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
                                   encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress)
