@@ -86,3 +86,18 @@ def test_report_counts_are_the_same_through_both_paths():
     b = collect(ENGINE, table_decisions(ENGINE, read_roster(src, ENGINE.entity().facts)[1], on, size=300), on)
     assert (a.total, a.gemeinden, a.missing, a.error_ids, a.statuses) == (b.total, b.gemeinden, b.missing, b.error_ids,
                                                                            b.statuses)
+
+
+def test_concurrent_batches_do_not_mix_rows():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(status):
+        records = [{"person_id": f"{status}{i}", "aufenthaltsstatus": status, "unterbringung": "anschluss"}
+                   for i in range(2000)]
+        table = ENGINE.decide_table(records, dt.date(2019, 1, 1), chunk_size=250)
+        return status, set(table.columns["prioritaet"]), table.columns["record_id"][0]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, ["duldung", "fluechtling", "duldung", "fluechtling"]))
+    for status, prios, first in results:
+        assert prios == ({"niedrig"} if status == "duldung" else {"hoch"}) and first == f"{status}0"

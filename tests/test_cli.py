@@ -114,3 +114,40 @@ def test_schema_command_prints_json_schema():
     data = json.loads(r.output)
     assert data["properties"]["aufenthaltstitel_datum"]["x-event-date"] is True
     assert "gestattung" in data["properties"]["aufenthaltsstatus"]["enum"]
+
+
+def test_docs_check_passes_when_current_and_fails_when_stale(tmp_path):
+    r = run("docs", "--out", ROOT / "docs" / "rules.md", "--check")
+    assert r.exit_code == 0 and "ist aktuell" in r.output
+    stale = tmp_path / "rules.md"
+    stale.write_text("veraltet\n", encoding="utf-8")
+    r = run("docs", "--out", stale, "--check")
+    assert r.exit_code == 1 and "ist nicht aktuell" in r.output
+    html = tmp_path / "rules.html"
+    assert run("docs", "--out", html, "--format", "html").exit_code == 0
+    assert "<h1>" in html.read_text(encoding="utf-8")
+
+
+def test_allocation_writes_its_table(tmp_path):
+    import csv
+    import io
+
+    out = tmp_path / "la.csv"
+    r = run("allocation", ROOT / "examples" / "roster_landkreis_beispiel.csv", "--year", "2018", "--per-head", "1125",
+            "--out", out)
+    assert r.exit_code == 0 and "Betrag je Person: 1.125 €" in r.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert rows and all(int(x["gezaehlt"]) * 1125 == float(x["anteil_eur"].replace(",", ".")) for x in rows)
+
+
+def test_evaluate_encoding_and_delimiter_overrides(tmp_path):
+    src = tmp_path / "liste.txt.csv"
+    src.write_bytes("person_id|aufenthaltsstatus|unterbringung|gemeinde\nX1|duldung|anschluss|Mühlhausen\n"
+                    .encode("cp1252"))
+    out = tmp_path / "erg.csv"
+    r = run("evaluate", src, "--on", "2019-01-01", "--out", out, "--delimiter", "|", "--encoding", "cp1252")
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8-sig")
+    assert "X1" in text and "niedrig" in text
+    r = run("evaluate", src, "--on", "2019-01-01", "--out", out, "--encoding", "keine-kodierung")
+    assert r.exit_code == 2 and "Traceback" not in r.output

@@ -10,6 +10,7 @@ amounts, arithmetic) falls back to the per-record path, which gives the same ans
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
@@ -541,9 +542,12 @@ def records_from_table(table: Any) -> list[Mapping[str, Any]]:
     return list(table)
 
 
-def decide_columns(crs: CompiledRuleSet, ent: CompiledEntity, records: list[Mapping[str, Any]] | None, on: dt.date,
+def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, on: dt.date,
                    ruleset: dict[str, str], columns: Mapping[str, list[Any]] | None = None) -> DecisionTable:
-    ev = BatchEvaluator(crs, ent)
+    # The prepared evaluator is shared by an engine's calls; a run keeps its state (columns,
+    # caches) on a shallow copy, so concurrent calls never see each other's rows.
+    ev = copy.copy(ev)
+    ent = ev.ent
     cols = Columns(ent, records, columns)
     results = ev.run(cols, on)
     fact_names = list(ent.facts)

@@ -60,6 +60,7 @@ class Engine:
         self.info = RuleSetInfo(name=m.manifest.name, version=m.manifest.version, sha256=m.sha256,
                                 overlays=[o.name for o in m.overlays])
         self._builders: dict[str, Any] = {}
+        self._batch: dict[str, Any] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
@@ -149,11 +150,14 @@ class Engine:
         ent = self.entity(entity)
         info0 = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
         table_columns = columns_from_table(records)
-        if table_columns is not None and BatchEvaluator(self.compiled, ent).supported:
+        evaluator = self._batch.get(ent.name)
+        if evaluator is None:
+            evaluator = self._batch[ent.name] = BatchEvaluator(self.compiled, ent)
+        if table_columns is not None and evaluator.supported:
             n = len(next(iter(table_columns.values()))) if table_columns else 0
-            parts = [decide_columns(self.compiled, ent, None, day, info0,
+            parts = [decide_columns(evaluator, None, day, info0,
                                     {k: v[i:i + chunk_size] for k, v in table_columns.items()})
-                     for i in range(0, n, chunk_size)] or [decide_columns(self.compiled, ent, [], day, info0)]
+                     for i in range(0, n, chunk_size)] or [decide_columns(evaluator, [], day, info0)]
             return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
         if table_columns is not None:
             n = len(next(iter(table_columns.values()))) if table_columns else 0
@@ -162,10 +166,10 @@ class Engine:
         if not isinstance(recs, list):
             recs = list(recs)
         info = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
-        if not BatchEvaluator(self.compiled, ent).supported:
+        if not evaluator.supported:
             return self._table_per_record(recs, day, ent.name, info)
-        parts = [decide_columns(self.compiled, ent, recs[i:i + chunk_size], day, info)
-                 for i in range(0, len(recs), chunk_size)] or [decide_columns(self.compiled, ent, [], day, info)]
+        parts = [decide_columns(evaluator, recs[i:i + chunk_size], day, info)
+                 for i in range(0, len(recs), chunk_size)] or [decide_columns(evaluator, [], day, info)]
         return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
 
     def _out_of_range(self, table: "DecisionTable", day: dt.date) -> "DecisionTable":
@@ -242,14 +246,8 @@ class Engine:
         if builder is None:
             builder = self._builders[ent.name] = TimelineBuilder(self.compiled, ent)
         first = coerce_date(start) if start is not None else self.compiled.model.manifest.valid_from
-        if end is None:
-            facts, _ = normalize(record, ent.facts)
-            horizon = builder.change_points(facts, first, dt.date(2099, 12, 31))
-            last = max(horizon) if horizon else first
-            last_day = last + dt.timedelta(days=365)
-        else:
-            last_day = coerce_date(end)
-        if last_day < first:
+        last_day = coerce_date(end) if end is not None else None
+        if last_day is not None and last_day < first:
             raise ValueError("the end of a timeline lies before its start")
         info = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
         return build_timeline(self.compiled, ent, builder, record, first, last_day,

@@ -240,10 +240,19 @@ def _cause_for(causes: list[tuple[str, Label]], new_rule: str | None, old_rule: 
     return None
 
 
+HORIZON = dt.date(2099, 12, 31)
+
+
 def build_timeline(crs: CompiledRuleSet, ent: CompiledEntity, builder: TimelineBuilder, record: Mapping[str, Any],
-                   start: dt.date, end: dt.date, record_id: str | None, info: dict[str, str]) -> Timeline:
+                   start: dt.date, end: dt.date | None, record_id: str | None, info: dict[str, str]) -> Timeline:
+    """`end` None: one year after the record's last change point (found in the same pass)."""
     facts, _ = normalize(record, ent.facts)
-    if builder.exact:
+    if end is None:
+        points = builder.change_points(facts, start, HORIZON)
+        end = max(points) + dt.timedelta(days=365)
+        if not builder.exact:
+            points = {start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)}
+    elif builder.exact:
         points = builder.change_points(facts, start, end)
     else:
         points = {start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)}
