@@ -35,8 +35,12 @@ class Unsupported(Exception):
 class Col:
     val: np.ndarray
     known: np.ndarray
-    miss: np.ndarray  # uint64 bitmask of facts, meaningful where not known
-    asm: Any = 0  # uint64 bitmask of assumptions the value rests on (scalar 0 or an array)
+    miss: np.ndarray | None  # uint64 bitmask of facts, meaningful where not known; None when not tracked
+    asm: Any = False  # does the value rest on an assumption (scalar False or a bool array)
+    # A fact column read from distinct cells: val == uniq[codes]; tests against a constant
+    # are made once per distinct value.
+    codes: np.ndarray | None = None
+    uniq: np.ndarray | None = None
 
 
 def _const(n: int, value: Any, dtype: Any) -> Col:
@@ -57,39 +61,66 @@ def _scalar_col(n: int, v: Any) -> Col:
 
 
 def _asm_all(*cols: Col) -> Any:
-    out: Any = np.uint64(0)
+    out: Any = False
     for c in cols:
-        out = out | c.asm
+        if c.asm is not False:
+            out = c.asm if out is False else out | c.asm
     return out
 
 
-def _miss_of(*cols: Col) -> np.ndarray:
+def _asm_where(mask: np.ndarray, asm: Any) -> Any:
+    """The assumption flag where `mask` holds, else no assumption."""
+    return False if asm is False else mask & asm
+
+
+def _asm_or(a: Any, b: Any) -> Any:
+    return b if a is False else a if b is False else a | b
+
+
+def _miss_of(*cols: Col) -> np.ndarray | None:
+    if cols[0].miss is None:
+        return None
     out = np.zeros(len(cols[0].known), dtype=np.uint64)
     for c in cols:
         out |= np.where(c.known, np.uint64(0), c.miss)
     return out
 
 
+def _unknown_only(known: np.ndarray, miss: np.ndarray | None) -> np.ndarray | None:
+    return None if miss is None else np.where(known, np.uint64(0), miss)
+
+
 # ---------------------------------------------------------------- input columns
 
 
 class Columns:
-    """Typed fact columns of a batch, converted once with memoised cell parsing (a roster
-    repeats the same dates and codes over and over)."""
+    """Typed fact columns of a batch. Each column is dictionary-encoded (by Arrow, in C) and
+    every distinct cell is converted once by `records.convert_value`, the per-record path's
+    own conversion: a roster repeats the same dates and codes over and over, and one
+    conversion function keeps one semantics. Columns no rule reads are only validated."""
 
     def __init__(self, ent: CompiledEntity, records: list[Mapping[str, Any]] | None = None,
-                 columns: Mapping[str, list[Any]] | None = None) -> None:
-        if columns is not None:
-            self._init_columns(ent, columns)
-            return
-        assert records is not None
-        self.n = len(records)
+                 columns: Mapping[str, Any] | None = None, used: set[str] | None = None,
+                 memo: dict[str, dict[Any, tuple[Any, bool, Any]]] | None = None) -> None:
         self.ent = ent
+        # Conversions of distinct cells, kept across the chunks of a roster and across calls.
+        self.memo = {} if memo is None else memo
+        self.used = set(ent.facts) if used is None else used
         self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
         self.columns: dict[str, Col] = {}
         # Sparse: row -> messages; most rows have none.
         self.errors: dict[int, list[str]] = {}
         self.error_en: dict[int, list[str]] = {}
+        if columns is not None:
+            lengths = {len(v) for v in columns.values()}
+            if len(lengths) > 1:
+                raise ValueError("all columns of a table must have the same length")
+            self.n = lengths.pop() if lengths else 0
+            for name, spec in ent.facts.items():
+                self._add(name, spec, columns[name] if name in columns else None)
+            return
+        assert records is not None
+        self.n = len(records)
         # A row that is not a mapping has no facts: every fact is unknown, and it says so.
         bad = [i for i, rec in enumerate(records) if not isinstance(rec, Mapping)]
         if bad:
@@ -98,83 +129,214 @@ class Columns:
                 self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
                 self.error_en.setdefault(i, []).append("record is not an object with fields")
         for name, spec in ent.facts.items():
-            self.columns[name] = self._column(name, spec, records)
+            self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
 
-    def _init_columns(self, ent: CompiledEntity, columns: Mapping[str, list[Any]]) -> None:
-        """From a column-oriented table: no per-row dicts at all."""
-        lengths = {len(v) for v in columns.values()}
-        if len(lengths) > 1:
-            raise ValueError("all columns of a table must have the same length")
-        self.n = lengths.pop() if lengths else 0
-        self.ent = ent
-        self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
-        self.columns = {}
-        self.errors = {}
-        self.error_en = {}
-        for name, spec in ent.facts.items():
-            raws = list(columns[name]) if name in columns else [_MISSING] * self.n
-            self.columns[name] = self._column_from(name, spec, raws)
+    def take(self, rows: np.ndarray) -> "Columns":
+        """The same columns for a subset of rows (field errors are not carried)."""
+        sub = copy.copy(self)
+        sub.n = len(rows)
+        sub.columns = {name: Col(c.val[rows], c.known[rows], c.miss[rows] if isinstance(c.miss, np.ndarray) else
+                                 c.miss) for name, c in self.columns.items()}
+        sub.errors, sub.error_en = {}, {}
+        return sub
 
-    def _column(self, name: str, spec: FactSpec, records: list[Mapping[str, Any]]) -> Col:
-        return self._column_from(name, spec, [rec.get(name, _MISSING) for rec in records])
+    def _add(self, name: str, spec: FactSpec, raws: Any) -> None:
+        """One fact's column; `raws` is a list of Python cells, an Arrow array, or None
+        when the table has no such column (every cell missing: unknown)."""
+        bit = self.bits.get(name, np.uint64(0))
+        if raws is None:
+            if name in self.used or name == self.ent.id_field:
+                vals = np.full(self.n, None, dtype=object) if spec.type in ("text", "list") else \
+                    np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
+                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
+            return
+        if spec.type == "text" and not spec.pattern:
+            col = self._free_text(name, raws)
+            if col is not None:
+                col.miss = np.full(self.n, bit, dtype=np.uint64)
+                self.columns[name] = col
+            return
+        if spec.type == "date" and _is_date32(raws):
+            self._dates(name, spec, raws)
+            return
+        encoded = _encode(raws)
+        if encoded is None:  # mixed or unusual cells: hash them in Python
+            raws = _as_list(raws)
+            try:
+                distinct = list(dict.fromkeys(raws))
+            except TypeError:  # an unhashable cell (a list or dict in a JSON record)
+                raws = [r if _hashable(r) else repr(r) for r in raws]
+                distinct = list(dict.fromkeys(raws))
+            position = {u: i for i, u in enumerate(distinct)}
+            idx = np.fromiter(map(position.__getitem__, raws), dtype=np.int64, count=self.n)
+        else:
+            distinct, idx = encoded
+        self._from_distinct(name, spec, distinct, idx)
 
-    def _column_from(self, name: str, spec: FactSpec, raws: list[Any]) -> Col:
-        n = self.n
+    def _from_distinct(self, name: str, spec: FactSpec, distinct: list[Any], idx: np.ndarray) -> None:
         kind = spec.type
-        codes = {v: i for i, v in enumerate(spec.values or [])}
-        missing = _MISSING
-        if kind == "text" and not spec.pattern:
-            # Free text (ids, names of places): every value is its own answer; no memo.
-            vals = np.empty(n, dtype=object)
-            vals[:] = [(r.strip() or None) if type(r) is str else (None if r is missing or r is None
-                       or isinstance(r, (dict, list)) else str(r).strip() or None) for r in raws]
-            known = vals != None  # noqa: E711 - elementwise on an object array
-            bit = self.bits.get(name, np.uint64(0))
-            return Col(vals, np.asarray(known, dtype=bool), np.full(n, bit, dtype=np.uint64))
-        memo: dict[Any, tuple[Any, bool, Any]] = {missing: (None, False, None)}
-        try:
-            distinct = set(raws)
-        except TypeError:  # an unhashable cell (a list or dict in a JSON record)
-            raws = [r if _hashable(r) else repr(r) for r in raws]
-            distinct = set(raws)
-        for raw in distinct:
-            if raw is missing:
+        values: list[Any] = []
+        known: list[bool] = []
+        errs: list[int] = []
+        memo = self.memo.setdefault(name, {})
+        for i, raw in enumerate(distinct):
+            if raw is _MISSING:
+                values.append(None)
+                known.append(False)
                 continue
-            value, err = convert_value(name, spec, raw)
-            if err is not None:
-                memo[raw] = (None, False, err)
-            elif value is UNKNOWN:
-                memo[raw] = (None, False, None)
-            else:
-                if kind == "date":
-                    value = NEVER_ORD if value is NEVER else value.toordinal()
-                elif kind == "enum":
-                    value = codes[value]
-                elif kind == "decimal":
-                    value = float(value)
-                memo[raw] = (value, True, None)
-        # One pass of dict lookups maps every cell to its distinct value; numpy does the rest.
-        uniq = list(memo)
-        position = {u: i for i, u in enumerate(uniq)}
-        idx = np.fromiter(map(position.__getitem__, raws), dtype=np.int64, count=n)
-        u_known = np.array([memo[u][1] for u in uniq], dtype=bool)
-        known = u_known[idx]
+            key = (type(raw), raw)
+            hit = memo.get(key)
+            if hit is None:
+                hit = _typed(name, spec, raw)
+                if len(memo) < _MEMO_LIMIT:
+                    memo[key] = hit
+            values.append(hit[0])
+            known.append(hit[1])
+            if hit[2]:
+                errs.append(i)
+        if errs:
+            for row in np.flatnonzero(np.isin(idx, errs)).tolist():
+                _, err = convert_value(name, spec, distinct[idx[row]])
+                assert err is not None
+                self.errors.setdefault(row, []).append(err.de)
+                self.error_en.setdefault(row, []).append(err.en)
+        if name not in self.used and name != self.ent.id_field:
+            return  # validated; no rule reads it
         if kind in ("bool", "date", "enum", "int", "decimal"):
             dtype = {"bool": bool, "decimal": np.float64}.get(kind, np.int64)
             filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}[kind]
-            u_vals = np.array([filler if memo[u][0] is None else memo[u][0] for u in uniq], dtype=dtype)
+            u_vals = np.array([filler if v is None else v for v in values], dtype=dtype)
         else:
-            u_vals = np.empty(len(uniq), dtype=object)
-            u_vals[:] = [memo[u][0] for u in uniq]
-        vals = u_vals[idx]
-        bad = [i for i, u in enumerate(uniq) if memo[u][2] is not None]
-        if bad:
-            for i in np.flatnonzero(np.isin(idx, bad)).tolist():
-                err = memo[raws[i]][2]
-                self.errors.setdefault(i, []).append(err.de)
-                self.error_en.setdefault(i, []).append(err.en)
+            u_vals = np.empty(len(values), dtype=object)
+            u_vals[:] = values
+        u_known = np.array(known, dtype=bool)
         bit = self.bits.get(name, np.uint64(0))
-        return Col(vals, known, np.full(n, bit, dtype=np.uint64))
+        self.columns[name] = Col(u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64),
+                                 codes=idx, uniq=u_vals)
+
+    def _dates(self, name: str, spec: FactSpec, raws: Any) -> None:
+        """An Arrow date column: day numbers are ordinals already; an empty cell means
+        what it means in a record (the event has not happened, or unknown)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
+        empty, empty_known, _ = _typed(name, spec, None)
+        days = pc.fill_null(arr.cast(pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        if name not in self.used and name != self.ent.id_field:
+            return
+        vals = np.where(valid, days, empty if empty is not None else 0)
+        known = valid | empty_known
+        self.columns[name] = Col(vals, known, np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64))
+
+    def _free_text(self, name: str, raws: Any) -> Col | None:
+        """Free text (ids, names of places): every value is its own answer; no memo. Only
+        the id and columns that rules read keep their values; a text cell cannot be wrong
+        unless it is a list or an object."""
+        keep = name in self.used or name == self.ent.id_field
+        arr = _arrow(raws)
+        if arr is not None and (pa_types().is_string(arr.type) or pa_types().is_large_string(arr.type)
+                                or pa_types().is_null(arr.type)):
+            if not keep:
+                return None
+            import pyarrow.compute as pc
+
+            if pa_types().is_null(arr.type):
+                none = np.full(self.n, None, dtype=object)
+                return Col(none, np.zeros(self.n, dtype=bool), None)
+            vals = arr.to_numpy(zero_copy_only=False)
+            # Cells Python's strip() would change (or empty ones) take the exact path below.
+            odd = pc.fill_null(pc.match_substring_regex(arr, _STRIP_RE), False).to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(odd).tolist():
+                vals[i] = vals[i].strip() or None
+            return Col(vals, vals != None, None)  # noqa: E711 - elementwise on an object array
+        cells = _as_list(raws)
+        missing = _MISSING
+        for i, r in enumerate(cells):
+            if isinstance(r, (dict, list)):
+                self.errors.setdefault(i, []).append(f"{name}: Text erwartet")
+                self.error_en.setdefault(i, []).append(f"{name}: text expected")
+        if not keep:
+            return None
+        vals = np.empty(self.n, dtype=object)
+        vals[:] = [(r.strip() or None) if type(r) is str else (None if r is missing or r is None
+                   or isinstance(r, (dict, list)) else str(r).strip() or None) for r in cells]
+        return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
+
+
+_MEMO_LIMIT = 100_000  # distinct cells remembered per fact
+
+
+def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, bool]:
+    """A cell as its column value: (value or None, known, is an error)."""
+    value, err = convert_value(name, spec, raw)
+    if err is not None or value is UNKNOWN:
+        return None, False, err is not None
+    kind = spec.type
+    if kind == "date":
+        value = NEVER_ORD if value is NEVER else value.toordinal()
+    elif kind == "enum":
+        value = (spec.values or []).index(value)
+    elif kind == "decimal":
+        value = float(value)
+    return value, True, False
+
+
+def _is_date32(raws: Any) -> bool:
+    t = getattr(raws, "type", None)
+    return t is not None and str(t) == "date32[day]"
+
+
+# Leading or trailing characters that str.strip() removes, or an empty cell.
+_STRIP_RE = r"^$|^[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]|[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]$"
+# Arrow types whose Python values are exactly the cells a list would hold.
+_EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
+
+
+def pa_types() -> Any:
+    import pyarrow.types
+
+    return pyarrow.types
+
+
+def _arrow(raws: Any) -> Any:
+    """An Arrow array of the cells, or None when they do not convert exactly (mixed types,
+    floats that would swallow ints, nested values, the missing marker)."""
+    import pyarrow as pa
+
+    if isinstance(raws, pa.ChunkedArray):
+        raws = raws.combine_chunks()
+    if isinstance(raws, pa.Array):
+        arr = raws
+        if str(arr.type) in ("string_view", "large_string"):
+            arr = arr.cast(pa.string())
+    else:
+        try:
+            arr = pa.array(raws, from_pandas=False)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+    if isinstance(arr.type, pa.DictionaryType) or str(arr.type) in _EXACT_TYPES:
+        return arr
+    return None
+
+
+def _encode(raws: Any) -> tuple[list[Any], np.ndarray] | None:
+    """Distinct cells and each row's index into them (nulls as None, last)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _arrow(raws)
+    if arr is None:
+        return None
+    d = arr if isinstance(arr.type, pa.DictionaryType) else arr.dictionary_encode()
+    distinct = d.dictionary.to_pylist() + [None]
+    idx = pc.fill_null(d.indices, len(distinct) - 1).to_numpy(zero_copy_only=False)
+    return distinct, idx
+
+
+def _as_list(raws: Any) -> list[Any]:
+    return raws if isinstance(raws, list) else raws.to_pylist() if hasattr(raws, "to_pylist") else list(raws)
 
 
 _MISSING = object()
@@ -192,18 +354,24 @@ def _hashable(x: Any) -> bool:
 
 
 class BatchEvaluator:
+    """Evaluates one entity's compiled rules over a batch. Prepared once per engine; a run
+    works on a shallow copy. With `track` off it computes values, statuses, deciding rules
+    and assumption flags but not the missing facts: `decide_columns` runs untracked over
+    the whole batch and tracked only over the rows left undecided, which are few."""
+
     def __init__(self, crs: CompiledRuleSet, ent: CompiledEntity) -> None:
         self.crs = crs
         self.ent = ent
         self.supported = self._check()
-        # One bit per thing that can carry an assumption: rules, derived facts, parameters.
-        items: list[tuple[str, str]] = [("rule", r.id) for oc in ent.outcomes.values() for r in oc.rules
-                                        if r.spec.assumption]
-        items += [("derived", n) for n, d in ent.derived.items() if d.spec.assumption]
-        items += [("param", n) for n, p in crs.model.parameters.items() if any(v.assumption for v in p.versions)]
-        self.asm_bits = {item: np.uint64(1 << i) for i, item in enumerate(items[:64])}
-        if len(items) > 64:
-            self.supported = False
+        self.track = True
+        # What can carry an assumption: rules, derived facts, parameters.
+        self.asm_rules = {r.id for oc in ent.outcomes.values() for r in oc.rules if r.spec.assumption}
+        self.asm_derived = {n for n, d in ent.derived.items() if d.spec.assumption}
+        self.memo: dict[str, dict[Any, tuple[Any, bool, Any]]] = {}
+        from .compiler import reachable
+
+        roots = [x for oc in ent.outcomes.values() for r in oc.rules for x in (r.cond, r.compute)]
+        self.used = {n.name for n in reachable(ent, roots) if n.kind == "fact"}
 
     def _check(self) -> bool:
         for oc in self.ent.outcomes.values():
@@ -223,22 +391,32 @@ class BatchEvaluator:
         return len(self.ent.facts) <= 64
 
     # -- one batch on one reference date
-    def run(self, cols: Columns, on: dt.date) -> dict[str, dict[str, Any]]:
+    def run(self, cols: Columns, on: dt.date, track: bool = True) -> dict[str, dict[str, Any]]:
         self.cols = cols
         self.n = cols.n
         self.on = on
+        self.track = track
         self.params = self.crs.params_on(on)
         self.rules = self.crs.rules_on(self.ent.name, on)
         self.derived_cache: dict[str, Col] = {}
         self.outcome_cache: dict[str, dict[str, Any]] = {}
         from .compiler import parameter_version
 
-        self.param_asm = {}
+        self.param_asm = set()
         for name, spec in self.crs.model.parameters.items():
             v = parameter_version(spec, on)
-            if v is not None and v.assumption and ("param", name) in self.asm_bits:
-                self.param_asm[name] = self.asm_bits[("param", name)]
+            if v is not None and v.assumption:
+                self.param_asm.add(name)
         return {oid: self.outcome(oid) for oid in self.ent.outcome_order}
+
+    def _miss(self, known: np.ndarray, *cols: Col) -> np.ndarray | None:
+        """Where the result is unknown: the facts whose unknownness it depends on."""
+        if not self.track:
+            return None
+        out = np.zeros(self.n, dtype=np.uint64)
+        for c in cols:
+            out |= np.where(c.known, np.uint64(0), c.miss)
+        return np.where(known, np.uint64(0), out)
 
     def expr(self, node: CNode) -> Col:
         k = node.kind
@@ -246,27 +424,26 @@ class BatchEvaluator:
         if k in ("not", "and", "or", "compare", "call"):
             return self._composite(node)
         if k == "fact":
-            return self.cols.columns[node.name]
+            col = self.cols.columns[node.name]
+            return col if self.track else Col(col.val, col.known, None, False, col.codes, col.uniq)
         if k == "stichtag":
             return _const(n, self.on.toordinal(), np.int64)
         if k == "literal":
             return _scalar_col(n, node.ast.value)  # type: ignore[attr-defined]
         if k == "param":
             col = self._param(node, n)
-            bit = self.param_asm.get(node.name)
-            if bit is not None:
-                col.asm = bit
+            if node.name in self.param_asm:
+                col.asm = True
             return col
         if k == "outcome":
             res = self.outcome(node.name)
             is_true = res["_ids"] == res["_true_id"]
             known = res["_status"] == 0
-            return Col(is_true & known, known, res["_miss"], np.where(known, res["_asm"], np.uint64(0)))
+            return Col(is_true & known, known, res["_miss"], known & res["_asm"])
         if k == "derived":
             if node.name not in self.derived_cache:
                 inner = self.expr(self.ent.derived[node.name].node)
-                bit = self.asm_bits.get(("derived", node.name))
-                asm = inner.asm | bit if bit is not None else inner.asm
+                asm = True if node.name in self.asm_derived else inner.asm
                 self.derived_cache[node.name] = Col(inner.val, inner.known, inner.miss, asm)
             return self.derived_cache[node.name]
         raise Unsupported(k)
@@ -279,30 +456,27 @@ class BatchEvaluator:
             return Col(~a.val & a.known, a.known, a.miss, a.asm)
         if k in ("and", "or"):
             parts = [self.expr(c) for c in node.kids]
-            if k == "and":
-                any_false = np.zeros(n, dtype=bool)
-                all_true = np.ones(n, dtype=bool)
-                false_asm: Any = np.uint64(0)
-                for p in parts:
-                    f = p.known & ~p.val
-                    any_false |= f
-                    all_true &= p.known & p.val
-                    false_asm = false_asm | np.where(f, p.asm, np.uint64(0))
-                known = any_false | all_true
-                # A false "and" rests on its false operands, a true one on all of them.
-                asm = np.where(any_false, false_asm, _asm_all(*parts))
-                return Col(all_true, known, np.where(known, np.uint64(0), _miss_of(*parts)), asm)
-            any_true = np.zeros(n, dtype=bool)
-            all_false = np.ones(n, dtype=bool)
-            true_asm: Any = np.uint64(0)
+            # Kleene: an "and" is false once one operand is known false, true when all are
+            # known true, else unknown ("or" dually). A decided "and"/"or" rests on the
+            # assumptions of the operands that decided it; an undecided one on all of them.
+            decisive: np.ndarray | None = None  # operands known false ("and") / known true ("or")
+            unanimous: np.ndarray | None = None  # all operands known true ("and") / known false ("or")
+            decisive_asm: Any = False
             for p in parts:
-                t = p.known & p.val
-                any_true |= t
-                all_false &= p.known & ~p.val
-                true_asm = true_asm | np.where(t, p.asm, np.uint64(0))
-            known = any_true | all_false
-            asm = np.where(any_true, true_asm, _asm_all(*parts))
-            return Col(any_true, known, np.where(known, np.uint64(0), _miss_of(*parts)), asm)
+                hit = p.known & ~p.val if k == "and" else p.known & p.val
+                same = p.known & p.val if k == "and" else p.known & ~p.val
+                decisive = hit if decisive is None else decisive | hit
+                unanimous = same if unanimous is None else unanimous & same
+                decisive_asm = _asm_or(decisive_asm, _asm_where(hit, p.asm))
+            assert decisive is not None and unanimous is not None
+            known = decisive | unanimous
+            all_asm = _asm_all(*parts)
+            if decisive_asm is False and all_asm is False:
+                asm: Any = False
+            else:
+                asm = np.where(decisive, decisive_asm, all_asm)
+            val = unanimous if k == "and" else decisive
+            return Col(val, known, self._miss(known, *parts), asm)
         if k == "compare":
             return self.compare(node)
         if k == "call":
@@ -336,17 +510,32 @@ class BatchEvaluator:
             elif right.kind == "param":
                 items = list(self.params[right.name]) if self.params[right.name] is not UNKNOWN else None
                 if items is None:
-                    return Col(np.zeros(self.n, bool), np.zeros(self.n, bool), _miss_of(a))
+                    no = np.zeros(self.n, bool)
+                    return Col(no, no, self._miss(no, a))
             else:
                 raise Unsupported("'in' over a computed list")
             if self._is_enum(left):
                 items = [self._enum_code(left, i) for i in items]
-            val = np.isin(a.val, np.array(items, dtype=a.val.dtype if a.val.dtype != object else object))
+            if a.codes is not None and a.uniq is not None:
+                wanted = set(items)
+                hit = np.array([v in wanted for v in a.uniq.tolist()], dtype=bool)
+                val = hit[a.codes]
+            elif a.val.dtype != object and len(items) <= 8:
+                # A few equality tests beat isin's sort for the short lists rules use.
+                val = np.zeros(self.n, dtype=bool)
+                for item in items:
+                    val |= a.val == item
+            else:
+                val = np.isin(a.val, np.array(items, dtype=a.val.dtype if a.val.dtype != object else object))
             if op == "not in":
                 val = ~val
-            return Col(val & a.known, a.known.copy(), np.where(a.known, np.uint64(0), a.miss), a.asm)
+            return Col(val & a.known, a.known, self._miss(a.known, a), a.asm)
         if right.kind == "literal" and isinstance(right.ast.value, str) and self._is_enum(left):  # type: ignore[attr-defined]
-            b = _const(self.n, self._enum_code(left, right.ast.value), np.int64)  # type: ignore[attr-defined]
+            code = self._enum_code(left, right.ast.value)  # type: ignore[attr-defined]
+            fn = {"==": np.equal, "!=": np.not_equal}.get(op)
+            if fn is not None:
+                return Col(fn(a.val, code) & a.known, a.known, self._miss(a.known, a), a.asm)
+            b = _const(self.n, code, np.int64)
         else:
             b = self.expr(right)
         known = a.known & b.known
@@ -355,14 +544,14 @@ class BatchEvaluator:
         with np.errstate(invalid="ignore"):
             val = fn(a.val, b.val)
         val = np.asarray(val, dtype=bool) & known
-        return Col(val, known, np.where(known, np.uint64(0), _miss_of(a, b)), a.asm | b.asm)
+        return Col(val, known, self._miss(known, a, b), _asm_or(a.asm, b.asm))
 
     def call(self, node: CNode) -> Col:
         args = [self.expr(c) for c in node.kids]
-        known = np.ones(self.n, dtype=bool)
-        for a in args:
-            known &= a.known
-        miss = np.where(known, np.uint64(0), _miss_of(*args))
+        known = args[0].known
+        for a in args[1:]:
+            known = known & a.known
+        miss = self._miss(known, *args)
         f = node.name
         if f in ("add_months", "add_years", "add_days"):
             d, m = args[0].val, args[1].val
@@ -413,21 +602,27 @@ class BatchEvaluator:
         done = np.zeros(n, dtype=bool)
         ids = np.full(n, -1, dtype=np.int64)
         rule_idx = np.full(n, -1, dtype=np.int64)
-        open_rules: list[tuple[int, np.ndarray, np.ndarray]] = []  # (conclusion id, open mask, miss)
-        asm = np.zeros(n, dtype=np.uint64)
+        open_rules: list[tuple[int, np.ndarray, np.ndarray | None]] = []  # (conclusion id, open mask, miss)
+        asm = np.zeros(n, dtype=bool)
         for i, r in enumerate(rules):
-            c = _const(n, True, bool) if r.cond is None else self.expr(r.cond)
             concl = cid(r.value)
-            fires = c.known & c.val & ~done
-            unknown = ~c.known & ~done
-            if unknown.any():
-                open_rules.append((concl, unknown, c.miss))
+            if r.cond is None:
+                fires = ~done
+            else:
+                c = self.expr(r.cond)
+                fires = c.known & c.val & ~done
+                unknown = ~c.known & ~done
+                if unknown.any():
+                    open_rules.append((concl, unknown, c.miss))
             ids[fires] = concl
             rule_idx[fires] = i
-            rule_bit = self.asm_bits.get(("rule", r.id), np.uint64(0))
-            asm = np.where(fires, np.asarray(c.asm, dtype=np.uint64) | rule_bit, asm)
+            if r.id in self.asm_rules:
+                asm |= fires
+            elif r.cond is not None and c.asm is not False:
+                asm |= fires & c.asm
             done |= fires
         status = np.zeros(n, dtype=np.int8)  # 0 decided, 1 unknown, 2 no rule / not in force
+        miss = None
         if not rules:
             status[:] = 2
         else:
@@ -437,16 +632,16 @@ class BatchEvaluator:
             else:
                 # No rule fired and there is no fallback: undecided (as in the per-record path).
                 conflict |= ~done
-            miss = np.zeros(n, dtype=np.uint64)
             for concl, mask, m in open_rules:
                 conflict |= mask & (ids != concl)
-            for concl, mask, m in open_rules:
-                miss |= np.where(mask & conflict, m, np.uint64(0))
+            if self.track:
+                miss = np.zeros(n, dtype=np.uint64)
+                for concl, mask, m in open_rules:
+                    miss |= np.where(mask & conflict, m, np.uint64(0))
             status[conflict] = 1
-        if not rules:
-            miss = np.zeros(n, dtype=np.uint64)
-        miss = np.where(status == 1, miss, np.uint64(0))
-        asm = np.where((status == 0) & (rule_idx >= 0), asm, np.uint64(0))
+        if self.track:
+            miss = np.zeros(n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
+        asm &= (status == 0) & (rule_idx >= 0)
         res = {"_ids": ids, "_status": status, "_rule": rule_idx, "_miss": miss, "_true_id": true_id, "_asm": asm,
                "conclusions": conclusions, "rules": [r.id for r in rules]}
         self.outcome_cache[oid] = res
@@ -456,25 +651,65 @@ class BatchEvaluator:
 # ---------------------------------------------------------------- the table
 
 
+@dataclasses.dataclass
+class Coded:
+    """A dictionary-encoded column: row i holds `values[codes[i]]`. Outcome values, rules,
+    statuses and missing-fact lists take a handful of distinct values over a roster, so
+    the batch path keeps them as codes and builds Python objects only when asked."""
+
+    codes: np.ndarray
+    values: np.ndarray  # of Python objects
+
+    def materialize(self) -> np.ndarray:
+        return self.values[self.codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
 class DecisionTable:
     """One row per record, in input order: the id, and per outcome its value, deciding
-    rule, status, missing facts and assumption flag; plus the field errors. Columns are
-    numpy arrays of Python objects internally (`array(name)`); `columns` gives plain lists,
-    and `to_pandas`, `to_polars`, `to_arrow` convert when those libraries are installed."""
+    rule, status, missing facts and assumption flag; plus the field errors. Internally a
+    column is either an object array or dictionary-encoded (`Coded`); `array(name)` gives
+    an object array, `codes(name)` the encoding where there is one, `columns` plain
+    lists, and `to_pandas`, `to_polars`, `to_arrow` convert when those libraries are
+    installed."""
 
     def __init__(self, arrays: dict[str, Any], outcomes: list[str], ruleset: dict[str, str]) -> None:
-        self._arrays = {k: (v if isinstance(v, np.ndarray) else _objects(v)) for k, v in arrays.items()}
+        self._arrays: dict[str, np.ndarray | Coded] = {
+            k: (v if isinstance(v, (np.ndarray, Coded)) else _objects(v)) for k, v in arrays.items()}
         self._lists: dict[str, list[Any]] | None = None
         self.outcomes = outcomes
         self.ruleset = ruleset
 
     def array(self, name: str) -> np.ndarray:
-        return self._arrays[name]
+        col = self._arrays[name]
+        if isinstance(col, Coded):
+            col = self._arrays[name] = col.materialize()
+        return col
+
+    def codes(self, name: str) -> Coded:
+        """The column as codes into distinct values (encoded here if it was not)."""
+        col = self._arrays[name]
+        if isinstance(col, Coded):
+            return col
+        # A value's type is part of its identity (True is not 1); lists are keyed as tuples.
+        position: dict[Any, int] = {}
+        firsts: list[int] = []
+        codes = np.empty(len(col), dtype=np.int64)
+        for row, v in enumerate(col.tolist()):
+            key = (type(v), tuple(v) if isinstance(v, list) else v)
+            code = position.get(key)
+            if code is None:
+                code = position[key] = len(firsts)
+                firsts.append(row)
+            codes[row] = code
+        return Coded(codes, col[np.array(firsts, dtype=np.int64)] if firsts else _objects([]))
 
     @property
     def columns(self) -> dict[str, list[Any]]:
         if self._lists is None:
-            self._lists = {k: v.tolist() for k, v in self._arrays.items()}
+            self._lists = {k: self.array(k).tolist() for k in self._arrays}
         return self._lists
 
     def __len__(self) -> int:
@@ -503,8 +738,15 @@ class DecisionTable:
 
     @staticmethod
     def concat(parts: list["DecisionTable"]) -> "DecisionTable":
-        names = list(parts[0]._arrays)
-        arrays = {k: np.concatenate([p._arrays[k] for p in parts]) for k in names}
+        arrays: dict[str, Any] = {}
+        for k in parts[0]._arrays:
+            cols = [p._arrays[k] for p in parts]
+            if all(isinstance(c, Coded) for c in cols):
+                offsets = np.cumsum([0] + [len(c.values) for c in cols[:-1]])  # type: ignore[union-attr]
+                arrays[k] = Coded(np.concatenate([c.codes + o for c, o in zip(cols, offsets)]),  # type: ignore[union-attr]
+                                  np.concatenate([c.values for c in cols]))  # type: ignore[union-attr]
+            else:
+                arrays[k] = np.concatenate([p.array(k) for p in parts])
         return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)
 
 
@@ -514,19 +756,40 @@ def _objects(values: list[Any]) -> np.ndarray:
     return arr
 
 
-def columns_from_table(table: Any) -> dict[str, list[Any]] | None:
-    """A column-oriented table as lists per column: a dict of lists, a pandas or polars
-    DataFrame, or an Arrow table. None for row-oriented input."""
-    if isinstance(table, Mapping) and table and all(isinstance(v, (list, tuple, np.ndarray)) for v in table.values()):
-        return {k: list(v) for k, v in table.items()}
+def columns_from_table(table: Any) -> dict[str, Any] | None:
+    """A column-oriented table as one sequence per column: lists for a dict of lists,
+    Arrow arrays for an Arrow table or a polars DataFrame (zero-copy), lists for pandas.
+    None for row-oriented input."""
+    if isinstance(table, Mapping) and table and all(_is_column(v) for v in table.values()):
+        return {k: _column_of(v) for k, v in table.items()}
     mod = type(table).__module__
     if mod.startswith("pandas"):
         return {str(c): table[c].tolist() for c in table.columns}
     if mod.startswith("polars"):
-        return {c: table[c].to_list() for c in table.columns}
-    if mod.startswith("pyarrow"):
-        return {c: table.column(c).to_pylist() for c in table.column_names}
+        table = table.to_arrow()
+        mod = "pyarrow"
+    if mod.startswith("pyarrow") and hasattr(table, "column_names"):
+        return {c: table.column(c) for c in table.column_names}
     return None
+
+
+def _is_column(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray)) or type(v).__module__.split(".")[0] in ("pyarrow", "polars",
+                                                                                            "pandas")
+
+
+def _column_of(v: Any) -> Any:
+    """A column as a list, or as an Arrow array where it is one already (or a polars Series)."""
+    if isinstance(v, list):
+        return v
+    mod = type(v).__module__.split(".")[0]
+    if mod == "pyarrow":
+        return v
+    if mod == "polars":
+        return v.to_arrow()
+    if mod == "pandas":
+        return v.tolist()
+    return list(v)
 
 
 def records_from_table(table: Any) -> list[Mapping[str, Any]]:
@@ -543,13 +806,20 @@ def records_from_table(table: Any) -> list[Mapping[str, Any]]:
 
 
 def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, on: dt.date,
-                   ruleset: dict[str, str], columns: Mapping[str, list[Any]] | None = None) -> DecisionTable:
+                   ruleset: dict[str, str], columns: Mapping[str, Any] | None = None) -> DecisionTable:
     # The prepared evaluator is shared by an engine's calls; a run keeps its state (columns,
     # caches) on a shallow copy, so concurrent calls never see each other's rows.
     ev = copy.copy(ev)
     ent = ev.ent
-    cols = Columns(ent, records, columns)
-    results = ev.run(cols, on)
+    cols = Columns(ent, records, columns, used=ev.used, memo=ev.memo)
+    results = ev.run(cols, on, track=False)
+    # Missing facts matter only where an outcome stayed unknown: those rows (usually few)
+    # are evaluated once more with the fact bitmasks tracked.
+    undecided = np.zeros(cols.n, dtype=bool)
+    for res in results.values():
+        undecided |= res["_status"] == 1
+    rows = np.flatnonzero(undecided)
+    sub = copy.copy(ev).run(cols.take(rows), on, track=True) if len(rows) else {}
     fact_names = list(ent.facts)
     out: dict[str, Any] = {}
     id_field = ent.id_field
@@ -560,25 +830,29 @@ def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, 
     else:
         out["record_id"] = _objects([None] * cols.n)
     statuses = _objects(["value", "unknown", "not_in_force"])
+    no_yes = _objects([False, True])
     for oid in ent.outcome_order:
         res = results[oid]
-        concl = _objects(res["conclusions"] + [None])
-        ids = np.where(res["_status"] == 0, res["_ids"], len(res["conclusions"]))
-        out[oid] = concl[ids]
-        rules = _objects(res["rules"] + [None])
-        ridx = np.where((res["_status"] == 0) & (res["_rule"] >= 0), res["_rule"], len(res["rules"]))
-        out[f"{oid}_rule"] = rules[ridx]
-        out[f"{oid}_status"] = statuses[res["_status"]]
-        masks, inverse = np.unique(res["_miss"], return_inverse=True)
-        names = _objects([sorted(f for i, f in enumerate(fact_names) if i < 64 and int(m) >> i & 1)
-                          for m in masks.tolist()])
-        out[f"{oid}_missing"] = names[inverse.reshape(-1)] if len(masks) else _objects([])
-        out[f"{oid}_assumption"] = _objects((res["_asm"] != 0).tolist())
-    errors = np.full(cols.n, "", dtype=object)
-    errors_en = np.full(cols.n, "", dtype=object)
-    for i, msgs in cols.errors.items():
-        errors[i] = "; ".join(msgs)
-        errors_en[i] = "; ".join(cols.error_en[i])
-    out["errors"] = errors
-    out["errors_en"] = errors_en
+        decided = res["_status"] == 0
+        out[oid] = Coded(np.where(decided, res["_ids"], len(res["conclusions"])), _objects(res["conclusions"] + [None]))
+        out[f"{oid}_rule"] = Coded(np.where(decided & (res["_rule"] >= 0), res["_rule"], len(res["rules"])),
+                                   _objects(res["rules"] + [None]))
+        out[f"{oid}_status"] = Coded(res["_status"], statuses)
+        # Code 0 is "nothing missing"; the undecided rows' fact sets follow.
+        miss_codes = np.zeros(cols.n, dtype=np.int64)
+        names: list[list[str]] = [[]]
+        if len(rows):
+            masks, inverse = np.unique(sub[oid]["_miss"], return_inverse=True)
+            names += [sorted(f for i, f in enumerate(fact_names) if i < 64 and int(m) >> i & 1) for m in masks.tolist()]
+            miss_codes[rows] = inverse.reshape(-1) + 1
+        out[f"{oid}_missing"] = Coded(miss_codes, _objects(names))
+        out[f"{oid}_assumption"] = Coded(res["_asm"].view(np.int8), no_yes)
+    error_codes = np.zeros(cols.n, dtype=np.int64)
+    texts, texts_en = [""], [""]
+    for i in sorted(cols.errors):
+        error_codes[i] = len(texts)
+        texts.append("; ".join(cols.errors[i]))
+        texts_en.append("; ".join(cols.error_en[i]))
+    out["errors"] = Coded(error_codes, _objects(texts))
+    out["errors_en"] = Coded(error_codes.copy(), _objects(texts_en))
     return DecisionTable(out, list(ent.outcome_order), ruleset)

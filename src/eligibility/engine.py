@@ -161,7 +161,8 @@ class Engine:
             return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
         if table_columns is not None:
             n = len(next(iter(table_columns.values()))) if table_columns else 0
-            records = [{k: v[i] for k, v in table_columns.items()} for i in range(n)]
+            lists = {k: v if isinstance(v, list) else v.to_pylist() for k, v in table_columns.items()}
+            records = [{k: v[i] for k, v in lists.items()} for i in range(n)]
         recs = records_from_table(records)
         if not isinstance(recs, list):
             recs = list(recs)
@@ -189,7 +190,8 @@ class Engine:
         ent = self.entity(entity)
         cols: dict[str, list[Any]] = {"record_id": []}
         for oid in ent.outcome_order:
-            cols[oid], cols[f"{oid}_rule"], cols[f"{oid}_status"], cols[f"{oid}_missing"] = [], [], [], []
+            for suffix in ("", "_rule", "_status", "_missing", "_assumption"):
+                cols[f"{oid}{suffix}"] = []
         cols["errors"], cols["errors_en"] = [], []
         for rec in recs:
             d = self.decide(rec, day, entity=entity, explain=False)
@@ -200,6 +202,7 @@ class Engine:
                 cols[f"{oid}_status"].append("unknown" if o.status == "unknown" else
                                              "not_in_force" if o.status == "not_in_force" else "value")
                 cols[f"{oid}_missing"].append(o.missing)
+                cols[f"{oid}_assumption"].append(o.assumption)
             cols["errors"].append("; ".join(e.message.de for e in d.errors))
             cols["errors_en"].append("; ".join(e.message.en for e in d.errors))
         return DecisionTable(cols, list(ent.outcome_order), info)

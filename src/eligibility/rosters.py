@@ -15,7 +15,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -132,9 +132,44 @@ class _Lines:
             return line.decode(self.encoding, errors="replace")
 
 
-def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
-             delimiter: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the generator
+def _parse_rows(lines: Iterable[str], line_no: Callable[[], int], bad_lines: set[int], header: list[str],
+                mapping: dict[int, str], enc: str, delim: str, number: int) -> Iterator[InputRow]:
+    """Rows of a CSV body after `number` rows: one InputRow per record, unreadable ones
+    with the reason; blank rows are skipped and not counted."""
+    reader = csv.reader(lines, delimiter=delim)
+    previous_line = line_no()
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            number += 1
+            previous_line = line_no()
+            yield InputRow(number, None, "Zeile ist kein gültiges CSV (Anführungszeichen?)",
+                           "row is not valid CSV (quotes?)")
+            continue
+        spanned = set(range(previous_line + 1, line_no() + 1))
+        previous_line = line_no()
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        number += 1
+        if spanned & bad_lines:
+            yield InputRow(number, None, f"Zeichenkodierung defekt (erwartet {enc})",
+                           f"broken character encoding (expected {enc})")
+            continue
+        if len(fields) > len(header):
+            yield InputRow(number, None,
+                           f"Zeile hat {len(fields)} Felder, die Kopfzeile {len(header)}",
+                           f"row has {len(fields)} fields, the header {len(header)}")
+            continue
+        record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
+        yield InputRow(number, record)
+
+
+def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None, delimiter: str | None
+              ) -> tuple[IO[bytes], _Lines, list[str] | None, dict[int, str], RosterInfo]:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)
@@ -142,51 +177,172 @@ def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | No
     try:
         header_line = next(lines)
     except StopIteration:
-        raw.close()
-        info = RosterInfo("csv", enc, delimiter or ",")
-        return info, iter(())
+        return raw, lines, None, {}, RosterInfo("csv", enc, delimiter or ",")
     delim = delimiter or detect_delimiter(header_line)
     header = next(csv.reader([header_line], delimiter=delim))
     mapping, info = header_map(header, facts)
     info.format, info.encoding, info.delimiter = "csv", enc, delim
     info.german = delim == ";" or enc == "cp1252"
+    return raw, lines, header, mapping, info
+
+
+def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
+             delimiter: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
+    raw, lines, header, mapping, info = _csv_head(path, facts, encoding, delimiter)
+    if header is None:
+        raw.close()
+        return info, iter(())
 
     def rows() -> Iterator[InputRow]:
         try:
-            reader = csv.reader(lines, delimiter=delim)
-            number = 0
-            previous_line = lines.line_no
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error:
-                    number += 1
-                    previous_line = lines.line_no
-                    yield InputRow(number, None, "Zeile ist kein gültiges CSV (Anführungszeichen?)",
-                                   "row is not valid CSV (quotes?)")
-                    continue
-                spanned = set(range(previous_line + 1, lines.line_no + 1))
-                previous_line = lines.line_no
-                if not fields or all(not f.strip() for f in fields):
-                    continue
-                number += 1
-                if spanned & lines.bad_lines:
-                    yield InputRow(number, None, f"Zeichenkodierung defekt (erwartet {enc})",
-                                   f"broken character encoding (expected {enc})")
-                    continue
-                if len(fields) > len(header):
-                    yield InputRow(number, None,
-                                   f"Zeile hat {len(fields)} Felder, die Kopfzeile {len(header)}",
-                                   f"row has {len(fields)} fields, the header {len(header)}")
-                    continue
-                record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
-                yield InputRow(number, record)
+            yield from _parse_rows(lines, lambda: lines.line_no, lines.bad_lines, header, mapping,
+                                   str(info.encoding), str(info.delimiter), 0)
         finally:
             raw.close()
 
     return info, rows()
+
+
+@dataclasses.dataclass
+class Block:
+    """Consecutive roster rows: typed columns read by Arrow (`columns`, every row readable),
+    or InputRows read by the exact Python reader (`rows`)."""
+
+    first: int  # number of the first row
+    n: int
+    columns: dict[str, Any] | None = None  # fact -> Arrow string array
+    rows: list[InputRow] | None = None
+
+
+BLOCK_BYTES = 4 << 20
+
+
+def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
+                    delimiter: str | None = None, block_rows: int = 20_000
+                    ) -> tuple[RosterInfo, Iterator[Block]]:
+    """The roster in blocks. A block of plain lines (no quote character, no NUL, no lone
+    carriage return, valid in its encoding, as many fields as the header in every line) is
+    parsed by Arrow's CSV reader in C++; any other block by the exact reader above — for a
+    quote character (a field may span lines) from there to the end. Both give the same
+    records: a test reads rosters both ways."""
+    raw, lines, header, mapping, info = _csv_head(path, facts, encoding, delimiter)
+    if header is None:
+        raw.close()
+        return info, iter(())
+    enc, delim = str(info.encoding), str(info.delimiter)
+    py_enc = "utf-8" if enc == "utf-8-sig" else enc
+
+    def exact(data: IO[bytes], number: int) -> Iterator[Block]:
+        sub = _Lines(data, enc)
+        sub.first = False
+        chunk: list[InputRow] = []
+        for row in _parse_rows(sub, lambda: sub.line_no, sub.bad_lines, header, mapping, enc, delim, number):
+            chunk.append(row)
+            if len(chunk) >= block_rows:
+                yield Block(chunk[0].number, len(chunk), rows=chunk)
+                chunk = []
+        if chunk:
+            yield Block(chunk[0].number, len(chunk), rows=chunk)
+
+    def blocks() -> Iterator[Block]:
+        number = 0
+        try:
+            while True:
+                start = raw.tell()
+                data = raw.read(BLOCK_BYTES)
+                if not data:
+                    break
+                data += raw.readline()
+                if b'"' in data:
+                    raw.seek(start)
+                    # The rest goes through the exact reader, which counts on.
+                    yield from exact(raw, number)
+                    return
+                for part, ok in _decodable_parts(data, py_enc):
+                    fast = _arrow_block(part, py_enc, delim, header, mapping) if ok else None
+                    if fast is None:
+                        for block in exact(io.BytesIO(part), number):
+                            number = block.first + block.n - 1
+                            yield block
+                        continue
+                    columns, n = fast
+                    for lo in range(0, n, block_rows):
+                        hi = min(n, lo + block_rows)
+                        yield Block(number + lo + 1, hi - lo,
+                                    columns={k: v.slice(lo, hi - lo) for k, v in columns.items()})
+                    number += n
+        finally:
+            raw.close()
+
+    return info, blocks()
+
+
+def _decodable_parts(data: bytes, enc: str) -> Iterator[tuple[bytes, bool]]:
+    """A block without quote characters (so a line is a record) cut around the lines that
+    do not decode: those go to the exact reader, which reports them one by one."""
+    while data:
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError as exc:
+            start = data.rfind(b"\n", 0, exc.start) + 1
+            end = data.find(b"\n", exc.start)
+            end = len(data) if end < 0 else end + 1
+            if start:
+                yield data[:start], True
+            yield data[start:end], False
+            data = data[end:]
+            continue
+        yield data, True
+        return
+
+
+_BLANK = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]*$"  # what str.strip() turns into ""
+
+
+def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: dict[int, str]
+                 ) -> tuple[dict[str, Any], int] | None:
+    """Columns of a block of plain lines, or None if the block needs the exact reader."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        text = data.decode(enc)
+    except UnicodeDecodeError:
+        return None
+    if enc not in ("utf-8", "ascii"):
+        data = text.encode("utf-8")
+    invalid: list[int] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(1)
+        return "skip"
+
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(data) + 1)),
+            parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=True,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, null_values=[],
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowException, ValueError):
+        return None
+    if invalid:
+        return None
+    # Rows whose every field is blank are skipped and not counted, as by the exact reader.
+    blank = None
+    for c in names:
+        b = pc.match_substring_regex(table.column(c), _BLANK)
+        blank = b if blank is None else pc.and_(blank, b)
+    if blank is not None and pc.any(blank).as_py():
+        table = table.filter(pc.invert(blank))
+    columns = {fact: table.column(f"c{i}").combine_chunks() for i, fact in mapping.items()}
+    return columns, table.num_rows
 
 
 # ---------------------------------------------------------------- XLSX
@@ -324,6 +480,12 @@ class RosterWriter:
             self._csv.writerow(["" if row.get(c) is None else row.get(c) for c in self.columns])
         else:
             self._ws.append([row.get(c) for c in self.columns])
+
+    def write_text(self, text: str, rows: int) -> None:
+        """Whole CSV lines, already formatted as this writer would format them."""
+        assert self.fmt == "csv" and self._fh is not None
+        self.count += rows
+        self._fh.write(text)
 
     def close(self) -> None:
         if self.fmt == "xlsx":

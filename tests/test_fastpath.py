@@ -1,0 +1,183 @@
+"""The fast paths give exactly what the exact paths give: Arrow and polars tables in
+`decide_table`, the Arrow CSV reader against the Python one, and the column-wise CSV
+writer against csv.writer."""
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eligibility import Engine
+from eligibility import rosters
+from eligibility.batch import CsvBlockWriter, evaluate_roster
+from eligibility.rosters import read_csv, read_csv_blocks
+from eligibility.synth import GERMAN_HEADERS
+from strategies import FIELDS, person_records, reference_dates
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = Engine.load()
+FACTS = ENGINE.entity().facts
+COLUMNS = ["person_id"] + list(FIELDS)
+
+cells = st.one_of(st.none(), st.sampled_from(["", " ", "unbekannt", "31.02.2016", "2016-02-29", "01.03.2016",
+                                               "ja", "nein", "dulding", "GESTATTUNG", " duldung ", "SYR"]))
+
+
+def _rows(table):
+    return [tuple(r.items()) for r in table.rows()]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(person_records(), min_size=1, max_size=30), reference_dates, st.data())
+def test_arrow_and_polars_tables_equal_the_record_path(records, on, data):
+    # A table has every column for every row: an absent value is an empty cell (None).
+    spoil = data.draw(st.lists(st.tuples(st.integers(0, len(records) - 1), st.sampled_from(COLUMNS[1:]), cells),
+                               max_size=5))
+    rows = [{k: r.get(k) for k in COLUMNS} for r in records]
+    for i, k, v in spoil:
+        if isinstance(rows[i][k], (str, type(None))):
+            rows[i][k] = v
+    expected = _rows(ENGINE.decide_table(rows, on))
+    columns = {k: [r[k] for r in rows] for k in COLUMNS}
+    assert _rows(ENGINE.decide_table(columns, on)) == expected
+    try:
+        table = pa.table(columns)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return  # a column of mixed types is no Arrow table
+    assert _rows(ENGINE.decide_table(table, on)) == expected
+    assert _rows(ENGINE.decide_table(table, on, chunk_size=7)) == expected
+    try:
+        import polars as pl
+    except ImportError:
+        return
+    assert _rows(ENGINE.decide_table(pl.from_arrow(table), on)) == expected
+
+
+def test_typed_arrow_dates_equal_date_strings():
+    rows = [{"person_id": "a", "aufenthaltsstatus": "fluechtling", "unterbringung": "vorlaeufig",
+             "aufnahme_uab_datum": "2016-01-01", "aufenthaltstitel_datum": None, "asylentscheidung_unanfechtbar_datum":
+             "2016-07-28", "gu_pflicht_ende_datum": None}]
+    on = dt.date(2016, 9, 1)
+    typed = pa.table({k: (pa.array([None if v is None else dt.date.fromisoformat(v) for v in [r[k] for r in rows]],
+                                   pa.date32()) if k.endswith("datum") else pa.array([r[k] for r in rows]))
+                      for k in rows[0]})
+    assert _rows(ENGINE.decide_table(typed, on)) == _rows(ENGINE.decide_table(rows, on))
+
+
+# ---------------------------------------------------------------- CSV reading
+
+line_kinds = st.sampled_from(["record", "record", "record", "blank", "semicolons", "spaces", "few_fields",
+                              "many_fields", "quoted", "quoted_newline", "bad_bytes", "nul", "lone_cr", "cp1252"])
+
+
+def _line(kind, i, record):
+    cells = [record.get(f) or "" for f in COLUMNS]
+    cells[0] = f"P{i:05d}"
+    text = ";".join(str(c) for c in cells)
+    if kind == "blank":
+        return b"\r\n"
+    if kind == "semicolons":
+        return b";" * (len(COLUMNS) - 1) + b"\r\n"
+    if kind == "spaces":
+        return b" ; \t" + b";" * (len(COLUMNS) - 2) + b"\r\n"
+    if kind == "few_fields":
+        return ";".join(str(c) for c in cells[:5]).encode() + b"\r\n"
+    if kind == "many_fields":
+        return (text + ";x;y").encode() + b"\r\n"
+    if kind == "quoted":
+        return (f'"P{i:05d}";' + ";".join(str(c) for c in cells[1:])).encode() + b"\r\n"
+    if kind == "quoted_newline":
+        return (f'"P{i:05d}\r\nzwei"' + ";" + ";".join(str(c) for c in cells[1:])).encode() + b"\r\n"
+    if kind == "bad_bytes":
+        return text.encode().replace(b"P", b"P\xff", 1) + b"\r\n"
+    if kind == "nul":
+        return text.encode().replace(b"P", b"P\x00", 1) + b"\r\n"
+    if kind == "lone_cr":
+        return text.encode().replace(b"P", b"P\r", 1) + b"\r\n"
+    if kind == "cp1252":
+        return text.replace(f"P{i:05d}", f"Pä{i:05d}").encode() + b"\r\n"
+    return text.encode() + b"\r\n"
+
+
+def _exact(path):
+    return [(r.number, r.record, r.error) for r in read_csv(path, FACTS)[1]]
+
+
+def _blocks(path, block_rows):
+    out = []
+    for b in read_csv_blocks(path, FACTS, block_rows=block_rows)[1]:
+        if b.rows is not None:
+            out += [(r.number, r.record, r.error) for r in b.rows]
+        else:
+            lists = {k: v.to_pylist() for k, v in b.columns.items()}
+            out += [(b.first + j, {k: v[j] for k, v in lists.items()}, None) for j in range(b.n)]
+            assert len(next(iter(lists.values()))) == b.n
+    return out
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(line_kinds, person_records()), max_size=40), st.integers(1, 900), st.integers(1, 9),
+       st.booleans())
+def test_arrow_csv_blocks_read_what_the_exact_reader_reads(tmp_path, lines, block_bytes, block_rows, bom):
+    body = b"".join(_line(kind, i, rec) for i, (kind, rec) in enumerate(lines))
+    header = ";".join(GERMAN_HEADERS.get(f, f) for f in COLUMNS).encode() + b"\r\n"
+    src = tmp_path / "in.csv"
+    src.write_bytes((b"\xef\xbb\xbf" if bom else b"") + header + body)
+    old = rosters.BLOCK_BYTES
+    rosters.BLOCK_BYTES = block_bytes  # many small blocks: every kind of block boundary
+    try:
+        assert _blocks(src, block_rows) == _exact(src)
+    finally:
+        rosters.BLOCK_BYTES = old
+
+
+def test_lines_with_broken_bytes_do_not_keep_the_rest_from_arrow():
+    # The example roster has rows in the wrong encoding: only those take the exact reader.
+    info, blocks = read_csv_blocks(ROOT / "examples" / "roster_landkreis_beispiel.csv", FACTS)
+    blocks = list(blocks)
+    exact = sum(b.n for b in blocks if b.rows is not None)
+    assert sum(b.n for b in blocks) == 1500 and 0 < exact <= 5
+
+
+# ---------------------------------------------------------------- CSV writing
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8")), min_size=2, max_size=5), st.sampled_from([";", ","]),
+       st.sampled_from(["\r\n", "\n"]))
+def test_block_writer_quotes_like_csv_writer(fields, delimiter, eol):
+    w = CsvBlockWriter(ENGINE, None, "de", True, delimiter, eol)
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator=eol).writerow(fields)
+    assert delimiter.join(w.quote(f) for f in fields) + eol == buf.getvalue()
+    assert w.quote_all(fields) == [w.quote(f) for f in fields]
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_fast_csv_output_equals_the_row_writer_on_a_dirty_roster(tmp_path, lang):
+    from eligibility.batch import _table_rows, columns_for
+    from eligibility.rosters import RosterWriter, read_roster
+    from eligibility.synth import write_roster
+
+    src = tmp_path / "in.csv"
+    write_roster(src, 3000, seed=5, dirty_rate=0.05, broken_encoding_rows=3)
+    on = dt.date(2019, 3, 1)
+    fast = tmp_path / "fast.csv"
+    summary = evaluate_roster(ENGINE, src, on, fast, lang=lang)
+    info, rows = read_roster(src, FACTS)
+    slow = tmp_path / "slow.csv"
+    w = RosterWriter(slow, "csv", columns_for(ENGINE, None, lang), delimiter=";", bom=True)
+    counts = {"error": 0, "unknown": 0, "decided": 0}
+    chunk = list(rows)
+    for out_row, state in _table_rows(ENGINE, chunk, on, None, lang, True, False):
+        counts[state] += 1
+        w.write(out_row)
+    w.close()
+    assert fast.read_bytes() == slow.read_bytes()
+    assert (summary.errors, summary.unknown, summary.decided) == (counts["error"], counts["unknown"],
+                                                                  counts["decided"])
