@@ -46,12 +46,23 @@ def rss():
 base_rss = rss()
 t_import = time.perf_counter()
 out = {}
-if kind == "batch":
+def arrow_table(rows):
+    """The roster as a typed Arrow table: what a program or pyarrow.csv hands over."""
+    import pyarrow as pa
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    return pa.table({k: pa.array([None if x is None else dt.date.fromisoformat(x) for x in v], pa.date32())
+                     if k.endswith("_datum") else pa.array(v) for k, v in cols.items()})
+if kind in ("batch", "batch_lists", "batch_dicts"):
     from eligibility import Engine
     engine = Engine.load(); t_ready = time.perf_counter()
-    cols = {k: [r[k] for r in rows] for k in rows[0]}
-    engine.decide_table({k: v[:100] for k, v in cols.items()}, on)  # warm: first-call imports
-    t = time.perf_counter(); table = engine.decide_table(cols, on); dt_s = time.perf_counter() - t
+    if kind == "batch":
+        inp = arrow_table(rows); warm = inp.slice(0, 100)
+    elif kind == "batch_lists":
+        inp = {k: [r[k] for r in rows] for k in rows[0]}; warm = {k: v[:100] for k, v in inp.items()}
+    else:
+        inp = rows; warm = rows[:100]
+    engine.decide_table(warm, on)  # warm: first-call imports
+    t = time.perf_counter(); table = engine.decide_table(inp, on); dt_s = time.perf_counter() - t
     assert len(table) == n
 elif kind == "single":
     from eligibility import Engine
@@ -85,6 +96,12 @@ elif kind == "openfisca":
     from openfisca_peer import OpenFiscaPeer
     peer = OpenFiscaPeer(); peer.decide_many(rows[:10], on); t_ready = time.perf_counter()
     t = time.perf_counter(); peer.decide_many(rows, on); dt_s = time.perf_counter() - t
+elif kind == "openfisca_table":
+    sys.path.insert(0, sys.argv[5])
+    from openfisca_peer import OpenFiscaPeer, decide_table
+    peer = OpenFiscaPeer(); inp = arrow_table(rows); decide_table(peer.tbs, inp.slice(0, 10), on)
+    t_ready = time.perf_counter()
+    t = time.perf_counter(); decide_table(peer.tbs, inp, on); dt_s = time.perf_counter() - t
 elif kind in ("zen", "zen_trace"):
     sys.path.insert(0, sys.argv[5])
     from zen_peer import ZenPeer
@@ -147,13 +164,35 @@ def agreement(n: int) -> dict[str, int]:
         peers["durable"] = bridge.decide
     except ImportError:
         pass
-    disagreements = {name: 0 for name in ["single"] + list(peers) + (["openfisca"] if openfisca else [])}
+    disagreements = {name: 0 for name in ["single", "batch_table", "batch_lists"] + list(peers)
+                     + (["openfisca", "openfisca_table"] if openfisca else [])}
+    import pyarrow as pa
+
+    typed = pa.table({k: pa.array([None if x is None else dt.date.fromisoformat(x) for x in (r[k] for r in rows)],
+                                  pa.date32()) if k.endswith("_datum") else pa.array([r[k] for r in rows])
+                      for k in rows[0]})
+    lists = {k: [r[k] for r in rows] for k in rows[0]}
     for on in DATES:
         table = engine.decide_table(rows, on)
+        reference_rows = [[row[o] for o in table.outcomes] + [row[o + "_rule"] for o in table.outcomes]
+                          + [row[o + "_missing"] for o in table.outcomes] for row in table.rows()]
+        for name, inp in (("batch_table", typed), ("batch_lists", lists)):
+            other = engine.decide_table(inp, on)
+            got_rows = [[row[o] for o in other.outcomes] + [row[o + "_rule"] for o in other.outcomes]
+                        + [row[o + "_missing"] for o in other.outcomes] for row in other.rows()]
+            disagreements[name] += sum(a != b for a, b in zip(got_rows, reference_rows))
         if openfisca is not None:
             for got, row in zip(openfisca.decide_many(rows, on), table.rows()):
                 if any(got[o] != row[o] or type(got[o]) is not type(row[o]) for o in table.outcomes):
                     disagreements["openfisca"] += 1
+            from openfisca_peer import decide_table as openfisca_table
+
+            cols = openfisca_table(openfisca.tbs, typed, on)
+            got_cols = {o: [x if isinstance(x, str) or x is False else bool(x) for x in cols[o].tolist()]
+                        for o in table.outcomes}
+            for i, row in enumerate(table.rows()):
+                if any(got_cols[o][i] != row[o] or type(got_cols[o][i]) is not type(row[o]) for o in table.outcomes):
+                    disagreements["openfisca_table"] += 1
         for i, (rec, row) in enumerate(zip(rows, table.rows())):
             reference = {oid: row[oid] for oid in table.outcomes}
             single = {oid: o.value for oid, o in engine.decide(rec, on, explain=False).outcomes.items()}
@@ -183,15 +222,17 @@ def main() -> None:
     dis = agreement(args.agree)
     for name, count in dis.items():
         print(f"  {name:12} {'agrees' if count == 0 else f'DISAGREES on {count} records'}")
-    kinds = ["batch", "handwritten", "single", "csv"]
-    for module, names in (("openfisca_core", ["openfisca"]), ("zen", ["zen", "zen_trace"]), ("durable", ["durable"])):
+    kinds = ["batch", "batch_lists", "batch_dicts", "handwritten", "single", "csv"]
+    for module, names in (("openfisca_core", ["openfisca", "openfisca_table"]), ("zen", ["zen", "zen_trace"]),
+                          ("durable", ["durable"])):
         try:
             __import__(module)
             kinds += names
         except ImportError:
             pass
     # A peer that disagrees gets no speed reported.
-    kinds = [k for k in kinds if dis.get(k.replace("_trace", ""), 0) == 0 or k in ("batch", "csv")]
+    kinds = [k for k in kinds if dis.get({"batch": "batch_table", "batch_dicts": "single"}.get(k, k).replace(
+        "_trace", ""), 0) == 0 or k == "csv"]
     results: dict[tuple[str, int], dict] = {}
     for n in sizes:
         for kind in kinds:
@@ -205,13 +246,16 @@ def main() -> None:
                   f"peak {med['peak_rss_mb']:7.1f} MB{extra}", flush=True)
     n0 = sizes[0]
     nb = sizes[min(1, len(sizes) - 1)]
-    print(f"\n| implementation | records/s ({nb:,}) | start-up ms | peak MB ({nb:,}) | batch path ÷ this |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"\n| implementation | records/s ({nb:,}) | start-up ms | peak MB ({nb:,}) | batch (table) ÷ this "
+          f"| batch (dicts) ÷ this |")
+    print("|---|---:|---:|---:|---:|---:|")
     b = results[("batch", nb)]["rate"]
+    bd = results[("batch_dicts", nb)]["rate"]
     for kind in kinds:
         r = results.get((kind, nb)) or results.get((kind, n0))
         if r:
-            print(f"| {kind} | {r['rate']:,.0f} | {r['startup_ms']:.0f} | {r['peak_rss_mb']:.1f} | {b / r['rate']:.2f} |")
+            print(f"| {kind} | {r['rate']:,.0f} | {r['startup_ms']:.0f} | {r['peak_rss_mb']:.1f} | "
+                  f"{b / r['rate']:.2f} | {bd / r['rate']:.2f} |")
     print("\n| implementation | " + " | ".join(f"rec/s {n:,}" for n in sizes) + " | " +
           " | ".join(f"MB {n:,}" for n in sizes) + " |")
     print("|---|" + "---:|" * (2 * len(sizes)))

@@ -203,3 +203,34 @@ class OpenFiscaPeer:
         prio = [PRIO[int(x)] for x in results["prioritaet"]]
         bools = {o: results[o].tolist() for o in OUTCOMES if o != "prioritaet"}
         return [dict({o: bools[o][i] for o in bools}, prioritaet=prio[i]) for i in range(len(records))]
+
+
+def columns_from_arrow(table: Any) -> dict[str, np.ndarray]:
+    """A typed Arrow table (strings, date32, bool) → OpenFisca input arrays, in C: the
+    same input this engine's batch path gets in the "table" measurement."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: dict[str, np.ndarray] = {}
+    for name, values in (("aufenthaltsstatus", STATUSES), ("unterbringung", HOUSING), ("herkunftsland", COUNTRIES)):
+        codes = pc.index_in(table.column(name), value_set=pa.array(values))
+        out[name] = pc.fill_null(codes, -1).to_numpy().astype(np.int32)
+    never = pa.scalar(dt.date(9999, 12, 31), pa.date32())
+    for name, (vtype, _) in INPUTS.items():
+        if vtype == "date":
+            out[name] = pc.fill_null(table.column(name), never).to_numpy().astype("datetime64[D]")
+        elif vtype is bool:
+            out[name] = pc.fill_null(table.column(name), False).to_numpy()
+    return out
+
+
+def decide_table(tbs: TaxBenefitSystem, table: Any, on: dt.date) -> dict[str, np.ndarray]:
+    """Outcome columns for a typed Arrow table (no per-row dicts: a table in, a table out)."""
+    sim = SimulationBuilder().build_default_simulation(tbs, table.num_rows)
+    for name, values in columns_from_arrow(table).items():
+        sim.set_input(name, "eternity", values)
+    day = on.isoformat()
+    results = {o: sim.calculate(o, day) for o in OUTCOMES}
+    labels = np.array([PRIO[i] for i in range(4)], dtype=object)
+    results["prioritaet"] = labels[results["prioritaet"]]
+    return results

@@ -51,11 +51,28 @@ def test_arrow_and_polars_tables_equal_the_record_path(records, on, data):
         return  # a column of mixed types is no Arrow table
     assert _rows(ENGINE.decide_table(table, on)) == expected
     assert _rows(ENGINE.decide_table(table, on, chunk_size=7)) == expected
+    # Date columns as Arrow dates where every cell is a date or empty.
+    typed = {}
+    for k, v in columns.items():
+        try:
+            typed[k] = pa.array([None if x is None else dt.date.fromisoformat(x) for x in v], pa.date32()) \
+                if k.endswith("_datum") else table.column(k)
+        except (TypeError, ValueError):
+            typed[k] = table.column(k)
+    assert _rows(ENGINE.decide_table(pa.table(typed), on)) == expected
     try:
         import polars as pl
     except ImportError:
         return
     assert _rows(ENGINE.decide_table(pl.from_arrow(table), on)) == expected
+
+
+def test_a_large_table_is_split_over_threads_and_keeps_order():
+    records = [{"person_id": f"P{i}", "aufenthaltsstatus": "duldung" if i % 3 else "fluechtling",
+                "unterbringung": "anschluss"} for i in range(60_000)]
+    table = ENGINE.decide_table(pa.Table.from_pylist(records), dt.date(2019, 1, 1))
+    assert table.columns["record_id"] == [r["person_id"] for r in records]
+    assert table.columns["prioritaet"] == ["hoch" if i % 3 == 0 else "niedrig" for i in range(60_000)]
 
 
 def test_typed_arrow_dates_equal_date_strings():

@@ -151,7 +151,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                 if block.columns is not None:
                     table = engine.decide_table(block.columns, on, entity=entity)
                     chunk_text, errors, unknown = text.block(table, block.first)
-                    writer.write_text(chunk_text, block.n)
+                    writer.write_encoded(chunk_text, block.n)
                     summary.rows += block.n
                     summary.errors += errors
                     summary.unknown += unknown
@@ -219,13 +219,17 @@ class CsvBlockWriter:
             texts = [self.quote(t) for t in texts]
         return texts
 
-    def block(self, table: Any, first: int) -> tuple[str, int, int]:
-        """The block's lines (each ending in the line terminator), its error and unknown counts."""
+    def block(self, table: Any, first: int) -> tuple[bytes, int, int]:
+        """The block's lines in UTF-8 (each ending in the line terminator), its error and
+        unknown counts."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         from .explain import short_reason
 
         n = len(table)
         if n == 0:
-            return "", 0, 0
+            return b"", 0, 0
         per_outcome = []
         keys = []
         for oid in self.ent.outcome_order:
@@ -237,8 +241,7 @@ class CsvBlockWriter:
             per_outcome.append((oid, cs))
             keys.append(key)
         # One key per row over all outcomes; rows with the same key have the same cells.
-        _, firsts, inverse = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        firsts, inverse = _group(keys)
         segs: list[str] = []
         unknown_combo = np.zeros(len(firsts), dtype=bool)
         for j, row in enumerate(firsts.tolist()):
@@ -260,16 +263,37 @@ class CsvBlockWriter:
                     unknown_combo[j] = True
             parts.append(self.quote(", ".join(sorted(missing))))
             segs.append(self.delim.join(parts))
-        seg_col = np.array(segs, dtype=object)[inverse].tolist()
         errors = table.codes("errors" if self.lang == "de" else "errors_en")
-        err_texts = [self.quote(t) + self.tail for t in errors.values.tolist()]
-        err_col = np.array(err_texts, dtype=object)[errors.codes].tolist()
+        err_texts = [self.quote(t) + self.tail + self.eol for t in errors.values.tolist()]
         has_error = np.array([bool(t) for t in errors.values.tolist()], dtype=bool)[errors.codes]
         ids = self.quote_all(table.array("record_id").tolist())
-        numbers = map(str, range(first, first + n))
-        text = self.eol.join(map(self.delim.join, zip(numbers, ids, seg_col, err_col))) + self.eol
+        # The lines are joined by Arrow in C++; the string array's data buffer is the text.
+        lines = pc.binary_join_element_wise(
+            pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string()),
+            pa.array(ids, type=pa.string()),
+            pc.take(pa.array(segs, type=pa.string()), pa.array(inverse)),
+            pc.take(pa.array(err_texts, type=pa.string()), pa.array(errors.codes)),
+            self.delim)
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+        data = memoryview(lines.buffers()[2])[int(offsets[lines.offset]):int(offsets[lines.offset + n])]
         unknown = int(np.count_nonzero(unknown_combo[inverse] & ~has_error))
-        return text, int(np.count_nonzero(has_error)), unknown
+        return bytes(data), int(np.count_nonzero(has_error)), unknown
+
+
+def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by equal keys in every column: each group's first row, and each row's
+    group. Mixed-radix codes of the per-column groups while they fit in 62 bits."""
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    space = 1
+    for key in keys:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        space *= len(uniq)
+        if space >= 1 << 62:
+            _, firsts, inv = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
+            return firsts, inv.reshape(-1)
+        combined = combined * len(uniq) + inverse.reshape(-1)
+    _, firsts, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return firsts, inverse.reshape(-1)
 
 
 def _count(summary: Summary, decision: Decision | None) -> None:

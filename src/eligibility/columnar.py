@@ -41,10 +41,12 @@ class Col:
     # are made once per distinct value.
     codes: np.ndarray | None = None
     uniq: np.ndarray | None = None
+    scalar: Any = None  # the value, for a column that is one constant (a literal, a parameter)
 
 
 def _const(n: int, value: Any, dtype: Any) -> Col:
-    return Col(np.full(n, value, dtype=dtype), np.ones(n, dtype=bool), np.zeros(n, dtype=np.uint64))
+    return Col(np.full(n, value, dtype=dtype), np.ones(n, dtype=bool), np.zeros(n, dtype=np.uint64),
+               scalar=np.array(value, dtype=dtype)[()])
 
 
 def _scalar_col(n: int, v: Any) -> Col:
@@ -170,7 +172,8 @@ class Columns:
             position = {u: i for i, u in enumerate(distinct)}
             idx = np.fromiter(map(position.__getitem__, raws), dtype=np.int64, count=self.n)
         else:
-            distinct, idx = encoded
+            dictionary, idx = encoded
+            distinct = dictionary.to_pylist() + [None]
         self._from_distinct(name, spec, distinct, idx)
 
     def _from_distinct(self, name: str, spec: FactSpec, distinct: list[Any], idx: np.ndarray) -> None:
@@ -220,15 +223,20 @@ class Columns:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
-        empty, empty_known, _ = _typed(name, spec, None)
-        days = pc.fill_null(arr.cast(pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
         if name not in self.used and name != self.ent.id_field:
             return
-        vals = np.where(valid, days, empty if empty is not None else 0)
-        known = valid | empty_known
-        self.columns[name] = Col(vals, known, np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64))
+        arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
+        empty, empty_known, _ = _typed(name, spec, None)
+        # Dictionary-encoded like every other column: a roster has few distinct days, and
+        # date arithmetic on them is done once per day (see `call`).
+        d = arr.dictionary_encode()
+        days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
+        u_vals = np.append(days, empty if empty is not None else 0)
+        u_known = np.append(np.ones(len(days), dtype=bool), empty_known)
+        idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
+        self.columns[name] = Col(u_vals[idx], u_known[idx],
+                                 np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
+                                 codes=idx, uniq=u_vals)
 
     def _free_text(self, name: str, raws: Any) -> Col | None:
         """Free text (ids, names of places): every value is its own answer; no memo. Only
@@ -330,9 +338,8 @@ def _encode(raws: Any) -> tuple[list[Any], np.ndarray] | None:
     if arr is None:
         return None
     d = arr if isinstance(arr.type, pa.DictionaryType) else arr.dictionary_encode()
-    distinct = d.dictionary.to_pylist() + [None]
-    idx = pc.fill_null(d.indices, len(distinct) - 1).to_numpy(zero_copy_only=False)
-    return distinct, idx
+    idx = pc.fill_null(d.indices, len(d.dictionary)).to_numpy(zero_copy_only=False)
+    return d.dictionary, idx
 
 
 def _as_list(raws: Any) -> list[Any]:
@@ -542,7 +549,12 @@ class BatchEvaluator:
         fn = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
               ">=": np.greater_equal}[op]
         with np.errstate(invalid="ignore"):
-            val = fn(a.val, b.val)
+            if b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
+                val = fn(a.uniq, b.scalar)[a.codes]  # once per distinct value
+            elif a.scalar is not None and b.codes is not None and b.uniq is not None and b.uniq.dtype != object:
+                val = fn(a.scalar, b.uniq)[b.codes]
+            else:
+                val = fn(a.val, b.val)
         val = np.asarray(val, dtype=bool) & known
         return Col(val, known, self._miss(known, a, b), _asm_or(a.asm, b.asm))
 
@@ -554,22 +566,12 @@ class BatchEvaluator:
         miss = self._miss(known, *args)
         f = node.name
         if f in ("add_months", "add_years", "add_days"):
-            d, m = args[0].val, args[1].val
-            never = d >= NEVER_ORD
-            safe = np.where(never | ~known, dt.date(2000, 1, 1).toordinal(), d) - _EPOCH
-            days = safe.astype("datetime64[D]")
-            if f == "add_days":
-                out = days + m.astype("timedelta64[D]")
-            else:
-                months = m * (12 if f == "add_years" else 1)
-                start = days.astype("datetime64[M]")
-                dom = (days - start.astype("datetime64[D]")).astype(np.int64)
-                target = start + months.astype("timedelta64[M]")
-                length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]")
-                          - target.astype("datetime64[D]")).astype(np.int64)
-                out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
-            result = out.astype(np.int64) + _EPOCH
-            return Col(np.where(never, NEVER_ORD, result), known, miss, _asm_all(*args))
+            d, m = args[0], args[1]
+            if d.codes is not None and d.uniq is not None and m.scalar is not None:
+                # Once per distinct day; the rows take their day's result.
+                shifted = _shift(f, d.uniq, m.scalar, d.uniq > 0)
+                return Col(shifted[d.codes], known, miss, _asm_all(*args), codes=d.codes, uniq=shifted)
+            return Col(_shift(f, d.val, m.val, known), known, miss, _asm_all(*args))
         if f == "days_between":
             a, b = args[0].val, args[1].val
             never = (a >= NEVER_ORD) | (b >= NEVER_ORD)
@@ -646,6 +648,27 @@ class BatchEvaluator:
                "conclusions": conclusions, "rules": [r.id for r in rules]}
         self.outcome_cache[oid] = res
         return res
+
+
+def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
+    """add_days / add_months / add_years on day ordinals (month ends clamp, as in
+    values.add_months); "has not happened" stays so; rows not `valid` give garbage that
+    their known-mask hides."""
+    never = d >= NEVER_ORD
+    safe = np.where(never | ~valid, dt.date(2000, 1, 1).toordinal(), d) - _EPOCH
+    days = safe.astype("datetime64[D]")
+    m = np.asarray(m)
+    if f == "add_days":
+        out = days + m.astype("timedelta64[D]")
+    else:
+        months = m * (12 if f == "add_years" else 1)
+        start = days.astype("datetime64[M]")
+        dom = (days - start.astype("datetime64[D]")).astype(np.int64)
+        target = start + months.astype("timedelta64[M]")
+        length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]")
+                  - target.astype("datetime64[D]")).astype(np.int64)
+        out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
+    return np.where(never, NEVER_ORD, out.astype(np.int64) + _EPOCH)
 
 
 # ---------------------------------------------------------------- the table

@@ -336,10 +336,13 @@ def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: 
         return None
     # Rows whose every field is blank are skipped and not counted, as by the exact reader.
     blank = None
-    for c in names:
+    for c in names:  # the first column is seldom blank: usually one test settles it
         b = pc.match_substring_regex(table.column(c), _BLANK)
         blank = b if blank is None else pc.and_(blank, b)
-    if blank is not None and pc.any(blank).as_py():
+        if not pc.any(blank).as_py():
+            blank = None
+            break
+    if blank is not None:
         table = table.filter(pc.invert(blank))
     columns = {fact: table.column(f"c{i}").combine_chunks() for i, fact in mapping.items()}
     return columns, table.num_rows
@@ -481,11 +484,12 @@ class RosterWriter:
         else:
             self._ws.append([row.get(c) for c in self.columns])
 
-    def write_text(self, text: str, rows: int) -> None:
-        """Whole CSV lines, already formatted as this writer would format them."""
+    def write_encoded(self, data: bytes, rows: int) -> None:
+        """Whole CSV lines, already formatted as this writer would format them, in UTF-8."""
         assert self.fmt == "csv" and self._fh is not None
         self.count += rows
-        self._fh.write(text)
+        self._fh.flush()
+        self._fh.buffer.write(data)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self.fmt == "xlsx":
