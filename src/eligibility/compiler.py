@@ -68,6 +68,13 @@ class CNode:
     kids: tuple["CNode", ...]
     kind: str  # literal fact param derived outcome stichtag and or not compare arith neg call list
     name: str = ""
+    # The operation on the operands' values (compare, arith, call, neg), for evaluators that
+    # compute a tree bottom-up once (the explanation) instead of through `fn`.
+    op: Callable[..., Any] | None = None
+    # Explanation fields that depend only on the rule set, and the compiled explainer of a
+    # condition (both made on first use).
+    explain_base: dict[str, Any] | None = None
+    explainer: Callable[..., Any] | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -89,6 +96,10 @@ class CompiledRule:
     order: int  # position in precedence order (0 = tried first)
     valid_from: dt.date
     valid_to: dt.date | None
+    # What the rule can read, found once (None until first asked): decisions skip the
+    # walks for rule paths and assumptions where they cannot find anything.
+    reads_outcomes: bool | None = None
+    may_assume: bool | None = None
 
     def in_force(self, on: dt.date) -> bool:
         return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
@@ -158,6 +169,9 @@ class CompiledEntity:
     outcomes: dict[str, CompiledOutcome]
     outcome_order: list[str]
     id_field: str | None
+    # Decision parts that depend only on the rule set (labels, questions), by key; filled
+    # on first use and shared by every decision (the decision data is read-only).
+    static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(eq=False)
@@ -334,6 +348,10 @@ def _call(fn: Callable[..., Any], arg_fns: tuple[Fn, ...]) -> Fn:
     return f
 
 
+def _negate(x: Any) -> Any:
+    return -x
+
+
 def _list(fns: tuple[Fn, ...]) -> Fn:
     def f(env: Env) -> Any:
         vals = tuple(fn(env) for fn in fns)
@@ -393,13 +411,15 @@ def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
     if isinstance(node, Not):
         return CNode(node, src, _not(fns[0]), kids, "not")
     if isinstance(node, Neg):
-        return CNode(node, src, _call(lambda x: -x, fns), kids, "neg")
+        return CNode(node, src, _call(_negate, fns), kids, "neg", op=_negate)
     if isinstance(node, Compare):
-        return CNode(node, src, _binary(_CMP[node.op], fns[0], fns[1]), kids, "compare", node.op)
+        return CNode(node, src, _binary(_CMP[node.op], fns[0], fns[1]), kids, "compare", node.op, op=_CMP[node.op])
     if isinstance(node, Arith):
-        return CNode(node, src, _binary(_arith(node.op), fns[0], fns[1]), kids, "arith", node.op)
+        op = _arith(node.op)
+        return CNode(node, src, _binary(op, fns[0], fns[1]), kids, "arith", node.op, op=op)
     if isinstance(node, Call):
-        return CNode(node, src, _call(_date_fn(node.func), fns), kids, "call", node.func)
+        fn = _date_fn(node.func)
+        return CNode(node, src, _call(fn, fns), kids, "call", node.func, op=fn)
     if isinstance(node, ListExpr):
         return CNode(node, src, _list(fns), kids, "list")
     raise AssertionError(node)  # pragma: no cover

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
-from .decision import Decision, Label, RecordIssue, RuleSetInfo
+from .decision import SCHEMA_VERSION, Decision, RuleSetInfo
 from .evaluator import evaluate_entity
 from .explain import reason, render
 from .loader import load_model
@@ -61,6 +61,9 @@ class Engine:
                                 overlays=[o.name for o in m.overlays])
         self._builders: dict[str, Any] = {}
         self._batch: dict[str, Any] = {}
+        self._info_data = self.info.model_dump(mode="json")
+        # Conversions of raw cells, per record type: records repeat the same dates and codes.
+        self._convert_memo: dict[str, dict[Any, Any]] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
@@ -103,33 +106,39 @@ class Engine:
         Bad fields do not raise: they are listed in `decision.errors` and treated as
         unknown, so the other outcomes are still decided. Call
         `decision.raise_for_errors()` for an exception instead."""
+        return Decision.model_validate(self.decide_data(record, on, entity, explain))
+
+    def decide_data(self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None,
+                    explain: bool = True) -> dict[str, Any]:
+        """The same decision as `decide`, as JSON-ready data: exactly what
+        `decide(...).model_dump(mode="json")` gives (tested), without building the model.
+        For services and pipelines that serialise anyway. Labels and other static parts
+        are shared between decisions: treat the result as read-only."""
         day = coerce_date(on)
         ent = self.entity(entity)
         if not isinstance(record, Mapping):
-            return self._error_decision(None, ent, day, [RecordIssue(
-                field=None, code="record",
-                message=Label(de="Datensatz ist kein Objekt mit Feldern", en="record is not an object with fields"))])
-        facts, field_errors = normalize(record, ent.facts)
-        issues = [RecordIssue(field=e.field, code=e.code, message=Label(de=e.de, en=e.en)) for e in field_errors]
+            data = self.decide_data({}, day, ent.name, explain=False)
+            data["errors"] = [{"field": None, "code": "record", "message": {
+                "de": "Datensatz ist kein Objekt mit Feldern", "en": "record is not an object with fields"}}]
+            return data
+        facts, field_errors = normalize(record, ent.facts, self._convert_memo.setdefault(ent.name, {}))
+        issues = [{"field": e.field, "code": e.code, "message": {"de": e.de, "en": e.en}} for e in field_errors]
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
-            issues.append(RecordIssue(field="on", code="on_out_of_range", message=Label(
-                de=f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})",
-                en=f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})")))
+            issues.append({"field": "on", "code": "on_out_of_range", "message": {
+                "de": f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})",
+                "en": f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})"}})
         outcomes = evaluate_entity(self.compiled, ent, facts, day, explain=explain)
-        for oid, o in outcomes.items():
-            o.reason = reason(ent, oid, o)
-        missing = sorted({f for o in outcomes.values() for f in o.missing})
-        questions = []
-        seen: set[str] = set()
+        missing: set[str] = set()
+        questions: dict[str, dict[str, Any]] = {}
         for o in outcomes.values():
-            for q in o.questions:
-                if q.fact not in seen:
-                    seen.add(q.fact)
-                    questions.append(q)
-        questions.sort(key=lambda q: q.fact)
-        return Decision(record_id=record_id(record, ent.id_field), entity=ent.name, on=day, outcomes=outcomes,
-                        missing=missing, questions=questions, errors=issues, ruleset=self.info)
+            if o["missing"]:
+                missing.update(o["missing"])
+                for q in o["questions"]:
+                    questions.setdefault(q["fact"], q)
+        return {"schema_version": SCHEMA_VERSION, "record_id": record_id(record, ent.id_field), "entity": ent.name,
+                "on": day.isoformat(), "outcomes": outcomes, "missing": sorted(missing),
+                "questions": [questions[f] for f in sorted(questions)], "errors": issues, "ruleset": self._info_data}
 
     def decide_many(self, records: Iterable[Mapping[str, Any]], on: DateLike = None, entity: str | None = None,
                     explain: bool = False) -> Iterator[Decision]:
@@ -209,9 +218,6 @@ class Engine:
             cols["errors"].append("; ".join(e.message.de for e in d.errors))
             cols["errors_en"].append("; ".join(e.message.en for e in d.errors))
         return DecisionTable(cols, list(ent.outcome_order), info)
-
-    def _error_decision(self, rid: str | None, ent: CompiledEntity, day: dt.date, issues: list[RecordIssue]) -> Decision:
-        return self.decide({}, day, ent.name, explain=False).model_copy(update={"errors": issues, "record_id": rid})
 
     def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True,
                timeline: "Timeline | None" = None) -> str:

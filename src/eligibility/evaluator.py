@@ -8,7 +8,7 @@ from typing import Any
 
 from .compiler import CNode, CompiledEntity, CompiledOutcome, CompiledRule, CompiledRuleSet, Env, OutcomeResult, \
     parameter_version
-from .decision import AssumptionRef, Label, OutcomeDecision, Question
+from .decision import Label
 from .model import Text
 from .values import NEVER, UNKNOWN, to_json_value
 
@@ -70,48 +70,114 @@ def outcome_missing(oc: CompiledOutcome, result: OutcomeResult, env: Env, memo: 
 
 # ---------------------------------------------------------------- explanation
 
+# A decision is built as plain data in the JSON shape of `decision.Decision` (keys in its
+# field order, every field present), so that the JSON path never builds a model and the
+# model path validates the whole decision once, in Rust. Static parts (labels, sources)
+# are shared between decisions: treat the data as read-only.
 
-def explain_node(node: CNode, env: Env, crs: CompiledRuleSet) -> dict[str, Any]:
-    """The explanation tree as plain dicts: pydantic validates the whole tree once, in
-    Rust, when the decision is built, instead of one Python-level model per node."""
-    value = node.fn(env)
+
+def _value(node: CNode, env: Env, vals: dict[int, Any]) -> Any:
+    """A node's value, each node of a decision computed once (bottom-up from its operands,
+    with the same operations as the compiled closures; tests check both agree)."""
+    key = id(node)
+    try:
+        return vals[key]
+    except KeyError:
+        pass
+    kids = node.kids
+    if not kids:
+        v = node.fn(env)
+    else:
+        kv = [_value(k, env, vals) for k in kids]
+        kind = node.kind
+        if kind == "and":
+            v = False if any(x is False for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else True
+        elif kind == "or":
+            v = True if any(x is True for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else False
+        elif kind == "not":
+            v = kv[0] if kv[0] is UNKNOWN else not kv[0]
+        elif kind in ("compare", "arith"):
+            a = kv[0]
+            b = kv[1]
+            v = UNKNOWN if a is UNKNOWN or b is UNKNOWN else node.op(a, b)  # type: ignore[misc]
+        elif any(x is UNKNOWN for x in kv):
+            v = UNKNOWN
+        elif kind == "list":
+            v = tuple(kv)
+        else:  # call, neg
+            v = node.op(*kv)  # type: ignore[misc]
+    vals[key] = v
+    return v
+
+
+def _json(value: Any) -> Any:
+    t = type(value)
+    if t is bool or t is str or t is int or value is None:
+        return value
+    return to_json_value(value)
+
+
+_NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assumption", "rule", "children")
+
+
+def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, Any]:
+    base = node.explain_base
+    if base is None:
+        base = dict.fromkeys(_NODE_KEYS)
+        base.update(kind=node.kind, text=node.text, known=True, assumption=False, name=node.name or None)
+        if node.kind == "fact":
+            base["label"] = label_dict(ent.facts[node.name].label, node.name)
+        elif node.kind == "stichtag":
+            base["label"] = {"de": "Stichtag", "en": "reference date"}
+        elif node.kind == "param":
+            base["label"] = label_dict(crs.model.parameters[node.name].label, node.name)
+        elif node.kind == "derived":
+            d = ent.derived[node.name]
+            base.update(label=label_dict(d.spec.label, node.name), source=d.spec.source,
+                        assumption=bool(d.spec.assumption))
+        elif node.kind == "outcome":
+            base["label"] = label_dict(ent.outcomes[node.name].spec.label, node.name)
+        # Literals (and lists of literals) are already in the node's text.
+        base["_kids"] = tuple(k for k in node.kids if k.kind != "literal" and not (
+            k.kind == "list" and all(g.kind == "literal" for g in k.kids)))
+        node.explain_base = base
+    return base
+
+
+def explain_node(node: CNode, env: Env, crs: CompiledRuleSet, vals: dict[int, Any] | None = None) -> dict[str, Any]:
+    """The explanation tree of a condition: each node's expression, value and what it
+    read; for "and"/"or" only the operands that made the result (for a false "and" the
+    false ones, for a true "or" the true ones, for an unknown result the unknown ones)."""
+    if vals is None:
+        vals = {}
+    value = _value(node, env, vals)
     ent = env.entity
-    base: dict[str, Any] = {"kind": node.kind, "text": node.text, "value": to_json_value(value),
-                            "known": value is not UNKNOWN}
-    if value is NEVER:
-        base["value"] = None
-    if node.kind == "fact":
-        spec = ent.facts[node.name]
-        return dict(base, name=node.name, label=label_dict(spec.label, node.name))
-    if node.kind == "stichtag":
-        return dict(base, name=node.name, label={"de": "Stichtag", "en": "reference date"})
-    if node.kind == "param":
-        spec = crs.model.parameters[node.name]
-        version = parameter_version(spec, env.on)
-        return dict(base, name=node.name, label=label_dict(spec.label, node.name),
-                    source=version.source if version else None,
-                    assumption=bool(version and version.assumption))
-    if node.kind == "derived":
-        d = ent.derived[node.name]
-        return dict(base, name=node.name, label=label_dict(d.spec.label, node.name), source=d.spec.source,
-                    assumption=d.spec.assumption, children=[explain_node(d.node, env, crs)])
-    if node.kind == "outcome":
+    base = _base(node, ent, crs)
+    out = {k: base[k] for k in _NODE_KEYS}
+    out["value"] = None if value is NEVER else _json(value)
+    out["known"] = value is not UNKNOWN
+    kind = node.kind
+    if kind == "param":
+        version = parameter_version(crs.model.parameters[node.name], env.on)
+        out["source"] = version.source if version else None
+        out["assumption"] = bool(version and version.assumption)
+        out["children"] = []
+    elif kind == "derived":
+        out["children"] = [explain_node(ent.derived[node.name].node, env, crs, vals)]
+    elif kind == "outcome":
         result = env.outcome(node.name)
-        oc = ent.outcomes[node.name]
-        return dict(base, name=node.name, label=label_dict(oc.spec.label, node.name),
-                    rule=result.rule.id if result.rule else None,
-                    source=result.rule.spec.source if result.rule else None)
-    # Literals (and lists of literals) are already in the node's text.
-    kids = [k for k in node.kids if k.kind != "literal" and not (k.kind == "list" and all(
-        g.kind == "literal" for g in k.kids))]
-    if node.kind in ("and", "or"):
-        # Only the operands that made the result: for a false "and" the false ones,
-        # for a true "or" the true ones, for an unknown result the unknown ones.
-        if value is UNKNOWN:
-            kids = [k for k in kids if k.fn(env) is UNKNOWN]
-        elif (node.kind == "and" and value is False) or (node.kind == "or" and value is True):
-            kids = [k for k in kids if k.fn(env) is value]
-    return dict(base, name=node.name or None, children=[explain_node(k, env, crs) for k in kids])
+        out["rule"] = result.rule.id if result.rule else None
+        out["source"] = result.rule.spec.source if result.rule else None
+        out["children"] = []
+    else:
+        kids = base["_kids"]
+        if kind in ("and", "or") and kids:
+            if value is UNKNOWN:
+                kids = [k for k in kids if _value(k, env, vals) is UNKNOWN]
+            elif (kind == "and" and value is False) or (kind == "or" and value is True):
+                kids = [k for k in kids if _value(k, env, vals) is value]
+        out["children"] = [explain_node(k, env, crs, vals) for k in kids]
+    return out
 
 
 def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
@@ -125,45 +191,73 @@ def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
     return node.kids
 
 
-def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dict[str, AssumptionRef],
-                    seen_outcomes: set[str]) -> None:
+def _assumption(id_: str, kind: str, lab: Text | None, note: Text | None) -> dict[str, Any]:
+    return {"id": id_, "kind": kind, "label": label_dict(lab, id_), "note": label_dict(note) if note else None}
+
+
+def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dict[str, dict[str, Any]],
+                    memo: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Assumptions a decision rests on: marked derived facts and parameter versions on
     the part of the condition that made its value, and those of outcomes it read."""
     if node is None:
         return
     if node.kind == "derived":
         d = env.entity.derived[node.name]
-        if d.spec.assumption:
-            out.setdefault(f"derived:{node.name}", AssumptionRef(
-                id=node.name, kind="derived", label=label(d.spec.label),
-                note=label(d.spec.note) if d.spec.note else None))
-        _assumptions_in(d.node, crs, env, out, seen_outcomes)
+        if d.spec.assumption and f"derived:{node.name}" not in out:
+            out[f"derived:{node.name}"] = _assumption(node.name, "derived", d.spec.label, d.spec.note)
+        _assumptions_in(d.node, crs, env, out, memo)
         return
     if node.kind == "param":
         spec = crs.model.parameters[node.name]
         v = parameter_version(spec, env.on)
-        if v is not None and v.assumption:
-            out.setdefault(f"param:{node.name}", AssumptionRef(id=node.name, kind="parameter", label=label(spec.label),
-                                                               note=label(v.note) if v.note else None))
+        if v is not None and v.assumption and f"param:{node.name}" not in out:
+            out[f"param:{node.name}"] = _assumption(node.name, "parameter", spec.label, v.note)
         return
     if node.kind == "outcome":
-        if node.name not in seen_outcomes:
-            seen_outcomes.add(node.name)
-            result = env.outcome(node.name)
-            if result.rule is not None and result.value is not UNKNOWN:
-                _rule_assumptions(result.rule, crs, env, out, seen_outcomes)
+        for key, ref in _outcome_assumptions(node.name, crs, env, memo).items():
+            if key not in out:
+                out[key] = ref
+        return
+    if not node.kids:
         return
     for kid in _relevant_kids(node, env):
-        _assumptions_in(kid, crs, env, out, seen_outcomes)
+        _assumptions_in(kid, crs, env, out, memo)
 
 
-def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: dict[str, AssumptionRef],
-                      seen_outcomes: set[str]) -> None:
-    if rule.spec.assumption:
-        out.setdefault(f"rule:{rule.id}", AssumptionRef(id=rule.id, kind="rule", label=label(rule.spec.label),
-                                                        note=label(rule.spec.note) if rule.spec.note else None))
-    _assumptions_in(rule.cond, crs, env, out, seen_outcomes)
-    _assumptions_in(rule.compute, crs, env, out, seen_outcomes)
+def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: dict[str, dict[str, Any]],
+                      memo: dict[str, dict[str, dict[str, Any]]]) -> None:
+    if rule.spec.assumption and f"rule:{rule.id}" not in out:
+        out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
+    if rule.may_assume is None:
+        _scan(rule, env, crs)
+    if rule.may_assume:
+        _assumptions_in(rule.cond, crs, env, out, memo)
+        _assumptions_in(rule.compute, crs, env, out, memo)
+
+
+def _outcome_assumptions(name: str, crs: CompiledRuleSet, env: Env, memo: dict[str, dict[str, dict[str, Any]]]
+                         ) -> dict[str, dict[str, Any]]:
+    """The assumptions an outcome's value rests on (its deciding rule's), once per decision."""
+    hit = memo.get(name)
+    if hit is not None:
+        return hit
+    memo[name] = {}  # an outcome met again while it is being collected adds nothing new
+    out: dict[str, dict[str, Any]] = {}
+    result = env.outcome(name)
+    if result.rule is not None and result.value is not UNKNOWN:
+        _rule_assumptions(result.rule, crs, env, out, memo)
+    memo[name] = out
+    return out
+
+
+def _scan(rule: CompiledRule, env: Env, crs: CompiledRuleSet) -> None:
+    from .compiler import reachable
+
+    nodes = list(reachable(env.entity, [rule.cond, rule.compute]))
+    rule.reads_outcomes = any(n.kind == "outcome" for n in nodes)
+    rule.may_assume = bool(rule.spec.assumption) or rule.reads_outcomes or any(
+        (n.kind == "derived" and env.entity.derived[n.name].spec.assumption)
+        or (n.kind == "param" and any(v.assumption for v in crs.model.parameters[n.name].versions)) for n in nodes)
 
 
 def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | None = None) -> list[str]:
@@ -176,6 +270,8 @@ def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | No
     if result.rule is None:
         return [f"{oc_name}/(default)"] if result.by_default else [oc_name]
     path = [f"{oc_name}/{result.rule.id}"]
+    if result.rule.reads_outcomes is False:
+        return path
     for dep in _outcomes_read(result.rule, env):
         path += rule_path(dep, env.outcome(dep), env, seen)
     return path
@@ -212,42 +308,60 @@ def status_of(value: Any, oc: CompiledOutcome, result: OutcomeResult) -> str:
     return "value"
 
 
+def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
+    spec = entity.facts[fact]
+    return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
+
+
 def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date,
-                    explain: bool = True) -> dict[str, OutcomeDecision]:
+                    explain: bool = True) -> dict[str, dict[str, Any]]:
+    """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
+    from .explain import reason_data
+    from .explain_compiler import explainer
+
     env = make_env(crs, entity, facts, on)
     memo: dict[int, frozenset[str]] = {}
-    decisions: dict[str, OutcomeDecision] = {}
+    cache: dict[str, Any] = {}  # explanations of derived facts, built once per decision
+    asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
+    static = entity.static
+    decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
         result = env.outcome(name)
         value = result.value
         missing = sorted(outcome_missing(oc, result, env, memo)) if value is UNKNOWN else []
         rule = result.rule
-        assumptions: dict[str, AssumptionRef] = {}
-        if rule is not None:
-            _rule_assumptions(rule, crs, env, assumptions, set())
+        assumptions = _outcome_assumptions(name, crs, env, asm_memo)
         trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
                 concl = r.value if r.compute is None else r.compute.fn(env)
+                lab = static.get(("rule", r.id))
+                if lab is None:
+                    lab = static[("rule", r.id)] = label_dict(r.spec.label, r.id)
                 trace.append({
-                    "rule": r.id, "label": label_dict(r.spec.label, r.id), "source": r.spec.source,
-                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": to_json_value(concl),
-                    "assumption": r.spec.assumption,
-                    "explanation": explain_node(r.cond, env, crs) if r.cond is not None else None})
-        decisions[name] = OutcomeDecision(
-            value=None if value is UNKNOWN else to_json_value(value),
-            status=status_of(value, oc, result),  # type: ignore[arg-type]
-            label=label(oc.spec.label, name),
-            rule=rule.id if rule else None,
-            rule_path=rule_path(name, result, env),
-            source=rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default else None),
-            assumption=bool(assumptions),
-            assumptions=list(assumptions.values()),
-            missing=missing,
-            questions=[Question(fact=f, label=label(entity.facts[f].label, f), question=label(entity.facts[f].question, f))
-                       for f in missing],
-            reason=Label(de="", en=""),
-            trace=trace,
-        )
+                    "rule": r.id, "label": lab, "source": r.spec.source,
+                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": _json(concl),
+                    "assumption": bool(r.spec.assumption),
+                    "explanation": explainer(r.cond, entity, crs)(env, cache) if r.cond is not None else None})
+        source = rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default
+                                                  else None)
+        o = {
+            "value": None if value is UNKNOWN else _json(value),
+            "status": status_of(value, oc, result),
+            "label": static.get(("outcome", name)) or static.setdefault(("outcome", name),
+                                                                          label_dict(oc.spec.label, name)),
+            "rule": rule.id if rule else None,
+            "rule_path": rule_path(name, result, env),
+            "source": source,
+            "assumption": bool(assumptions),
+            "assumptions": list(assumptions.values()),
+            "missing": missing,
+            "questions": [static.get(("question", f)) or static.setdefault(("question", f), _question(entity, f))
+                          for f in missing],
+            "reason": None,
+            "trace": trace,
+        }
+        o["reason"] = reason_data(entity, name, o)
+        decisions[name] = o
     return decisions

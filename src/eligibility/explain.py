@@ -86,6 +86,15 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
 _REASONS: dict[tuple[object, ...], Label] = {}
 
 
+def reason_data(entity: CompiledEntity, outcome: str, o: dict[str, Any]) -> dict[str, str]:
+    """`reason` for an outcome given as data (the evaluator's JSON shape)."""
+    key = (entity, outcome, o["status"], o["rule"], o["source"], bool(o["assumptions"]), tuple(o["missing"]))
+    cached = _REASONS.get(key)
+    if cached is None:
+        cached = reason(entity, outcome, OutcomeDecision.model_validate(dict(o, reason={"de": "", "en": ""})))
+    return {"de": cached.de, "en": cached.en}
+
+
 def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status: str, rule_id: str | None,
                  assumption: bool, missing: list[str]) -> Label:
     """The same one-line reason as `reason`, from a batch-table row."""

@@ -140,20 +140,35 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
     return value, None  # pragma: no cover
 
 
-def normalize(record: Mapping[str, Any], facts: Mapping[str, FactSpec]) -> tuple[dict[str, Any], list[FieldError]]:
-    """Typed facts of a record: only known values are present (absent = unknown)."""
+def normalize(record: Mapping[str, Any], facts: Mapping[str, FactSpec], memo: dict[Any, Any] | None = None
+              ) -> tuple[dict[str, Any], list[FieldError]]:
+    """Typed facts of a record: only known values are present (absent = unknown).
+    `memo` (owned by the caller, one per facts schema) remembers conversions of cells."""
     out: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name, spec in facts.items():
         if name not in record:
             continue
-        value, err = convert_value(name, spec, record[name])
+        raw = record[name]
+        if memo is not None and type(raw) in _MEMO_TYPES:
+            key = (name, type(raw), raw)
+            hit = memo.get(key)
+            if hit is None:
+                hit = convert_value(name, spec, raw)
+                if len(memo) < 200_000:
+                    memo[key] = hit
+            value, err = hit
+        else:
+            value, err = convert_value(name, spec, raw)
         if err is not None:
             errors.append(err)
             continue
         if value is not UNKNOWN:
             out[name] = value
     return out, errors
+
+
+_MEMO_TYPES = (str, bool, int, type(None), dt.date)  # hashable, and converted by value alone
 
 
 def record_id(record: Mapping[str, Any], id_field: str | None) -> str | None:
