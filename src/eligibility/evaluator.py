@@ -199,7 +199,7 @@ def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dic
                     memo: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Assumptions a decision rests on: marked derived facts and parameter versions on
     the part of the condition that made its value, and those of outcomes it read."""
-    if node is None:
+    if node is None or not _can_assume(node, env.entity, crs):
         return
     if node.kind == "derived":
         d = env.entity.derived[node.name]
@@ -222,6 +222,23 @@ def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dic
         return
     for kid in _relevant_kids(node, env):
         _assumptions_in(kid, crs, env, out, memo)
+
+
+def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
+    """Whether anything under the node can carry an assumption (an assumed derived fact
+    or parameter version, or an outcome): the walk skips every other subtree."""
+    key = ("can_assume", id(node))  # nodes live as long as their entity
+    hit = ent.static.get(key)
+    if hit is None:
+        if node.kind == "derived":
+            d = ent.derived[node.name]
+            hit = bool(d.spec.assumption) or _can_assume(d.node, ent, crs)
+        elif node.kind == "param":
+            hit = any(v.assumption for v in crs.model.parameters[node.name].versions)
+        else:
+            hit = node.kind == "outcome" or any(_can_assume(k, ent, crs) for k in node.kids)
+        ent.static[key] = hit
+    return hit
 
 
 def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: dict[str, dict[str, Any]],
