@@ -147,10 +147,14 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
             # table's codes; other blocks take the exact reader and the row writer.
             text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"),
                                   "\r\n" if german else "\n")
-            for block in blocks:
-                if block.columns is not None:
-                    table = engine.decide_table(block.columns, on, entity=entity)
-                    chunk_text, errors, unknown = text.block(table, block.first)
+            def fast(block: Any) -> tuple[bytes, int, int]:
+                return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
+
+            # Arrow blocks are decided and formatted two at a time in threads (numpy and
+            # Arrow release the GIL), written in order; at most two blocks are in flight.
+            for block, done in _pipelined(blocks, fast):
+                if done is not None:
+                    chunk_text, errors, unknown = done
                     writer.write_encoded(chunk_text, block.n)
                     summary.rows += block.n
                     summary.errors += errors
@@ -175,6 +179,24 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
         writer.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _pipelined(blocks: Iterator[Any], fn: Callable[[Any], Any], depth: int = 2) -> Iterator[tuple[Any, Any]]:
+    """(block, fn(block)) in order for blocks with columns, (block, None) for the others;
+    up to `depth` column blocks are worked on at once in a small thread pool."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque[tuple[Any, Any]] = deque()
+    with ThreadPoolExecutor(depth, thread_name_prefix="eligibility-csv") as pool:
+        for block in blocks:
+            pending.append((block, pool.submit(fn, block) if block.columns is not None else None))
+            while len(pending) > depth or (pending and pending[0][1] is None):
+                b, fut = pending.popleft()
+                yield b, fut.result() if fut is not None else None
+        while pending:
+            b, fut = pending.popleft()
+            yield b, fut.result() if fut is not None else None
 
 
 def _tally(summary: Summary, state: str) -> None:
