@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -130,8 +131,17 @@ class Columns:
             for i in bad:
                 self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
                 self.error_en.setdefault(i, []).append("record is not an object with fields")
+        names = [name for name in ent.facts if records and name in records[0]]
+        try:
+            # Records with the same keys (the usual case) are transposed in C.
+            cells = dict(zip(names, zip(*map(itemgetter(*names), records)))) if len(names) > 1 else None
+        except KeyError:
+            cells = None
         for name, spec in ent.facts.items():
-            self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
+            if cells is not None and name in cells:
+                self._add(name, spec, list(cells[name]))
+            else:
+                self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
 
     def take(self, rows: np.ndarray) -> "Columns":
         """The same columns for a subset of rows (field errors are not carried)."""
