@@ -684,6 +684,15 @@ def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the table
 
 
+def code_dtype(n_values: int) -> Any:
+    """The smallest integer type for codes into `n_values` values: a table of a million
+    rows then holds its outcome columns in a few megabytes, not a few hundred."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_values <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 @dataclasses.dataclass
 class Coded:
     """A dictionary-encoded column: row i holds `values[codes[i]]`. Outcome values, rules,
@@ -692,6 +701,11 @@ class Coded:
 
     codes: np.ndarray
     values: np.ndarray  # of Python objects
+
+    def __post_init__(self) -> None:
+        dtype = code_dtype(len(self.values))
+        if self.codes.dtype != dtype:
+            self.codes = self.codes.astype(dtype)
 
     def materialize(self) -> np.ndarray:
         return self.values[self.codes]
@@ -775,9 +789,11 @@ class DecisionTable:
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]
             if all(isinstance(c, Coded) for c in cols):
+                values = np.concatenate([c.values for c in cols])  # type: ignore[union-attr]
+                dtype = code_dtype(len(values))
                 offsets = np.cumsum([0] + [len(c.values) for c in cols[:-1]])  # type: ignore[union-attr]
-                arrays[k] = Coded(np.concatenate([c.codes + o for c, o in zip(cols, offsets)]),  # type: ignore[union-attr]
-                                  np.concatenate([c.values for c in cols]))  # type: ignore[union-attr]
+                arrays[k] = Coded(np.concatenate([c.codes.astype(dtype) + dtype(o)  # type: ignore[union-attr]
+                                                  for c, o in zip(cols, offsets.tolist())]), values)
             else:
                 arrays[k] = np.concatenate([p.array(k) for p in parts])
         return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)

@@ -214,7 +214,7 @@ class Block:
     rows: list[InputRow] | None = None
 
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20  # ~7,000 rows: memory stays flat (measured: 2 and 4 MB blocks grow with the roster)
 
 
 def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
