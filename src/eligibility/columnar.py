@@ -21,7 +21,7 @@ import numpy as np
 
 from .compiler import CNode, CompiledEntity, CompiledRuleSet
 from .model import FactSpec
-from .records import convert_value
+from .records import FieldError, convert_value
 from .values import NEVER, UNKNOWN
 
 NEVER_ORD = 10**9  # after every real date's ordinal
@@ -80,17 +80,6 @@ def _asm_or(a: Any, b: Any) -> Any:
     return b if a is False else a if b is False else a | b
 
 
-def _miss_of(*cols: Col) -> np.ndarray | None:
-    if cols[0].miss is None:
-        return None
-    out = np.zeros(len(cols[0].known), dtype=np.uint64)
-    for c in cols:
-        out |= np.where(c.known, np.uint64(0), c.miss)
-    return out
-
-
-def _unknown_only(known: np.ndarray, miss: np.ndarray | None) -> np.ndarray | None:
-    return None if miss is None else np.where(known, np.uint64(0), miss)
 
 
 # ---------------------------------------------------------------- input columns
@@ -190,7 +179,7 @@ class Columns:
         kind = spec.type
         values: list[Any] = []
         known: list[bool] = []
-        errs: list[int] = []
+        errs: dict[int, FieldError] = {}
         memo = self.memo.setdefault(name, {})
         for i, raw in enumerate(distinct):
             if raw is _MISSING:
@@ -205,12 +194,11 @@ class Columns:
                     memo[key] = hit
             values.append(hit[0])
             known.append(hit[1])
-            if hit[2]:
-                errs.append(i)
+            if hit[2] is not None:
+                errs[i] = hit[2]
         if errs:
-            for row in np.flatnonzero(np.isin(idx, errs)).tolist():
-                _, err = convert_value(name, spec, distinct[idx[row]])
-                assert err is not None
+            for row in np.flatnonzero(np.isin(idx, list(errs))).tolist():
+                err = errs[int(idx[row])]
                 self.errors.setdefault(row, []).append(err.de)
                 self.error_en.setdefault(row, []).append(err.en)
         if name not in self.used and name != self.ent.id_field:
@@ -252,15 +240,15 @@ class Columns:
         """Free text (ids, names of places): every value is its own answer; no memo. Only
         the id and columns that rules read keep their values; a text cell cannot be wrong
         unless it is a list or an object."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         keep = name in self.used or name == self.ent.id_field
         arr = _arrow(raws)
-        if arr is not None and (pa_types().is_string(arr.type) or pa_types().is_large_string(arr.type)
-                                or pa_types().is_null(arr.type)):
+        if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
             if not keep:
                 return None
-            import pyarrow.compute as pc
-
-            if pa_types().is_null(arr.type):
+            if pa.types.is_null(arr.type):
                 none = np.full(self.n, None, dtype=object)
                 return Col(none, np.zeros(self.n, dtype=bool), None)
             vals = arr.to_numpy(zero_copy_only=False)
@@ -286,11 +274,11 @@ class Columns:
 _MEMO_LIMIT = 100_000  # distinct cells remembered per fact
 
 
-def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, bool]:
-    """A cell as its column value: (value or None, known, is an error)."""
+def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, FieldError | None]:
+    """A cell as its column value: (value or None, known, the field error if any)."""
     value, err = convert_value(name, spec, raw)
     if err is not None or value is UNKNOWN:
-        return None, False, err is not None
+        return None, False, err
     kind = spec.type
     if kind == "date":
         value = NEVER_ORD if value is NEVER else value.toordinal()
@@ -298,7 +286,7 @@ def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, bool]:
         value = (spec.values or []).index(value)
     elif kind == "decimal":
         value = float(value)
-    return value, True, False
+    return value, True, None
 
 
 def _is_date32(raws: Any) -> bool:
@@ -310,12 +298,6 @@ def _is_date32(raws: Any) -> bool:
 _STRIP_RE = r"^$|^[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]|[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]$"
 # Arrow types whose Python values are exactly the cells a list would hold.
 _EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
-
-
-def pa_types() -> Any:
-    import pyarrow.types
-
-    return pyarrow.types
 
 
 def _arrow(raws: Any) -> Any:

@@ -8,15 +8,8 @@ from typing import Any
 
 from .compiler import CNode, CompiledEntity, CompiledOutcome, CompiledRule, CompiledRuleSet, Env, OutcomeResult, \
     parameter_version
-from .decision import Label
 from .model import Text
 from .values import NEVER, UNKNOWN, to_json_value
-
-
-def label(t: Text | None, fallback: str = "") -> Label:
-    if t is None:
-        return Label(de=fallback, en=fallback)
-    return Label(de=t.de, en=t.en or t.de)
 
 
 def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
