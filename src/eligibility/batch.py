@@ -147,11 +147,12 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
             # table's codes; other blocks take the exact reader and the row writer.
             text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"),
                                   "\r\n" if german else "\n")
+
             def fast(block: Any) -> tuple[bytes, int, int]:
                 return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
 
             # Arrow blocks are decided and formatted two at a time in threads (numpy and
-            # Arrow release the GIL), written in order; at most two blocks are in flight.
+            # Arrow release the GIL) and written in order; at most three are held at once.
             for block, done in _pipelined(blocks, fast):
                 if done is not None:
                     chunk_text, errors, unknown = done
@@ -224,7 +225,6 @@ class CsvBlockWriter:
         self.delim = delimiter
         self.eol = lineterminator
         self.specials = {delimiter, '"'} | set(lineterminator)
-        self.segments: dict[tuple[Any, ...], tuple[str, bool]] = {}
         self.reasons: dict[tuple[Any, ...], tuple[str, str]] = {}
         info = engine.info
         self.tail = self.delim + self.quote(f"{info.name} {info.version}") + self.delim + self.quote(info.sha256)
