@@ -198,3 +198,22 @@ def test_fast_csv_output_equals_the_row_writer_on_a_dirty_roster(tmp_path, lang)
     assert fast.read_bytes() == slow.read_bytes()
     assert (summary.errors, summary.unknown, summary.decided) == (counts["error"], counts["unknown"],
                                                                   counts["decided"])
+
+
+def test_a_pandas_frame_equals_the_record_path():
+    pd = pytest.importorskip("pandas")
+    rows = [{"person_id": "a", "aufenthaltsstatus": "gestattung", "unterbringung": "vorlaeufig",
+             "aufnahme_uab_datum": "2016-01-01", "aufenthaltstitel_datum": None, "herkunftsland": "SYR",
+             "familiennachzug": True},
+            {"person_id": "b", "aufenthaltsstatus": "duldung", "unterbringung": None,
+             "aufnahme_uab_datum": "31.02.2016", "aufenthaltstitel_datum": "2017-03-01", "herkunftsland": None,
+             "familiennachzug": None}]
+    on = dt.date(2018, 9, 15)
+    frame = pd.DataFrame(rows)
+    # pandas marks a missing value as NaN, None or NaT: all of them are empty cells.
+    frame["zugang_bw_datum"] = pd.to_datetime(["2015-10-19", None])
+    for r, d in zip(rows, (dt.date(2015, 10, 19), None)):
+        r["zugang_bw_datum"] = d
+    table = ENGINE.decide_table(frame, on)
+    assert _rows(table) == _rows(ENGINE.decide_table(rows, on))
+    assert list(table.to_pandas()["record_id"]) == ["a", "b"]

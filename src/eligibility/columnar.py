@@ -795,7 +795,7 @@ def columns_from_table(table: Any) -> dict[str, Any] | None:
         return {k: _column_of(v) for k, v in table.items()}
     mod = type(table).__module__
     if mod.startswith("pandas"):
-        return {str(c): table[c].tolist() for c in table.columns}
+        return {str(c): _pandas_column(table[c]) for c in table.columns}
     if mod.startswith("polars"):
         table = table.to_arrow()
         mod = "pyarrow"
@@ -819,8 +819,28 @@ def _column_of(v: Any) -> Any:
     if mod == "polars":
         return v.to_arrow()
     if mod == "pandas":
-        return v.tolist()
+        return _pandas_column(v)
     return list(v)
+
+
+def _pandas_column(series: Any) -> Any:
+    """A pandas column with its missing markers (NaN, None, NA, NaT) as empty cells: as an
+    Arrow array where Arrow converts it exactly, else as a list."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.Array.from_pandas(series)
+    except (pa.ArrowException, TypeError, ValueError):
+        arr = None
+    if arr is not None and str(arr.type) in _EXACT_TYPES + ("string_view",):
+        return arr
+    return [None if _pandas_missing(v) else v for v in series.tolist()]
+
+
+def _pandas_missing(v: Any) -> bool:
+    if v is None or (isinstance(v, float) and v != v):
+        return True
+    return type(v).__name__ in ("NAType", "NaTType")
 
 
 def records_from_table(table: Any) -> list[Mapping[str, Any]]:
