@@ -327,7 +327,7 @@ def _workers() -> int:
 def _chunk_for(n: int, chunk_size: int) -> int:
     """Chunks no larger than `chunk_size`, and enough of them to keep every core busy."""
     if n >= 2 * _MIN_PARALLEL_CHUNK and _workers() > 1:
-        return max(_MIN_PARALLEL_CHUNK, min(chunk_size, -(-n // _workers())))
+        return max(1, min(chunk_size, max(_MIN_PARALLEL_CHUNK, -(-n // _workers()))))
     return max(1, chunk_size)
 
 
