@@ -104,3 +104,28 @@ def test_applied_lists_rules_and_parameter_versions_in_force():
     assert "im.ukraine" in r.output and "bleibeperspektive_laender" in r.output and "SYR, ERI, SOM, AFG" in r.output
     r = run("applied", "--on", "2022-03-10")
     assert "im.ukraine" not in r.output
+
+
+def _impact_one_by_one(old, new, rows, on):
+    """The reference: every row decided under both rule sets."""
+    out = []
+    for row in rows:
+        if row.record is None:
+            continue
+        a, b = old.decide(row.record, on, explain=False), new.decide(row.record, on, explain=False)
+        for oid, o in b.outcomes.items():
+            x = a.outcomes.get(oid)
+            if x is None or x.value != o.value or type(x.value) is not type(o.value):
+                out.append((row.number, oid, None if x is None else x.value, o.value))
+    return out
+
+
+@pytest.mark.parametrize("on", [dt.date(2022, 6, 1), dt.date(2019, 6, 1)])
+def test_screened_impact_finds_exactly_the_rows_deciding_each_one_finds(roster_2022, on):
+    # The batch path screens the roster; only rows that may flip are decided one by one.
+    old, new = Engine.load(EXAMPLE / "vorher"), Engine.load(overlays=[ROOT / "rules/overlays/goeppingen.yaml"])
+    facts = new.entity().facts
+    result = impact(old, new, read_roster(roster_2022, facts)[1], on, "vorher", "goeppingen")
+    got = [(f.row, f.outcome, f.old, f.new) for f in result.flips]
+    assert got == _impact_one_by_one(old, new, read_roster(roster_2022, facts)[1], on)
+    assert result.rows == sum(1 for _ in read_roster(roster_2022, facts)[1])
