@@ -103,13 +103,6 @@ def _value(node: CNode, env: Env, vals: dict[int, Any]) -> Any:
     return v
 
 
-def _json(value: Any) -> Any:
-    t = type(value)
-    if t is bool or t is str or t is int or value is None:
-        return value
-    return to_json_value(value)
-
-
 _NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assumption", "rule", "children")
 
 
@@ -147,7 +140,7 @@ def explain_node(node: CNode, env: Env, crs: CompiledRuleSet, vals: dict[int, An
     ent = env.entity
     base = _base(node, ent, crs)
     out = {k: base[k] for k in _NODE_KEYS}
-    out["value"] = None if value is NEVER else _json(value)
+    out["value"] = None if value is NEVER else to_json_value(value)
     out["known"] = value is not UNKNOWN
     kind = node.kind
     if kind == "param":
@@ -351,13 +344,13 @@ def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[st
                     lab = static[("rule", r.id)] = label_dict(r.spec.label, r.id)
                 trace.append({
                     "rule": r.id, "label": lab, "source": r.spec.source,
-                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": _json(concl),
+                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": to_json_value(concl),
                     "assumption": bool(r.spec.assumption),
                     "explanation": explainer(r.cond, entity, crs)(env, cache) if r.cond is not None else None})
         source = rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default
                                                   else None)
         o = {
-            "value": None if value is UNKNOWN else _json(value),
+            "value": None if value is UNKNOWN else to_json_value(value),
             "status": status_of(value, oc, result),
             "label": static.get(("outcome", name)) or static.setdefault(("outcome", name),
                                                                           label_dict(oc.spec.label, name)),

@@ -21,13 +21,6 @@ from .values import NEVER, UNKNOWN, to_json_value
 Explainer = Callable[[Env, dict[str, Any]], dict[str, Any]]
 
 
-def _json(value: Any) -> Any:
-    t = type(value)
-    if t is bool or t is str or t is int or value is None:
-        return value
-    return to_json_value(value)
-
-
 def _label(t: Any, fallback: str) -> dict[str, str]:
     if t is None:
         return {"de": fallback, "en": fallback}
@@ -179,7 +172,7 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
         return hit
 
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
-    return namespace["make"](gen.consts, UNKNOWN, NEVER, _json, _outcome_value, param_version, derived, plain)
+    return namespace["make"](gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
 
 
 def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:

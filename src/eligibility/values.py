@@ -127,6 +127,9 @@ def format_value(value: object, lang: str = "de") -> str:
 def to_json_value(value: object) -> Any:
     """A runtime value as JSON: unknown is null, a date is ISO, a never-happened event
     is null too (the decision's explanation says which it was)."""
+    t = type(value)
+    if t is bool or t is str or t is int or value is None:  # the common case, first
+        return value
     if value is UNKNOWN or value is NEVER:
         return None
     if isinstance(value, dt.date):
