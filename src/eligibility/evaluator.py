@@ -339,14 +339,16 @@ def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[st
         if explain:
             for r, cond in result.considered:
                 concl = r.value if r.compute is None else r.compute.fn(env)
-                lab = static.get(("rule", r.id))
-                if lab is None:
-                    lab = static[("rule", r.id)] = label_dict(r.spec.label, r.id)
+                fixed = static.get(("trace", r.id))
+                if fixed is None:  # what a rule's trace entry shows whatever the record
+                    fixed = static[("trace", r.id)] = (
+                        label_dict(r.spec.label, r.id), r.spec.source, bool(r.spec.assumption),
+                        explainer(r.cond, entity, crs) if r.cond is not None else None)
+                lab, src, asm, explain_fn = fixed
                 trace.append({
-                    "rule": r.id, "label": lab, "source": r.spec.source,
+                    "rule": r.id, "label": lab, "source": src,
                     "condition": None if cond is UNKNOWN else bool(cond), "concludes": to_json_value(concl),
-                    "assumption": bool(r.spec.assumption),
-                    "explanation": explainer(r.cond, entity, crs)(env, cache) if r.cond is not None else None})
+                    "assumption": asm, "explanation": explain_fn(env, cache) if explain_fn is not None else None})
         source = rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default
                                                   else None)
         o = {
