@@ -239,3 +239,26 @@ def test_fast_csv_output_for_a_record_type_with_computed_amounts(tmp_path):
         w.write(out_row)
     w.close()
     assert fast.read_bytes() == slow.read_bytes()
+
+
+def test_the_strip_class_is_exactly_what_python_strips():
+    import pyarrow.compute as pc
+
+    from eligibility.records import STRIP_CLASS
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    matched = pc.match_substring_regex(pa.array(chars), rf"^{STRIP_CLASS}$").to_pylist()
+    assert [c for c, m in zip(chars, matched) if m] == [c for c in chars if c.strip() == ""]
+
+
+def test_equal_but_differently_typed_cells_are_converted_each_by_its_own_type():
+    # True == 1 == 1.0 in Python; as cells they are "ja", "1" and no yes/no answer at all.
+    records = [{"person_id": str(i), "aufenthaltsstatus": "duldung", "familiennachzug": v}
+               for i, v in enumerate([True, 1.0, 1, "1", [1]])]
+    records.append({"person_id": "x", "herkunftsland": ["SYR"]})  # a list is no text, not even "['SYR']"
+    on = dt.date(2019, 1, 1)
+    table = ENGINE.decide_table(records, on)
+    for rec, row in zip(records, table.rows()):
+        d = ENGINE.decide(rec, on, explain=False)
+        assert row["errors"] == "; ".join(e.message.de for e in d.errors)
+    assert table.columns["errors"][1] and not table.columns["errors"][0]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .compiler import CNode, CompiledEntity, CompiledRuleSet
 from .model import FactSpec
-from .records import FieldError, convert_value
+from .records import STRIP_CLASS, FieldError, convert_value
 from .values import NEVER, UNKNOWN
 
 NEVER_ORD = 10**9  # after every real date's ordinal
@@ -78,8 +78,6 @@ def _asm_where(mask: np.ndarray, asm: Any) -> Any:
 
 def _asm_or(a: Any, b: Any) -> Any:
     return b if a is False else a if b is False else a | b
-
-
 
 
 # ---------------------------------------------------------------- input columns
@@ -163,13 +161,17 @@ class Columns:
         encoded = _encode(raws)
         if encoded is None:  # mixed or unusual cells: hash them in Python
             raws = _as_list(raws)
-            try:
-                distinct = list(dict.fromkeys(raws))
-            except TypeError:  # an unhashable cell (a list or dict in a JSON record)
-                raws = [r if _hashable(r) else repr(r) for r in raws]
-                distinct = list(dict.fromkeys(raws))
-            position = {u: i for i, u in enumerate(distinct)}
-            idx = np.fromiter(map(position.__getitem__, raws), dtype=np.int64, count=self.n)
+            # Keyed with their type: True, 1 and 1.0 are equal in Python but not as cells
+            # ("1.0" is no yes/no answer). An unhashable cell (a list or dict in a JSON
+            # record) is keyed by its repr.
+            keys = [(type(r), r if _hashable(r) else repr(r)) for r in raws]
+            position: dict[Any, int] = {}
+            distinct = []
+            for key, raw in zip(keys, raws):
+                if key not in position:
+                    position[key] = len(distinct)
+                    distinct.append(raw)
+            idx = np.fromiter(map(position.__getitem__, keys), dtype=np.int64, count=self.n)
         else:
             dictionary, idx = encoded
             distinct = dictionary.to_pylist() + [None]
@@ -186,11 +188,11 @@ class Columns:
                 values.append(None)
                 known.append(False)
                 continue
-            key = (type(raw), raw)
-            hit = memo.get(key)
+            key = (type(raw), raw) if _hashable(raw) else None
+            hit = memo.get(key) if key is not None else None
             if hit is None:
                 hit = _typed(name, spec, raw)
-                if len(memo) < _MEMO_LIMIT:
+                if key is not None and len(memo) < _MEMO_LIMIT:
                     memo[key] = hit
             values.append(hit[0])
             known.append(hit[1])
@@ -295,7 +297,7 @@ def _is_date32(raws: Any) -> bool:
 
 
 # Leading or trailing characters that str.strip() removes, or an empty cell.
-_STRIP_RE = r"^$|^[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]|[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]$"
+_STRIP_RE = rf"^$|^{STRIP_CLASS}|{STRIP_CLASS}$"
 # Arrow types whose Python values are exactly the cells a list would hold.
 _EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
 
@@ -321,8 +323,9 @@ def _arrow(raws: Any) -> Any:
     return None
 
 
-def _encode(raws: Any) -> tuple[list[Any], np.ndarray] | None:
-    """Distinct cells and each row's index into them (nulls as None, last)."""
+def _encode(raws: Any) -> tuple[Any, np.ndarray] | None:
+    """The distinct cells (an Arrow array) and each row's index into them; a null cell
+    gets the index one past the end (the caller appends None there)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -17,6 +17,9 @@ from .model import FactSpec
 from .values import NEVER, UNKNOWN
 
 UNKNOWN_WORDS = {"unbekannt", "unknown", "?", "k.a.", "n/a"}
+# The characters str.strip() removes, as an RE2 class: Arrow's regex kernels test cells in
+# C++ and must agree with Python's idea of "blank" exactly (tested in test_fastpath).
+STRIP_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]"
 TRUE_WORDS = {"true", "ja", "j", "yes", "y", "1", "x", "wahr"}
 FALSE_WORDS = {"false", "nein", "n", "no", "0", "falsch"}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .model import FactSpec
+from .records import STRIP_CLASS
 
 FORMATS = ("csv", "xlsx", "jsonl")
 
@@ -296,7 +297,7 @@ def _decodable_parts(data: bytes, enc: str) -> Iterator[tuple[bytes, bool]]:
         return
 
 
-_BLANK = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]*$"  # what str.strip() turns into ""
+_BLANK = rf"^{STRIP_CLASS}*$"  # what str.strip() turns into ""
 
 
 def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: dict[int, str]
