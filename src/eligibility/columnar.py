@@ -425,6 +425,11 @@ class BatchEvaluator:
         n = self.n
         if k in ("not", "and", "or", "compare", "call"):
             return self._composite(node)
+        if k == "known":
+            a = self.expr(node.kids[0])
+            ones = np.ones(n, dtype=bool)
+            miss = np.zeros(n, dtype=np.uint64) if self.track else None
+            return Col(a.known.copy(), ones, miss, a.asm)
         if k == "fact":
             col = self.cols.columns[node.name]
             return col if self.track else Col(col.val, col.known, None, False, col.codes, col.uniq)

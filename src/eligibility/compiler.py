@@ -348,6 +348,14 @@ def _call(fn: Callable[..., Any], arg_fns: tuple[Fn, ...]) -> Fn:
     return f
 
 
+def _known(arg: Fn) -> Fn:
+    # The one operator that looks at unknownness itself: it is never unknown.
+    def f(env: Env) -> Any:
+        return arg(env) is not UNKNOWN
+
+    return f
+
+
 def _negate(x: Any) -> Any:
     return -x
 
@@ -417,6 +425,8 @@ def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
     if isinstance(node, Arith):
         op = _arith(node.op)
         return CNode(node, src, _binary(op, fns[0], fns[1]), kids, "arith", node.op, op=op)
+    if isinstance(node, Call) and node.func == "known":
+        return CNode(node, src, _known(fns[0]), kids, "known", "known")
     if isinstance(node, Call):
         fn = _date_fn(node.func)
         return CNode(node, src, _call(fn, fns), kids, "call", node.func, op=fn)

@@ -83,7 +83,7 @@ class _Translator:
             return ("const", _plain(self.params[node.name]))
         if node.kind == "list" and all(k.kind in ("literal",) for k in node.kids):
             return ("const", tuple(_plain(k.fn(None)) for k in node.kids))  # type: ignore[arg-type]
-        if node.kind in ("call", "arith", "neg"):
+        if node.kind in ("call", "arith", "neg", "known"):
             key = id(node)
             if key not in self.synthetic:
                 self.synthetic[key] = (f"_x{len(self.synthetic)}", node)
@@ -104,6 +104,9 @@ class _Translator:
             return ("const", bool(node.fn(None)))  # type: ignore[arg-type]
         if k == "fact":
             return ("cmp", "==", ("field", node.name), ("const", True))
+        if k == "known":
+            # Computed in Python like the calendar functions: durable has no test for absence.
+            return ("cmp", "==", self.field_for(node), ("const", True))
         if k == "param":
             return ("const", bool(self.params[node.name]))
         if k == "derived":

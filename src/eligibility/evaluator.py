@@ -89,6 +89,8 @@ def _value(node: CNode, env: Env, vals: dict[int, Any]) -> Any:
             v = True if any(x is True for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else False
         elif kind == "not":
             v = kv[0] if kv[0] is UNKNOWN else not kv[0]
+        elif kind == "known":
+            v = kv[0] is not UNKNOWN
         elif kind in ("compare", "arith"):
             a = kv[0]
             b = kv[1]

@@ -77,6 +77,8 @@ class _Gen:
             expr = f"{stop} if ({decided}) else U if ({unknown}) else {other}"
         elif kind == "not":
             expr = f"U if {kid_vars[0]} is U else not {kid_vars[0]}"
+        elif kind == "known":
+            expr = f"{kid_vars[0]} is not U"
         elif kind in ("compare", "arith"):
             expr = f"U if {kid_vars[0]} is U or {kid_vars[1]} is U else {self.k(node.op)}({kid_vars[0]}, {kid_vars[1]})"
         elif kind == "list":

@@ -30,6 +30,9 @@ FUNCTIONS: dict[str, str] = {
     "add_days": "add_days(date, n): n days later (negative: earlier)",
     "days_between": "days_between(a, b): days from a to b (b - a)",
     "year": "year(date): the calendar year",
+    "known": "known(x): true when x is known (an event date that has not happened is known), false when it is "
+             "unknown; never unknown itself. For conditions that must hold only where a fact is known, e.g. "
+             "known(zugang_bw_datum) and stichtag < zugang_bw_datum",
 }
 
 

@@ -124,6 +124,12 @@ def infer(node: Node, resolve: Resolver) -> Type:
             return BOOL
         _check_pair(node.left, lt, node.right, rt, resolve)
         return BOOL
+    if isinstance(node, Call) and node.func == "known":
+        # Any operand: it asks only whether the value is known.
+        if len(node.args) != 1:
+            raise TypeError_(f"known takes 1 argument(s), not {len(node.args)}", node.start)
+        infer(node.args[0], resolve)
+        return BOOL
     if isinstance(node, Call):
         params, result = _SIGNATURES[node.func]
         if len(node.args) != len(params):

@@ -83,6 +83,9 @@ class Verbalizer:
             return _literal(node.ast.value, lang)  # type: ignore[attr-defined]
         if k == "list":
             return ", ".join(self.text(c, False) for c in node.kids)
+        if k == "known":
+            inner = self.text(node.kids[0], False)
+            return f"{inner} ist bekannt" if lang == "de" else f"{inner} is known"
         if k == "call":
             args = [self.text(c, False) for c in node.kids]
             if node.name in ("add_months", "add_years", "add_days") and lang == "de":
