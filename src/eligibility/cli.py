@@ -121,21 +121,28 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
               help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.")
 def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int) -> None:
     """Prüft ein Regelwerk wie ein Compiler: Fehler und Warnungen mit Datei, Zeile und Hinweis."""
+    from .engine import default_rules_dir
     from .validate import validate as _validate
+    from .validate import validate_tree
 
-    try:
-        engine = Engine.load(rules_dir, overlays=overlays)
-    except RuleSetError as exc:
-        click.echo(exc.format())
-        n = len(exc.diagnostics)
-        click.echo(f"{n} Fehler, 0 Warnungen")
-        sys.exit(1)
-    report = _validate(engine, samples=samples)
-    for d in report.diagnostics:
+    if overlays:
+        try:
+            engine: Engine | None = Engine.load(rules_dir, overlays=overlays)
+        except RuleSetError as exc:
+            engine = None
+            diags = exc.diagnostics
+        else:
+            diags = _validate(engine, samples=samples).diagnostics
+    else:
+        # Without --overlay: the rule set and every overlay in its overlays/ folder.
+        engine, report = validate_tree(rules_dir or default_rules_dir(), samples=samples)
+        diags = report.diagnostics
+    for d in diags:
         click.echo(d.format())
-    click.echo(f"{len(report.errors)} Fehler, {len(report.warnings)} Warnungen"
-               + ("" if report.diagnostics else f" – {engine.info.name} {engine.info.version} ist in Ordnung"))
-    if report.errors:
+    errors = [d for d in diags if d.severity == "error"]
+    ok = f" – {engine.info.name} {engine.info.version} ist in Ordnung" if engine and not diags else ""
+    click.echo(f"{len(errors)} Fehler, {len(diags) - len(errors)} Warnungen{ok}")
+    if errors:
         sys.exit(1)
 
 

@@ -37,9 +37,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E023": (ERROR, "rule can never fire: no input makes its condition true while it is in force"),
     "E024": (ERROR, "rule can never decide: a higher-precedence rule always decides first"),
     "E025": (ERROR, "two rules conclude different values for the same outcome on some input, with no precedence between them"),
+    "E026": (ERROR, "source id that the source register does not have"),
+    "E027": (ERROR, "free-text source in a rule set that has a source register"),
     "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
     "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),
+    "W106": (WARNING, "outcome that rests only on county practice, press or the rule set's own assumptions"),
 }
 
 

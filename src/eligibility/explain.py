@@ -11,6 +11,7 @@ import jinja2
 
 from .compiler import CompiledEntity
 from .decision import AssumptionRef, Decision, ExplanationNode, Label, OutcomeDecision, Question
+from .sources import localize
 from .values import format_value
 
 LANGS = ("de", "en")
@@ -43,6 +44,7 @@ def environment() -> jinja2.Environment:
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, auto_reload=False)
     env.filters["date"] = _date
     env.filters["fmt"] = _fmt
+    env.filters["cite"] = localize
     return env
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .diagnostics import Diagnostic, RuleSetError, did_you_mean
 from .model import (Amendment, DerivedSpec, FactSpec, Manifest, OutcomeSpec, OverlayFile, OverlaySpec,
-                    ParameterSpec, RuleFile, Text)
+                    ParameterSpec, RuleFile, SourceRegisterFile, SourceSpec, Text)
 from .yamlload import LoadedFile, load_yaml
 
 OVERLAY_DIR = "overlays"
@@ -53,6 +53,8 @@ class RuleSetModel:
     sha256: str
     origins: dict[tuple[Any, ...], Origin]
     manifest_origin: Origin | None = None
+    # The source register (id -> document); empty for a rule set that cites in free text.
+    sources: dict[str, SourceSpec] = dataclasses.field(default_factory=dict)
 
     def origin(self, *key: Any) -> Origin | None:
         return self.origins.get(tuple(key))
@@ -75,6 +77,16 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
                 node = node[part]
         etype = err.get("type", "")
         last = loc[-1] if loc else ""
+        if etype == "unknown_source":
+            ctx = err.get("ctx", {})
+            hint = did_you_mean(str(ctx.get("id", "")), str(ctx.get("known", "")).split(","))
+            diags.append(lf.diagnostic("E026", f"source id '{ctx.get('id', '')}' is not in the source register",
+                                       tuple(clean), hint or "add the document to the register (sources.yaml) first"))
+            continue
+        if etype == "source_not_cited":
+            diags.append(lf.diagnostic("E027", str(err.get("msg", "")), tuple(clean),
+                                       "cite a document of the register by its id: source: {id: ..., at: \"§ ...\"}"))
+            continue
         if etype == "extra_forbidden":
             parent: Any = lf.data
             for part in clean[:-1]:
@@ -193,6 +205,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         except ValueError:
             return str(p)
 
+    loaded: list[LoadedFile] = []
     for path in _rule_files(root_path):
         rel = path.relative_to(root_path).as_posix()
         raw = path.read_bytes()
@@ -208,8 +221,16 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
             diags.append(lf.diagnostic("E006", "a rule file must be a mapping of sections", (),
                                        "start with 'entity:', 'parameters:' or 'ruleset:'"))
             continue
+        loaded.append(lf)
+    # The register first: every citation in every file is resolved against it.
+    sources, source_files, source_diags, broken = _register(loaded)
+    diags.extend(source_diags)
+    context = {"register": sources}
+    for lf in loaded:
+        if lf.path in broken:
+            continue
         try:
-            rf = RuleFile.model_validate(lf.data)
+            rf = RuleFile.model_validate(lf.data, context=context)
         except ValidationError as exc:
             diags.extend(_pydantic_diagnostics(exc, lf, set()))
             continue
@@ -220,6 +241,10 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
             else:
                 manifest = rf.ruleset
                 manifest_origin = Origin(lf, ("ruleset",))
+                if manifest.valid_to is not None and manifest.valid_to < manifest.valid_from:
+                    diags.append(manifest_origin.diagnostic(
+                        "E018", f"the rule set ends ({manifest.valid_to}) before it starts ({manifest.valid_from})",
+                        ("valid_to",), "check valid_from and valid_to of the manifest"))
         if rf.amendments:
             amendments.extend(rf.amendments)
         for name, spec in (rf.parameters or {}).items():
@@ -264,7 +289,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         if lf is None or file_diags:
             continue
         try:
-            of = OverlayFile.model_validate(lf.data)
+            of = OverlayFile.model_validate(lf.data, context=context)
         except ValidationError as exc:
             diags.extend(_pydantic_diagnostics(exc, lf, set()))
             continue
@@ -283,5 +308,34 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
     if diags:
         raise RuleSetError(diags)
     assert manifest is not None
+    for name, spec in sources.items():
+        origins.setdefault(("source", name), Origin(source_files[name], ("sources", name)))
     return RuleSetModel(str(root_path), manifest, sorted(amendments, key=lambda a: a.date), parameters, entities,
-                        overlay_specs, shown_files, digest.hexdigest(), origins, manifest_origin)
+                        overlay_specs, shown_files, digest.hexdigest(), origins, manifest_origin, sources)
+
+
+def _register(files: list[LoadedFile]
+              ) -> tuple[dict[str, SourceSpec], dict[str, LoadedFile], list[Diagnostic], set[str]]:
+    """The source register from every file's `sources:` section; files whose register part
+    is broken are reported once here and skipped later."""
+    sources: dict[str, SourceSpec] = {}
+    source_files: dict[str, LoadedFile] = {}
+    diags: list[Diagnostic] = []
+    broken: set[str] = set()
+    for lf in files:
+        if not isinstance(lf.data, dict) or "sources" not in lf.data:
+            continue
+        try:
+            reg = SourceRegisterFile.model_validate({"sources": lf.data["sources"]})
+        except ValidationError as exc:
+            diags.extend(_pydantic_diagnostics(exc, lf, set()))
+            broken.add(lf.path)
+            continue
+        for name, spec in reg.sources.items():
+            if name in sources:
+                diags.append(lf.diagnostic("E008", f"source '{name}' is defined twice", ("sources", name),
+                                           f"first in {source_files[name].path}", key=True))
+                continue
+            sources[name] = spec
+            source_files[name] = lf
+    return sources, source_files, diags, broken

@@ -9,6 +9,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .sources import Cited, SourceKind
+
 FactType = Literal["bool", "int", "decimal", "date", "enum", "text", "list"]
 
 
@@ -43,13 +45,28 @@ class Manifest(_Strict):
         return str(v) if isinstance(v, (int, float)) else v
 
 
+class SourceSpec(_Strict):
+    """One document of the source register: what a caseworker or a court can look up."""
+
+    kind: SourceKind
+    issuer: str
+    title: str
+    # How citations name it, after or before the pinpoint: "FlüAG", "VwV Integrationsmanagement vom 11.12.2017".
+    cite_as: str
+    # A day, or a year where only the year is known.
+    date: dt.date | int | None = None
+    # Where to find it: a gazette, a URL, a file number.
+    locator: str | None = None
+    note: Text | None = None
+
+
 class Amendment(_Strict):
     """A dated change of the law that the rule set records, even where its content is
     not (yet) encoded: the history stays visible."""
 
     date: dt.date
     title: Text
-    source: str
+    source: Cited
     note: Text | None = None
     encoded: bool = True
 
@@ -67,7 +84,7 @@ class FactSpec(_Strict):
     aliases: list[str] = Field(default_factory=list)
     minimum: Decimal | None = None
     maximum: Decimal | None = None
-    source: str | None = None
+    source: Cited | None = None
     # Read by reports and tools (e.g. the Gemeinde for counts), not by rules.
     informational: bool = False
 
@@ -91,7 +108,7 @@ class ParameterVersion(_Strict):
     valid_from: dt.date
     valid_to: dt.date | None = None
     value: ParamValue
-    source: str
+    source: Cited
     assumption: bool = False
     note: Text | None = None
 
@@ -112,7 +129,7 @@ class ParameterSpec(_Strict):
 class DerivedSpec(_Strict):
     label: Text
     expr: str
-    source: str | None = None
+    source: Cited | None = None
     assumption: bool = False
     note: Text | None = None
 
@@ -120,7 +137,7 @@ class DerivedSpec(_Strict):
 class RuleSpec(_Strict):
     id: str
     label: Text
-    source: str | None = None
+    source: Cited | None = None
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
     when: str | bool = True
@@ -140,7 +157,7 @@ class RuleSpec(_Strict):
 class DefaultSpec(_Strict):
     value: bool | int | Decimal | str
     label: Text
-    source: str | None = None
+    source: Cited | None = None
 
 
 class OutcomeSpec(_Strict):
@@ -149,7 +166,7 @@ class OutcomeSpec(_Strict):
     values: list[str] | None = None
     value_labels: dict[str, Text] | None = None
     unit: str | None = None
-    source: str | None = None
+    source: Cited | None = None
     description: Text | None = None
     default: DefaultSpec | None = None
     rules: list[RuleSpec]
@@ -167,7 +184,7 @@ class OutcomeSpec(_Strict):
 class OverlaySpec(_Strict):
     name: str
     label: Text
-    source: str
+    source: Cited
     note: Text | None = None
 
 
@@ -180,6 +197,7 @@ class RuleFile(_Strict):
     merges them, so the layout of files is the editors' choice."""
 
     ruleset: Manifest | None = None
+    sources: dict[str, SourceSpec] | None = None
     amendments: list[Amendment] | None = None
     parameters: dict[str, ParameterSpec] | None = None
     entity: str | None = None
@@ -194,6 +212,13 @@ class RuleFile(_Strict):
         if (self.facts or self.derived or self.outcomes or self.id_field or self.label) and not self.entity:
             raise ValueError("facts, derived facts and outcomes belong to a record type: add 'entity: person' (or the record type's name)")
         return self
+
+
+class SourceRegisterFile(BaseModel):
+    """The register section of a file, read before everything else: citations need it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    sources: dict[str, SourceSpec]
 
 
 class OverlayFile(_Strict):

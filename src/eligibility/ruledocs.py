@@ -11,6 +11,7 @@ from typing import Any
 from .engine import Engine
 from .explain import environment
 from .loader import OVERLAY_DIR
+from .sources import KIND_LABELS, date_text, kind_label
 from .values import format_value
 from .verbalize import Verbalizer
 
@@ -118,7 +119,39 @@ def collect(engine: Engine, lang: str = "de") -> dict[str, Any]:
                    "encoded": a.encoded, "note": a.note.get(lang) if a.note else ""} for a in model.amendments]
     return {"manifest": model.manifest, "sha256": model.sha256, "entities": entities, "parameters": parameters,
             "assumptions": assumptions, "overlays": overlays, "amendments": amendments, "lang": lang,
-            "title": model.manifest.title.get(lang)}
+            "title": model.manifest.title.get(lang), "sources": bibliography(engine, lang)}
+
+
+def bibliography(engine: Engine, lang: str = "de") -> list[dict[str, Any]]:
+    """The source register as a list of references, grouped by kind in the register's
+    order of kinds (law first, the rule set's own assumptions last), with what cites each."""
+    model = engine.compiled.model
+    cited_by: dict[str, set[str]] = {sid: set() for sid in model.sources}
+    for ename in engine.entities:
+        ent = engine.entity(ename)
+        for oid, oc in ent.outcomes.items():
+            for r in oc.rules:
+                for ref in getattr(r.spec.source, "refs", ()):
+                    cited_by.setdefault(ref.id, set()).add(r.id)
+            for c in (oc.spec.source, oc.spec.default.source if oc.spec.default else None):
+                for ref in getattr(c, "refs", ()):
+                    cited_by.setdefault(ref.id, set()).add(oid)
+        for name, d in ent.derived.items():
+            for ref in getattr(d.spec.source, "refs", ()):
+                cited_by.setdefault(ref.id, set()).add(name)
+    for name, spec in model.parameters.items():
+        for v in spec.versions:
+            for ref in getattr(v.source, "refs", ()):
+                cited_by.setdefault(ref.id, set()).add(name)
+    order = list(KIND_LABELS)
+    out = []
+    for sid in sorted(model.sources, key=lambda i: (order.index(model.sources[i].kind), i)):
+        spec = model.sources[sid]
+        out.append({"id": sid, "kind": kind_label(spec.kind, lang), "issuer": spec.issuer, "title": spec.title,
+                    "date": date_text(spec.date), "locator": spec.locator or "",
+                    "note": spec.note.get(lang) if spec.note else "", "cite_as": spec.cite_as,
+                    "cited_by": ", ".join(sorted(cited_by.get(sid, ())))})
+    return out
 
 
 def render_docs(engine: Engine, fmt: str = "markdown", lang: str = "de") -> str:

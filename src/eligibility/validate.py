@@ -17,12 +17,14 @@ import datetime as dt
 import random
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from .compiler import CNode, CompiledEntity, CompiledRule, CompiledRuleSet, Env, reachable
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, RuleSetError
 from .engine import Engine
-from .loader import Origin
+from .loader import OVERLAY_DIR, Origin
+from .sources import PRIMARY_KINDS, Cited, kind_label
 from .values import NEVER, UNKNOWN, add_months
 
 SAMPLES_PER_OUTCOME = 6000
@@ -49,6 +51,7 @@ def validate(engine: Engine, samples: int = SAMPLES_PER_OUTCOME, seed: int = 0) 
         ent = engine.entity(ename)
         diags += _params_in_force(crs, ent)
         diags += _outcome_gaps(crs, ent)
+        diags += _weak_sources(crs, ent)
         diags += _rule_search(crs, ent, samples, seed)
     diags += _unused(crs)
     return Report(sorted(set(diags), key=Diagnostic.sort_key))
@@ -135,6 +138,51 @@ def _outcome_gaps(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnostic]
                                  + (f" to {nxt - dt.timedelta(days=1)}" if nxt != dt.date(2100, 1, 1) else ""),
                                  (), "declare the outcome's own valid_from/valid_to, or add a rule for that period"))
     return out
+
+
+def _weak_sources(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnostic]:
+    """An outcome whose every citation is county practice, press or the rule set's own
+    assumption: a caseworker should know that no law or official document stands behind it."""
+    register = crs.model.sources
+    if not register:
+        return []
+    out = []
+    for oid, oc in ent.outcomes.items():
+        cited = [oc.spec.source, oc.spec.default.source if oc.spec.default else None,
+                 *(r.spec.source for r in oc.rules)]
+        kinds: set[str] = set()
+        for c in cited:
+            if isinstance(c, Cited):
+                kinds |= c.kinds(register)
+        if kinds and not kinds & PRIMARY_KINDS:
+            out.append(_diag(_origin(crs, "outcome", ent.name, oid), "W106",
+                             f"outcome '{oid}' rests only on sources of these kinds: "
+                             + ", ".join(kind_label(k, "en") for k in sorted(kinds)), (),
+                             "cite the law, regulation or official publication it follows, or keep the warning "
+                             "as a reminder that it is practice"))
+    return out
+
+
+def validate_tree(root: str | Path, samples: int = SAMPLES_PER_OUTCOME, seed: int = 0) -> tuple[Engine | None, Report]:
+    """The rule set under `root` and each county overlay in its overlays/ folder, every
+    overlay checked against the base rules: policy staff edit overlays too."""
+    diags: list[Diagnostic] = []
+    base: Engine | None = None
+    try:
+        base = Engine.load(root)
+    except RuleSetError as exc:
+        return None, Report(sorted(set(exc.diagnostics), key=Diagnostic.sort_key))
+    diags += validate(base, samples, seed).diagnostics
+    folder = Path(root) / OVERLAY_DIR
+    overlays = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
+    for ov in overlays:
+        try:
+            engine = Engine.load(root, overlays=[ov])
+        except RuleSetError as exc:
+            diags += exc.diagnostics
+            continue
+        diags += validate(engine, samples, seed).diagnostics
+    return base, Report(sorted(set(diags), key=Diagnostic.sort_key))
 
 
 def _unused(crs: CompiledRuleSet) -> list[Diagnostic]:
