@@ -21,7 +21,7 @@ def test_check_prints_a_german_explanation_with_rule_and_source():
     r = run("check", EXAMPLE, "--on", "2018-09-15")
     assert r.exit_code == 0, r.output
     assert "Zielgruppe Integrationsmanagement: JA" in r.output
-    assert "weil: Ein Aufenthaltstitel ist erteilt (§ 9 Abs. 1 Nr. 3 FlüAG)" in r.output
+    assert "weil: Ein Aufenthaltstitel ist erteilt (§ 9 Abs. 1 Nr. 3 FlüAG [Gesetz])" in r.output
     assert "Regelpfad: integrationsmanagement/im.anschlussunterbringung → anschlussunterbringung/aub.titel_erteilt" in r.output
     assert "Stichtag 15.09.2018" in r.output
 

@@ -22,8 +22,10 @@ OUTCOMES = ["anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanag
 def test_engine_load_without_argument_loads_the_shipped_rules():
     assert ENGINE.info.name == "pakt-fuer-integration-bw"
     assert ENGINE.outcomes() == OUTCOMES
+    # Extended, never renamed: the outcomes of session 1 keep their ids and order.
     assert ENGINE.outcomes("stelle") == ["im_budget", "foerdersatz", "stellenanteil_zulaessig", "antragsberechtigt",
-                                         "jahresfoerderung", "erste_rate", "foerderzeitraum"]
+                                         "jahresfoerderung", "erste_rate", "foerderzeitraum", "finanzierbare_vzae",
+                                         "foerderung_zeitraum", "verlaengerung_monate"]
 
 
 def test_python_api_contract_values_and_missing():

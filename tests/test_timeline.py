@@ -90,11 +90,13 @@ def test_timeline_cli_text_json_html(tmp_path):
     example = Path(__file__).resolve().parents[1] / "examples" / "ukraine_in_gu.yaml"
     r = CliRunner().invoke(main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31"])
     assert r.exit_code == 0
-    assert "11.03.2022 – 31.12.2024  ja" in r.output and "im.ukraine tritt in Kraft" in r.output
+    # Counselled from the Erlass on, but nobody before arriving: this person arrived on 14.03.2022.
+    assert "14.03.2022 – 31.12.2024  ja                       im.ukraine" in r.output
+    assert "Erste Registrierung in der Aufnahme des Landes Baden-Württemberg: 14.03.2022" in r.output
     r = CliRunner().invoke(main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31",
                                   "--format", "json"])
     data = json.loads(r.output)
-    assert data["outcomes"]["integrationsmanagement"][1]["from"] == "2022-03-11"
+    assert data["outcomes"]["integrationsmanagement"][1]["from"] == "2022-03-14"
     out = tmp_path / "t.html"
     r = CliRunner().invoke(main, ["timeline", str(example), "--format", "html", "--out", str(out)])
     assert r.exit_code == 0 and "<svg" in out.read_text(encoding="utf-8")

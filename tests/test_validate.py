@@ -39,7 +39,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def test_removing_a_source_fails_with_e013(rules):
     edit(rules / "person" / "anschlussunterbringung.yaml",
-         '        source: "§ 9 Abs. 1 Nr. 3 FlüAG"\n', "")
+         '        source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}\n', "")
     r = run("validate", rules)
     assert r.exit_code == 1
     assert "anschlussunterbringung.yaml:" in r.output and "E013 error: rule 'aub.titel_erteilt' has no source" in r.output
@@ -58,7 +58,7 @@ def test_adding_a_shadowed_rule_fails_with_e024(rules):
     edit(rules / "person" / "integrationsmanagement.yaml", "      - id: im.ukraine\n",
          """      - id: im.doppelt_eingebuergert
         label: {de: "Eingebürgert und in der AUB", en: "naturalised in AUB"}
-        source: "Test"
+        source: {id: flueag, at: "§ 1 Abs. 2"}
         valid_from: 2017-01-01
         when: aufenthaltsstatus == "eingebuergert" and unterbringung == "anschluss"
         then: false
@@ -74,7 +74,7 @@ def test_adding_a_shadowed_rule_fails_with_e024(rules):
 def test_a_conflicting_rule_fails_with_e025(rules):
     edit(rules / "person" / "prioritaet.yaml", "      - id: prio.duldung\n", """      - id: prio.syrien
         label: {de: "Syrien", en: "Syria"}
-        source: "Test"
+        source: {id: annahme}
         when: herkunftsland == "SYR"
         then: hoch
 
