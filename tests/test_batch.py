@@ -55,7 +55,8 @@ def test_entity_with_computed_amounts_uses_the_per_record_path_with_the_same_ans
     posts = [{"antragsteller_art": "gemeinde", "personen_stichtag_2017": n, "stelleninhaber_qualifikation": q,
               "vzae": v} for n, q, v in ((166, "hochschule", 1), (13, "ausbildung", 0.5), (89, "hochschule", 0.75))]
     table = ENGINE.decide_table(posts, dt.date(2018, 3, 1), entity="stelle")
-    assert table.columns["jahresfoerderung"] == [64000, 0, 48000]
+    # 0,75 VZÄ × 64.000 € × 2 years = 96.000 € exceed the Verbund-sized budget of 70.851,12 €: capped.
+    assert table.columns["jahresfoerderung"] == [64000, 0, 35425.56]
     assert table.columns["antragsberechtigt"] == [True, False, True]
 
 

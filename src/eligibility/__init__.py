@@ -1,6 +1,12 @@
 """eligibility: an explaining rules engine for legally defined target groups."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("eligibility")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0.0.0+unknown"
 
 from .decision import Decision, InvalidRecord, OutcomeDecision  # noqa: E402
 from .diagnostics import Diagnostic, RuleSetError  # noqa: E402

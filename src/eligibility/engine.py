@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 
 def default_rules_dir() -> Path:
-    """The shipped rule set: $ELIGIBILITY_RULES, else `rules/` of the source checkout
-    this package runs from, else `./rules`."""
+    """The shipped rule set: $ELIGIBILITY_RULES, else `rules/` of the source checkout this
+    package runs from (the source of truth), else the copy an installed wheel carries
+    (`eligibility/_rules`), else `./rules`."""
     env = os.environ.get("ELIGIBILITY_RULES")
     if env:
         return Path(env)
@@ -34,7 +35,36 @@ def default_rules_dir() -> Path:
         candidate = parent / "rules" / "ruleset.yaml"
         if candidate.is_file():
             return candidate.parent
+    packaged = here.parent / "_rules"
+    if (packaged / "ruleset.yaml").is_file():
+        return packaged
     return Path("rules")
+
+
+def arrow_stream(obj: Any) -> Any | None:
+    """`obj` as a pyarrow.RecordBatchReader if it is an Arrow stream (and not a table, which
+    the table path reads zero-copy), else None."""
+    mod = type(obj).__module__
+    if mod.startswith("duckdb"):
+        for method in ("to_arrow_reader", "fetch_arrow_reader", "fetch_record_batch"):
+            if hasattr(obj, method):
+                return getattr(obj, method)()
+        return None
+    if not (hasattr(obj, "__arrow_c_stream__") or mod.startswith("pyarrow")):
+        return None
+    import pyarrow as pa
+
+    if isinstance(obj, pa.RecordBatchReader):
+        return obj
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return None
+    if hasattr(obj, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(obj)
+    return None
+
+
+def _from_model(model: Any) -> "Engine":
+    return Engine(compile_ruleset(model))
 
 
 def coerce_date(on: DateLike) -> dt.date:
@@ -64,6 +94,12 @@ class Engine:
         self._info_data = self.info.model_dump(mode="json")
         # Conversions of raw cells, per record type: records repeat the same dates and codes.
         self._convert_memo: dict[str, dict[Any, Any]] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The compiled form holds closures and generated code; the validated model does not.
+        # A pickled engine is its model, compiled again where it is unpickled (process pools,
+        # Dask, Spark), so workers decide exactly as the parent (same rules, same hash).
+        return (_from_model, (self.compiled.model,))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
@@ -159,6 +195,13 @@ class Engine:
         ent = self.entity(entity)
         info0 = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
         table_columns = columns_from_table(records)
+        if table_columns is None:
+            stream = arrow_stream(records)
+            if stream is not None:
+                parts = list(self.decide_stream(stream, day, entity=entity))
+                if not parts:
+                    return self.decide_table([], day, entity=entity)
+                return parts[0] if len(parts) == 1 else DecisionTable.concat(parts)
         evaluator = self._batch.get(ent.name)
         if evaluator is None:
             evaluator = self._batch[ent.name] = BatchEvaluator(self.compiled, ent)
@@ -184,6 +227,22 @@ class Engine:
                             [recs[i:i + size] for i in range(0, len(recs), size)]) \
             or [decide_columns(evaluator, [], day, info)]
         return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
+
+    def decide_stream(self, stream: Any, on: DateLike = None, entity: str | None = None,
+                      chunk_size: int = 50_000) -> Iterator["DecisionTable"]:
+        """The batch path over an Arrow stream, batch by batch: a `pyarrow.RecordBatchReader`,
+        any object with `__arrow_c_stream__` (polars, DuckDB, nanoarrow, ...) or a DuckDB
+        relation. Yields one DecisionTable per batch, in order, so that neither the input nor
+        the output of a stream larger than memory is ever held whole."""
+        import pyarrow as pa
+
+        reader = arrow_stream(stream)
+        if reader is None:
+            raise TypeError(f"not an Arrow stream: {type(stream).__name__}")
+        day = coerce_date(on)
+        for batch in reader:
+            if batch.num_rows:
+                yield self.decide_table(pa.Table.from_batches([batch]), day, entity=entity, chunk_size=chunk_size)
 
     def _out_of_range(self, table: "DecisionTable", day: dt.date) -> "DecisionTable":
         manifest = self.compiled.model.manifest
