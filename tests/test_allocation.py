@@ -285,3 +285,54 @@ def test_csv_is_deterministic_and_carries_both_tables(bodensee, tmp_path):
     run("allocation", bodensee, "--year", "2018", "--out", none)
     rows = list(csv.DictReader(io.StringIO(none.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert all(x["anteil_eur"] == "" for x in rows)  # no amount: an empty cell, never 0
+
+
+def test_a_kreis_is_never_told_to_hand_the_task_to_itself(tmp_path):
+    rows = [counted_person(f"S{i}", "Stuttgart") + ["Stadtkreis Stuttgart"] for i in range(20)]
+    rows += [counted_person(f"K{i}", "Kleinort") + ["Landkreis Beispiel"] for i in range(20)]
+    rows += [counted_person(f"L{i}", "Landkreis Beispiel") + ["Landkreis Beispiel"] for i in range(3)]
+    path = tmp_path / "kreise.csv"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER + ["kreis"])
+    w.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    table = im_budgets(ENGINE, pairs_on(path, dt.date(2017, 9, 15)))
+    flagged = {r.name: r.below_one_post for r in table.rows}
+    assert flagged == {"Stuttgart": False, "Kleinort": True, "Landkreis Beispiel": False}
+
+
+def test_xlsx_has_money_as_numbers_with_a_euro_format_and_is_deterministic(bodensee, tmp_path):
+    import openpyxl
+
+    a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    for out in (a, b):
+        assert run("allocation", bodensee, "--year", "2018", "--per-head", "1125", "--im-budget",
+                   "--out", out).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+    ws = openpyxl.load_workbook(a).active
+    header = [c.value for c in ws[1]]
+    rows = {r[0].value: dict(zip(header, r)) for r in ws.iter_rows(min_row=2)}
+    t = rows["Tettnang"]
+    assert t["anteil_eur"].value == 166 * 1125 and "€" in t["anteil_eur"].number_format
+    assert t["im_budget_eur"].value == pytest.approx(132149.28) and "€" in t["im_budget_eur"].number_format
+    assert t["vzae_hochschule"].value == pytest.approx(1.03)
+    assert rows["Gesamt"]["gezaehlt"].value == 166 + 13 + 76
+
+
+def test_json_carries_the_rows_and_the_figures_they_rest_on(tmp_path):
+    import json
+
+    out = tmp_path / "a.json"
+    assert run("allocation", COUNTY, "--year", "2019", "--landesweit-anzahl", "100000", "--out", out).exit_code == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["lastenausgleich"]["budget_eur"] == "kein Betrag festgelegt"
+    assert all(r["anteil_eur"] == "kein Betrag festgelegt" for r in doc["zeilen"])
+    assert doc["zeilen"][-1]["gemeinde"] == "Gesamt"
+    out2 = tmp_path / "b.json"
+    run("allocation", COUNTY, "--year", "2018", "--landesweit-anzahl", "77777", "--out", out2)
+    la = json.loads(out2.read_text(encoding="utf-8"))["lastenausgleich"]
+    shares = sum(Decimal(str(r["anteil_eur"])) for r in json.loads(out2.read_text())["zeilen"][:-1])
+    assert Decimal(str(la["anteil_liste_eur"])) - shares == Decimal(str(la["rundungsdifferenz_eur"]))
+    r = run("allocation", COUNTY, "--year", "2018", "--out", tmp_path / "a.pdf")
+    assert r.exit_code == 2 and ".xlsx" in r.output

@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from .compiler import parameter_version
@@ -157,6 +158,15 @@ class Count:
     unknown: int
     unread: int
     notes: tuple[Note, ...]
+    kreise: frozenset[str] = frozenset()  # the roster's Stadt- and Landkreise, as `kreis_key` gives them
+
+
+def kreis_key(name: str) -> str:
+    """A Kreis or Gemeinde name compared without its kind: "Landkreis Tuttlingen" = "Tuttlingen"."""
+    key = " ".join(name.lower().split())
+    for prefix in ("landkreis ", "stadtkreis ", "lkr. ", "lk "):
+        key = key.removeprefix(prefix)
+    return key
 
 
 def _gemeinde(row: InputRow) -> str:
@@ -191,8 +201,12 @@ def count_lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]],
     field as unknown and still decides; if `lastenausgleich` is decided, the decision stands."""
     tallies: dict[str, list[int]] = {}
     notes: list[Note] = []
+    kreise: set[str] = set()
     for row, decision in pairs:
         name = _gemeinde(row)
+        kreis = str((row.record or {}).get("kreis") or "").strip()
+        if kreis:
+            kreise.add(kreis_key(kreis))
         t = tallies.setdefault(name, [0, 0, 0, 0])
         if decision is None:
             t[2] += 1
@@ -212,7 +226,7 @@ def count_lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]],
     gemeinden = tuple(GemeindeCount(name, *t) for name, t in
                       sorted(tallies.items(), key=lambda kv: (kv[0] == NO_GEMEINDE, -kv[1][0], kv[0])))
     return Count(day, gemeinden, sum(g.counted for g in gemeinden), sum(g.unknown for g in gemeinden),
-                 sum(g.unread for g in gemeinden), tuple(notes))
+                 sum(g.unread for g in gemeinden), tuple(notes), frozenset(kreise))
 
 
 # ------------------------------------------------------------------ § 29d shares
@@ -371,7 +385,10 @@ def im_budgets(engine: Engine, pairs17: Iterable[tuple[InputRow, Any]],
     months_v, _ = param_value(engine, "im_budget_zeitraum_monate", budget_day)
     months = int(str(months_v)) if months_v is not None else IM_BUDGET_MONTHS_FALLBACK
     rates = {name: _decimal(param_value(engine, name, budget_day)[0]) for name in RATE_PARAMETERS}
-    rows = tuple(_im_row(g.name, g.counted, g.unknown, per_person, rates, months, g.name != NO_GEMEINDE)
+    # Only a Gemeinde is told to pool or hand the task over; a Stadtkreis (Gemeinde and Kreis
+    # in one) or the Landkreis itself is the fallback applicant and is never flagged.
+    rows = tuple(_im_row(g.name, g.counted, g.unknown, per_person, rates, months,
+                         g.name != NO_GEMEINDE and kreis_key(g.name) not in count.kreise)
                  for g in count.gemeinden)
     # the total is not an applicant: it is never flagged (the Landkreis is the fallback itself)
     total = _im_row("Gesamt", count.total, count.unknown, per_person, rates, months, False)
@@ -489,25 +506,34 @@ def im_text(table: ImTable) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------ CSV
+# ------------------------------------------------------------------ table files
 
-def _cell(x: Decimal | None) -> str:
-    """A German decimal for Excel; an empty cell where there is no amount (never 0)."""
-    return "" if x is None else _german(x, 2).replace(".", "")
+# Column kinds decide the cell format in each file type.
+TEXT, COUNT, EUR, VZAE = "text", "count", "eur", "vzae"
 
 
-def csv_text(result: Allocation | None, table: ImTable | None) -> str:
-    """The table(s) for Excel: one row per Gemeinde (§ 29d first, then Gemeinden that occur
-    only in the 2017 count), a last row "Gesamt"; semicolons, German decimals."""
-    import csv
-    import io
+@dataclasses.dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
 
-    header = ["gemeinde"]
+
+def table_model(result: Allocation | None, table: ImTable | None
+                ) -> tuple[list[Column], list[list[int | str | Decimal | None]]]:
+    """The table(s) as typed cells: one row per Gemeinde (§ 29d first, then Gemeinden that
+    occur only in the 2017 count), a last row "Gesamt". A money cell is a Decimal, None where
+    no amount is computed (no state-wide figure given), or "kein Betrag festgelegt" where the
+    rules hold no budget or rate."""
+    columns = [Column("gemeinde", TEXT)]
+    share_gap: str | None = None
     if result is not None:
-        header += ["gezaehlt", "offen", "fehler", "hinweise", "anteil_eur"]
+        columns += [Column("gezaehlt", COUNT), Column("offen", COUNT), Column("fehler", COUNT),
+                    Column("hinweise", COUNT), Column("anteil_eur", EUR)]
+        if result.per_head is None and result.budget is None and result.statewide_count is not None:
+            share_gap = NO_AMOUNT
     if table is not None:
-        header += ["im_personen_15092017", "im_offen", "im_budget_eur"]
-        header += [f"vzae_{r.removeprefix('foerdersatz_').removesuffix('_eur')}" for r in table.rates]
+        columns += [Column("im_personen_15092017", COUNT), Column("im_offen", COUNT), Column("im_budget_eur", EUR)]
+        columns += [Column(f"vzae_{r.removeprefix('foerdersatz_').removesuffix('_eur')}", VZAE) for r in table.rates]
     names: list[str] = []
     if result is not None:
         names += [g.name for g in result.count.gemeinden]
@@ -516,27 +542,121 @@ def csv_text(result: Allocation | None, table: ImTable | None) -> str:
     counts = {g.name: g for g in result.count.gemeinden} if result is not None else {}
     shares = {s.name: s.share for s in result.shares} if result is not None else {}
     ims = {r.name: r for r in table.rows} if table is not None else {}
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter=";")
-    w.writerow(header)
+    rows: list[list[int | str | Decimal | None]] = []
     for name in names + ["Gesamt"]:
-        line = [name]
+        line: list[int | str | Decimal | None] = [name]
         if result is not None:
             if name == "Gesamt":
                 c = result.count
                 line += [c.total, c.unknown, c.unread, sum(1 for n in c.notes if n.counted),
-                         _cell(result.total_share)]
+                         result.total_share if result.per_head is not None else share_gap]
             elif name in counts:
                 g = counts[name]
-                line += [g.counted, g.unknown, g.unread, g.noted, _cell(shares[name])]
+                line += [g.counted, g.unknown, g.unread, g.noted,
+                         shares[name] if result.per_head is not None else share_gap]
             else:
-                line += [0, 0, 0, 0, _cell(None if result.per_head is None else Decimal(0))]
+                line += [0, 0, 0, 0, Decimal(0) if result.per_head is not None else share_gap]
         if table is not None:
             im = table.total if name == "Gesamt" else ims.get(name)
-            if im is None:
-                line += [0, 0, _cell(None if table.per_person is None else Decimal(0))]
-                line += ["" if table.rates[r] is None or table.per_person is None else "0,00" for r in table.rates]
-            else:
-                line += [im.persons, im.unknown, _cell(im.budget)] + [_cell(im.posts[r]) for r in table.rates]
-        w.writerow(line)
+            if im is None:  # not in the 2017 count at all: nobody there was counted on 15.09.2017
+                im = _im_row(name, 0, 0, table.per_person, table.rates, table.months, False)
+            line += [im.persons, im.unknown, NO_AMOUNT if im.budget is None else im.budget]
+            line += [NO_AMOUNT if im.posts[r] is None else im.posts[r] for r in table.rates]
+        rows.append(line)
+    return columns, rows
+
+
+def _cell_text(value: int | str | Decimal | None, kind: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return _german(value, 2).replace(".", "")  # Excel reads 1234,50; thousands dots would be text
+    return str(value)
+
+
+def csv_text(result: Allocation | None, table: ImTable | None) -> str:
+    """For Excel: semicolons, German decimals, CRLF."""
+    import csv
+    import io
+
+    columns, rows = table_model(result, table)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    w.writerow([c.name for c in columns])
+    for row in rows:
+        w.writerow([_cell_text(v, c.kind) for v, c in zip(row, columns)])
     return buf.getvalue()
+
+
+def _json_number(value: int | str | Decimal | None) -> int | float | str | None:
+    # amounts have two decimals, VZÄ two: a float prints them exactly (shortest repr)
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def json_text(result: Allocation | None, table: ImTable | None) -> str:
+    """The same rows as the CSV, with numbers as JSON numbers, and the figures they rest on."""
+    import json
+
+    columns, rows = table_model(result, table)
+    doc: dict[str, Any] = {"zeilen": [{c.name: _json_number(v) for v, c in zip(row, columns)} for row in rows]}
+    if result is not None:
+        doc["lastenausgleich"] = {
+            "jahr": result.year, "stichtag": result.stichtag.isoformat(), "quelle": FAG,
+            "budget_eur": _json_number(result.budget) if result.budget is not None else NO_AMOUNT,
+            "landesweite_anzahl": result.statewide_count,
+            "betrag_je_person_eur": None if result.per_head is None else float(money(result.per_head)),
+            "grundlage_betrag": result.per_head_basis or None,
+            "anteil_liste_eur": _json_number(result.county_part),
+            "rundungsdifferenz_eur": _json_number(result.rounding_difference),
+            "rundung": "je Anteil kaufmännisch auf Cent, aus dem ungerundeten Betrag je Person",
+            "fehlt": result.missing,
+            "hinweise": [{"zeile": n.row, "id": n.record_id, "gemeinde": n.gemeinde, "felder": list(n.fields),
+                          "gezaehlt": n.counted} for n in result.count.notes]}
+    if table is not None:
+        doc["im_budget"] = {
+            "zaehlung_vom": IM_COUNT_DAY.isoformat(), "quelle": f"{VWV_IM}; {FAG}",
+            "satz_je_person_eur": _json_number(table.per_person) if table.per_person is not None else NO_AMOUNT,
+            "satz_quelle": IM_RATE_SOURCE if table.per_person_assumption else None,
+            "zeitraum_monate": table.months,
+            "foerdersatz_je_jahr_eur": {r: NO_AMOUNT if v is None else _json_number(v) for r, v in table.rates.items()},
+            "keine_volle_stelle": [r.name for r in table.rows if r.below_one_post],
+            "wege": f"{WAYS_OUT} ({WAYS_OUT_SOURCE})",
+            "hinweise": [{"zeile": n.row, "id": n.record_id, "gemeinde": n.gemeinde, "felder": list(n.fields),
+                          "gezaehlt": n.counted} for n in table.count.notes]}
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+EUR_FORMAT = '#,##0.00 "€"'
+
+
+def write_xlsx(result: Allocation | None, table: ImTable | None, path: str) -> None:
+    """One sheet; money cells are numbers with a € number format, VZÄ numbers with two
+    decimals; fixed timestamps, so equal content gives equal bytes."""
+    import io
+
+    import openpyxl
+    from openpyxl.styles import Font
+
+    from .rosters import _write_deterministic_zip
+
+    columns, rows = table_model(result, table)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Zuteilung"
+    ws.append([c.name for c in columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        for cell, c in zip(ws[ws.max_row], columns):
+            if c.kind == EUR and isinstance(cell.value, float):
+                cell.number_format = EUR_FORMAT
+            elif c.kind == VZAE and isinstance(cell.value, float):
+                cell.number_format = "0.00"
+    ws.freeze_panes = "A2"
+    fixed = dt.datetime(2000, 1, 1)
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    _write_deterministic_zip(buffer.getvalue(), Path(path))

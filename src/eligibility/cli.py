@@ -318,7 +318,7 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 @click.option("--budget", type=str, default=None, metavar="EUR", help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
 @click.option("--im-budget", "im_budget", is_flag=True,
               help="Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.")
-@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle zusätzlich als .csv.")
+@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle zusätzlich als .csv, .xlsx oder .json.")
 @_rules_option
 @_overlay_option
 @_with_input_options
@@ -333,8 +333,9 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
 
     if year is None and not im_budget:
         _fail("--year fehlt (Jahr der Erhebung nach § 29d FAG), oder --im-budget für das IM-Budget allein")
-    if out and not out.lower().endswith(".csv"):
-        _fail("--out: nur .csv wird geschrieben")
+    out_format = Path(out).suffix.lower() if out else None
+    if out_format not in (None, ".csv", ".xlsx", ".json"):
+        _fail("--out: erwartet eine Datei .csv, .xlsx oder .json")
     engine = load_engine(rules, overlays)
     try:
         b = alloc.parse_amount(budget, "--budget") if budget else None
@@ -359,7 +360,15 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
         ([alloc.im_text(table)] if table is not None else [])
     click.echo("\n\n".join(parts))
     if out:
-        Path(out).write_text(alloc.csv_text(result, table), encoding="utf-8-sig", newline="")
+        try:
+            if out_format == ".xlsx":
+                alloc.write_xlsx(result, table, out)
+            elif out_format == ".json":
+                Path(out).write_text(alloc.json_text(result, table), encoding="utf-8", newline="\n")
+            else:
+                Path(out).write_text(alloc.csv_text(result, table), encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            _fail(f"{out}: nicht schreibbar ({exc.strerror})")
         click.echo(f"Tabelle: {out}", err=True)
 
 
