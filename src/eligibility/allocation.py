@@ -290,7 +290,7 @@ def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year:
                               "die landesweite Zahl die Zahl dieser Liste")
     stichtag, assumed = stichtag_of(engine, year)
     count = count_lastenausgleich(engine, pairs, stichtag)
-    source = "vorgegeben (--budget)"
+    source = "vorgegeben mit --budget"
     if budget is None:
         value, b_assumed = param_value(engine, "lastenausgleich_budget_eur", stichtag)
         budget = _decimal(value)
@@ -316,17 +316,18 @@ def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year:
         basis = f"Budget ÷ {count_text(statewide_count)} Personen, {who}; {FAG}"
     else:
         missing = needed_figure(year, budget is not None, statewide_count is not None)
-    shares = tuple(Share(g.name, g.counted, None if rate is None else money(Decimal(g.counted) * rate))
-                   for g in count.gemeinden)
+    def amount(n: int) -> Decimal | None:
+        if statewide_count is not None and budget is not None and per_head is None:
+            # n × budget ÷ N in one step, so no rounded per-head amount enters a share
+            return money(Decimal(n) * budget / Decimal(statewide_count))
+        return None if rate is None else money(Decimal(n) * rate)
+
+    shares = tuple(Share(g.name, g.counted, amount(g.counted)) for g in count.gemeinden)
     county_part = total_share = difference = None
     if rate is not None:
-        if statewide_count is not None and budget is not None:
-            # the county's part as the law has it, not the sum of rounded shares
-            county_part = money(Decimal(count.total) * budget / Decimal(statewide_count))
-        else:
-            county_part = money(Decimal(count.total) * rate)
+        county_part = amount(count.total)  # the roster's part as the law has it, not the sum of rounded shares
         total_share = sum((s.share for s in shares if s.share is not None), Decimal(0))
-        difference = county_part - total_share
+        difference = county_part - total_share if county_part is not None else None
     return Allocation(year, stichtag, assumed, count, budget, source, rate, basis, statewide_count, county_part,
                       shares, total_share, difference, missing)
 
