@@ -374,6 +374,13 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
         click.echo(f"Tabelle: {out}", err=True)
 
 
+def _eur(x: Any) -> str:
+    from .values import format_value
+    from decimal import Decimal
+
+    return format_value(Decimal(str(x)), "de") + " €"
+
+
 @main.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path())
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
