@@ -336,3 +336,12 @@ def test_json_carries_the_rows_and_the_figures_they_rest_on(tmp_path):
     assert Decimal(str(la["anteil_liste_eur"])) - shares == Decimal(str(la["rundungsdifferenz_eur"]))
     r = run("allocation", COUNTY, "--year", "2018", "--out", tmp_path / "a.pdf")
     assert r.exit_code == 2 and ".xlsx" in r.output
+
+
+def test_hinweise_of_one_day_are_listed_once(tmp_path):
+    path = write(tmp_path, [counted_person("A1", "Tettnang", herkunftsland="Narnia")])
+    both = run("allocation", path, "--year", "2017", "--per-head", "1125", "--im-budget").output
+    assert both.count("Hinweise zur Zählung vom 15.09.2017") == 1
+    later = run("allocation", path, "--year", "2018", "--per-head", "1125", "--im-budget").output
+    assert later.count("Hinweise zur Zählung vom 15.09.2017") == 1
+    assert later.count("Hinweise zur Zählung vom 15.09.2018") == 1

@@ -471,7 +471,8 @@ def allocation_text(result: Allocation) -> str:
     return "\n".join(lines)
 
 
-def im_text(table: ImTable) -> str:
+def im_text(table: ImTable, notes: bool = True) -> str:
+    """`notes=False` leaves the Hinweise out where the § 29d table of the same day shows them."""
     years = _german(Decimal(table.months) / Decimal(12), 0 if table.months % 12 == 0 else 2)
     lines = [f"Integrationsmanagement ({VWV_IM}): Budget 2018–2019 je Gemeinde aus der Zählung vom "
              f"{IM_COUNT_DAY:%d.%m.%Y} nach {FAG}",
@@ -503,7 +504,8 @@ def im_text(table: ImTable) -> str:
                   f"{count_text(len(flagged))} Gemeinden. Wege: {WAYS_OUT} ({WAYS_OUT_SOURCE})."]
     if table.per_person is None or any(v is None for v in table.rates.values()):
         lines += ["", f"„{NO_AMOUNT}“: das Regelwerk hält für den Zeitraum keinen Satz fest."]
-    lines += _notes_lines(table.count)
+    if notes:
+        lines += _notes_lines(table.count)
     return "\n".join(lines)
 
 

@@ -357,7 +357,8 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
     except alloc.AllocationError as exc:
         _fail(str(exc))
     parts = ([alloc.allocation_text(result)] if result is not None else []) + \
-        ([alloc.im_text(table)] if table is not None else [])
+        ([alloc.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
+         if table is not None else [])
     click.echo("\n\n".join(parts))
     if not im_budget:
         click.echo("Das IM-Budget 2018–2019 je Gemeinde und die Stellen, die es finanziert: mit --im-budget.", err=True)
