@@ -128,18 +128,6 @@ def test_docs_check_passes_when_current_and_fails_when_stale(tmp_path):
     assert "<h1>" in html.read_text(encoding="utf-8")
 
 
-def test_allocation_writes_its_table(tmp_path):
-    import csv
-    import io
-
-    out = tmp_path / "la.csv"
-    r = run("allocation", ROOT / "examples" / "roster_landkreis_beispiel.csv", "--year", "2018", "--per-head", "1125",
-            "--out", out)
-    assert r.exit_code == 0 and "Betrag je Person: 1.125 €" in r.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
-    assert rows and all(int(x["gezaehlt"]) * 1125 == float(x["anteil_eur"].replace(",", ".")) for x in rows)
-
-
 def test_evaluate_encoding_and_delimiter_overrides(tmp_path):
     src = tmp_path / "liste.txt.csv"
     src.write_bytes("person_id|aufenthaltsstatus|unterbringung|gemeinde\nX1|duldung|anschluss|Mühlhausen\n"

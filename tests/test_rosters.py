@@ -4,7 +4,6 @@ import csv
 import datetime as dt
 import io
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligibility import Engine
-from eligibility.allocation import im_budgets, lastenausgleich
 from eligibility.batch import evaluate_roster, evaluated_rows
 from eligibility.cli import main
 from eligibility.rosters import read_roster
@@ -211,37 +209,6 @@ def test_evaluate_cli_bad_input(tmp_path):
     f.write_text("x")
     r = CliRunner().invoke(main, ["evaluate", str(f)])
     assert r.exit_code == 2 and "unbekanntes Dateiformat" in r.output
-
-
-def test_allocation_shares_follow_from_budget_and_count():
-    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
-    info, rows = read_roster(src, FACTS)
-    pairs = list(evaluated_rows(ENGINE, rows, dt.date(2018, 9, 15)))
-    result = lastenausgleich(ENGINE, pairs, 2018)
-    assert result.budget == Decimal(90_000_000)
-    assert result.total == sum(g.counted for g in result.gemeinden) > 0
-    assert result.per_head == (Decimal(90_000_000) / result.total).quantize(Decimal("0.01"))
-    assert abs(sum(g.share for g in result.gemeinden) - Decimal(90_000_000)) < Decimal("0.01") * len(result.gemeinden)
-    per_head = lastenausgleich(ENGINE, pairs, 2018, per_head=Decimal("1125"))
-    assert all(g.share == g.counted * Decimal("1125") for g in per_head.gemeinden)
-
-
-def test_im_budget_is_count_times_rate_and_posts_in_quarter_steps():
-    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
-    _, rows = read_roster(src, FACTS)
-    budgets, rates, assumed = im_budgets(ENGINE, evaluated_rows(ENGINE, rows, dt.date(2017, 9, 15)))
-    assert assumed  # the 796.08 € rate is a marked assumption
-    for b in budgets:
-        assert b.budget == (Decimal(b.persons) * Decimal("796.08")).quantize(Decimal("0.01"))
-        for rate_name, vzae in b.posts.items():
-            assert vzae % Decimal("0.25") == 0
-            assert vzae * rates[rate_name] <= b.budget < (vzae + Decimal("0.25")) * rates[rate_name]
-
-
-def test_allocation_cli_rejects_a_year_without_law():
-    r = CliRunner().invoke(main, ["allocation", str(ROOT / "examples" / "roster_landkreis_beispiel.csv"),
-                                  "--year", "2021"])
-    assert r.exit_code == 2 and "2017 und 2018" in r.output
 
 
 def test_progress_bar_on_a_terminal_only():

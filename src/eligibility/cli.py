@@ -316,71 +316,69 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 
 @main.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path())
-@click.option("--year", type=int, required=True, help="Jahr der Erhebung (2017, 2018; 2019 als markierte Erweiterung).")
-@click.option("--budget", type=str, default=None, help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
-@click.option("--per-head", type=str, default=None, help="Betrag je Person in EUR (für eine Kreisliste).")
-@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle als .csv (Standard: nur Ausgabe).")
+@click.option("--year", type=int, default=None,
+              help="Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).")
+@click.option("--landesweit-anzahl", "--statewide-count", "statewide_count", type=str, default=None, metavar="N",
+              help="Landesweite Zahl der gezählten Personen: Betrag je Person = Budget ÷ N.")
+@click.option("--statewide", is_flag=True, help="Die Liste umfasst das ganze Land: N = Zahl dieser Liste.")
+@click.option("--per-head", type=str, default=None, metavar="EUR", help="Betrag je Person in EUR.")
+@click.option("--budget", type=str, default=None, metavar="EUR", help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
+@click.option("--im-budget", "im_budget", is_flag=True,
+              help="Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.")
+@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle zusätzlich als .csv, .xlsx oder .json.")
 @_rules_option
 @_overlay_option
 @_with_input_options
-def allocation(input_file: str, year: int, budget: str | None, per_head: str | None, out: str | None,
-               rules: str | None, overlays: tuple[str, ...], in_format: str | None, encoding: str | None,
-               delimiter: str | None, sheet: str | None) -> None:
-    """Zählung nach § 29d FAG je Gemeinde zum 15.09. und Anteil am Budget; IM-Budget je Gemeinde."""
-    from decimal import Decimal, InvalidOperation
+def allocation(input_file: str, year: int | None, statewide_count: str | None, statewide: bool, per_head: str | None,
+               budget: str | None, im_budget: bool, out: str | None, rules: str | None, overlays: tuple[str, ...],
+               in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+    """Zählung nach § 29d FAG je Gemeinde zum 15.09. und Anteil am Budget; IM-Budget je Gemeinde.
 
+    Geldbeträge nur mit einer landesweiten Angabe (--landesweit-anzahl, --per-head oder --statewide):
+    eine Kreisliste ist nur ein Teil des Landes."""
     from . import allocation as alloc
 
+    if year is None and not im_budget:
+        _fail("--year fehlt (Jahr der Erhebung nach § 29d FAG), oder --im-budget für das IM-Budget allein")
+    out_format = Path(out).suffix.lower() if out else None
+    if out_format not in (None, ".csv", ".xlsx", ".json"):
+        _fail("--out: erwartet eine Datei .csv, .xlsx oder .json")
     engine = load_engine(rules, overlays)
     try:
-        stichtag, _ = alloc.stichtag_of(engine, year)
-        b = Decimal(budget.replace(".", "").replace(",", ".")) if budget and "," in budget else (
-            Decimal(budget) if budget else None)
-        ph = Decimal(per_head.replace(",", ".")) if per_head else None
-    except ValueError as exc:
+        b = alloc.parse_amount(budget, "--budget") if budget else None
+        ph = alloc.parse_amount(per_head, "--per-head") if per_head else None
+        n = alloc.parse_count(statewide_count, "--landesweit-anzahl") if statewide_count else None
+        if ph is not None and (n is not None or statewide):
+            raise alloc.AllocationError("--per-head und eine landesweite Zahl (--landesweit-anzahl/--statewide) "
+                                        "schließen sich aus: bitte nur eine Angabe machen")
+        stichtag = alloc.stichtag_of(engine, year)[0] if year is not None else None
+        result = None
+        if year is not None:
+            _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet)
+            result = alloc.lastenausgleich(engine, pairs, year, b, ph, n, statewide)
+        table = None
+        if im_budget:
+            _, pairs17 = _roster_rows(engine, input_file, alloc.IM_COUNT_DAY, None, in_format, encoding, delimiter,
+                                      sheet)
+            table = alloc.im_budgets(engine, pairs17)
+    except alloc.AllocationError as exc:
         _fail(str(exc))
-    except InvalidOperation:
-        _fail("--budget/--per-head: keine Zahl")
-    _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet)
-    result = alloc.lastenausgleich(engine, pairs, year, b, ph)
-    lines = [f"Integrationslastenausgleich § 29d FAG {year} – Stichtag {result.stichtag:%d.%m.%Y}"
-             + (" [Annahme]" if result.assumption else "")]
-    if result.budget is not None:
-        lines.append(f"Budget: {_eur(result.budget)}")
-    lines.append(f"Gezählte Personen: {result.total}"
-                 + (f" (dazu {result.unknown} noch offen, {result.errors} fehlerhafte Zeilen)"
-                    if result.unknown or result.errors else ""))
-    if result.per_head is not None:
-        lines.append(f"Betrag je Person: {_eur(result.per_head)} ({result.per_head_source})")
-    lines.append("")
-    lines.append(f"{'Gemeinde':30} {'gezählt':>8} {'offen':>6} {'Anteil':>16}")
-    for g in result.gemeinden:
-        lines.append(f"{g.name[:30]:30} {g.counted:>8} {g.unknown:>6} {_eur(g.share):>16}")
-    if year == 2017 or year == 2018:
-        _, pairs17 = _roster_rows(engine, input_file, coerce_date("2017-09-15"), None, in_format, encoding,
-                                  delimiter, sheet)
-        budgets, rates, assumed = alloc.im_budgets(engine, pairs17)
-        lines += ["", "Integrationsmanagement: Budget 2018–2019 aus der Zählung vom 15.09.2017"
-                  + (" [Annahme: Satz je Person aus veröffentlichten Zuteilungen abgeleitet]" if assumed else "")]
-        head = f"{'Gemeinde':30} {'Personen':>8} {'Budget':>16}"
-        for r in rates:
-            head += f" {'VZÄ zu ' + _eur(rates[r]):>18}"
-        lines.append(head)
-        for ib in budgets:
-            line = f"{ib.name[:30]:30} {ib.persons:>8} {_eur(ib.budget):>16}"
-            for r in rates:
-                line += f" {str(ib.posts[r]).replace('.', ','):>18}"
-            lines.append(line)
-    text = "\n".join(lines)
-    click.echo(text)
+    parts = ([alloc.allocation_text(result)] if result is not None else []) + \
+        ([alloc.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
+         if table is not None else [])
+    click.echo("\n\n".join(parts))
+    if not im_budget:
+        click.echo("Das IM-Budget 2018–2019 je Gemeinde und die Stellen, die es finanziert: mit --im-budget.", err=True)
     if out:
-        import csv as _csv
-
-        with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-            w = _csv.writer(fh, delimiter=";")
-            w.writerow(["gemeinde", "gezaehlt", "offen", "fehler", "anteil_eur"])
-            for g in result.gemeinden:
-                w.writerow([g.name, g.counted, g.unknown, g.errors, str(g.share).replace(".", ",")])
+        try:
+            if out_format == ".xlsx":
+                alloc.write_xlsx(result, table, out)
+            elif out_format == ".json":
+                Path(out).write_text(alloc.json_text(result, table), encoding="utf-8", newline="\n")
+            else:
+                Path(out).write_text(alloc.csv_text(result, table), encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            _fail(f"{out}: nicht schreibbar ({exc.strerror})")
         click.echo(f"Tabelle: {out}", err=True)
 
 
