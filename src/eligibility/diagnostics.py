@@ -37,6 +37,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E023": (ERROR, "rule can never fire: no input makes its condition true while it is in force"),
     "E024": (ERROR, "rule can never decide: a higher-precedence rule always decides first"),
     "E025": (ERROR, "two rules conclude different values for the same outcome on some input, with no precedence between them"),
+    "E026": (ERROR, "one written form of a value claimed by two values of a fact"),
     "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
     "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),
