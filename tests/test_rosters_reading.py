@@ -89,7 +89,7 @@ def test_every_declared_form_and_country_name_read_from_a_cp1252_semicolon_file(
         assert typed[fact] == expected, (fact, written)
     # The table path (Arrow blocks, one conversion per distinct cell) reads them the same.
     out = tmp_path / "ergebnis.csv"
-    r = run("evaluate", path, "--on", "2018-09-15", "--out", out, "--entity", entity)
+    r = run("evaluate", path, "--on", "2018-09-15", "--out", out, "--entity", entity, "--allow-missing")
     result = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert len(result) == len(rows)
     assert all(not row["fehler"] for row in result), [row["fehler"] for row in result if row["fehler"]][:3]
@@ -201,3 +201,154 @@ def test_dates_in_both_forms_still_read():
     spec = FACTS["aufnahme_uab_datum"]
     assert convert_value("aufnahme_uab_datum", spec, "01.02.2017")[0] == dt.date(2017, 2, 1)
     assert convert_value("aufnahme_uab_datum", spec, "2017-02-01")[0] == dt.date(2017, 2, 1)
+
+
+# ---------------------------------------------------------------- headers
+
+EXAMPLE = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+
+
+def _example_rows(n=40):
+    text = EXAMPLE.read_bytes().decode("utf-8-sig", errors="replace")  # it holds a cp1252 line on purpose
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    return rows[0], rows[1:n + 1]
+
+
+def _evaluate(tmp_path, src, *extra):
+    out = tmp_path / (Path(src).stem + "_erg.csv")
+    r = run("evaluate", src, "--on", "2018-09-15", "--out", out, "--errors-ok", *extra)
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";")) if out.exists() else None
+    return r, rows
+
+
+def _write_csv(path, rows):
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("base")
+    header, body = _example_rows()
+    r, rows = _evaluate(tmp, _write_csv(tmp / "plain.csv", [header] + body))
+    assert r.exit_code == 0 and len(rows) == len(body)
+    return rows
+
+
+def test_a_mistyped_header_stops_the_run_with_the_closest_header(tmp_path):
+    header, body = _example_rows()
+    bad = ["Aufenthaltstatus" if h == "Aufenthaltsstatus" else "Unterbingung" if h == "Unterbringung" else h
+           for h in header]
+    r, rows = _evaluate(tmp_path, _write_csv(tmp_path / "typo.csv", [bad] + body))
+    assert r.exit_code == 2 and rows is None
+    assert "(aufenthaltsstatus) fehlt" in r.output and "„Aufenthaltstatus“" in r.output
+    assert "(unterbringung) fehlt" in r.output and "„Unterbingung“" in r.output
+    assert "--missing-column aufenthaltsstatus" in r.output
+    # and each unrecognised column is named with the field it probably means
+    assert "Spalte „Unterbingung“ nicht erkannt – gemeint ist vielleicht „unterbringung“" in r.output
+
+
+def test_a_title_row_above_the_header_is_skipped(tmp_path, baseline):
+    header, body = _example_rows()
+    rows = [["Personenliste Landkreis Beispiel, Stand 15.09.2018"], [], ["erstellt von: Sachgebiet Integration"],
+            header] + body
+    r, got = _evaluate(tmp_path, _write_csv(tmp_path / "titel.csv", rows))
+    assert r.exit_code == 0, r.output
+    assert got == baseline
+
+
+def _two_row(header):
+    """A header as offices build it: a group cell over its sub-headers."""
+    groups = {"Aufnahme UAB": ("Aufnahme", "UAB"), "Zugang BW": ("Zugang", "BW"),
+              "Asylentscheidung unanfechtbar": ("Asylentscheidung", "unanfechtbar")}
+    top, bottom = [], []
+    for h in header:
+        t, b = groups.get(h, (h, ""))
+        top.append(t)
+        bottom.append(b)
+    return top, bottom
+
+
+def test_a_two_row_header_is_joined(tmp_path, baseline):
+    header, body = _example_rows()
+    top, bottom = _two_row(header)
+    r, got = _evaluate(tmp_path, _write_csv(tmp_path / "zweizeilig.csv", [top, bottom] + body))
+    assert r.exit_code == 0, r.output
+    assert got == baseline
+
+
+def test_a_merged_group_cell_over_two_columns_is_joined():
+    from eligibility.headers import find_header
+
+    h = find_header([["Personen-ID", "Aufnahme", "", "Status"], ["", "UAB", "untere Aufnahmebehörde", ""],
+                     ["X1", "01.01.2017", "", "duldung"]], FACTS)
+    assert h.height == 2 and h.mapping == {0: "person_id", 1: "aufnahme_uab_datum", 3: "aufenthaltsstatus"}
+    assert "Aufnahme untere Aufnahmebehörde" in h.ignored  # the same fact twice: the first column is read
+
+
+def _xlsx(path, sheets):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets:
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append([_typed_cell(c) for c in row])
+    wb.save(path)
+    return path
+
+
+def _typed_cell(c):
+    """Cells as Excel users have them: dates as dates, numbers as numbers."""
+    if isinstance(c, str) and len(c) == 10 and c[2] == "." and c[5] == ".":
+        return dt.date(int(c[6:]), int(c[3:5]), int(c[:2]))
+    return c if c != "" else None
+
+
+def test_data_on_the_second_sheet_is_found_and_sheet_names_a_missing_one(tmp_path, baseline):
+    header, body = _example_rows()
+    top, bottom = _two_row(header)
+    path = _xlsx(tmp_path / "export.xlsx", [("Deckblatt", [["Landkreis Beispiel"], ["Personenliste"], ["Stand", "15.09.2018"]]),
+                                            ("Personen", [["Personenliste Stand 15.09.2018"], top, bottom] + body)])
+    r, got = _evaluate(tmp_path, path)
+    assert r.exit_code == 0, r.output
+    assert got == baseline
+    r, _ = _evaluate(tmp_path, path, "--sheet", "Daten")
+    assert r.exit_code == 2 and "Tabellenblatt „Daten“ gibt es nicht" in r.output
+    assert "„Deckblatt“, „Personen“" in r.output
+    r, got = _evaluate(tmp_path, path, "--sheet", "Personen")
+    assert r.exit_code == 0 and got == baseline
+
+
+def test_a_column_missing_on_purpose_is_unknown_for_every_row(tmp_path):
+    header, body = _example_rows()
+    drop = header.index("Herkunftsland")
+    rows = [[c for i, c in enumerate(row) if i != drop] for row in [header] + body]
+    src = _write_csv(tmp_path / "ohne_land.csv", rows)
+    r, got = _evaluate(tmp_path, src)
+    assert r.exit_code == 2 and got is None and "(herkunftsland) fehlt" in r.output
+    r, got = _evaluate(tmp_path, src, "--missing-column", "herkunftsland")
+    assert r.exit_code == 0, r.output
+    assert len(got) == len(body) and "fehlt absichtlich" in r.output
+    # the rules read it for Gestattung only (Bleibeperspektive): those rows stay open, naming it
+    gest = [g for g, row in zip(got, body) if row[header.index("Aufenthaltsstatus")] == "gestattung"]
+    assert gest and all("herkunftsland" in g["fehlende_angaben"] for g in gest)
+    r, _ = _evaluate(tmp_path, src, "--missing-column", "herkunftland")
+    assert r.exit_code == 2 and "herkunftsland" in r.output
+    r, got = _evaluate(tmp_path, src, "--allow-missing")
+    assert r.exit_code == 0 and len(got) == len(body)
+
+
+@pytest.mark.parametrize("command", [
+    ["report", "--out", "{tmp}/b.html"], ["allocation", "--year", "2018"], ["upcoming"],
+    ["impact", "--old", str(ROOT / "rules"), "--new", str(ROOT / "rules")],
+])
+def test_every_roster_command_stops_on_a_missing_column(tmp_path, command):
+    header, body = _example_rows()
+    bad = ["Aufenthaltstatus" if h == "Aufenthaltsstatus" else h for h in header]
+    src = _write_csv(tmp_path / "typo.csv", [bad] + body)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    r = run(*args[:1], src, *args[1:]) if command[0] != "impact" else run(*args, src)
+    assert r.exit_code == 2 and "(aufenthaltsstatus) fehlt" in r.output, r.output

@@ -212,14 +212,71 @@ _input_options = [
                  help="Format der Eingabe (Standard: nach Dateiendung)."),
     click.option("--encoding", default=None, help="Zeichenkodierung der CSV-Datei (Standard: erkannt; z. B. cp1252)."),
     click.option("--delimiter", default=None, help="Trennzeichen der CSV-Datei (Standard: erkannt)."),
-    click.option("--sheet", default=None, help="Tabellenblatt der XLSX-Datei (Standard: das erste)."),
+    click.option("--sheet", default=None,
+                 help="Tabellenblatt der Tabellendatei (Standard: das Blatt, dessen Kopfzeile die meisten Felder hat)."),
+]
+
+
+_column_options = [
+    click.option("--missing-column", "missing_columns", multiple=True, metavar="FELD",
+                 help="Diese Spalte fehlt absichtlich: die Angabe ist für jede Zeile unbekannt (mehrfach möglich)."),
+    click.option("--allow-missing", is_flag=True,
+                 help="Jede fehlende Spalte ist gewollt (sonst bricht das Programm ab, wenn die Regeln sie lesen)."),
 ]
 
 
 def _with_input_options(f: Any) -> Any:
-    for opt in reversed(_input_options):
-        f = opt(f)
-    return f
+    """The reading options; the column options are kept in the click context (read by
+    `_check_columns`), so the commands' signatures stay as they are."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, missing_columns: tuple[str, ...] = (), allow_missing: bool = False, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta["eligibility.missing_columns"] = tuple(missing_columns)
+        ctx.meta["eligibility.allow_missing"] = allow_missing
+        return f(*args, **kwargs)
+
+    g: Any = wrapper
+    for opt in reversed(_input_options + _column_options):
+        g = opt(g)
+    return g
+
+
+def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str | None, encoding: str | None,
+                   delimiter: str | None, sheet: str | None, rules_read: bool = True) -> None:
+    """Stop (exit 2) before anything is decided when a column the rules read is absent
+    after matching, unless the user said it is missing on purpose; say for every
+    unrecognised column which field it probably means. Headers are no personal data."""
+    from .diagnostics import did_you_mean
+    from .headers import missing_columns, missing_message
+    from .rosters import format_of, roster_info
+
+    ctx = click.get_current_context()
+    on_purpose = ctx.meta.get("eligibility.missing_columns", ())
+    allow = ctx.meta.get("eligibility.allow_missing", False)
+    try:
+        ent = engine.entity(entity)
+        for name in on_purpose:
+            if name not in ent.facts:
+                hint = did_you_mean(name, list(ent.facts)).replace("did you mean", "meinten Sie")
+                _fail(f"--missing-column {name}: kein Feld des Faktenschemas" + (f" ({hint})" if hint else ""))
+        if format_of(path, in_format) == "jsonl":
+            return  # records, not columns: a missing key is an unknown fact of that record
+        info = roster_info(path, ent.facts, in_format, encoding, delimiter, sheet)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{path}: {exc}")
+    for header, fact in info.suggestions.items():
+        click.echo(f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ "
+                   f"({ent.facts[fact].label.de})", err=True)
+    if not rules_read:
+        return
+    missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose)
+    if missing and not allow:
+        _fail(f"{path}: " + missing_message(missing))
+    for name in sorted(set(on_purpose) | ({m.fact for m in missing} if allow else set())):
+        if name not in info.columns.values():
+            click.echo(f"Hinweis: Spalte „{name}“ fehlt absichtlich – für jede Zeile unbekannt", err=True)
 
 
 def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
@@ -229,6 +286,9 @@ def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_form
 
     if not Path(path).is_file():
         _fail(f"Datei nicht gefunden: {path}")
+    if not click.get_current_context().meta.get("eligibility.columns_checked"):
+        _check_columns(engine, entity, path, in_format, encoding, delimiter, sheet)
+        click.get_current_context().meta["eligibility.columns_checked"] = True
     try:
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
@@ -273,6 +333,7 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
         engine.entity(entity)
     except ValueError as exc:
         _fail(str(exc))
+    _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet)
     progress = terminal_progress(src)
     try:
         summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
@@ -400,6 +461,7 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
     engine = load_engine(rules, ())
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet, rules_read=False)
     try:
         written, failed = _convert(input_file, out, engine.entity(entity).facts, style, in_format, encoding,
                                    delimiter, sheet)
@@ -440,6 +502,7 @@ def impact(old: str, new: str, input_file: str, on: str | None, out: str | None,
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(new_engine, entity, input_file, in_format, encoding, delimiter, sheet)
     try:
         _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
         result = imp.impact(old_engine, new_engine, rows, day, old_name, new_name, entity)
@@ -535,6 +598,7 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(engine, None, input_file, in_format, encoding, delimiter, sheet)
     try:
         _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
         changes, skipped = upcoming_changes(engine, rows, day, days)

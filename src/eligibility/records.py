@@ -105,7 +105,7 @@ def parse_number(text: str, integral: bool) -> Decimal | str:
     return "Zahl erwartet"
 
 
-def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str], what: str = "Wert"
+def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str], country: bool = False
                  ) -> FieldError:
     """A value no form matches: the field, its label and the closest allowed value. The
     value itself is not quoted: error texts reach terminals and logs, values are personal."""
@@ -116,8 +116,8 @@ def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str],
         label = spec.value_labels.get(value) if spec.value_labels else None
         closest = f"{value} ({label.de})" if label else value
     allowed = ", ".join(spec.values or ()) if spec.type == "enum" else ""
-    de = f"{name}: kein erlaubter {what} für „{spec.label.de}“"
-    en = f"{name}: not an allowed {'country' if what == 'Land' else 'value'} for '{spec.label.en or spec.label.de}'"
+    de = f"{name}: {'kein bekanntes Land' if country else 'kein erlaubter Wert'} für „{spec.label.de}“"
+    en = f"{name}: {'not a known country' if country else 'not an allowed value'} for '{spec.label.en or spec.label.de}'"
     if allowed:
         de += f" (erlaubt: {allowed})"
         en += f" (allowed: {allowed})"
@@ -148,8 +148,10 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
             hit = table.get(key)
             if hit is None and spec.format == "iso3166_alpha3":
                 hit = forms.countries().get(key)
-                if hit is None:
-                    return UNKNOWN, _not_allowed(name, spec, text, {**forms.countries(), **table}, "Land")
+                # A code written as a code stays what it is (XXA "stateless" and other
+                # ICAO codes are not ISO 3166, and the rule set's pattern governs codes).
+                if hit is None and not (spec.pattern and re.fullmatch(spec.pattern, text)):
+                    return UNKNOWN, _not_allowed(name, spec, text, {**forms.countries(), **table}, country=True)
             text = hit if hit is not None else text
         if spec.pattern and not re.fullmatch(spec.pattern, text):
             return UNKNOWN, FieldError(name, "pattern", f"{name}: Wert hat nicht die erwartete Form",

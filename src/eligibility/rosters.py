@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from .headers import SCAN_ROWS, Header, find_header, header_of
 from .model import FactSpec
 from .records import STRIP_CLASS
 
@@ -31,11 +33,11 @@ def format_of(path: str | Path, explicit: str | None = None) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in ("csv", "txt"):
         return "csv"
-    if suffix in ("xlsx", "xlsm"):
-        return "xlsx"
+    if suffix in ("xlsx", "xlsm", "xls", "xlsb", "ods"):
+        return "xlsx"  # every spreadsheet is read by calamine
     if suffix in ("jsonl", "ndjson", "json"):
         return "jsonl"
-    raise ValueError(f"unbekanntes Dateiformat '.{suffix}' (erwartet .csv, .xlsx oder .jsonl)")
+    raise ValueError(f"unbekanntes Dateiformat '.{suffix}' (erwartet .csv, .xlsx, .xls, .ods, .json oder .jsonl)")
 
 
 @dataclasses.dataclass
@@ -54,31 +56,24 @@ class RosterInfo:
     german: bool = False  # German Excel dialect (";" or TT.MM.JJJJ dates)
     columns: dict[str, str] = dataclasses.field(default_factory=dict)  # header -> fact
     ignored: list[str] = dataclasses.field(default_factory=list)
+    suggestions: dict[str, str] = dataclasses.field(default_factory=dict)  # ignored header -> likely fact
+    header_row: int = 1  # line (CSV) or sheet row of the header's last row, 1-based
+    sheet: str | None = None
 
 
-def _norm(header: str) -> str:
-    h = header.replace("\ufeff", "").strip().lower()
-    h = h.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
-    return re.sub(r"[\s_\-./]+", " ", h).strip()
+def _info_of(header: Header, fmt: str) -> tuple[dict[int, str], RosterInfo]:
+    info = RosterInfo(fmt)
+    for i, fact in header.mapping.items():
+        info.columns[header.names[i]] = fact
+    info.ignored = list(header.ignored)
+    info.suggestions = dict(header.suggestions)
+    info.header_row = header.index + header.height
+    return dict(header.mapping), info
 
 
 def header_map(headers: list[str], facts: Mapping[str, FactSpec]) -> tuple[dict[int, str], RosterInfo]:
     """Column index -> fact name, by field name or any German alias of the schema."""
-    lookup: dict[str, str] = {}
-    for name, spec in facts.items():
-        lookup[_norm(name)] = name
-        for alias in spec.aliases:
-            lookup.setdefault(_norm(alias), name)
-    mapping: dict[int, str] = {}
-    info = RosterInfo("")
-    for i, h in enumerate(headers):
-        fact = lookup.get(_norm(str(h or "")))
-        if fact is not None and fact not in mapping.values():
-            mapping[i] = fact
-            info.columns[str(h)] = fact
-        elif str(h or "").strip():
-            info.ignored.append(str(h))
-    return mapping, info
+    return _info_of(header_of(headers, facts), "")
 
 
 # ---------------------------------------------------------------- CSV
@@ -168,23 +163,56 @@ def _parse_rows(lines: Iterable[str], line_no: Callable[[], int], bad_lines: set
         yield InputRow(number, record)
 
 
+def _split(line: str, delim: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delim), [])
+    except csv.Error:
+        return [line]
+
+
 def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None, delimiter: str | None
               ) -> tuple[IO[bytes], _Lines, list[str] | None, dict[int, str], RosterInfo]:
+    """Open a CSV roster at its first data line: the header is searched among the first
+    lines (title rows above it are skipped, two header rows joined), for each delimiter
+    unless one is given; the delimiter whose header matches most fields wins."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)
+    py_enc = "utf-8" if enc == "utf-8-sig" else enc
+    sample: list[str] = []
+    ends: list[int] = []
+    while len(sample) < SCAN_ROWS:
+        line = raw.readline()
+        if not line:
+            break
+        if not sample and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8):]
+        sample.append(line.decode(py_enc, errors="replace").rstrip("\r\n"))
+        ends.append(raw.tell())
+    found: tuple[int, str, Header] | None = None
+    for d in ([delimiter] if delimiter else [";", ",", "\t", "|"]):
+        h = find_header([_split(line, d) for line in sample], facts)
+        if h is None:
+            continue
+        if found is None or h.score > found[0] or (
+                h.score == found[0] and sample[h.index].count(d) > sample[found[2].index].count(found[1])):
+            found = (h.score, d, h)
+    if found is None:
+        raw.seek(0, 2)
+        return raw, _Lines(raw, enc), None, {}, RosterInfo("csv", enc, delimiter or ",")
+    _, delim, header = found
+    if not delimiter and header.score == 0:
+        delim = detect_delimiter(sample[header.index])
+        header = find_header([_split(line, delim) for line in sample], facts) or header
+    mapping, info = _info_of(header, "csv")
+    raw.seek(ends[header.index + header.height - 1])
     lines = _Lines(raw, enc)
-    try:
-        header_line = next(lines)
-    except StopIteration:
-        return raw, lines, None, {}, RosterInfo("csv", enc, delimiter or ",")
-    delim = delimiter or detect_delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delim))
-    mapping, info = header_map(header, facts)
-    info.format, info.encoding, info.delimiter = "csv", enc, delim
+    lines.first = False
+    lines.line_no = header.index + header.height
+    info.encoding, info.delimiter = enc, delim
     info.german = delim == ";" or enc == "cp1252"
-    return raw, lines, header, mapping, info
+    return raw, lines, list(header.names), mapping, info
 
 
 def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
@@ -352,40 +380,64 @@ def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: 
 # ---------------------------------------------------------------- XLSX
 
 
+def _cell(v: Any) -> Any:
+    """A spreadsheet cell as the record path reads it: calamine gives every number as a
+    float, so a whole number (an id, a count) is an int again; a date-time is its day."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
+        return int(v)
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if v is None:
+        return ""
+    return v
+
+
 def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
               ) -> tuple[RosterInfo, Iterator[InputRow]]:
-    import openpyxl
+    """A spreadsheet (.xlsx, .xlsm, .xls, .xlsb, .ods) read by calamine (Rust). Without
+    `sheet`, the sheet whose header matches most fields (the first of equals)."""
+    from python_calamine import CalamineError, CalamineWorkbook
 
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    ws = wb[sheet] if sheet else wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    header: list[Any] | None = None
-    for row in it:
-        if row and any(c is not None and str(c).strip() for c in row):
-            header = list(row)
-            break
-    if header is None:
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise ValueError(f"Tabellendatei nicht lesbar ({type(exc).__name__})") from exc
+    names = list(wb.sheet_names)
+    if sheet is not None and sheet not in names:
         wb.close()
-        return RosterInfo("xlsx"), iter(())
-    mapping, info = header_map([str(h) if h is not None else "" for h in header], facts)
-    info.format = "xlsx"
+        raise ValueError(f"Tabellenblatt „{sheet}“ gibt es nicht; die Datei hat: "
+                         + ", ".join(f"„{n}“" for n in names))
+    chosen: tuple[str, Header, list[Any], Iterator[Any]] | None = None
+    for name in ([sheet] if sheet is not None else names):
+        try:
+            it = iter(wb.get_sheet_by_name(name).iter_rows())
+        except CalamineError:
+            continue
+        head = [list(r) for r in itertools.islice(it, SCAN_ROWS)]
+        h = find_header(head, facts)
+        if h is not None and (chosen is None or h.score > chosen[1].score):
+            chosen = (name, h, head, it)
+    if chosen is None:
+        wb.close()
+        return RosterInfo("xlsx", sheet=sheet), iter(())
+    name, header, head, it = chosen
+    mapping, info = _info_of(header, "xlsx")
     info.german = True
-
-    def cell(v: Any) -> Any:
-        if isinstance(v, dt.datetime):
-            return v.date()
-        if v is None:
-            return ""
-        return v
+    info.sheet = name
+    width = len(header.names)
 
     def rows() -> Iterator[InputRow]:
         try:
             number = 0
-            for row in it:
+            for row in itertools.chain(head[header.index + header.height:], it):
                 if not row or all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
                     continue
                 number += 1
-                record = {fact: cell(row[i]) for i, fact in mapping.items() if i < len(row)}
+                if len(row) > width and any(_cell(c) != "" for c in row[width:]):
+                    yield InputRow(number, None, f"Zeile hat Werte rechts der Kopfzeile (mehr als {width} Spalten)",
+                                   f"row has values right of the header (more than {width} columns)")
+                    continue
+                record = {fact: _cell(row[i]) for i, fact in mapping.items() if i < len(row)}
                 yield InputRow(number, record)
         finally:
             wb.close()
@@ -433,6 +485,19 @@ def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None
     if kind == "xlsx":
         return read_xlsx(path, facts, sheet)
     return read_jsonl(path, facts)
+
+
+def roster_info(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
+                encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None) -> RosterInfo:
+    """What reading would find (format, header, columns), without reading the rows."""
+    info, rows = read_roster(path, facts, fmt, encoding, delimiter, sheet)
+    try:
+        next(rows, None)  # started, so that closing it closes the file
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    return info
 
 
 # ---------------------------------------------------------------- writers
