@@ -352,3 +352,108 @@ def test_every_roster_command_stops_on_a_missing_column(tmp_path, command):
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
     r = run(*args[:1], src, *args[1:]) if command[0] != "impact" else run(*args, src)
     assert r.exit_code == 2 and "(aufenthaltsstatus) fehlt" in r.output, r.output
+
+
+# ---------------------------------------------------------------- broken lines
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from eligibility.batch import evaluate_roster  # noqa: E402
+from eligibility.synth import GERMAN_HEADERS  # noqa: E402
+
+COLS = list(GERMAN_HEADERS)
+BROKEN = ["unbalanced_quote", "unbalanced_quote_last", "lone_cr", "nul", "too_many", "cp1252_line",
+          "cp1252_undefined_byte", "newline_in_cell"]
+# (kind, is the row readable, is its id kept as written)
+READABLE = {"good": True, "cp1252_line": True, "cp1252_undefined_byte": True, "newline_in_cell": True}
+
+
+def _broken_line(kind, pid):
+    cells = [pid, "duldung", "", "01.02.2017", "", "", "", "anschluss", "Göppingen", "Kreis", "SYR", "nein", "nein",
+             "", "nein"]
+    text = ";".join(cells)
+    if kind == "unbalanced_quote":
+        return f'{pid};"duldung;' + ";".join(cells[2:]), None
+    if kind == "unbalanced_quote_last":
+        return ";".join(cells[:-1]) + ';"nein', None
+    if kind == "lone_cr":
+        return text.replace("Göppingen", "Göp\rpingen"), None
+    if kind == "nul":
+        return text.replace("Kreis", "Kr\x00eis"), None
+    if kind == "too_many":
+        return text + ";x;y", None
+    if kind == "cp1252_line":
+        return text.encode("cp1252"), pid
+    if kind == "cp1252_undefined_byte":  # 0x81 is in neither: that cell (Gemeinde, not read by rules) gets U+FFFD
+        return text.encode("cp1252").replace(b"Kreis", b"Kr\x81eis"), pid
+    if kind == "newline_in_cell":
+        return text.replace("Göppingen", '"Göppingen\r\nOst"'), pid
+    return text, pid
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["good"] * 4 + BROKEN), min_size=1, max_size=30), st.sampled_from(["csv", "jsonl",
+                                                                                                   "xlsx"]))
+def test_broken_lines_yield_error_rows_where_they_stand_and_the_rest_is_read(tmp_path, kinds, out_fmt):
+    data = io.BytesIO()
+    data.write(("\ufeff" + ";".join(GERMAN_HEADERS[c] for c in COLS) + "\r\n").encode())
+    expected = []
+    for i, kind in enumerate(kinds, start=1):
+        line, pid = _broken_line(kind, f"P{i:04d}")
+        data.write((line if isinstance(line, bytes) else line.encode()) + b"\r\n")
+        expected.append(pid)
+    src = tmp_path / "kaputt.csv"
+    src.write_bytes(data.getvalue())
+    out = tmp_path / f"erg.{out_fmt}"
+    summary = evaluate_roster(ENGINE, src, dt.date(2018, 9, 15), out)
+    assert summary.rows == len(kinds)  # rows in = rows out
+    if out_fmt == "jsonl":
+        got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        got = [(g["row"], g.get("record_id"), g.get("errors")) for g in got]
+    elif out_fmt == "xlsx":
+        import openpyxl
+
+        ws = openpyxl.load_workbook(out, read_only=True).worksheets[0]
+        it = ws.iter_rows(values_only=True)
+        head = list(next(it))
+        got = [(r[0], r[1] or None, r[head.index("fehler")]) for r in it]
+    else:
+        reader = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";")
+        got = [(int(r["zeile"]), r["person_id"] or None, r["fehler"]) for r in reader]
+    assert [g[0] for g in got] == list(range(1, len(kinds) + 1))
+    for kind, pid, (_, gid, errors) in zip(kinds, expected, got):
+        if pid is None:
+            assert errors, kind
+        else:
+            assert gid == pid and not errors, (kind, errors)
+
+
+def test_a_cp1252_line_in_a_utf8_file_is_read_as_cp1252_not_the_whole_file(tmp_path):
+    header = ";".join(GERMAN_HEADERS[c] for c in COLS)
+    good = "P1;duldung;;01.02.2017;;;;anschluss;Göppingen;Kreis;SYR;nein;nein;;nein"
+    src = tmp_path / "gemischt.csv"
+    src.write_bytes((header + "\r\n" + good + "\r\n").encode() + good.replace("P1", "P2").encode("cp1252") + b"\r\n"
+                    + (good.replace("P1", "P3") + "\r\n").encode())
+    info, rows = read_roster(src, FACTS)
+    rows = list(rows)
+    assert info.encoding == "utf-8"
+    assert [r.record["gemeinde"] for r in rows] == ["Göppingen"] * 3  # one spelling, counted once
+    assert info.recoded == [2]
+    r = run("evaluate", src, "--on", "2018-09-15", "--out", tmp_path / "e.csv", "--allow-missing")
+    assert "1 Zeile nicht UTF-8, als Windows-1252 gelesen (Zeile 2)" in r.output
+
+
+@pytest.mark.parametrize("encoding,eol", [("utf-16", "\r\n"), ("utf-16-le", "\r\n"), ("utf-8", "\r"),
+                                          ("cp1252", "\r")])
+def test_utf16_and_cr_only_files_are_read(tmp_path, encoding, eol):
+    header = "\t".join(GERMAN_HEADERS[c] for c in COLS)
+    good = "\t".join(["P1", "duldung", "", "01.02.2017", "", "", "", "anschluss", "Göppingen", "Kreis", "SYR",
+                      "nein", "nein", "", "nein"])
+    src = tmp_path / "unicode.txt"
+    src.write_bytes((header + eol + good + eol + good.replace("P1", "P2") + eol).encode(encoding))
+    info, rows = read_roster(src, FACTS)
+    rows = list(rows)
+    assert [r.record["person_id"] for r in rows] == ["P1", "P2"]
+    assert rows[0].record["gemeinde"] == "Göppingen" and info.delimiter == "\t"

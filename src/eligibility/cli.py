@@ -296,6 +296,19 @@ def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_form
     return info, table_decisions(engine, rows, on, entity)
 
 
+def _report_recoded(info: Any, lang: str = "de") -> None:
+    """Lines of a UTF-8 file that were read as Windows-1252: said, never silent."""
+    rows = list(getattr(info, "recoded", None) or ())
+    if not rows:
+        return
+    shown = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
+    if lang == "de":
+        click.echo(f"Hinweis: {len(rows)} Zeile{'n' if len(rows) != 1 else ''} nicht UTF-8, als Windows-1252 gelesen "
+                   f"(Zeile {shown})", err=True)
+    else:
+        click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
+
+
 def _date_option(value: str | None) -> Any:
     try:
         return coerce_date(value)
@@ -343,6 +356,7 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     if progress is not None:
         click.echo("", err=True)
     click.echo(summary.text(lang), err=True)
+    _report_recoded(summary.info, lang)
     click.echo(f"Ergebnis: {target}" if lang == "de" else f"Result: {target}", err=True)
     if summary.errors and not errors_ok:
         sys.exit(1)

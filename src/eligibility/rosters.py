@@ -59,6 +59,8 @@ class RosterInfo:
     suggestions: dict[str, str] = dataclasses.field(default_factory=dict)  # ignored header -> likely fact
     header_row: int = 1  # line (CSV) or sheet row of the header's last row, 1-based
     sheet: str | None = None
+    # Rows (numbers) of a UTF-8 file whose line was not UTF-8 and was read as Windows-1252.
+    recoded: list[int] = dataclasses.field(default_factory=list)
 
 
 def _info_of(header: Header, fmt: str) -> tuple[dict[int, str], RosterInfo]:
@@ -80,8 +82,16 @@ def header_map(headers: list[str], facts: Mapping[str, FactSpec]) -> tuple[dict[
 
 
 def detect_encoding(head: bytes) -> str:
+    """The file's encoding from its first bytes. A sample with both UTF-8 characters and
+    lines that are not UTF-8 is UTF-8 with some lines from elsewhere: those lines are read
+    one by one (see `_Lines`), never the whole file re-decoded."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 4 and head.count(b"\x00") * 3 > len(head):
+        # UTF-16 without a byte-order mark: every other byte of ASCII text is NUL.
+        return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -89,7 +99,16 @@ def detect_encoding(head: bytes) -> str:
         # A multi-byte character cut at the end of the sample is still UTF-8.
         if exc.start >= len(head) - 3:
             return "utf-8"
-        return "cp1252"
+    utf8_lines = bad_lines = 0
+    for line in head.split(b"\n")[:-1]:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines += 1
+            continue
+        if not line.isascii():
+            utf8_lines += 1
+    return "utf-8" if utf8_lines else "cp1252"
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -98,21 +117,54 @@ def detect_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+_CHUNK = 1 << 20
+
+
+def _normalised_stream(raw: IO[bytes], enc: str) -> tuple[IO[bytes], str]:
+    """A UTF-16 file, or one whose lines end in CR only (old Mac Excel), as a temporary
+    UTF-8 file with LF line ends, converted in chunks; any other file as it is."""
+    import tempfile
+
+    head = raw.read(65536)
+    raw.seek(0)
+    utf16 = enc.startswith("utf-16")
+    cr_only = not utf16 and b"\r" in head and b"\n" not in head
+    if not utf16 and not cr_only:
+        return raw, enc
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the roster
+    if utf16:
+        decoder = codecs.getincrementaldecoder(enc)(errors="replace")
+        while True:
+            chunk = raw.read(_CHUNK)
+            text = decoder.decode(chunk, final=not chunk)
+            out.write(text.replace("\ufeff", "", 1 if out.tell() == 0 else 0).encode("utf-8"))
+            if not chunk:
+                break
+        enc = "utf-8"
+    else:
+        while chunk := raw.read(_CHUNK):
+            out.write(chunk.replace(b"\r", b"\n"))
+    raw.close()
+    out.seek(0)
+    return out, enc
+
+
 class _Lines:
-    """Physical lines of a byte stream, decoded one by one, so that a line with a broken
-    encoding spoils only its own record."""
+    """Physical lines of a byte stream as (line number, text, read in a fallback encoding),
+    decoded one by one: a UTF-8 file with a line saved as Windows-1252 (copy and paste
+    from an old file) keeps that line; its undecodable bytes are carried as surrogates
+    and the fields that hold them are read as Windows-1252 (`_recode`)."""
 
     def __init__(self, raw: IO[bytes], encoding: str) -> None:
         self.raw = raw
         self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.first = True
-        self.bad_lines: set[int] = set()
         self.line_no = 0
 
     def __iter__(self) -> "_Lines":
         return self
 
-    def __next__(self) -> str:
+    def __next__(self) -> tuple[int, str, bool]:
         line = self.raw.readline()
         if not line:
             raise StopIteration
@@ -122,42 +174,107 @@ class _Lines:
             if line.startswith(codecs.BOM_UTF8):
                 line = line[len(codecs.BOM_UTF8):]
         try:
-            return line.decode(self.encoding)
+            return self.line_no, line.decode(self.encoding), False
         except UnicodeDecodeError:
-            self.bad_lines.add(self.line_no)
-            return line.decode(self.encoding, errors="replace")
+            if self.encoding == "utf-8":
+                return self.line_no, line.decode("utf-8", errors="surrogateescape"), True
+            return self.line_no, line.decode(self.encoding, errors="replace"), False
 
 
-def _parse_rows(lines: Iterable[str], line_no: Callable[[], int], bad_lines: set[int], header: list[str],
-                mapping: dict[int, str], enc: str, delim: str, number: int) -> Iterator[InputRow]:
+def _recode(field: str) -> str:
+    """A field of a line that was not UTF-8: its bytes read as Windows-1252 (the encoding
+    of Excel's CSV on German Windows); bytes Windows-1252 lacks become U+FFFD."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in field):
+        return field
+    raw = field.encode("utf-8", errors="surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+MAX_SPAN = 200  # physical lines one quoted cell may span before the quote counts as unbalanced
+
+_OPEN = "open"
+
+
+def _parse_one(text: str, delim: str) -> tuple[list[str] | None, str | None]:
+    try:
+        return next(csv.reader((text,), delimiter=delim, strict=True), []), None
+    except csv.Error as exc:
+        return None, (_OPEN if "unexpected end of data" in str(exc) else str(exc))
+
+
+def _bad(number: int, de: str, en: str) -> InputRow:
+    return InputRow(number, None, de, en)
+
+
+def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mapping: dict[int, str], delim: str,
+                number: int, recoded: list[int] | None = None) -> Iterator[InputRow]:
     """Rows of a CSV body after `number` rows: one InputRow per record, unreadable ones
-    with the reason; blank rows are skipped and not counted."""
-    reader = csv.reader(lines, delimiter=delim)
-    previous_line = line_no()
+    with the reason; blank rows are skipped and not counted.
+
+    Every physical line is a row, except a quoted cell that spans lines (Excel writes a
+    cell with a line break so). A quote that opens a cell and is not closed properly within
+    the line is taken as such a cell only if the joined record has the header's number of
+    fields and no line it swallows looks like a row of its own (as many fields as the
+    header); otherwise that one line is an error row and the lines after it are read
+    again. So an unbalanced quote never swallows the rows below it."""
+    width = len(header)
+    source = iter(lines)
+    back: list[tuple[int, str, bool]] = []  # lines to read again, last first
     while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
+        item = back.pop() if back else next(source, None)
+        if item is None:
             break
-        except csv.Error:
-            number += 1
-            previous_line = line_no()
-            yield InputRow(number, None, "Zeile ist kein gültiges CSV (Anführungszeichen?)",
-                           "row is not valid CSV (quotes?)")
+        _, text, fallback = item
+        if not text.strip():
             continue
-        spanned = set(range(previous_line + 1, line_no() + 1))
-        previous_line = line_no()
+        if "\x00" in text:
+            number += 1
+            yield _bad(number, "Zeile enthält ein NUL-Zeichen (Binärdaten?)", "row contains a NUL character (binary data?)")
+            continue
+        fields, err = _parse_one(text, delim)
+        if err == _OPEN:
+            taken = [item]
+            joined = text
+            while len(taken) < MAX_SPAN:
+                nxt = back.pop() if back else next(source, None)
+                if nxt is None:
+                    break
+                taken.append(nxt)
+                joined += nxt[1]
+                fields, err = _parse_one(joined, delim)
+                if err != _OPEN:
+                    break
+            if err is None and fields is not None and len(fields) == width and not any(
+                    t[1].count(delim) + 1 >= width for t in taken[1:]):
+                fallback = any(t[2] for t in taken)
+            else:
+                back.extend(reversed(taken[1:]))
+                number += 1
+                yield _bad(number, "Anführungszeichen nicht geschlossen – Zeile nicht lesbar",
+                           "unbalanced quote – row cannot be read")
+                continue
+        elif err is not None:
+            number += 1
+            if "new-line" in err:
+                yield _bad(number, "Zeile enthält einen einzelnen Zeilenumbruch (CR) mitten in einem Feld",
+                           "row contains a lone carriage return (CR) inside a field")
+            else:
+                yield _bad(number, "Zeile ist kein gültiges CSV (Anführungszeichen?)", "row is not valid CSV (quotes?)")
+            continue
+        assert fields is not None
         if not fields or all(not f.strip() for f in fields):
             continue
         number += 1
-        if spanned & bad_lines:
-            yield InputRow(number, None, f"Zeichenkodierung defekt (erwartet {enc})",
-                           f"broken character encoding (expected {enc})")
-            continue
-        if len(fields) > len(header):
-            yield InputRow(number, None,
-                           f"Zeile hat {len(fields)} Felder, die Kopfzeile {len(header)}",
-                           f"row has {len(fields)} fields, the header {len(header)}")
+        if fallback:
+            fields = [_recode(f) for f in fields]
+            if recoded is not None:
+                recoded.append(number)
+        if len(fields) > width:
+            yield _bad(number, f"Zeile hat {len(fields)} Felder, die Kopfzeile {width}",
+                       f"row has {len(fields)} fields, the header {width}")
             continue
         record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
         yield InputRow(number, record)
@@ -179,6 +296,7 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)
+    raw, enc = _normalised_stream(raw, enc)
     py_enc = "utf-8" if enc == "utf-8-sig" else enc
     sample: list[str] = []
     ends: list[int] = []
@@ -188,7 +306,11 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
             break
         if not sample and line.startswith(codecs.BOM_UTF8):
             line = line[len(codecs.BOM_UTF8):]
-        sample.append(line.decode(py_enc, errors="replace").rstrip("\r\n"))
+        try:
+            text = line.decode(py_enc)
+        except UnicodeDecodeError:
+            text = line.decode("cp1252" if py_enc == "utf-8" else py_enc, errors="replace")
+        sample.append(text.rstrip("\r\n"))
         ends.append(raw.tell())
     found: tuple[int, str, Header] | None = None
     for d in ([delimiter] if delimiter else [";", ",", "\t", "|"]):
@@ -224,8 +346,7 @@ def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | No
 
     def rows() -> Iterator[InputRow]:
         try:
-            yield from _parse_rows(lines, lambda: lines.line_no, lines.bad_lines, header, mapping,
-                                   str(info.encoding), str(info.delimiter), 0)
+            yield from _parse_rows(lines, header, mapping, str(info.delimiter), 0, info.recoded)
         finally:
             raw.close()
 
@@ -265,7 +386,7 @@ def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: s
         sub = _Lines(data, enc)
         sub.first = False
         chunk: list[InputRow] = []
-        for row in _parse_rows(sub, lambda: sub.line_no, sub.bad_lines, header, mapping, enc, delim, number):
+        for row in _parse_rows(sub, header, mapping, delim, number, info.recoded):
             chunk.append(row)
             if len(chunk) >= block_rows:
                 yield Block(chunk[0].number, len(chunk), rows=chunk)
