@@ -457,3 +457,70 @@ def test_utf16_and_cr_only_files_are_read(tmp_path, encoding, eol):
     rows = list(rows)
     assert [r.record["person_id"] for r in rows] == ["P1", "P2"]
     assert rows[0].record["gemeinde"] == "Göppingen" and info.delimiter == "\t"
+
+
+# ---------------------------------------------------------------- JSON, stdin
+
+REC = {"person_id": "J1", "aufenthaltsstatus": "Duldung", "unterbringung": "AUB", "aufnahme_uab_datum": "01.02.2017"}
+
+
+def test_a_json_file_with_an_array_of_records(tmp_path):
+    src = tmp_path / "liste.json"
+    src.write_text(json.dumps([REC, dict(REC, person_id="J2"), 42, dict(REC, person_id="J4")]), encoding="utf-8")
+    _, rows = read_roster(src, FACTS)
+    rows = list(rows)
+    assert [r.number for r in rows] == [1, 2, 3, 4]
+    assert [r.record and r.record["person_id"] for r in rows] == ["J1", "J2", None, "J4"]
+    assert rows[2].error == "Zeile ist kein JSON-Objekt"
+
+
+def test_duplicate_keys_in_a_json_record_are_an_error_not_last_wins(tmp_path):
+    line = '{"person_id": "J1", "aufenthaltsstatus": "duldung", "aufenthaltsstatus": "gestattung"}'
+    src = tmp_path / "liste.jsonl"
+    src.write_text(line + "\n" + json.dumps(REC) + "\n", encoding="utf-8")
+    rows = list(read_roster(src, FACTS)[1])
+    assert rows[0].record is None and "„aufenthaltsstatus“ kommt zweimal vor" in rows[0].error
+    assert rows[1].record["person_id"] == "J1"
+    arr = tmp_path / "liste.json"
+    arr.write_text("[" + line + ", " + json.dumps(REC) + "]", encoding="utf-8")
+    rows = list(read_roster(arr, FACTS)[1])
+    assert len(rows) == 2 and rows[0].record is None and rows[1].record["person_id"] == "J1"
+    person = tmp_path / "p.json"
+    person.write_text(line, encoding="utf-8")
+    r = run("check", person, "--on", "2018-09-15")
+    assert r.exit_code == 2 and "kommt zweimal vor" in r.output
+
+
+def test_a_broken_json_array_says_where_reading_stops(tmp_path):
+    src = tmp_path / "liste.json"
+    src.write_text("[" + json.dumps(REC) + ", {kaputt", encoding="utf-8")
+    rows = list(read_roster(src, FACTS)[1])
+    assert [r.number for r in rows] == [1, 2] and "Rest der Liste" in rows[1].error
+
+
+@pytest.mark.parametrize("fmt", [None, "csv"])
+def test_a_roster_from_standard_input(tmp_path, fmt):
+    header, body = _example_rows(5)
+    text = "\r\n".join(";".join(r) for r in [header] + body) + "\r\n"
+    out = tmp_path / "erg.csv"
+    r = run("evaluate", "-", "--on", "2018-09-15", "--out", out, *(["--in-format", fmt] if fmt else []),
+            input=text.encode("utf-8"))
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert [x["person_id"] for x in rows] == [b[0] for b in body]
+    r = run("evaluate", "-", "--on", "2018-09-15", input=text.encode("utf-8"))
+    assert r.exit_code == 2 and "--out" in r.output
+
+
+def test_jsonl_from_standard_input_is_sniffed(tmp_path):
+    out = tmp_path / "erg.jsonl"
+    r = run("evaluate", "-", "--on", "2018-09-15", "--out", out, input=(json.dumps(REC) + "\n").encode())
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["record_id"] == "J1"
+
+
+@pytest.mark.parametrize("text", [json.dumps(REC), "person_id: J1\naufenthaltsstatus: Duldung\nunterbringung: AUB\n"])
+def test_check_reads_a_record_from_standard_input(text):
+    r = run("check", "-", "--on", "2018-09-15", "--format", "json", input=text.encode())
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["record_id"] == "J1"

@@ -37,7 +37,13 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     Returns the record and the file's other keys (a case's `on`, `entity`)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        if path == "-":
+            text = sys.stdin.buffer.read().decode("utf-8-sig")
+            # JSON or YAML: a JSON object starts with "{" (YAML would read it too, but
+            # silently take the last of two equal keys).
+            p = Path("stdin.json" if text.lstrip().startswith("{") else "stdin.yaml")
+        else:
+            text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         _fail(f"Datei nicht gefunden: {path}")
     except UnicodeDecodeError:
@@ -46,7 +52,12 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _fail(f"{path}: {exc.strerror}")
     try:
         if p.suffix.lower() == ".json":
-            data = json.loads(text)
+            from .rosters import DuplicateKey, no_duplicate_keys
+
+            try:
+                data = json.loads(text, object_pairs_hook=no_duplicate_keys)
+            except DuplicateKey as exc:
+                _fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor")
         else:
             data = yaml.safe_load(text)
     except json.JSONDecodeError as exc:
@@ -78,7 +89,7 @@ _overlay_option = click.option("--overlay", "overlays", multiple=True, type=clic
 
 
 @main.command()
-@click.argument("person", type=click.Path())
+@click.argument("person", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag JJJJ-MM-TT oder TT.MM.JJJJ (Standard: heute).")
 @_rules_option
 @_overlay_option
@@ -88,7 +99,7 @@ _overlay_option = click.option("--overlay", "overlays", multiple=True, type=clic
 @click.option("--brief", is_flag=True, help="Nur Ergebnis und Begründung, ohne Bedingungsbaum.")
 def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, ...], fmt: str, lang: str,
           entity: str | None, brief: bool) -> None:
-    """Entscheidet einen Datensatz (YAML oder JSON) zum Stichtag und erklärt die Entscheidung."""
+    """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     when = on if on is not None else meta.get("on")
@@ -235,12 +246,47 @@ def _with_input_options(f: Any) -> Any:
         ctx = click.get_current_context()
         ctx.meta["eligibility.missing_columns"] = tuple(missing_columns)
         ctx.meta["eligibility.allow_missing"] = allow_missing
+        if kwargs.get("input_file") == "-":
+            ctx.meta["eligibility.stdin"] = True
+            kwargs["input_file"] = _stdin_roster("-", kwargs.get("in_format"))
         return f(*args, **kwargs)
 
     g: Any = wrapper
     for opt in reversed(_input_options + _column_options):
         g = opt(g)
     return g
+
+
+def _stdin_roster(path: str, in_format: str | None) -> str:
+    """`-` as a roster: standard input copied to a temporary file (the spreadsheet reader
+    needs a file; CSV and JSON are read twice: header, then rows), its format from
+    --in-format or sniffed from the first bytes. Other paths come back unchanged."""
+    if path != "-":
+        return path
+    import atexit
+    import os
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    fmt = in_format
+    if fmt is None:
+        head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
+        if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+            fmt = "xlsx"
+        elif head[:1] in (b"{", b"["):
+            fmt = "jsonl"
+        elif head:
+            fmt = "csv"
+        else:
+            _fail("Standardeingabe ist leer")
+    suffix = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}[str(fmt)]
+    if fmt == "xlsx" and data[:4] != b"PK\x03\x04":
+        suffix = ".xls"
+    fd, name = tempfile.mkstemp(prefix="eligibility-stdin-", suffix=suffix)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    atexit.register(lambda: os.path.exists(name) and os.remove(name))
+    return name
 
 
 def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str | None, encoding: str | None,
@@ -317,7 +363,7 @@ def _date_option(value: str | None) -> Any:
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).")
@@ -339,6 +385,8 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
     src = Path(input_file)
+    if out is None and click.get_current_context().meta.get("eligibility.stdin"):
+        _fail("--out fehlt: die Liste kommt von der Standardeingabe, wohin soll das Ergebnis?")
     target = out or str(src.with_name(f"{src.stem}_ergebnis{src.suffix}"))
     try:
         format_of(target)
@@ -363,7 +411,7 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default="bericht.html", show_default=True)
 @_rules_option
@@ -383,7 +431,7 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--year", type=int, required=True, help="Jahr der Erhebung (2017, 2018; 2019 als markierte Erweiterung).")
 @click.option("--budget", type=str, default=None, help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
 @click.option("--per-head", type=str, default=None, help="Betrag je Person in EUR (für eine Kreisliste).")
@@ -460,7 +508,7 @@ def _eur(x: Any) -> str:
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
 @click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
               help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.")
@@ -491,7 +539,7 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
 @main.command()
 @click.option("--old", "old", required=True, help="Bisheriges Regelwerk: Ordner oder git-Revision von rules/.")
 @click.option("--new", "new", required=True, help="Neues Regelwerk: Ordner oder git-Revision von rules/.")
-@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help="Zusätzlich als .csv, .html oder .txt.")
 @_overlay_option
@@ -590,7 +638,7 @@ def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str
 
 
 @main.command()
-@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
 @click.option("--within", default="90d", show_default=True, help="Zeitraum ab dem Stichtag: 90d, 12w, 6m.")
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")

@@ -569,32 +569,100 @@ def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None
 # ---------------------------------------------------------------- JSON lines
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json `object_pairs_hook`: a key given twice is an error, not last-wins (which of
+    two Aufenthaltsstatus is meant cannot be guessed)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
+    try:
+        data = parse()
+    except DuplicateKey as exc:
+        key = exc.key if len(exc.key) <= 60 else exc.key[:60] + "…"
+        return InputRow(number, None, f"Schlüssel „{key}“ kommt zweimal vor", f"key '{key}' occurs twice")
+    except UnicodeDecodeError:
+        return InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+    except (json.JSONDecodeError, RecursionError):
+        return InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
+    if not isinstance(data, dict):
+        return InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
+    return InputRow(number, data)
+
+
+def _is_json_array(path: str | Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return head.lstrip(codecs.BOM_UTF8).lstrip()[:1] == b"["
+
+
 def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterInfo, Iterator[InputRow]]:
+    """JSON lines (one record a line, streamed), or a .json file holding an array of
+    records (read whole: an array is one JSON text; each element is one row)."""
     info = RosterInfo("jsonl", "utf-8")
     info.columns = {n: n for n in facts}
+    decoder = json.JSONDecoder(object_pairs_hook=no_duplicate_keys)
 
-    def rows() -> Iterator[InputRow]:
+    def lines() -> Iterator[InputRow]:
         with open(path, "rb") as fh:
             number = 0
             for line in fh:
                 if not line.strip():
                     continue
                 number += 1
-                try:
-                    data = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-                except UnicodeDecodeError:
-                    yield InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)",
-                                   "broken character encoding (expected UTF-8)")
-                    continue
-                except json.JSONDecodeError:
-                    yield InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
-                    continue
-                if not isinstance(data, dict):
-                    yield InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
-                    continue
-                yield InputRow(number, data)
+                enc = "utf-8-sig" if number == 1 else "utf-8"
+                yield _json_row(number, lambda: decoder.decode(line.decode(enc)))
 
-    return info, rows()
+    def array() -> Iterator[InputRow]:
+        try:
+            text = Path(path).read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            yield InputRow(1, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+            return
+        pos = text.index("[") + 1
+        number = 0
+        ws = re.compile(r"[\s,]*")
+        while True:
+            pos = ws.match(text, pos).end()  # type: ignore[union-attr]
+            if pos >= len(text) or text[pos] == "]":
+                if pos >= len(text):
+                    yield InputRow(number + 1, None, "JSON-Liste nicht geschlossen (fehlt „]“?)",
+                                   "JSON array not closed (missing ']'?)")
+                return
+            number += 1
+            try:
+                data, end = decoder.raw_decode(text, pos)
+            except (json.JSONDecodeError, DuplicateKey, RecursionError) as exc:
+                if not isinstance(exc, DuplicateKey):
+                    # Past a syntax error the elements cannot be told apart: this one row says so.
+                    yield InputRow(number, None, "Element ist kein gültiges JSON – der Rest der Liste ist nicht lesbar",
+                                   "element is not valid JSON – the rest of the array cannot be read")
+                    return
+                yield _json_row(number, lambda: (_ for _ in ()).throw(exc))
+                if isinstance(exc, DuplicateKey):
+                    # the element itself is well-formed: skip it and go on
+                    try:
+                        _, end = json.JSONDecoder().raw_decode(text, pos)
+                    except json.JSONDecodeError:
+                        return
+                    pos = end
+                    continue
+                return
+            pos = end
+            yield _json_row(number, lambda: data)
+
+    return info, (array() if _is_json_array(path) else lines())
 
 
 def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
