@@ -524,3 +524,21 @@ def test_check_reads_a_record_from_standard_input(text):
     r = run("check", "-", "--on", "2018-09-15", "--format", "json", input=text.encode())
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["record_id"] == "J1"
+
+
+def test_a_json_array_from_standard_input(tmp_path):
+    out = tmp_path / "erg.jsonl"
+    r = run("evaluate", "-", "--on", "2018-09-15", "--out", out,
+            input=json.dumps([REC, dict(REC, person_id="J2")]).encode())
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["record_id"] for x in out.read_text(encoding="utf-8").splitlines()] == ["J1", "J2"]
+
+
+def test_input_rows_know_where_they_stand_in_the_file(tmp_path, baseline):
+    header, body = _example_rows(3)
+    path = _xlsx(tmp_path / "x.xlsx", [("Personen", [["Titel"], [], header, body[0], [], body[1], body[2]])])
+    info, rows = read_roster(path, FACTS)
+    assert [(r.number, r.line) for r in rows] == [(1, 4), (2, 6), (3, 7)] and info.header_row == 3
+    src = _write_csv(tmp_path / "t.csv", [["Titel"], header, body[0], body[1]])
+    info, rows = read_roster(src, FACTS)
+    assert [(r.number, r.line) for r in rows] == [(1, 3), (2, 4)] and info.header_row == 2

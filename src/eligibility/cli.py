@@ -280,6 +280,8 @@ def _stdin_roster(path: str, in_format: str | None) -> str:
         else:
             _fail("Standardeingabe ist leer")
     suffix = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}[str(fmt)]
+    if fmt == "jsonl" and data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
+        suffix = ".json"  # an array of records
     if fmt == "xlsx" and data[:4] != b"PK\x03\x04":
         suffix = ".xls"
     fd, name = tempfile.mkstemp(prefix="eligibility-stdin-", suffix=suffix)

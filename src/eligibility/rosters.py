@@ -46,6 +46,9 @@ class InputRow:
     record: dict[str, Any] | None
     error: str | None = None  # why the row could not be read (German)
     error_en: str | None = None
+    # Where the row stands in the file: the CSV line (its first, for a cell over several
+    # lines), the spreadsheet row as Excel numbers it, the JSON line; 0 if not known.
+    line: int = 0
 
 
 @dataclasses.dataclass
@@ -205,8 +208,8 @@ def _parse_one(text: str, delim: str) -> tuple[list[str] | None, str | None]:
         return None, (_OPEN if "unexpected end of data" in str(exc) else str(exc))
 
 
-def _bad(number: int, de: str, en: str) -> InputRow:
-    return InputRow(number, None, de, en)
+def _bad(number: int, de: str, en: str, line: int = 0) -> InputRow:
+    return InputRow(number, None, de, en, line)
 
 
 def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mapping: dict[int, str], delim: str,
@@ -227,12 +230,13 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
         item = back.pop() if back else next(source, None)
         if item is None:
             break
-        _, text, fallback = item
+        line_no, text, fallback = item
         if not text.strip():
             continue
         if "\x00" in text:
             number += 1
-            yield _bad(number, "Zeile enthält ein NUL-Zeichen (Binärdaten?)", "row contains a NUL character (binary data?)")
+            yield _bad(number, "Zeile enthält ein NUL-Zeichen (Binärdaten?)", "row contains a NUL character (binary data?)",
+                       line_no)
             continue
         fields, err = _parse_one(text, delim)
         if err == _OPEN:
@@ -254,15 +258,16 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
                 back.extend(reversed(taken[1:]))
                 number += 1
                 yield _bad(number, "Anführungszeichen nicht geschlossen – Zeile nicht lesbar",
-                           "unbalanced quote – row cannot be read")
+                           "unbalanced quote – row cannot be read", line_no)
                 continue
         elif err is not None:
             number += 1
             if "new-line" in err:
                 yield _bad(number, "Zeile enthält einen einzelnen Zeilenumbruch (CR) mitten in einem Feld",
-                           "row contains a lone carriage return (CR) inside a field")
+                           "row contains a lone carriage return (CR) inside a field", line_no)
             else:
-                yield _bad(number, "Zeile ist kein gültiges CSV (Anführungszeichen?)", "row is not valid CSV (quotes?)")
+                yield _bad(number, "Zeile ist kein gültiges CSV (Anführungszeichen?)", "row is not valid CSV (quotes?)",
+                           line_no)
             continue
         assert fields is not None
         if not fields or all(not f.strip() for f in fields):
@@ -274,10 +279,10 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
                 recoded.append(number)
         if len(fields) > width:
             yield _bad(number, f"Zeile hat {len(fields)} Felder, die Kopfzeile {width}",
-                       f"row has {len(fields)} fields, the header {width}")
+                       f"row has {len(fields)} fields, the header {width}", line_no)
             continue
         record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
-        yield InputRow(number, record)
+        yield InputRow(number, record, line=line_no)
 
 
 def _split(line: str, delim: str) -> list[str]:
@@ -387,6 +392,7 @@ def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: s
         sub.first = False
         chunk: list[InputRow] = []
         for row in _parse_rows(sub, header, mapping, delim, number, info.recoded):
+            row.line = 0  # a block does not know its first line in the file; rows are numbered by `number`
             chunk.append(row)
             if len(chunk) >= block_rows:
                 yield Block(chunk[0].number, len(chunk), rows=chunk)
@@ -550,16 +556,17 @@ def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None
     def rows() -> Iterator[InputRow]:
         try:
             number = 0
-            for row in itertools.chain(head[header.index + header.height:], it):
+            first = header.index + header.height + 1  # iter_rows starts at the sheet's row 1
+            for sheet_row, row in enumerate(itertools.chain(head[header.index + header.height:], it), start=first):
                 if not row or all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
                     continue
                 number += 1
                 if len(row) > width and any(_cell(c) != "" for c in row[width:]):
                     yield InputRow(number, None, f"Zeile hat Werte rechts der Kopfzeile (mehr als {width} Spalten)",
-                                   f"row has values right of the header (more than {width} columns)")
+                                   f"row has values right of the header (more than {width} columns)", sheet_row)
                     continue
                 record = {fact: _cell(row[i]) for i, fact in mapping.items() if i < len(row)}
-                yield InputRow(number, record)
+                yield InputRow(number, record, line=sheet_row)
         finally:
             wb.close()
 
@@ -617,12 +624,14 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
     def lines() -> Iterator[InputRow]:
         with open(path, "rb") as fh:
             number = 0
-            for line in fh:
+            for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 number += 1
                 enc = "utf-8-sig" if number == 1 else "utf-8"
-                yield _json_row(number, lambda: decoder.decode(line.decode(enc)))
+                row = _json_row(number, lambda: decoder.decode(line.decode(enc)))
+                row.line = line_no
+                yield row
 
     def array() -> Iterator[InputRow]:
         try:
@@ -662,7 +671,9 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
             pos = end
             yield _json_row(number, lambda: data)
 
-    return info, (array() if _is_json_array(path) else lines())
+    # JSON lines may start with a line "[1, 2]" (an error row): only a .json file is an array.
+    is_array = Path(path).suffix.lower() == ".json" and _is_json_array(path)
+    return info, (array() if is_array else lines())
 
 
 def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
