@@ -202,6 +202,10 @@ _OPEN = "open"
 
 
 def _parse_one(text: str, delim: str) -> tuple[list[str] | None, str | None]:
+    # Most lines have no quote and no stray CR: splitting them is what csv would do, faster.
+    body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if '"' not in body and "\r" not in body and "\n" not in body:
+        return body.split(delim), None
     try:
         return next(csv.reader((text,), delimiter=delim, strict=True), []), None
     except csv.Error as exc:
