@@ -542,3 +542,13 @@ def test_input_rows_know_where_they_stand_in_the_file(tmp_path, baseline):
     src = _write_csv(tmp_path / "t.csv", [["Titel"], header, body[0], body[1]])
     info, rows = read_roster(src, FACTS)
     assert [(r.number, r.line) for r in rows] == [(1, 3), (2, 4)] and info.header_row == 2
+
+
+def test_a_cp1252_line_in_json_lines_keeps_its_record(tmp_path):
+    src = tmp_path / "l.jsonl"
+    src.write_bytes(json.dumps(REC).encode() + b"\n" + json.dumps(dict(REC, person_id="J2", gemeinde="Göppingen"),
+                                                                  ensure_ascii=False).encode("cp1252") + b"\n")
+    info, rows = read_roster(src, FACTS)
+    rows = list(rows)
+    assert rows[1].record["gemeinde"] == "Göppingen" and rows[1].record["person_id"] == "J2"
+    assert info.recoded == [2]

@@ -612,6 +612,16 @@ def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
     return InputRow(number, data)
 
 
+def _recode_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return _recode(value)
+    if isinstance(value, list):
+        return [_recode_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _recode_json(v) for k, v in value.items()}
+    return value
+
+
 def _is_json_array(path: str | Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(4096)
@@ -633,7 +643,18 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                     continue
                 number += 1
                 enc = "utf-8-sig" if number == 1 else "utf-8"
-                row = _json_row(number, lambda: decoder.decode(line.decode(enc)))
+                try:
+                    text = line.decode(enc)
+                    fallback = False
+                except UnicodeDecodeError:
+                    # As in CSV: the line keeps its record; strings that hold the bytes
+                    # that are not UTF-8 are read as Windows-1252, and the row is reported.
+                    text = line.decode(enc, errors="surrogateescape")
+                    fallback = True
+                row = _json_row(number, lambda: decoder.decode(text))
+                if fallback and row.record is not None:
+                    row.record = {k: _recode_json(v) for k, v in row.record.items()}
+                    info.recoded.append(number)
                 row.line = line_no
                 yield row
 
