@@ -552,3 +552,23 @@ def test_a_cp1252_line_in_json_lines_keeps_its_record(tmp_path):
     rows = list(rows)
     assert rows[1].record["gemeinde"] == "Göppingen" and rows[1].record["person_id"] == "J2"
     assert info.recoded == [2]
+
+
+def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_path):
+    header = ";".join(GERMAN_HEADERS[c] for c in COLS)
+    row = "P{};duldung;;01.02.2017;;;;anschluss;{};Kreis;SYR;nein;nein;;nein"
+    lines = [header.encode(), row.format(0, "Göppingen").encode("cp1252")]
+    lines += [row.format(i, "Uhingen").encode() for i in range(1, 2000)]  # > 64 KB of ASCII
+    lines += [row.format(2000, "Göppingen").encode()]
+    src = tmp_path / "spaet.csv"
+    src.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    for read in (lambda: read_roster(src, FACTS), lambda: __import__("eligibility.rosters").rosters.read_csv(src, FACTS)):
+        info, rows = read()
+        rows = list(rows)
+        assert info.encoding == "utf-8" and info.recoded == [1]
+        assert rows[0].record["gemeinde"] == rows[-1].record["gemeinde"] == "Göppingen"
+    # a file that is Windows-1252 throughout stays that
+    cp = tmp_path / "cp.csv"
+    cp.write_bytes(b"\r\n".join([header.encode("cp1252"), row.format(1, "Göppingen").encode("cp1252")]) + b"\r\n")
+    info, rows = read_roster(cp, FACTS)
+    assert info.encoding == "cp1252" and next(rows).record["gemeinde"] == "Göppingen"

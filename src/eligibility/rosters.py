@@ -114,6 +114,33 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8" if utf8_lines else "cp1252"
 
 
+_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _utf8_anywhere(raw: IO[bytes]) -> bool:
+    """Whether any line of the file is UTF-8 with a non-ASCII character. Asked only when
+    the first bytes look like Windows-1252: a UTF-8 file whose first 64 KB hold one pasted
+    Windows-1252 line (and no umlaut yet) must not be read as Windows-1252 as a whole.
+    Chunks are tested in C; only a chunk with a UTF-8-shaped byte pair is split into lines."""
+    start = raw.tell()
+    try:
+        while chunk := raw.read(_CHUNK):
+            chunk += raw.readline()
+            if chunk.isascii() or not _UTF8_CHAR.search(chunk):
+                continue
+            for line in chunk.split(b"\n"):
+                if line.isascii() or not _UTF8_CHAR.search(line):
+                    continue
+                try:
+                    line.decode("utf-8")
+                    return True
+                except UnicodeDecodeError:
+                    continue
+        return False
+    finally:
+        raw.seek(start)
+
+
 def detect_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in (";", ",", "\t", "|")}
     best = max(counts, key=lambda d: counts[d])
@@ -305,6 +332,8 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)
+    if encoding is None and enc == "cp1252" and _utf8_anywhere(raw):
+        enc = "utf-8"  # UTF-8 with Windows-1252 lines: those are read line by line
     raw, enc = _normalised_stream(raw, enc)
     py_enc = "utf-8" if enc == "utf-8-sig" else enc
     sample: list[str] = []
