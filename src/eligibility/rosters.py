@@ -114,28 +114,18 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8" if utf8_lines else "cp1252"
 
 
-_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-
-
 def _utf8_anywhere(raw: IO[bytes]) -> bool:
     """Whether any line of the file is UTF-8 with a non-ASCII character. Asked only when
     the first bytes look like Windows-1252: a UTF-8 file whose first 64 KB hold one pasted
     Windows-1252 line (and no umlaut yet) must not be read as Windows-1252 as a whole.
-    Chunks are tested in C; only a chunk with a UTF-8-shaped byte pair is split into lines."""
+    Per 1 MB chunk, in C: decoded as UTF-8 with U+FFFD for what is not, anything non-ASCII
+    left besides U+FFFD is a UTF-8 character (12 MB: 0.09 s)."""
     start = raw.tell()
     try:
         while chunk := raw.read(_CHUNK):
             chunk += raw.readline()
-            if chunk.isascii() or not _UTF8_CHAR.search(chunk):
-                continue
-            for line in chunk.split(b"\n"):
-                if line.isascii() or not _UTF8_CHAR.search(line):
-                    continue
-                try:
-                    line.decode("utf-8")
-                    return True
-                except UnicodeDecodeError:
-                    continue
+            if not chunk.isascii() and not chunk.decode("utf-8", errors="replace").replace("\ufffd", "").isascii():
+                return True
         return False
     finally:
         raw.seek(start)
