@@ -572,3 +572,11 @@ def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_pa
     cp.write_bytes(b"\r\n".join([header.encode("cp1252"), row.format(1, "Göppingen").encode("cp1252")]) + b"\r\n")
     info, rows = read_roster(cp, FACTS)
     assert info.encoding == "cp1252" and next(rows).record["gemeinde"] == "Göppingen"
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 kaputt", b"kein Zip", b""])
+def test_an_unreadable_spreadsheet_is_exit_2_with_a_message(tmp_path, content):
+    src = tmp_path / "kaputt.xlsx"
+    src.write_bytes(content)
+    r = run("evaluate", src, "--on", "2018-09-15", "--out", tmp_path / "e.csv")
+    assert r.exit_code == 2 and "Tabellendatei nicht lesbar" in r.output and "Traceback" not in r.output
