@@ -89,7 +89,8 @@ def test_typed_arrow_dates_equal_date_strings():
 # ---------------------------------------------------------------- CSV reading
 
 line_kinds = st.sampled_from(["record", "record", "record", "blank", "semicolons", "spaces", "few_fields",
-                              "many_fields", "quoted", "quoted_newline", "bad_bytes", "nul", "lone_cr", "cp1252"])
+                              "many_fields", "quoted", "quoted_newline", "bad_bytes", "nul", "lone_cr", "cp1252",
+                              "unbalanced_quote", "unbalanced_quote_last", "newline_in_last_cell", "latin1_cell"])
 
 
 def _line(kind, i, record):
@@ -118,6 +119,14 @@ def _line(kind, i, record):
         return text.encode().replace(b"P", b"P\r", 1) + b"\r\n"
     if kind == "cp1252":
         return text.replace(f"P{i:05d}", f"Pä{i:05d}").encode() + b"\r\n"
+    if kind == "unbalanced_quote":
+        return (f'P{i:05d};"' + ";".join(str(c) for c in cells[1:])).encode() + b"\r\n"
+    if kind == "unbalanced_quote_last":
+        return (";".join(str(c) for c in cells[:-1]) + ';"' + str(cells[-1])).encode() + b"\r\n"
+    if kind == "newline_in_last_cell":
+        return (";".join(str(c) for c in cells[:-1]) + ';"Zeile 1\r\nZeile 2"').encode() + b"\r\n"
+    if kind == "latin1_cell":  # a Windows-1252 line inside a UTF-8 file
+        return (";".join(str(c) for c in cells[:-1]) + ";Mühlhausen").encode("cp1252") + b"\r\n"
     return text.encode() + b"\r\n"
 
 

@@ -37,7 +37,13 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     Returns the record and the file's other keys (a case's `on`, `entity`)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        if path == "-":
+            text = sys.stdin.buffer.read().decode("utf-8-sig")
+            # JSON or YAML: a JSON object starts with "{" (YAML would read it too, but
+            # silently take the last of two equal keys).
+            p = Path("stdin.json" if text.lstrip().startswith("{") else "stdin.yaml")
+        else:
+            text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         _fail(f"Datei nicht gefunden: {path}")
     except UnicodeDecodeError:
@@ -46,7 +52,12 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _fail(f"{path}: {exc.strerror}")
     try:
         if p.suffix.lower() == ".json":
-            data = json.loads(text)
+            from .rosters import DuplicateKey, no_duplicate_keys
+
+            try:
+                data = json.loads(text, object_pairs_hook=no_duplicate_keys)
+            except DuplicateKey as exc:
+                _fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor")
         else:
             data = yaml.safe_load(text)
     except json.JSONDecodeError as exc:
@@ -78,7 +89,7 @@ _overlay_option = click.option("--overlay", "overlays", multiple=True, type=clic
 
 
 @main.command()
-@click.argument("person", type=click.Path())
+@click.argument("person", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag JJJJ-MM-TT oder TT.MM.JJJJ (Standard: heute).")
 @_rules_option
 @_overlay_option
@@ -88,7 +99,7 @@ _overlay_option = click.option("--overlay", "overlays", multiple=True, type=clic
 @click.option("--brief", is_flag=True, help="Nur Ergebnis und Begründung, ohne Bedingungsbaum.")
 def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, ...], fmt: str, lang: str,
           entity: str | None, brief: bool) -> None:
-    """Entscheidet einen Datensatz (YAML oder JSON) zum Stichtag und erklärt die Entscheidung."""
+    """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     when = on if on is not None else meta.get("on")
@@ -219,14 +230,108 @@ _input_options = [
                  help="Format der Eingabe (Standard: nach Dateiendung)."),
     click.option("--encoding", default=None, help="Zeichenkodierung der CSV-Datei (Standard: erkannt; z. B. cp1252)."),
     click.option("--delimiter", default=None, help="Trennzeichen der CSV-Datei (Standard: erkannt)."),
-    click.option("--sheet", default=None, help="Tabellenblatt der XLSX-Datei (Standard: das erste)."),
+    click.option("--sheet", default=None,
+                 help="Tabellenblatt der Tabellendatei (Standard: das Blatt, dessen Kopfzeile die meisten Felder hat)."),
+]
+
+
+_column_options = [
+    click.option("--missing-column", "missing_columns", multiple=True, metavar="FELD",
+                 help="Diese Spalte fehlt absichtlich: die Angabe ist für jede Zeile unbekannt (mehrfach möglich)."),
+    click.option("--allow-missing", is_flag=True,
+                 help="Jede fehlende Spalte ist gewollt (sonst bricht das Programm ab, wenn die Regeln sie lesen)."),
 ]
 
 
 def _with_input_options(f: Any) -> Any:
-    for opt in reversed(_input_options):
-        f = opt(f)
-    return f
+    """The reading options; the column options are kept in the click context (read by
+    `_check_columns`), so the commands' signatures stay as they are."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, missing_columns: tuple[str, ...] = (), allow_missing: bool = False, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta["eligibility.missing_columns"] = tuple(missing_columns)
+        ctx.meta["eligibility.allow_missing"] = allow_missing
+        if kwargs.get("input_file") == "-":
+            ctx.meta["eligibility.stdin"] = True
+            kwargs["input_file"] = _stdin_roster("-", kwargs.get("in_format"))
+        return f(*args, **kwargs)
+
+    g: Any = wrapper
+    for opt in reversed(_input_options + _column_options):
+        g = opt(g)
+    return g
+
+
+def _stdin_roster(path: str, in_format: str | None) -> str:
+    """`-` as a roster: standard input copied to a temporary file (the spreadsheet reader
+    needs a file; CSV and JSON are read twice: header, then rows), its format from
+    --in-format or sniffed from the first bytes. Other paths come back unchanged."""
+    if path != "-":
+        return path
+    import atexit
+    import os
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    fmt = in_format
+    if fmt is None:
+        head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
+        if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+            fmt = "xlsx"
+        elif head[:1] in (b"{", b"["):
+            fmt = "jsonl"
+        elif head:
+            fmt = "csv"
+        else:
+            _fail("Standardeingabe ist leer")
+    suffix = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}[str(fmt)]
+    if fmt == "jsonl" and data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
+        suffix = ".json"  # an array of records
+    if fmt == "xlsx" and data[:4] != b"PK\x03\x04":
+        suffix = ".xls"
+    fd, name = tempfile.mkstemp(prefix="eligibility-stdin-", suffix=suffix)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    atexit.register(lambda: os.path.exists(name) and os.remove(name))
+    return name
+
+
+def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str | None, encoding: str | None,
+                   delimiter: str | None, sheet: str | None, rules_read: bool = True) -> None:
+    """Stop (exit 2) before anything is decided when a column the rules read is absent
+    after matching, unless the user said it is missing on purpose; say for every
+    unrecognised column which field it probably means. Headers are no personal data."""
+    from .diagnostics import did_you_mean
+    from .headers import missing_columns, missing_message
+    from .rosters import format_of, roster_info
+
+    ctx = click.get_current_context()
+    on_purpose = ctx.meta.get("eligibility.missing_columns", ())
+    allow = ctx.meta.get("eligibility.allow_missing", False)
+    try:
+        ent = engine.entity(entity)
+        for name in on_purpose:
+            if name not in ent.facts:
+                hint = did_you_mean(name, list(ent.facts)).replace("did you mean", "meinten Sie")
+                _fail(f"--missing-column {name}: kein Feld des Faktenschemas" + (f" ({hint})" if hint else ""))
+        if format_of(path, in_format) == "jsonl":
+            return  # records, not columns: a missing key is an unknown fact of that record
+        info = roster_info(path, ent.facts, in_format, encoding, delimiter, sheet)
+    except (ValueError, KeyError, OSError, LookupError) as exc:
+        _fail(f"{path}: {exc}")
+    for header, fact in info.suggestions.items():
+        click.echo(f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ "
+                   f"({ent.facts[fact].label.de})", err=True)
+    if not rules_read:
+        return
+    missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose)
+    if missing and not allow:
+        _fail(f"{path}: " + missing_message(missing))
+    for name in sorted(set(on_purpose) | ({m.fact for m in missing} if allow else set())):
+        if name not in info.columns.values():
+            click.echo(f"Hinweis: Spalte „{name}“ fehlt absichtlich – für jede Zeile unbekannt", err=True)
 
 
 def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
@@ -236,11 +341,27 @@ def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_form
 
     if not Path(path).is_file():
         _fail(f"Datei nicht gefunden: {path}")
+    if not click.get_current_context().meta.get("eligibility.columns_checked"):
+        _check_columns(engine, entity, path, in_format, encoding, delimiter, sheet)
+        click.get_current_context().meta["eligibility.columns_checked"] = True
     try:
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{path}: {exc}")
     return info, table_decisions(engine, rows, on, entity)
+
+
+def _report_recoded(info: Any, lang: str = "de") -> None:
+    """Lines of a UTF-8 file that were read as Windows-1252: said, never silent."""
+    rows = list(getattr(info, "recoded", None) or ())
+    if not rows:
+        return
+    shown = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
+    if lang == "de":
+        click.echo(f"Hinweis: {len(rows)} Zeile{'n' if len(rows) != 1 else ''} nicht UTF-8, als Windows-1252 gelesen "
+                   f"(Zeile {shown})", err=True)
+    else:
+        click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
 
 
 def _date_option(value: str | None) -> Any:
@@ -251,7 +372,7 @@ def _date_option(value: str | None) -> Any:
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).")
@@ -273,6 +394,8 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
     src = Path(input_file)
+    if out is None and click.get_current_context().meta.get("eligibility.stdin"):
+        _fail("--out fehlt: die Liste kommt von der Standardeingabe, wohin soll das Ergebnis?")
     target = out or str(src.with_name(f"{src.stem}_ergebnis{src.suffix}"))
     try:
         format_of(target)
@@ -280,6 +403,7 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
         engine.entity(entity)
     except ValueError as exc:
         _fail(str(exc))
+    _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet)
     progress = terminal_progress(src)
     try:
         summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
@@ -289,13 +413,14 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     if progress is not None:
         click.echo("", err=True)
     click.echo(summary.text(lang), err=True)
+    _report_recoded(summary.info, lang)
     click.echo(f"Ergebnis: {target}" if lang == "de" else f"Result: {target}", err=True)
     if summary.errors and not errors_ok:
         sys.exit(1)
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default="bericht.html", show_default=True)
 @_rules_option
@@ -315,7 +440,7 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--year", type=int, default=None,
               help="Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).")
 @click.option("--landesweit-anzahl", "--statewide-count", "statewide_count", type=str, default=None, metavar="N",
@@ -390,7 +515,7 @@ def _eur(x: Any) -> str:
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
 @click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
               help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.")
@@ -405,6 +530,7 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
     engine = load_engine(rules, ())
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet, rules_read=False)
     try:
         written, failed = _convert(input_file, out, engine.entity(entity).facts, style, in_format, encoding,
                                    delimiter, sheet)
@@ -420,7 +546,7 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
 @main.command()
 @click.option("--old", "old", required=True, help="Bisheriges Regelwerk: Ordner oder git-Revision von rules/.")
 @click.option("--new", "new", required=True, help="Neues Regelwerk: Ordner oder git-Revision von rules/.")
-@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help="Zusätzlich als .csv, .html oder .txt.")
 @_overlay_option
@@ -445,6 +571,7 @@ def impact(old: str, new: str, input_file: str, on: str | None, out: str | None,
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(new_engine, entity, input_file, in_format, encoding, delimiter, sheet)
     try:
         _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
         result = imp.impact(old_engine, new_engine, rows, day, old_name, new_name, entity)
@@ -518,7 +645,7 @@ def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str
 
 
 @main.command()
-@click.argument("input_file", metavar="ROSTER", type=click.Path())
+@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
 @click.option("--within", default="90d", show_default=True, help="Zeitraum ab dem Stichtag: 90d, 12w, 6m.")
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
@@ -540,6 +667,7 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
+    _check_columns(engine, None, input_file, in_format, encoding, delimiter, sheet)
     try:
         _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
         changes, skipped = upcoming_changes(engine, rows, day, days)

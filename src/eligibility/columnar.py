@@ -149,7 +149,7 @@ class Columns:
                     np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
                 self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
             return
-        if spec.type == "text" and not spec.pattern:
+        if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
             col = self._free_text(name, raws)
             if col is not None:
                 col.miss = np.full(self.n, bit, dtype=np.uint64)

@@ -39,6 +39,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E025": (ERROR, "two rules conclude different values for the same outcome on some input, with no precedence between them"),
     "E026": (ERROR, "source id that the source register does not have"),
     "E027": (ERROR, "free-text source in a rule set that has a source register"),
+    "E028": (ERROR, "one written form of a value claimed by two values of a fact"),
     "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
     "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),

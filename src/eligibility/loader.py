@@ -60,6 +60,16 @@ class RuleSetModel:
         return self.origins.get(tuple(key))
 
 
+def _form_collisions(lf: LoadedFile, name: str, spec: FactSpec) -> list[Diagnostic]:
+    """A written form that two values claim: a roster cell in that form has no answer."""
+    from .forms import collisions
+
+    return [lf.diagnostic("E028", f"fact '{name}': '{later.text}' is a form of both '{first.value}' and '{later.value}'",
+                          ("facts", name) + later.where,
+                          "forms match in any case and with or without umlauts and spaces; give each form to one value")
+            for first, later in collisions(spec)]
+
+
 def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: set[str]) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     for err in exc.errors():
@@ -270,6 +280,8 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
                         continue
                     target[name] = spec  # type: ignore[index]
                     origins[key] = Origin(lf, (section, name))
+                    if kind == "fact":
+                        diags.extend(_form_collisions(lf, name, spec))  # type: ignore[arg-type]
                     if kind == "outcome":
                         for i, rule in enumerate(spec.rules):  # type: ignore[union-attr]
                             rkey = ("rule", rf.entity, rule.id)

@@ -87,9 +87,26 @@ class FactSpec(_Strict):
     source: Cited | None = None
     # Read by reports and tools (e.g. the Gemeinde for counts), not by rules.
     informational: bool = False
+    # How people write the values, besides the code and the labels: per value (an enum
+    # value, or for a fact with `format` the canonical code) the forms a roster may hold.
+    # Matched in any case, with or without umlauts, spaces folded (records.fold); two
+    # values claiming one form are a load-time error (E028).
+    forms: dict[str, list[str]] | None = None
+    # A named reading of a text fact: iso3166_alpha3 accepts alpha-3 codes and German and
+    # English country names (ISO 3166 via pycountry) and stores the alpha-3 code.
+    format: Literal["iso3166_alpha3"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "FactSpec":
+        if self.forms is not None:
+            if self.type == "enum":
+                unknown = sorted(set(self.forms) - set(self.values or ()))
+                if unknown:
+                    raise ValueError(f"'forms' names values the fact does not have: {', '.join(unknown)}")
+            elif not self.format:
+                raise ValueError("'forms' is only for enum facts and facts with a 'format'")
+        if self.format and self.type != "text":
+            raise ValueError("'format' is only for text facts")
         if self.type == "enum" and not self.values:
             raise ValueError("an enum fact needs 'values'")
         if self.type != "enum" and self.values:

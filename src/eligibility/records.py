@@ -8,11 +8,13 @@ name the field, never its value: records are personal data."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from . import forms
 from .model import FactSpec
 from .values import NEVER, UNKNOWN
 
@@ -23,8 +25,12 @@ STRIP_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x85\p{Z}]"
 TRUE_WORDS = {"true", "ja", "j", "yes", "y", "1", "x", "wahr"}
 FALSE_WORDS = {"false", "nein", "n", "no", "0", "falsch"}
 
-_GERMAN_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits only: Python's \d would also read Arabic-Indic or fullwidth digits.
+_GERMAN_DATE = re.compile(r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})$")
+_ISO_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+# TT.MM.JJ: 17 may be 1917 or 2017, and a roster holds both birth and intake dates: no
+# century window is right for every field, so a two-digit year is refused, clearly.
+_SHORT_YEAR = re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{2}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +43,8 @@ class FieldError:
 
 def parse_date(text: str) -> dt.date | None:
     """ISO `YYYY-MM-DD` or German `TT.MM.JJJJ`; None if neither or not a real day."""
+    if not text.isascii():
+        return None
     if len(text) == 10 and text[4] == "-" and text[7] == "-":
         # The common case, parsed in C; it also rejects days that do not exist.
         try:
@@ -55,6 +63,70 @@ def parse_date(text: str) -> dt.date | None:
     return None
 
 
+_NUMBER_PLAIN = re.compile(r"[+-]?[0-9]+")
+_NUMBER_POINT = re.compile(r"[+-]?[0-9]+\.[0-9]+")
+_NUMBER_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_NUMBER_GERMAN_GROUPS = re.compile(r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]+)?")
+_NUMBER_ENGLISH_GROUPS = re.compile(r"[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]+)?")
+_NUMBER_EN = {
+    "Zahl erwartet": "number expected",
+    "mehrdeutige Zahl (Tausenderpunkt oder Dezimalpunkt?) – bitte ohne Punkt oder mit Dezimalkomma":
+        "ambiguous number (thousands or decimal point?) – write it without the point or with a decimal comma",
+    "mehrdeutige Zahl (Dezimalkomma oder Tausenderkomma?) – bitte ohne Komma":
+        "ambiguous number (decimal or thousands comma?) – write it without the comma",
+    "Zahl mit Tausenderkomma und Dezimalpunkt – bitte deutsch (1.234,5) oder ohne Trennzeichen":
+        "number with thousands comma and decimal point – write it the German way (1.234,5) or without separators",
+}
+
+
+def parse_number(text: str, integral: bool) -> Decimal | str:
+    """A number as people write it: `1500`, `1.500` (German thousands), `0,5`, `1.234,5`,
+    and `0.5` as programs write it. A form with two readings is refused, not guessed:
+    `1.500` in a decimal field (1500 or 1,5?), `1,500` in a whole-number field (1,5 or
+    1500?), `1,234.5`. Returns the number, or the German reason it is none."""
+    t = "".join(text.split())  # spaces (also no-break and narrow ones) group digits
+    t = t.replace("\u2212", "-")
+    if not t.isascii():
+        return "Zahl erwartet"
+    if _NUMBER_PLAIN.fullmatch(t):
+        return Decimal(t)
+    if _NUMBER_GERMAN_GROUPS.fullmatch(t):
+        if "," not in t and not integral and t.count(".") == 1:
+            return "mehrdeutige Zahl (Tausenderpunkt oder Dezimalpunkt?) – bitte ohne Punkt oder mit Dezimalkomma"
+        return Decimal(t.replace(".", "").replace(",", "."))
+    if _NUMBER_POINT.fullmatch(t):
+        return Decimal(t)
+    if _NUMBER_COMMA.fullmatch(t):
+        if integral and _NUMBER_ENGLISH_GROUPS.fullmatch(t):
+            return "mehrdeutige Zahl (Dezimalkomma oder Tausenderkomma?) – bitte ohne Komma"
+        return Decimal(t.replace(",", "."))
+    if _NUMBER_ENGLISH_GROUPS.fullmatch(t):
+        return "Zahl mit Tausenderkomma und Dezimalpunkt – bitte deutsch (1.234,5) oder ohne Trennzeichen"
+    return "Zahl erwartet"
+
+
+def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str], country: bool = False
+                 ) -> FieldError:
+    """A value no form matches: the field, its label and the closest allowed value. The
+    value itself is not quoted: error texts reach terminals and logs, values are personal."""
+    close = difflib.get_close_matches(forms.fold(text), sorted(table), n=1, cutoff=0.6)
+    closest = ""
+    if close:
+        value = table[close[0]]
+        label = spec.value_labels.get(value) if spec.value_labels else None
+        closest = f"{value} ({label.de})" if label else value
+    allowed = ", ".join(spec.values or ()) if spec.type == "enum" else ""
+    de = f"{name}: {'kein bekanntes Land' if country else 'kein erlaubter Wert'} für „{spec.label.de}“"
+    en = f"{name}: {'not a known country' if country else 'not an allowed value'} for '{spec.label.en or spec.label.de}'"
+    if allowed:
+        de += f" (erlaubt: {allowed})"
+        en += f" (allowed: {allowed})"
+    if closest:
+        de += f"; am nächsten: {closest}"
+        en += f"; closest: {closest}"
+    return FieldError(name, "enum" if spec.type == "enum" else "pattern", de, en)
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
@@ -70,6 +142,17 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
         if isinstance(value, (dict, list)):
             return UNKNOWN, FieldError(name, "type", f"{name}: Text erwartet", f"{name}: text expected")
         text = str(value).strip()
+        if spec.format == "iso3166_alpha3" or spec.forms:
+            table = forms.index(spec)
+            key = forms.fold(text)
+            hit = table.get(key)
+            if hit is None and spec.format == "iso3166_alpha3":
+                hit = forms.countries().get(key)
+                # A code written as a code stays what it is (XXA "stateless" and other
+                # ICAO codes are not ISO 3166, and the rule set's pattern governs codes).
+                if hit is None and not (spec.pattern and re.fullmatch(spec.pattern, text)):
+                    return UNKNOWN, _not_allowed(name, spec, text, {**forms.countries(), **table}, country=True)
+            text = hit if hit is not None else text
         if spec.pattern and not re.fullmatch(spec.pattern, text):
             return UNKNOWN, FieldError(name, "pattern", f"{name}: Wert hat nicht die erwartete Form",
                                        f"{name}: value does not have the expected form")
@@ -79,18 +162,13 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
             return UNKNOWN, FieldError(name, "enum", f"{name}: Text erwartet ({', '.join(spec.values or ())})",
                                        f"{name}: text expected ({', '.join(spec.values or ())})")
         text = value.strip()
-        allowed = spec.values or []
-        if text in allowed:
+        if spec.values and text in spec.values:
             return text, None
-        lowered = {v.lower(): v for v in allowed}
-        if text.lower() in lowered:
-            return lowered[text.lower()], None
-        for v, lab in (spec.value_labels or {}).items():
-            if text.lower() in (lab.de.lower(), lab.en.lower()):
-                return v, None
-        return UNKNOWN, FieldError(name, "enum",
-                                   f"{name}: kein erlaubter Wert (erlaubt: {', '.join(allowed)})",
-                                   f"{name}: not an allowed value (allowed: {', '.join(allowed)})")
+        table = forms.index(spec)
+        hit = table.get(forms.fold(text))
+        if hit is not None:
+            return hit, None
+        return UNKNOWN, _not_allowed(name, spec, text, table)
     if kind == "bool":
         if isinstance(value, bool):
             return value, None
@@ -105,7 +183,12 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
             return value.date(), None
         if isinstance(value, dt.date):
             return value, None
-        d = parse_date(str(value).strip())
+        text = str(value).strip()
+        d = parse_date(text)
+        if d is None and _SHORT_YEAR.match(text):
+            return UNKNOWN, FieldError(name, "date",
+                                       f"{name}: zweistellige Jahreszahl ist mehrdeutig (erwartet TT.MM.JJJJ)",
+                                       f"{name}: a two-digit year is ambiguous (expected DD.MM.YYYY)")
         if d is None:
             return UNKNOWN, FieldError(name, "date",
                                        f"{name}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
@@ -114,18 +197,15 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
     if kind in ("int", "decimal"):
         if isinstance(value, bool):
             return UNKNOWN, FieldError(name, "number", f"{name}: Zahl erwartet", f"{name}: number expected")
-        try:
-            if isinstance(value, (int, Decimal)):
-                num = Decimal(value)
-            elif isinstance(value, float):
-                num = Decimal(str(value))
-            else:
-                text = str(value).strip().replace(" ", "")
-                if "," in text and "." in text:
-                    text = text.replace(".", "")  # German thousands separator
-                num = Decimal(text.replace(",", "."))
-        except (InvalidOperation, ValueError):
-            return UNKNOWN, FieldError(name, "number", f"{name}: Zahl erwartet", f"{name}: number expected")
+        if isinstance(value, (int, Decimal)):
+            num = Decimal(value)
+        elif isinstance(value, float):
+            num = Decimal(str(value))
+        else:
+            parsed = parse_number(str(value), kind == "int")
+            if isinstance(parsed, str):
+                return UNKNOWN, FieldError(name, "number", f"{name}: {parsed}", f"{name}: {_NUMBER_EN[parsed]}")
+            num = parsed
         if not num.is_finite():
             return UNKNOWN, FieldError(name, "number", f"{name}: Zahl erwartet", f"{name}: number expected")
         if spec.minimum is not None and num < spec.minimum or spec.maximum is not None and num > spec.maximum:

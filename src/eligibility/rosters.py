@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from .headers import SCAN_ROWS, Header, find_header, header_of
 from .model import FactSpec
 from .records import STRIP_CLASS
 
@@ -31,11 +33,11 @@ def format_of(path: str | Path, explicit: str | None = None) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in ("csv", "txt"):
         return "csv"
-    if suffix in ("xlsx", "xlsm"):
-        return "xlsx"
+    if suffix in ("xlsx", "xlsm", "xls", "xlsb", "ods"):
+        return "xlsx"  # every spreadsheet is read by calamine
     if suffix in ("jsonl", "ndjson", "json"):
         return "jsonl"
-    raise ValueError(f"unbekanntes Dateiformat '.{suffix}' (erwartet .csv, .xlsx oder .jsonl)")
+    raise ValueError(f"unbekanntes Dateiformat '.{suffix}' (erwartet .csv, .xlsx, .xls, .ods, .json oder .jsonl)")
 
 
 @dataclasses.dataclass
@@ -44,6 +46,9 @@ class InputRow:
     record: dict[str, Any] | None
     error: str | None = None  # why the row could not be read (German)
     error_en: str | None = None
+    # Where the row stands in the file: the CSV line (its first, for a cell over several
+    # lines), the spreadsheet row as Excel numbers it, the JSON line; 0 if not known.
+    line: int = 0
 
 
 @dataclasses.dataclass
@@ -54,39 +59,42 @@ class RosterInfo:
     german: bool = False  # German Excel dialect (";" or TT.MM.JJJJ dates)
     columns: dict[str, str] = dataclasses.field(default_factory=dict)  # header -> fact
     ignored: list[str] = dataclasses.field(default_factory=list)
+    suggestions: dict[str, str] = dataclasses.field(default_factory=dict)  # ignored header -> likely fact
+    header_row: int = 1  # line (CSV) or sheet row of the header's last row, 1-based
+    sheet: str | None = None
+    # Rows (numbers) of a UTF-8 file whose line was not UTF-8 and was read as Windows-1252.
+    recoded: list[int] = dataclasses.field(default_factory=list)
 
 
-def _norm(header: str) -> str:
-    h = header.replace("\ufeff", "").strip().lower()
-    h = h.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
-    return re.sub(r"[\s_\-./]+", " ", h).strip()
+def _info_of(header: Header, fmt: str) -> tuple[dict[int, str], RosterInfo]:
+    info = RosterInfo(fmt)
+    for i, fact in header.mapping.items():
+        info.columns[header.names[i]] = fact
+    info.ignored = list(header.ignored)
+    info.suggestions = dict(header.suggestions)
+    info.header_row = header.index + header.height
+    return dict(header.mapping), info
 
 
 def header_map(headers: list[str], facts: Mapping[str, FactSpec]) -> tuple[dict[int, str], RosterInfo]:
     """Column index -> fact name, by field name or any German alias of the schema."""
-    lookup: dict[str, str] = {}
-    for name, spec in facts.items():
-        lookup[_norm(name)] = name
-        for alias in spec.aliases:
-            lookup.setdefault(_norm(alias), name)
-    mapping: dict[int, str] = {}
-    info = RosterInfo("")
-    for i, h in enumerate(headers):
-        fact = lookup.get(_norm(str(h or "")))
-        if fact is not None and fact not in mapping.values():
-            mapping[i] = fact
-            info.columns[str(h)] = fact
-        elif str(h or "").strip():
-            info.ignored.append(str(h))
-    return mapping, info
+    return _info_of(header_of(headers, facts), "")
 
 
 # ---------------------------------------------------------------- CSV
 
 
 def detect_encoding(head: bytes) -> str:
+    """The file's encoding from its first bytes. A sample with both UTF-8 characters and
+    lines that are not UTF-8 is UTF-8 with some lines from elsewhere: those lines are read
+    one by one (see `_Lines`), never the whole file re-decoded."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 4 and head.count(b"\x00") * 3 > len(head):
+        # UTF-16 without a byte-order mark: every other byte of ASCII text is NUL.
+        return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -94,7 +102,33 @@ def detect_encoding(head: bytes) -> str:
         # A multi-byte character cut at the end of the sample is still UTF-8.
         if exc.start >= len(head) - 3:
             return "utf-8"
-        return "cp1252"
+    utf8_lines = bad_lines = 0
+    for line in head.split(b"\n")[:-1]:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines += 1
+            continue
+        if not line.isascii():
+            utf8_lines += 1
+    return "utf-8" if utf8_lines else "cp1252"
+
+
+def _utf8_anywhere(raw: IO[bytes]) -> bool:
+    """Whether any line of the file is UTF-8 with a non-ASCII character. Asked only when
+    the first bytes look like Windows-1252: a UTF-8 file whose first 64 KB hold one pasted
+    Windows-1252 line (and no umlaut yet) must not be read as Windows-1252 as a whole.
+    Per 1 MB chunk, in C: decoded as UTF-8 with U+FFFD for what is not, anything non-ASCII
+    left besides U+FFFD is a UTF-8 character (12 MB: 0.09 s)."""
+    start = raw.tell()
+    try:
+        while chunk := raw.read(_CHUNK):
+            chunk += raw.readline()
+            if not chunk.isascii() and not chunk.decode("utf-8", errors="replace").replace("\ufffd", "").isascii():
+                return True
+        return False
+    finally:
+        raw.seek(start)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -103,21 +137,54 @@ def detect_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+_CHUNK = 1 << 20
+
+
+def _normalised_stream(raw: IO[bytes], enc: str) -> tuple[IO[bytes], str]:
+    """A UTF-16 file, or one whose lines end in CR only (old Mac Excel), as a temporary
+    UTF-8 file with LF line ends, converted in chunks; any other file as it is."""
+    import tempfile
+
+    head = raw.read(65536)
+    raw.seek(0)
+    utf16 = enc.startswith("utf-16")
+    cr_only = not utf16 and b"\r" in head and b"\n" not in head
+    if not utf16 and not cr_only:
+        return raw, enc
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the roster
+    if utf16:
+        decoder = codecs.getincrementaldecoder(enc)(errors="replace")
+        while True:
+            chunk = raw.read(_CHUNK)
+            text = decoder.decode(chunk, final=not chunk)
+            out.write(text.replace("\ufeff", "", 1 if out.tell() == 0 else 0).encode("utf-8"))
+            if not chunk:
+                break
+        enc = "utf-8"
+    else:
+        while chunk := raw.read(_CHUNK):
+            out.write(chunk.replace(b"\r", b"\n"))
+    raw.close()
+    out.seek(0)
+    return out, enc
+
+
 class _Lines:
-    """Physical lines of a byte stream, decoded one by one, so that a line with a broken
-    encoding spoils only its own record."""
+    """Physical lines of a byte stream as (line number, text, read in a fallback encoding),
+    decoded one by one: a UTF-8 file with a line saved as Windows-1252 (copy and paste
+    from an old file) keeps that line; its undecodable bytes are carried as surrogates
+    and the fields that hold them are read as Windows-1252 (`_recode`)."""
 
     def __init__(self, raw: IO[bytes], encoding: str) -> None:
         self.raw = raw
         self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.first = True
-        self.bad_lines: set[int] = set()
         self.line_no = 0
 
     def __iter__(self) -> "_Lines":
         return self
 
-    def __next__(self) -> str:
+    def __next__(self) -> tuple[int, str, bool]:
         line = self.raw.readline()
         if not line:
             raise StopIteration
@@ -127,64 +194,175 @@ class _Lines:
             if line.startswith(codecs.BOM_UTF8):
                 line = line[len(codecs.BOM_UTF8):]
         try:
-            return line.decode(self.encoding)
+            return self.line_no, line.decode(self.encoding), False
         except UnicodeDecodeError:
-            self.bad_lines.add(self.line_no)
-            return line.decode(self.encoding, errors="replace")
+            if self.encoding == "utf-8":
+                return self.line_no, line.decode("utf-8", errors="surrogateescape"), True
+            return self.line_no, line.decode(self.encoding, errors="replace"), False
 
 
-def _parse_rows(lines: Iterable[str], line_no: Callable[[], int], bad_lines: set[int], header: list[str],
-                mapping: dict[int, str], enc: str, delim: str, number: int) -> Iterator[InputRow]:
+def _recode(field: str) -> str:
+    """A field of a line that was not UTF-8: its bytes read as Windows-1252 (the encoding
+    of Excel's CSV on German Windows); bytes Windows-1252 lacks become U+FFFD."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in field):
+        return field
+    raw = field.encode("utf-8", errors="surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+MAX_SPAN = 200  # physical lines one quoted cell may span before the quote counts as unbalanced
+
+_OPEN = "open"
+
+
+def _parse_one(text: str, delim: str) -> tuple[list[str] | None, str | None]:
+    # Most lines have no quote and no stray CR: splitting them is what csv would do, faster.
+    body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if '"' not in body and "\r" not in body and "\n" not in body:
+        return body.split(delim), None
+    try:
+        return next(csv.reader((text,), delimiter=delim, strict=True), []), None
+    except csv.Error as exc:
+        return None, (_OPEN if "unexpected end of data" in str(exc) else str(exc))
+
+
+def _bad(number: int, de: str, en: str, line: int = 0) -> InputRow:
+    return InputRow(number, None, de, en, line)
+
+
+def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mapping: dict[int, str], delim: str,
+                number: int, recoded: list[int] | None = None) -> Iterator[InputRow]:
     """Rows of a CSV body after `number` rows: one InputRow per record, unreadable ones
-    with the reason; blank rows are skipped and not counted."""
-    reader = csv.reader(lines, delimiter=delim)
-    previous_line = line_no()
+    with the reason; blank rows are skipped and not counted.
+
+    Every physical line is a row, except a quoted cell that spans lines (Excel writes a
+    cell with a line break so). A quote that opens a cell and is not closed properly within
+    the line is taken as such a cell only if the joined record has the header's number of
+    fields and no line it swallows looks like a row of its own (as many fields as the
+    header); otherwise that one line is an error row and the lines after it are read
+    again. So an unbalanced quote never swallows the rows below it."""
+    width = len(header)
+    source = iter(lines)
+    back: list[tuple[int, str, bool]] = []  # lines to read again, last first
     while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
+        item = back.pop() if back else next(source, None)
+        if item is None:
             break
-        except csv.Error:
-            number += 1
-            previous_line = line_no()
-            yield InputRow(number, None, "Zeile ist kein gültiges CSV (Anführungszeichen?)",
-                           "row is not valid CSV (quotes?)")
+        line_no, text, fallback = item
+        if not text.strip():
             continue
-        spanned = set(range(previous_line + 1, line_no() + 1))
-        previous_line = line_no()
+        if "\x00" in text:
+            number += 1
+            yield _bad(number, "Zeile enthält ein NUL-Zeichen (Binärdaten?)", "row contains a NUL character (binary data?)",
+                       line_no)
+            continue
+        fields, err = _parse_one(text, delim)
+        if err == _OPEN:
+            taken = [item]
+            joined = text
+            while len(taken) < MAX_SPAN:
+                nxt = back.pop() if back else next(source, None)
+                if nxt is None:
+                    break
+                taken.append(nxt)
+                joined += nxt[1]
+                fields, err = _parse_one(joined, delim)
+                if err != _OPEN:
+                    break
+            if err is None and fields is not None and len(fields) == width and not any(
+                    t[1].count(delim) + 1 >= width for t in taken[1:]):
+                fallback = any(t[2] for t in taken)
+            else:
+                back.extend(reversed(taken[1:]))
+                number += 1
+                yield _bad(number, "Anführungszeichen nicht geschlossen – Zeile nicht lesbar",
+                           "unbalanced quote – row cannot be read", line_no)
+                continue
+        elif err is not None:
+            number += 1
+            if "new-line" in err:
+                yield _bad(number, "Zeile enthält einen einzelnen Zeilenumbruch (CR) mitten in einem Feld",
+                           "row contains a lone carriage return (CR) inside a field", line_no)
+            else:
+                yield _bad(number, "Zeile ist kein gültiges CSV (Anführungszeichen?)", "row is not valid CSV (quotes?)",
+                           line_no)
+            continue
+        assert fields is not None
         if not fields or all(not f.strip() for f in fields):
             continue
         number += 1
-        if spanned & bad_lines:
-            yield InputRow(number, None, f"Zeichenkodierung defekt (erwartet {enc})",
-                           f"broken character encoding (expected {enc})")
-            continue
-        if len(fields) > len(header):
-            yield InputRow(number, None,
-                           f"Zeile hat {len(fields)} Felder, die Kopfzeile {len(header)}",
-                           f"row has {len(fields)} fields, the header {len(header)}")
+        if fallback:
+            fields = [_recode(f) for f in fields]
+            if recoded is not None:
+                recoded.append(number)
+        if len(fields) > width:
+            yield _bad(number, f"Zeile hat {len(fields)} Felder, die Kopfzeile {width}",
+                       f"row has {len(fields)} fields, the header {width}", line_no)
             continue
         record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
-        yield InputRow(number, record)
+        yield InputRow(number, record, line=line_no)
+
+
+def _split(line: str, delim: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delim), [])
+    except csv.Error:
+        return [line]
 
 
 def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None, delimiter: str | None
               ) -> tuple[IO[bytes], _Lines, list[str] | None, dict[int, str], RosterInfo]:
+    """Open a CSV roster at its first data line: the header is searched among the first
+    lines (title rows above it are skipped, two header rows joined), for each delimiter
+    unless one is given; the delimiter whose header matches most fields wins."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)
+    if encoding is None and enc == "cp1252" and _utf8_anywhere(raw):
+        enc = "utf-8"  # UTF-8 with Windows-1252 lines: those are read line by line
+    raw, enc = _normalised_stream(raw, enc)
+    py_enc = "utf-8" if enc == "utf-8-sig" else enc
+    sample: list[str] = []
+    ends: list[int] = []
+    while len(sample) < SCAN_ROWS:
+        line = raw.readline()
+        if not line:
+            break
+        if not sample and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8):]
+        try:
+            text = line.decode(py_enc)
+        except UnicodeDecodeError:
+            text = line.decode("cp1252" if py_enc == "utf-8" else py_enc, errors="replace")
+        sample.append(text.rstrip("\r\n"))
+        ends.append(raw.tell())
+    found: tuple[int, str, Header] | None = None
+    for d in ([delimiter] if delimiter else [";", ",", "\t", "|"]):
+        h = find_header([_split(line, d) for line in sample], facts)
+        if h is None:
+            continue
+        if found is None or h.score > found[0] or (
+                h.score == found[0] and sample[h.index].count(d) > sample[found[2].index].count(found[1])):
+            found = (h.score, d, h)
+    if found is None:
+        raw.seek(0, 2)
+        return raw, _Lines(raw, enc), None, {}, RosterInfo("csv", enc, delimiter or ",")
+    _, delim, header = found
+    if not delimiter and header.score == 0:
+        delim = detect_delimiter(sample[header.index])
+        header = find_header([_split(line, delim) for line in sample], facts) or header
+    mapping, info = _info_of(header, "csv")
+    raw.seek(ends[header.index + header.height - 1])
     lines = _Lines(raw, enc)
-    try:
-        header_line = next(lines)
-    except StopIteration:
-        return raw, lines, None, {}, RosterInfo("csv", enc, delimiter or ",")
-    delim = delimiter or detect_delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delim))
-    mapping, info = header_map(header, facts)
-    info.format, info.encoding, info.delimiter = "csv", enc, delim
+    lines.first = False
+    lines.line_no = header.index + header.height
+    info.encoding, info.delimiter = enc, delim
     info.german = delim == ";" or enc == "cp1252"
-    return raw, lines, header, mapping, info
+    return raw, lines, list(header.names), mapping, info
 
 
 def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
@@ -196,8 +374,7 @@ def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | No
 
     def rows() -> Iterator[InputRow]:
         try:
-            yield from _parse_rows(lines, lambda: lines.line_no, lines.bad_lines, header, mapping,
-                                   str(info.encoding), str(info.delimiter), 0)
+            yield from _parse_rows(lines, header, mapping, str(info.delimiter), 0, info.recoded)
         finally:
             raw.close()
 
@@ -237,7 +414,8 @@ def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: s
         sub = _Lines(data, enc)
         sub.first = False
         chunk: list[InputRow] = []
-        for row in _parse_rows(sub, lambda: sub.line_no, sub.bad_lines, header, mapping, enc, delim, number):
+        for row in _parse_rows(sub, header, mapping, delim, number, info.recoded):
+            row.line = 0  # a block does not know its first line in the file; rows are numbered by `number`
             chunk.append(row)
             if len(chunk) >= block_rows:
                 yield Block(chunk[0].number, len(chunk), rows=chunk)
@@ -352,41 +530,66 @@ def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: 
 # ---------------------------------------------------------------- XLSX
 
 
+def _cell(v: Any) -> Any:
+    """A spreadsheet cell as the record path reads it: calamine gives every number as a
+    float, so a whole number (an id, a count) is an int again; a date-time is its day."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
+        return int(v)
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if v is None:
+        return ""
+    return v
+
+
 def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
               ) -> tuple[RosterInfo, Iterator[InputRow]]:
-    import openpyxl
+    """A spreadsheet (.xlsx, .xlsm, .xls, .xlsb, .ods) read by calamine (Rust). Without
+    `sheet`, the sheet whose header matches most fields (the first of equals)."""
+    from python_calamine import CalamineError, CalamineWorkbook
 
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    ws = wb[sheet] if sheet else wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    header: list[Any] | None = None
-    for row in it:
-        if row and any(c is not None and str(c).strip() for c in row):
-            header = list(row)
-            break
-    if header is None:
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise ValueError(f"Tabellendatei nicht lesbar ({type(exc).__name__})") from exc
+    names = list(wb.sheet_names)
+    if sheet is not None and sheet not in names:
         wb.close()
-        return RosterInfo("xlsx"), iter(())
-    mapping, info = header_map([str(h) if h is not None else "" for h in header], facts)
-    info.format = "xlsx"
+        raise ValueError(f"Tabellenblatt „{sheet}“ gibt es nicht; die Datei hat: "
+                         + ", ".join(f"„{n}“" for n in names))
+    chosen: tuple[str, Header, list[Any], Iterator[Any]] | None = None
+    for name in ([sheet] if sheet is not None else names):
+        try:
+            it = iter(wb.get_sheet_by_name(name).iter_rows())
+        except CalamineError:
+            continue
+        head = [list(r) for r in itertools.islice(it, SCAN_ROWS)]
+        h = find_header(head, facts)
+        if h is not None and (chosen is None or h.score > chosen[1].score):
+            chosen = (name, h, head, it)
+    if chosen is None:
+        wb.close()
+        return RosterInfo("xlsx", sheet=sheet), iter(())
+    name, header, head, it = chosen
+    mapping, info = _info_of(header, "xlsx")
     info.german = True
-
-    def cell(v: Any) -> Any:
-        if isinstance(v, dt.datetime):
-            return v.date()
-        if v is None:
-            return ""
-        return v
+    info.sheet = name
+    width = len(header.names)
 
     def rows() -> Iterator[InputRow]:
         try:
             number = 0
-            for row in it:
+            first = header.index + header.height + 1  # iter_rows starts at the sheet's row 1
+            for sheet_row, row in enumerate(itertools.chain(head[header.index + header.height:], it), start=first):
                 if not row or all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
                     continue
                 number += 1
-                record = {fact: cell(row[i]) for i, fact in mapping.items() if i < len(row)}
-                yield InputRow(number, record)
+                if len(row) > width and any(_cell(c) != "" for c in row[width:]):
+                    yield InputRow(number, None, f"Zeile hat Werte rechts der Kopfzeile (mehr als {width} Spalten)",
+                                   f"row has values right of the header (more than {width} columns)", sheet_row)
+                    continue
+                record = {fact: _cell(row[i]) for i, fact in mapping.items() if i < len(row)}
+                yield InputRow(number, record, line=sheet_row)
         finally:
             wb.close()
 
@@ -396,32 +599,125 @@ def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None
 # ---------------------------------------------------------------- JSON lines
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json `object_pairs_hook`: a key given twice is an error, not last-wins (which of
+    two Aufenthaltsstatus is meant cannot be guessed)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
+    try:
+        data = parse()
+    except DuplicateKey as exc:
+        key = exc.key if len(exc.key) <= 60 else exc.key[:60] + "…"
+        return InputRow(number, None, f"Schlüssel „{key}“ kommt zweimal vor", f"key '{key}' occurs twice")
+    except UnicodeDecodeError:
+        return InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+    except (json.JSONDecodeError, RecursionError):
+        return InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
+    if not isinstance(data, dict):
+        return InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
+    return InputRow(number, data)
+
+
+def _recode_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return _recode(value)
+    if isinstance(value, list):
+        return [_recode_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _recode_json(v) for k, v in value.items()}
+    return value
+
+
+def _is_json_array(path: str | Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return head.lstrip(codecs.BOM_UTF8).lstrip()[:1] == b"["
+
+
 def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterInfo, Iterator[InputRow]]:
+    """JSON lines (one record a line, streamed), or a .json file holding an array of
+    records (read whole: an array is one JSON text; each element is one row)."""
     info = RosterInfo("jsonl", "utf-8")
     info.columns = {n: n for n in facts}
+    decoder = json.JSONDecoder(object_pairs_hook=no_duplicate_keys)
 
-    def rows() -> Iterator[InputRow]:
+    def lines() -> Iterator[InputRow]:
         with open(path, "rb") as fh:
             number = 0
-            for line in fh:
+            for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 number += 1
+                enc = "utf-8-sig" if number == 1 else "utf-8"
                 try:
-                    data = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+                    text = line.decode(enc)
+                    fallback = False
                 except UnicodeDecodeError:
-                    yield InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)",
-                                   "broken character encoding (expected UTF-8)")
-                    continue
-                except json.JSONDecodeError:
-                    yield InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
-                    continue
-                if not isinstance(data, dict):
-                    yield InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
-                    continue
-                yield InputRow(number, data)
+                    # As in CSV: the line keeps its record; strings that hold the bytes
+                    # that are not UTF-8 are read as Windows-1252, and the row is reported.
+                    text = line.decode(enc, errors="surrogateescape")
+                    fallback = True
+                row = _json_row(number, lambda: decoder.decode(text))
+                if fallback and row.record is not None:
+                    row.record = {k: _recode_json(v) for k, v in row.record.items()}
+                    info.recoded.append(number)
+                row.line = line_no
+                yield row
 
-    return info, rows()
+    def array() -> Iterator[InputRow]:
+        try:
+            text = Path(path).read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            yield InputRow(1, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+            return
+        pos = text.index("[") + 1
+        number = 0
+        ws = re.compile(r"[\s,]*")
+        while True:
+            pos = ws.match(text, pos).end()  # type: ignore[union-attr]
+            if pos >= len(text) or text[pos] == "]":
+                if pos >= len(text):
+                    yield InputRow(number + 1, None, "JSON-Liste nicht geschlossen (fehlt „]“?)",
+                                   "JSON array not closed (missing ']'?)")
+                return
+            number += 1
+            try:
+                data, end = decoder.raw_decode(text, pos)
+            except (json.JSONDecodeError, DuplicateKey, RecursionError) as exc:
+                if not isinstance(exc, DuplicateKey):
+                    # Past a syntax error the elements cannot be told apart: this one row says so.
+                    yield InputRow(number, None, "Element ist kein gültiges JSON – der Rest der Liste ist nicht lesbar",
+                                   "element is not valid JSON – the rest of the array cannot be read")
+                    return
+                yield _json_row(number, lambda: (_ for _ in ()).throw(exc))
+                if isinstance(exc, DuplicateKey):
+                    # the element itself is well-formed: skip it and go on
+                    try:
+                        _, end = json.JSONDecoder().raw_decode(text, pos)
+                    except json.JSONDecodeError:
+                        return
+                    pos = end
+                    continue
+                return
+            pos = end
+            yield _json_row(number, lambda: data)
+
+    # JSON lines may start with a line "[1, 2]" (an error row): only a .json file is an array.
+    is_array = Path(path).suffix.lower() == ".json" and _is_json_array(path)
+    return info, (array() if is_array else lines())
 
 
 def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
@@ -433,6 +729,19 @@ def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None
     if kind == "xlsx":
         return read_xlsx(path, facts, sheet)
     return read_jsonl(path, facts)
+
+
+def roster_info(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
+                encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None) -> RosterInfo:
+    """What reading would find (format, header, columns), without reading the rows."""
+    info, rows = read_roster(path, facts, fmt, encoding, delimiter, sheet)
+    try:
+        next(rows, None)  # started, so that closing it closes the file
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    return info
 
 
 # ---------------------------------------------------------------- writers
