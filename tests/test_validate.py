@@ -92,3 +92,52 @@ def test_warnings_only_exit_0(rules):
     r = run("validate", rules)
     assert r.exit_code == 0
     assert "W104 warning: no rule reads fact 'kreis'" in r.output and "0 Fehler, 1 Warnungen" in r.output
+
+
+def test_validate_json_and_sarif_name_file_line_and_code():
+    import json
+
+    bad = ROOT / "tests" / "rules_bad" / "E026_unknown_source_id"
+    r = run("validate", bad, "--format", "json")
+    assert r.exit_code == 1
+    doc = json.loads(r.output)
+    assert doc["errors"] == 1 and doc["diagnostics"][0]["code"] == "E026"
+    assert doc["diagnostics"][0]["line"] == 13 and doc["diagnostics"][0]["file"].endswith("outcome.yaml")
+    r = run("validate", bad, "--format", "sarif")
+    sarif = json.loads(r.output)
+    assert sarif["version"] == "2.1.0"
+    (result,) = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "E026" and result["level"] == "error"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"].endswith("outcome.yaml") and loc["region"] == {"startLine": 13, "startColumn": 17}
+    assert sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"] == "E026"
+    r = run("validate", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["diagnostics"] == []
+
+
+def test_the_rule_file_schema_is_current_and_accepts_the_shipped_rules():
+    import datetime as dt
+    import json
+
+    import jsonschema
+    import yaml
+
+    from eligibility.model import rule_file_schema
+
+    committed = json.loads((ROOT / "docs" / "rule-file.schema.json").read_text(encoding="utf-8"))
+    assert committed == rule_file_schema(), "run: eligibility schema --rule-file > docs/rule-file.schema.json"
+    validator = jsonschema.Draft202012Validator(committed)
+
+    def plain(x):
+        if isinstance(x, dict):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        return x.isoformat() if isinstance(x, dt.date) else x
+
+    for path in sorted((ROOT / "rules").rglob("*.yaml")):
+        assert path.read_text(encoding="utf-8").startswith("# yaml-language-server: $schema="), path
+        errors = list(validator.iter_errors(plain(yaml.safe_load(path.read_text(encoding="utf-8")))))
+        assert not errors, (path, errors[0].message)
+    typo = {"entity": "person", "outcomes": {"x": {"type": "bool", "label": {"de": "x"}, "rulez": []}}}
+    assert list(validator.iter_errors(typo))

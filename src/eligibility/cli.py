@@ -130,7 +130,9 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
 @_overlay_option
 @click.option("--samples", type=click.IntRange(100), default=6000, show_default=True,
               help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.")
-def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text für Menschen; json für Skripte; sarif (2.1.0) für Anmerkungen in CI und Editoren.")
+def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt: str) -> None:
     """Prüft ein Regelwerk wie ein Compiler: Fehler und Warnungen mit Datei, Zeile und Hinweis."""
     from .engine import default_rules_dir
     from .validate import validate as _validate
@@ -148,9 +150,19 @@ def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int) -> 
         # Without --overlay: the rule set and every overlay in its overlays/ folder.
         engine, report = validate_tree(rules_dir or default_rules_dir(), samples=samples)
         diags = report.diagnostics
+    errors = [d for d in diags if d.severity == "error"]
+    if fmt != "text":
+        from . import __version__
+        from .diagnostics_out import to_json, to_sarif
+
+        info = ({"name": engine.info.name, "version": engine.info.version, "sha256": engine.info.sha256}
+                if engine else None)
+        click.echo(to_json(diags, info) if fmt == "json" else to_sarif(diags, __version__))
+        if errors:
+            sys.exit(1)
+        return
     for d in diags:
         click.echo(d.format())
-    errors = [d for d in diags if d.severity == "error"]
     ok = f" – {engine.info.name} {engine.info.version} ist in Ordnung" if engine and not diags else ""
     click.echo(f"{len(errors)} Fehler, {len(diags) - len(errors)} Warnungen{ok}")
     if errors:
@@ -735,8 +747,15 @@ def generate_roster(rows: int, out: str, seed: int, style: str, dirty_rate: floa
 @main.command()
 @_rules_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
-def schema(rules: str | None, entity: str | None) -> None:
+@click.option("--rule-file", "rule_file", is_flag=True,
+              help="Statt des Faktenschemas: das JSON Schema der Regeldateien selbst (für YAML-Editoren).")
+def schema(rules: str | None, entity: str | None, rule_file: bool) -> None:
     """Gibt das Faktenschema eines Datensatzes als JSON Schema aus."""
+    if rule_file:
+        from .model import rule_file_schema
+
+        click.echo(json.dumps(rule_file_schema(), indent=2, ensure_ascii=False))
+        return
     engine = load_engine(rules, ())
     try:
         click.echo(json.dumps(engine.facts_schema(entity), indent=2, ensure_ascii=False))

@@ -244,3 +244,17 @@ class OverlayFile(_Strict):
 
     overlay: OverlaySpec
     parameters: dict[str, ParameterOverride] = Field(default_factory=dict)
+
+
+def rule_file_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a rule file or a county overlay, generated from the
+    models above, so that YAML editors complete and check keys (yaml-language-server)."""
+    from pydantic.json_schema import models_json_schema
+
+    _, defs = models_json_schema([(RuleFile, "validation"), (OverlayFile, "validation")],
+                                 ref_template="#/$defs/{model}")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "eligibility rule file or overlay",
+            "description": "A file of a rule set folder (rules/*.yaml) or of its overlays/ folder.",
+            "anyOf": [{"$ref": "#/$defs/RuleFile"}, {"$ref": "#/$defs/OverlayFile"}],
+            "$defs": defs["$defs"]}
