@@ -311,7 +311,8 @@ def _stdin_roster(path: str, in_format: str | None) -> str:
 
 
 def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str | None, encoding: str | None,
-                   delimiter: str | None, sheet: str | None, rules_read: bool = True) -> None:
+                   delimiter: str | None, sheet: str | None, rules_read: bool = True,
+                   outcomes: tuple[str, ...] | None = None) -> None:
     """Stop (exit 2) before anything is decided when a column the rules read is absent
     after matching, unless the user said it is missing on purpose; say for every
     unrecognised column which field it probably means. Headers are no personal data."""
@@ -338,7 +339,7 @@ def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str
                    f"({ent.facts[fact].label.de})", err=True)
     if not rules_read:
         return
-    missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose)
+    missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose, outcomes)
     if missing and not allow:
         _fail(f"{path}: " + missing_message(missing))
     for name in sorted(set(on_purpose) | ({m.fact for m in missing} if allow else set())):
@@ -347,14 +348,15 @@ def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str
 
 
 def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
-                 encoding: str | None, delimiter: str | None, sheet: str | None) -> Any:
+                 encoding: str | None, delimiter: str | None, sheet: str | None,
+                 outcomes: tuple[str, ...] | None = None) -> Any:
     from .batch import table_decisions
     from .rosters import read_roster
 
     if not Path(path).is_file():
         _fail(f"Datei nicht gefunden: {path}")
     if not click.get_current_context().meta.get("eligibility.columns_checked"):
-        _check_columns(engine, entity, path, in_format, encoding, delimiter, sheet)
+        _check_columns(engine, entity, path, in_format, encoding, delimiter, sheet, outcomes=outcomes)
         click.get_current_context().meta["eligibility.columns_checked"] = True
     try:
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
@@ -491,12 +493,14 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
         stichtag = alloc.stichtag_of(engine, year)[0] if year is not None else None
         result = None
         if year is not None:
-            _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet)
+            # The count reads only what deciding § 29d reads: other missing columns do not stop it.
+            _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet,
+                                    outcomes=("lastenausgleich",))
             result = alloc.lastenausgleich(engine, pairs, year, b, ph, n, statewide)
         table = None
         if im_budget:
             _, pairs17 = _roster_rows(engine, input_file, alloc.IM_COUNT_DAY, None, in_format, encoding, delimiter,
-                                      sheet)
+                                      sheet, outcomes=("lastenausgleich",))
             table = alloc.im_budgets(engine, pairs17)
     except alloc.AllocationError as exc:
         _fail(str(exc))

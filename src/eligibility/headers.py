@@ -124,11 +124,15 @@ def _finish(index: int, height: int, names: Sequence[str], mapping: dict[int, st
     return Header(index, height, tuple(names), mapping, tuple(ignored), suggestions)
 
 
-def facts_read_by_rules(ent: Any) -> set[str]:
+def facts_read_by_rules(ent: Any, outcomes: Iterable[str] | None = None) -> set[str]:
     """The facts any rule or derived fact of a compiled entity reads: the columns a roster
-    must have for the rules to decide (computed from the rule set, not listed by hand)."""
+    must have for the rules to decide (computed from the rule set, not listed by hand).
+    With `outcomes`, only what deciding those outcomes reads (e.g. the § 29d count)."""
     from .compiler import reachable
 
+    if outcomes is not None:
+        roots = [x for oid in outcomes for r in ent.outcomes[oid].rules for x in (r.cond, r.compute)]
+        return {n.name for n in reachable(ent, roots, through_outcomes=True) if n.kind == "fact"}
     roots = [x for oc in ent.outcomes.values() for r in oc.rules for x in (r.cond, r.compute)]
     roots += [d.node for d in ent.derived.values()]
     return {n.name for n in reachable(ent, roots) if n.kind == "fact"}
@@ -142,13 +146,13 @@ class MissingColumn:
 
 
 def missing_columns(ent: Any, columns: Iterable[str], ignored: Iterable[str],
-                    on_purpose: Iterable[str] = ()) -> list[MissingColumn]:
+                    on_purpose: Iterable[str] = (), outcomes: Iterable[str] | None = None) -> list[MissingColumn]:
     """Facts the rules read that no column matched, except those the user names as
     missing on purpose; with the closest unmatched header for each."""
     present = set(columns) | set(on_purpose)
     leftover = list(ignored)
     out: list[MissingColumn] = []
-    for fact in sorted(facts_read_by_rules(ent) - present):
+    for fact in sorted(facts_read_by_rules(ent, outcomes) - present):
         spec = ent.facts[fact]
         keys = {norm_header(k): k for k in [fact, *spec.aliases]}
         best: tuple[float, str] | None = None
