@@ -7,13 +7,14 @@ import dataclasses
 import datetime as dt
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .cells import neutralise
 from .decision import Decision
 from .engine import Engine
 from .rosters import InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
@@ -96,14 +97,65 @@ def error_row(row: InputRow, engine: Engine, entity: str | None, lang: str) -> d
     return out
 
 
+UNDECIDABLE = ("Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des Kalenders "
+               "(Jahr 9999) oder außerhalb",
+               "record cannot be decided: a date lies too close to the end of the calendar (year 9999) or beyond")
+
+
+def undecidable(row: InputRow) -> InputRow:
+    """The row as an error row: the engine could not decide its record (a date arithmetic
+    overflow). The record is kept so its id can still be written."""
+    return dataclasses.replace(row, error=UNDECIDABLE[0], error_en=UNDECIDABLE[1])
+
+
+def _record_id(row: InputRow, ent: Any) -> str | None:
+    if row.record is None or not ent.id_field:
+        return None
+    v = row.record.get(ent.id_field)
+    return None if v is None or v == "" else str(v)
+
+
+def _unreadable(row: InputRow) -> bool:
+    return row.record is None or row.error is not None
+
+
+def decide_chunk(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None
+                 ) -> tuple[list[InputRow], Any]:
+    """The batch table of a chunk's readable rows. Should the engine fail on a record
+    (date arithmetic beyond year 9999), that record becomes an error row and the others
+    are decided: the chunk, with such rows marked, and the table of the rest."""
+    try:
+        return chunk, engine.decide_table([r.record for r in chunk if not _unreadable(r)], on, entity=entity)
+    except (ValueError, OverflowError):
+        pass
+    marked: list[InputRow] = []
+    for r in chunk:
+        if _unreadable(r):
+            marked.append(r)
+            continue
+        try:
+            engine.decide_table([r.record], on, entity=entity)
+            marked.append(r)
+        except (ValueError, OverflowError):
+            marked.append(undecidable(r))
+    return marked, engine.decide_table([r.record for r in marked if not _unreadable(r)], on, entity=entity)
+
+
 def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None
                    ) -> Iterator[tuple[InputRow, Decision | None]]:
-    """Each input row with its decision (None for an unreadable row), in order."""
+    """Each input row with its decision, in order; None for a row that could not be read
+    or decided (its `error` says why)."""
     for row in rows:
         if row.record is None:
             yield row, None
-        else:
-            yield row, engine.decide(row.record, on, entity=entity, explain=False)
+            continue
+        try:
+            decision = engine.decide(row.record, on, entity=entity, explain=False)
+        except (ValueError, OverflowError):
+            # Date arithmetic beyond year 9999; the record gets an error row, the run goes on.
+            yield undecidable(row), None
+            continue
+        yield row, decision
 
 
 BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays flat
@@ -112,12 +164,18 @@ BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays fla
 def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Path, *, entity: str | None = None,
                     lang: str = "de", in_format: str | None = None, out_format: str | None = None,
                     encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
-                    progress: Callable[[int], None] | None = None) -> Summary:
+                    progress: Callable[[int], None] | None = None, keep: Sequence[str] = (),
+                    columns: str = "de") -> Summary:
     """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
-    carry the full decision of each record and use the per-record path."""
+    carry the full decision of each record and use the per-record path. XLSX is the
+    caseworker result (`xlsx_result.CaseworkerResult`): `keep` names the input columns
+    copied in (default id, Gemeinde, Kreis), `columns="codes"` gives code headers."""
     started = time.perf_counter()
     ent = engine.entity(entity)
     fmt = format_of(out, out_format)
+    if fmt == "xlsx":
+        return _evaluate_to_xlsx(engine, src, on, out, entity, in_format, encoding, delimiter, sheet, progress,
+                                 keep, columns == "codes", started)
     blocks = None
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
@@ -134,8 +192,10 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
             for row, decision in evaluated_rows(engine, rows, on, entity):
                 _count(summary, decision)
                 if decision is None:
-                    writer.write({}, {"row": row.number, "record_id": None, "errors": [
-                        {"field": None, "code": "row", "message": {"de": row.error, "en": row.error_en}}],
+                    rid = _record_id(row, ent)
+                    writer.write({}, {"row": row.number, "record_id": rid, "errors": [
+                        {"field": None, "code": "undecidable" if row.record is not None else "row",
+                         "message": {"de": row.error, "en": row.error_en}}],
                         "ruleset": engine.info.model_dump()})
                 else:
                     writer.write({}, {"row": row.number, **decision.model_dump(
@@ -148,13 +208,22 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
             text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"),
                                   "\r\n" if german else "\n")
 
-            def fast(block: Any) -> tuple[bytes, int, int]:
-                return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
+            def fast(block: Any) -> tuple[bytes, int, int] | None:
+                try:
+                    return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
+                except (ValueError, OverflowError):
+                    return None  # a record the engine cannot decide: this block row by row
+
+            def block_rows(block: Any) -> list[InputRow]:
+                if block.rows is not None:
+                    return block.rows
+                cols = {k: v.to_pylist() for k, v in block.columns.items()}
+                return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
 
             # Arrow blocks are decided and formatted two at a time in threads (numpy and
             # Arrow release the GIL) and written in order; at most three are held at once.
             for block, done in _pipelined(blocks, fast):
-                if done is not None:
+                if done is not None and block.columns is not None:
                     chunk_text, errors, unknown = done
                     writer.write_encoded(chunk_text, block.n)
                     summary.rows += block.n
@@ -162,8 +231,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     summary.unknown += unknown
                     summary.decided += block.n - errors - unknown
                 else:
-                    assert block.rows is not None
-                    for out_row, state in _table_rows(engine, block.rows, on, entity, lang, german, False):
+                    for out_row, state in _table_rows(engine, block_rows(block), on, entity, lang, german, False):
                         _tally(summary, state)
                         writer.write(out_row)
                 if progress is not None:
@@ -236,7 +304,7 @@ class CsvBlockWriter:
         return text
 
     def quote_all(self, values: list[Any]) -> list[str]:
-        texts = ["" if v is None else str(v) for v in values]
+        texts = ["" if v is None else neutralise(str(v)) for v in values]
         if any(c in "\x00".join(texts) for c in self.specials):
             texts = [self.quote(t) for t in texts]
         return texts
@@ -345,8 +413,7 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
     from .explain import short_reason
 
     ent = engine.entity(entity)
-    readable = [r.record for r in chunk if r.record is not None]
-    table = engine.decide_table(readable, on, entity=entity)
+    chunk, table = decide_chunk(engine, chunk, on, entity)
     cols = table.columns
     de = lang == "de"
     ruleset = f"{engine.info.name} {engine.info.version}"
@@ -362,7 +429,7 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
                             cols[f"{oid}_rule"], cols[f"{oid}_missing"], cols[f"{oid}_assumption"], {}))
     j = 0
     for row in chunk:
-        if row.record is None:
+        if _unreadable(row):
             yield error_row(row, engine, entity, lang), "error"
             continue
         out: dict[str, Any] = {row_col: row.number, id_col: cols["record_id"][j] or ""}
@@ -431,11 +498,11 @@ def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entit
     values (None for an unreadable row), in order, deciding a chunk at a time."""
     ent = engine.entity(entity)
     for chunk in _chunks(rows, size):
-        table = engine.decide_table([r.record for r in chunk if r.record is not None], on, entity=entity)
+        chunk, table = decide_chunk(engine, chunk, on, entity)
         cols = table.columns
         j = 0
         for row in chunk:
-            if row.record is None:
+            if _unreadable(row):
                 yield row, None
                 continue
             outcomes = {}
@@ -491,3 +558,50 @@ def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Cal
             out.flush()
 
     return tick
+
+
+def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | Path, entity: str | None,
+                      in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None,
+                      progress: Callable[[int], None] | None, keep: Sequence[str], codes: bool,
+                      started: float) -> Summary:
+    """The caseworker XLSX: chunks through the batch table, one sheet row per input row."""
+    from .explain import short_reason
+    from .xlsx_result import CaseworkerResult, parse_keep
+
+    ent = engine.entity(entity)
+    kept = parse_keep(list(keep), ent.facts, ent.id_field)
+    info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
+    headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
+    result = CaseworkerResult(out, engine, entity, kept, codes, on, Path(src).name, headers)
+    memo: dict[tuple[Any, ...], str] = {}
+    try:
+        for chunk in _chunks(rows, BATCH_ROWS):
+            chunk, table = decide_chunk(engine, chunk, on, entity)
+            cols = table.columns
+            per_outcome = [(oid, cols[oid], cols[f"{oid}_status"], cols[f"{oid}_rule"], cols[f"{oid}_missing"],
+                            cols[f"{oid}_assumption"]) for oid in ent.outcome_order]
+            errors_col = cols["errors"]
+            j = 0
+            for row in chunk:
+                if _unreadable(row):
+                    result.write_error(row.number, row.record, row.error or "")
+                    continue
+                outcomes = []
+                for oid, vals, stats, rules, misses, asms in per_outcome:
+                    v, status, rule, miss = vals[j], stats[j], rules[j], misses[j]
+                    key = (oid, v if not isinstance(v, float) else repr(v), type(v), status, rule, asms[j],
+                           tuple(miss))
+                    reason = memo.get(key)
+                    if reason is None:
+                        reason = memo[key] = short_reason(ent, oid, v, status, rule, asms[j], miss).de
+                    outcomes.append((oid, v, status, rule, reason, miss))
+                result.write_decided(row.number, row.record, outcomes, errors_col[j])
+                j += 1
+            if progress is not None:
+                progress(result.rows)
+    finally:
+        result.close(info.ignored)
+    summary = Summary(rows=result.rows, decided=result.decided, unknown=result.unknown, errors=result.errors,
+                      info=info)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -253,10 +253,16 @@ def _date_option(value: str | None) -> Any:
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
 @click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @click.option("--errors-ok", is_flag=True, help="Exit 0 auch bei fehlerhaften Zeilen.")
+@click.option("--keep", "keep", multiple=True,
+              help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
+                   "Standard: ID, Gemeinde, Kreis).")
+@click.option("--columns", "columns", type=click.Choice(["de", "codes"]), default="de", show_default=True,
+              help="Spaltenköpfe der XLSX-Ergebnisdatei: de = deutsche Bezeichnungen, codes = Feld- und "
+                   "Ergebnisnamen für Programme.")
 @_with_input_options
 def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None, overlays: tuple[str, ...],
-             entity: str | None, lang: str, errors_ok: bool, in_format: str | None, encoding: str | None,
-             delimiter: str | None, sheet: str | None) -> None:
+             entity: str | None, lang: str, errors_ok: bool, keep: tuple[str, ...], columns: str,
+             in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
     """Wertet eine ganze Liste aus (CSV aus Excel, XLSX, JSON Lines): eine Ergebniszeile je Eingabezeile."""
     from .batch import evaluate_roster, terminal_progress
     from .rosters import format_of
@@ -270,13 +276,17 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     try:
         format_of(target)
         format_of(src, in_format)
-        engine.entity(entity)
+        ent = engine.entity(entity)
+        from .xlsx_result import parse_keep
+
+        parse_keep(list(keep), ent.facts, ent.id_field)
     except ValueError as exc:
         _fail(str(exc))
     progress = terminal_progress(src)
     try:
         summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
-                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress)
+                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress,
+                                  keep=keep, columns=columns)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
     if progress is not None:

@@ -1,0 +1,301 @@
+"""XLSX output, streamed with XlsxWriter in constant-memory mode: each row goes to disk
+as it is written, so memory stays flat however long the roster is.
+
+`XlsxSheet` writes typed cells (text neutralised against formula injection, real
+dates with the format TT.MM.JJJJ, numbers as numbers) with a bold frozen header, an
+autofilter and column widths measured on the cells written; an optional second sheet
+holds "Angaben zur Auswertung". Output is byte-identical for equal input: the
+workbook's creation date is fixed (XlsxWriter's zip entries carry a fixed time too).
+
+`CaseworkerResult` is the `evaluate` result for people: German headers (or the codes,
+for programs), the chosen input columns, per outcome its word and the reason with
+its citation, the questions to ask, the field errors in the row's own words."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .cells import xlsx_text
+
+FIXED_CREATED = dt.datetime(2000, 1, 1)
+DATE_FORMAT = "dd.mm.yyyy"  # Excel's code; a German Excel shows it as TT.MM.JJJJ
+MAX_WIDTH = 60  # characters; longer texts wrap in the cell's tooltip, not the sheet
+WIDTH_SAMPLE = 2000  # rows measured for column widths (the widths must not depend on memory)
+
+
+class XlsxSheet:
+    """One result sheet, streamed. Call `write` per row in order, then `close`."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str], sheet: str = "Ergebnis",
+                 wrap: Sequence[str] = ()) -> None:
+        import xlsxwriter
+
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.count = 0
+        self._wb = xlsxwriter.Workbook(str(self.path), {
+            "constant_memory": True,
+            # Never let the library turn text into formulas or links: input is text.
+            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False})
+        self._wb.set_properties({"created": FIXED_CREATED})
+        self._ws = self._wb.add_worksheet(sheet)
+        self._bold = self._wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+        self._date = self._wb.add_format({"num_format": DATE_FORMAT})
+        self._widths = [min(MAX_WIDTH, max(8, len(str(c)) * 0.9 + 2)) for c in self.columns]
+        self._wrap = {self.columns.index(c) for c in wrap if c in self.columns}
+        for j, c in enumerate(self.columns):
+            self._ws.write_string(0, j, xlsx_text(str(c)), self._bold)
+        self._ws.freeze_panes(1, 0)
+
+    def write(self, values: Sequence[Any]) -> None:
+        """One row of cells in column order: str, date, int/float, bool or None."""
+        self.count += 1
+        r = self.count
+        ws = self._ws
+        measure = r <= WIDTH_SAMPLE
+        for j, v in enumerate(values):
+            if v is None or v == "":
+                continue
+            if isinstance(v, str):
+                ws.write_string(r, j, xlsx_text(v))
+                if measure and len(v) + 2 > self._widths[j]:
+                    self._widths[j] = min(MAX_WIDTH, len(v) + 2)
+            elif isinstance(v, bool):
+                ws.write_string(r, j, "ja" if v else "nein")
+            elif isinstance(v, dt.datetime):
+                ws.write_datetime(r, j, v, self._date)
+            elif isinstance(v, dt.date):
+                ws.write_datetime(r, j, dt.datetime(v.year, v.month, v.day), self._date)
+                if measure and self._widths[j] < 12:
+                    self._widths[j] = 12
+            elif isinstance(v, (int, float)):
+                ws.write_number(r, j, v)
+            else:
+                ws.write_string(r, j, xlsx_text(str(v)))
+
+    def info_sheet(self, name: str, items: Sequence[tuple[str, Any]]) -> None:
+        """A second sheet of label/value pairs (written after the rows: constant-memory
+        mode writes each sheet in one pass)."""
+        ws = self._wb.add_worksheet(name)
+        ws.set_column(0, 0, 34)
+        ws.set_column(1, 1, 80)
+        for i, (label, value) in enumerate(items):
+            ws.write_string(i, 0, xlsx_text(label), self._bold)
+            if isinstance(value, dt.date):
+                ws.write_datetime(i, 1, dt.datetime(value.year, value.month, value.day), self._date)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                ws.write_number(i, 1, value)
+            else:
+                ws.write_string(i, 1, xlsx_text(str(value)))
+
+    def close(self) -> None:
+        for j, w in enumerate(self._widths):
+            fmt = self._wb.add_format({"text_wrap": True}) if j in self._wrap else None
+            self._ws.set_column(j, j, round(w, 1), fmt)
+        if self.count:
+            self._ws.autofilter(0, 0, self.count, len(self.columns) - 1)
+        self._wb.close()
+
+
+def xlsx_cell(spec: Any, value: Any) -> Any:
+    """An input value as an XLSX cell: a readable date of a date field becomes a real
+    date; anything else is written as it is (text neutralised by the sheet)."""
+    if isinstance(value, str) and getattr(spec, "type", None) == "date" and value.strip():
+        from .records import parse_date
+
+        d = parse_date(value)
+        return d if d is not None else value
+    return value
+
+
+# ---------------------------------------------------------------- caseworker result
+
+
+WORDS = {True: "ja", False: "nein"}
+UNKNOWN_WORD = "noch offen"
+ERROR_WORD = "Fehler"
+NOT_IN_FORCE_WORD = "nicht in Kraft"
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultColumns:
+    """Which columns the caseworker result has, and their headers."""
+
+    keep: tuple[str, ...]  # input facts copied in
+    codes: bool  # headers as field and outcome codes (for programs) instead of German labels
+    outcomes: tuple[str, ...]
+
+
+def parse_keep(values: Sequence[str], facts: Mapping[str, Any], id_field: str | None) -> tuple[str, ...]:
+    """`--keep` values → fact names, in schema order for `all`. Accepts field names and
+    the schema's German labels and aliases."""
+    from .rosters import _norm
+
+    default = tuple(f for f in (id_field, "gemeinde", "kreis") if f and f in facts)
+    if not values:
+        return default
+    if any(v.strip().lower() in ("all", "alle") for v in values):
+        return tuple(facts)
+    lookup: dict[str, str] = {}
+    for name, spec in facts.items():
+        lookup[_norm(name)] = name
+        lookup.setdefault(_norm(spec.label.de), name)
+        for alias in spec.aliases:
+            lookup.setdefault(_norm(alias), name)
+    out: list[str] = [id_field] if id_field and id_field in facts else []
+    for v in values:
+        name = lookup.get(_norm(v))
+        if name is None:
+            raise ValueError(f"--keep: unbekannte Spalte '{v}' (erlaubt: Feldnamen, Spaltennamen oder 'all')")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+class CaseworkerResult:
+    """The `evaluate` result as a caseworker reads it, one row per input row, in order."""
+
+    def __init__(self, path: str | Path, engine: Any, entity: str | None, keep: Sequence[str], codes: bool,
+                 on: dt.date, source_name: str, headers: Mapping[str, str] | None = None) -> None:
+        self.engine = engine
+        self.ent = engine.entity(entity)
+        self.keep = list(keep)
+        self.codes = codes
+        self.on = on
+        self.source_name = source_name
+        self.headers = dict(headers or {})  # fact -> the header the input file used
+        self.rows = 0
+        self.decided = 0
+        self.unknown = 0
+        self.errors = 0
+        facts = self.ent.facts
+        cols: list[str] = ["zeile" if codes else "Zeile"]
+        for f in self.keep:
+            cols.append(f if codes else (self.headers.get(f) or (facts[f].aliases[0] if facts[f].aliases
+                                                                  else facts[f].label.de)))
+        for oid in self.ent.outcome_order:
+            label = self.ent.outcomes[oid].spec.label.de
+            cols += [oid, f"{oid}_grund"] if codes else [label, f"{label}: Begründung"]
+        cols += (["fragen", "hinweise", "regelwerk", "regelwerk_sha256"] if codes
+                 else ["Zu klären", "Hinweise", "Regelwerk", "Regelwerk SHA-256"])
+        self.columns = cols
+        self.sheet = XlsxSheet(path, cols, wrap=())
+        info = engine.info
+        self._ruleset = f"{info.name} {info.version}"
+        self._sha = info.sha256
+        self._sources: dict[tuple[str, str | None], str | None] = {}
+
+    def source_of(self, oid: str, rule_id: str | None, status: str) -> str | None:
+        """The citation of the rule that decided, or of the outcome's default."""
+        key = (oid, rule_id if status != "unknown" else None)
+        if key not in self._sources:
+            oc = self.ent.outcomes[oid]
+            rule = next((r for r in oc.rules if r.id == rule_id), None) if rule_id else None
+            if rule is not None:
+                src = rule.spec.source
+            elif status != "unknown" and oc.spec.default is not None:
+                src = oc.spec.default.source
+            else:
+                src = None
+            self._sources[key] = str(src) if src else None
+        return self._sources[key]
+
+    def word(self, oid: str, value: Any, status: str) -> Any:
+        if status == "unknown":
+            return UNKNOWN_WORD
+        if status == "not_in_force":
+            return NOT_IN_FORCE_WORD
+        if isinstance(value, bool):
+            return WORDS[value]
+        if isinstance(value, str):
+            from .explain import value_text
+
+            return value_text(self.ent, oid, value, "de")
+        return value  # a number stays a number
+
+    def questions(self, missing: Sequence[str]) -> str:
+        facts = self.ent.facts
+        return "\n".join(f"{facts[f].question.de}" for f in missing if f in facts)
+
+    def hints(self, record: Mapping[str, Any] | None, errors: str) -> str:
+        """Field errors in the row's own words: the header the file used and the value
+        it holds (the user's own data, in the user's own file; never logged)."""
+        out = []
+        for part in errors.split("; ") if errors else []:
+            field, sep, message = part.partition(": ")
+            if sep and record is not None and field in self.ent.facts:
+                header = self.headers.get(field) or self.ent.facts[field].label.de
+                raw = record.get(field)
+                shown = raw.isoformat() if isinstance(raw, dt.date) else str(raw)
+                if raw is None or shown == "":
+                    out.append(f"{header}: {message}")
+                elif message.startswith("kein") or message.startswith("nicht"):
+                    out.append(f"{header}: '{shown}' ist {message}")
+                else:
+                    out.append(f"{header}: '{shown}' – {message}")
+            else:
+                out.append(part)
+        return "\n".join(out)
+
+    def _kept(self, record: Mapping[str, Any] | None) -> list[Any]:
+        out: list[Any] = []
+        for f in self.keep:
+            out.append(xlsx_cell(self.ent.facts[f], record.get(f) if record is not None else None))
+        return out
+
+    def write_error(self, number: int, record: Mapping[str, Any] | None, reason: str) -> None:
+        """A row that could not be read or decided: every outcome "Fehler", the reason."""
+        self.rows += 1
+        self.errors += 1
+        cells: list[Any] = [number + 1, *self._kept(record)]
+        for _ in self.ent.outcome_order:
+            cells += [ERROR_WORD, ""]
+        cells += ["", reason, self._ruleset, self._sha]
+        self.sheet.write(cells)
+
+    def write_decided(self, number: int, record: Mapping[str, Any] | None,
+                      outcomes: Sequence[tuple[str, Any, str, str | None, str, Sequence[str]]], errors: str) -> None:
+        """`outcomes`: per outcome (id, value, status, rule, reason text, missing facts)."""
+        self.rows += 1
+        cells: list[Any] = [number + 1, *self._kept(record)]
+        missing: list[str] = []
+        unknown = False
+        for oid, value, status, rule, reason, miss in outcomes:
+            cells.append(self.word(oid, value, status))
+            src = self.source_of(oid, rule, status)
+            cells.append(f"{reason} [{src}]" if src and src not in reason else reason)
+            for f in miss:
+                if f not in missing:
+                    missing.append(f)
+            unknown = unknown or status == "unknown"
+        if errors:
+            self.errors += 1
+        elif unknown:
+            self.unknown += 1
+        else:
+            self.decided += 1
+        cells += [self.questions(sorted(missing)), self.hints(record, errors), self._ruleset, self._sha]
+        self.sheet.write(cells)
+
+    def close(self, ignored: Sequence[str] = ()) -> None:
+        info = self.engine.info
+        self.sheet.info_sheet("Angaben zur Auswertung", [
+            ("Stichtag", self.on),
+            ("Regelwerk", info.name),
+            ("Version", info.version),
+            ("SHA-256 des Regelwerks", info.sha256),
+            ("Eingabedatei", self.source_name),
+            ("Zeilen gelesen", self.rows),
+            ("davon entschieden", self.decided),
+            ("davon mit offenen Fragen", self.unknown),
+            ("davon mit Fehlern", self.errors),
+            ("Nicht verwendete Spalten", ", ".join(ignored) if ignored else "keine"),
+            ("Spalte „Zeile“", "Nummer der Datenzeile + 1, also die Zeile, wie Excel sie zeigt, wenn die "
+                                "Kopfzeile in Zeile 1 steht (erste Datenzeile = 2); zugleich die Zeile in diesem "
+                                "Blatt. Leerzeilen der Eingabe werden nicht mitgezählt."),
+        ])
+        self.sheet.close()

