@@ -215,3 +215,31 @@ def test_caseworker_xlsx_is_byte_identical(tmp_path):
     evaluate_roster(ENGINE, src, ON, b)
     assert a.read_bytes() == b.read_bytes()
     assert "2000-01-01T00:00:00Z" in zipfile.ZipFile(a).read("docProps/core.xml").decode()
+
+
+# ---------------------------------------------------------------- every record answered
+
+
+UNDECIDABLE = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-12-31"}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "xlsx"])
+def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
+    src = tmp_path / "in.jsonl"
+    recs = [{"person_id": "A", "aufenthaltsstatus": "duldung"}, dict(UNDECIDABLE, person_id="B"),
+            {"person_id": "C", "aufenthaltsstatus": "duldung"}]
+    src.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
+    out = tmp_path / f"out.{fmt}"
+    r = CliRunner().invoke(main, ["evaluate", str(src), "--on", "2018-09-15", "--out", str(out), "--errors-ok"])
+    assert r.exit_code == 0, r.output
+    assert "3 Zeilen gelesen" in r.output
+    if fmt == "jsonl":
+        lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+        assert [x["record_id"] for x in lines] == ["A", "B", "C"]
+        assert lines[1]["errors"][0]["code"] == "undecidable"
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+        assert [x["person_id"] for x in rows] == ["A", "B", "C"]
+    else:
+        rows = list(openpyxl.load_workbook(out).worksheets[0].iter_rows(min_row=2, values_only=True))
+        assert [x[1] for x in rows] == ["A", "B", "C"]
