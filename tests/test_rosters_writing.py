@@ -243,3 +243,58 @@ def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
     else:
         rows = list(openpyxl.load_workbook(out).worksheets[0].iter_rows(min_row=2, values_only=True))
         assert [x[1] for x in rows] == ["A", "B", "C"]
+
+
+# ---------------------------------------------------------------- upcoming
+
+
+def test_within_months_are_calendar_months():
+    from eligibility.upcoming import add_months, window_end
+
+    assert window_end(dt.date(2018, 1, 31), "1m") == dt.date(2018, 2, 28)
+    assert window_end(dt.date(2020, 1, 31), "1m") == dt.date(2020, 2, 29)
+    assert window_end(dt.date(2018, 9, 15), "3m") == dt.date(2018, 12, 15)
+    assert window_end(dt.date(2018, 9, 15), "1y") == dt.date(2019, 9, 15)
+    assert window_end(dt.date(2018, 9, 15), "12w") == dt.date(2018, 12, 8)
+    assert window_end(dt.date(2018, 9, 15), "90") == dt.date(2018, 12, 14)
+    assert add_months(dt.date(2018, 12, 31), 2) == dt.date(2019, 2, 28)
+    with pytest.raises(ValueError):
+        window_end(dt.date(9999, 12, 1), "2m")
+
+
+def test_upcoming_one_line_per_person_and_date_real_dates_every_row_answered(tmp_path):
+    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+    out = tmp_path / "anstehend.xlsx"
+    r = CliRunner().invoke(main, ["upcoming", str(src), "--on", "2018-09-15", "--within", "6m", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    values = assert_no_live_cell(out)
+    header, rows = values[0], values[1:]
+    assert header[:5] == ["Datum", "Zeile", "ID", "Gemeinde", "Änderungen"]
+    changes = [x for x in rows if x[0] is not None]
+    errors = [x for x in rows if x[0] is None]
+    assert changes and all(isinstance(x[0], dt.datetime) for x in changes)
+    assert len({(x[1], x[0]) for x in changes}) == len(changes)
+    assert any(";" in x[4] for x in changes)  # several outcomes change on one day: one line
+    # The same error rows as evaluate counts (rows with bad values included).
+    summary = evaluate_roster(ENGINE, src, ON, tmp_path / "e.csv")
+    assert len(errors) == summary.errors and all(x[8] for x in errors)
+    assert "25 fehlerhafte Zeilen" in r.output or f"{summary.errors} fehlerhafte Zeilen" in r.output
+
+
+def test_upcoming_answers_undecidable_and_hostile_rows(tmp_path):
+    src = tmp_path / "in.jsonl"
+    recs = [{"person_id": "=A", "aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "2016-10-01",
+             "gemeinde": "@G"}, dict(UNDECIDABLE, person_id="B")]
+    src.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"up.{fmt}"
+        r = CliRunner().invoke(main, ["upcoming", str(src), "--on", "2018-09-15", "--within", "1m",
+                                      "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        if fmt == "csv":
+            rows = assert_no_live_csv(out.read_text(encoding="utf-8-sig"))
+            ids = [x["id"] for x in rows]
+        else:
+            rows = assert_no_live_cell(out)[1:]
+            ids = [x[2] for x in rows]
+        assert ids == ["'=A", "B"]

@@ -524,7 +524,8 @@ def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str
 
 @main.command()
 @click.argument("input_file", metavar="ROSTER", type=click.Path())
-@click.option("--within", default="90d", show_default=True, help="Zeitraum ab dem Stichtag: 90d, 12w, 6m.")
+@click.option("--within", default="90d", show_default=True,
+              help="Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.")
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
 @_rules_option
@@ -534,27 +535,30 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
              overlays: tuple[str, ...], in_format: str | None, encoding: str | None, delimiter: str | None,
              sheet: str | None) -> None:
     """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
-    from .upcoming import parse_within, upcoming_changes, write_upcoming
+    from .upcoming import upcoming_changes, window_end, write_upcoming
     from .rosters import read_roster
 
     engine = load_engine(rules, overlays)
     day = _date_option(on)
     try:
-        days = parse_within(within)
+        end = window_end(day, within)
     except ValueError as exc:
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
     try:
         _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
-        changes, skipped = upcoming_changes(engine, rows, day, days)
+        result = upcoming_changes(engine, rows, day, end)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
-    text = write_upcoming(engine, changes, day, days, out)
+    text = write_upcoming(engine, result, day, end, out)
     if text:
         click.echo(text, nl=False)
-    click.echo(f"{len(changes)} Änderungen in {days} Tagen ab {day:%d.%m.%Y}"
-               + (f"; {skipped} fehlerhafte Zeilen übersprungen" if skipped else ""), err=True)
+    changes = result.change_lines
+    click.echo(f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei "
+               f"{len({c.row for c in changes})} Personen vom {day:%d.%m.%Y} bis {end:%d.%m.%Y}"
+               + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else ""),
+               err=True)
 
 
 @main.command()
