@@ -311,10 +311,11 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 
     engine = load_engine(rules, overlays)
     day = _date_option(on)
-    _, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
-    data = collect(engine, pairs, day)
+    info, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
+    data = collect(engine, pairs, day, info.ignored)
     Path(out).write_text(render_report(engine, data), encoding="utf-8")
-    click.echo(f"{data.rows} Zeilen ausgewertet, Bericht: {out}", err=True)
+    click.echo(f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
+               f"Bericht: {out}", err=True)
 
 
 @main.command()

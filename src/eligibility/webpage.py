@@ -130,8 +130,8 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
             tmp.rmdir()
 
         if what == "bericht":
-            _, rows = read_roster(src, engine.entity().facts)
-            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day))
+            info, rows = read_roster(src, engine.entity().facts)
+            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day, info.ignored))
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"
