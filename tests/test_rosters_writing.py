@@ -298,3 +298,27 @@ def test_upcoming_answers_undecidable_and_hostile_rows(tmp_path):
             rows = assert_no_live_cell(out)[1:]
             ids = [x[2] for x in rows]
         assert ids == ["'=A", "B"]
+
+
+def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from eligibility.service import create_app
+
+    src = tmp_path / "in.csv"
+    hostile_csv(src, HOSTILE)
+    client = TestClient(create_app(reload_seconds=None))
+    r = client.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
+                    files={"datei": ("Meine Liste.csv", src.read_bytes(), "text/csv")})
+    assert r.status_code == 200
+    out = tmp_path / "erg.xlsx"
+    out.write_bytes(r.content)
+    assert_no_live_cell(out)
+    assert openpyxl.load_workbook(out).worksheets[0].max_row == len(HOSTILE) + 1
+    meta = dict(openpyxl.load_workbook(out)["Angaben zur Auswertung"].iter_rows(values_only=True))
+    assert meta["Eingabedatei"] == "Meine Liste.csv" and meta["Zeilen gelesen"] == len(HOSTILE)
+    r = client.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
+                    files={"datei": ("l.csv", src.read_bytes(), "text/csv")})
+    assert r.status_code == 200 and "<script>" not in r.text.replace("<script>\n/* Sorting", "", 1)
+    assert f"Die Liste hat <strong id=\"rows\">{len(HOSTILE)}</strong> Zeilen" in r.text

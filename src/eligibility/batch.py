@@ -165,7 +165,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     lang: str = "de", in_format: str | None = None, out_format: str | None = None,
                     encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
                     progress: Callable[[int], None] | None = None, keep: Sequence[str] = (),
-                    columns: str = "de") -> Summary:
+                    columns: str = "de", source_name: str | None = None) -> Summary:
     """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
     carry the full decision of each record and use the per-record path. XLSX is the
     caseworker result (`xlsx_result.CaseworkerResult`): `keep` names the input columns
@@ -175,7 +175,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
     fmt = format_of(out, out_format)
     if fmt == "xlsx":
         return _evaluate_to_xlsx(engine, src, on, out, entity, in_format, encoding, delimiter, sheet, progress,
-                                 keep, columns == "codes", started)
+                                 keep, columns == "codes", started, source_name or Path(src).name)
     blocks = None
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
@@ -563,7 +563,7 @@ def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Cal
 def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | Path, entity: str | None,
                       in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None,
                       progress: Callable[[int], None] | None, keep: Sequence[str], codes: bool,
-                      started: float) -> Summary:
+                      started: float, source_name: str) -> Summary:
     """The caseworker XLSX: chunks through the batch table, one sheet row per input row."""
     from .explain import short_reason
     from .xlsx_result import CaseworkerResult, parse_keep
@@ -572,7 +572,7 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
     kept = parse_keep(list(keep), ent.facts, ent.id_field)
     info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
-    result = CaseworkerResult(out, engine, entity, kept, codes, on, Path(src).name, headers)
+    result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers)
     memo: dict[tuple[Any, ...], str] = {}
     try:
         for chunk in _chunks(rows, BATCH_ROWS):

@@ -135,6 +135,6 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"
-        evaluate_roster(engine, src, day, out)
+        evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
         return FileResponse(out, filename=f"ergebnis_{day:%Y-%m-%d}.xlsx", background=BackgroundTask(cleanup),
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
