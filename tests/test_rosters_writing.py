@@ -322,3 +322,61 @@ def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
                     files={"datei": ("l.csv", src.read_bytes(), "text/csv")})
     assert r.status_code == 200 and "<script>" not in r.text.replace("<script>\n/* Sorting", "", 1)
     assert f"Die Liste hat <strong id=\"rows\">{len(HOSTILE)}</strong> Zeilen" in r.text
+
+
+def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
+    """The sheet rows built from memoised fragments are byte for byte XlsxWriter's own
+    constant-memory cell XML for the same cells."""
+    import xlsxwriter
+
+    from eligibility.xlsx_result import FIXED_CREATED, XlsxSheet
+
+    cols = ["n", "text", "date", "flag", "float", "neg"]
+    cells = [[1, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
+             [2, "=1+1", dt.date(1900, 2, 28), False, 1e20, -0.25],
+             [3, "  lead & <trail> ", dt.date(1900, 3, 1), None, 12345678.125, 0],
+             [4, "a\x00b_x0041_\r\n\tc\uffff", None, "", 3.0, 7],
+             [5, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
+             [6, "x" * 40000, dt.date(9999, 12, 31), "ja", 2, 1]]
+    fast = tmp_path / "fast.xlsx"
+    sheet = XlsxSheet(fast, cols, unique=(1,))
+    for row in cells:
+        sheet.write(row)
+    sheet.close()
+    ref = tmp_path / "ref.xlsx"
+    wb = xlsxwriter.Workbook(str(ref), {"constant_memory": True, "strings_to_formulas": False,
+                                        "strings_to_urls": False, "strings_to_numbers": False})
+    wb.set_properties({"created": FIXED_CREATED})
+    ws = wb.add_worksheet("Ergebnis")
+    bold = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    date = wb.add_format({"num_format": "dd.mm.yyyy"})
+    for j, c in enumerate(cols):
+        ws.write_string(0, j, c, bold)
+    ws.freeze_panes(1, 0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, row in enumerate(cells, start=1):
+            for j, v in enumerate(row):
+                if v is None or v == "":
+                    continue
+                if isinstance(v, bool):
+                    ws.write_string(i, j, "ja" if v else "nein")
+                elif isinstance(v, str):
+                    ws.write_string(i, j, xlsx_text(v))
+                elif isinstance(v, dt.date):
+                    ws.write_datetime(i, j, dt.datetime(v.year, v.month, v.day), date)
+                else:
+                    ws.write_number(i, j, v)
+    for j, w in enumerate(sheet._widths):
+        ws.set_column(j, j, round(w, 1))
+    ws.autofilter(0, 0, len(cells), len(cols) - 1)
+    wb.close()
+    a, b = zipfile.ZipFile(fast), zipfile.ZipFile(ref)
+    assert a.namelist() == b.namelist()
+    for name in a.namelist():
+        assert a.read(name) == b.read(name), name
+    back = openpyxl.load_workbook(fast).worksheets[0]
+    assert back.cell(2, 3).value == dt.datetime(2017, 2, 3) and back.cell(3, 3).value == dt.datetime(1900, 2, 28)
+    assert back.cell(4, 2).value == "  lead & <trail> " and back.cell(2, 6).value == -3

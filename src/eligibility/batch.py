@@ -304,7 +304,7 @@ class CsvBlockWriter:
         return text
 
     def quote_all(self, values: list[Any]) -> list[str]:
-        texts = ["" if v is None else neutralise(str(v)) for v in values]
+        texts = ["" if v is None else str(v) for v in values]
         if any(c in "\x00".join(texts) for c in self.specials):
             texts = [self.quote(t) for t in texts]
         return texts
@@ -356,7 +356,8 @@ class CsvBlockWriter:
         errors = table.codes("errors" if self.lang == "de" else "errors_en")
         err_texts = [self.quote(t) + self.tail + self.eol for t in errors.values.tolist()]
         has_error = np.array([bool(t) for t in errors.values.tolist()], dtype=bool)[errors.codes]
-        ids = self.quote_all(table.array("record_id").tolist())
+        # Ids are the input's text: neutralised against formula injection like every cell.
+        ids = self.quote_all([None if v is None else neutralise(str(v)) for v in table.array("record_id").tolist()])
         # The lines are joined by Arrow in C++; the string array's data buffer is the text.
         lines = pc.binary_join_element_wise(
             pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string()),
