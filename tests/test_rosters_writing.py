@@ -380,3 +380,41 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
     back = openpyxl.load_workbook(fast).worksheets[0]
     assert back.cell(2, 3).value == dt.datetime(2017, 2, 3) and back.cell(3, 3).value == dt.datetime(1900, 2, 28)
     assert back.cell(4, 2).value == "  lead & <trail> " and back.cell(2, 6).value == -3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkeypatch, fmt, quoted):
+    """Should the column-wise engine fail on one record, that record is an error row and
+    the others of its block are decided (both CSV readers, XLSX, the report's pairs)."""
+    from eligibility.batch import UNDECIDABLE, table_decisions
+
+    engine = Engine.load()
+    real = engine.decide_table
+
+    def failing(records, on=None, entity=None, **kw):
+        ids = (records["person_id"].to_pylist() if isinstance(records, dict) and "person_id" in records
+               and hasattr(records["person_id"], "to_pylist") else
+               [r.get("person_id") for r in records] if isinstance(records, list) else [])
+        if "BAD" in ids:
+            raise OverflowError("date value out of range")
+        return real(records, on, entity=entity, **kw)
+
+    monkeypatch.setattr(engine, "decide_table", failing)
+    src = tmp_path / "in.csv"
+    ids = ["A", "BAD", "C"] + (['"Q"'] if quoted else [])
+    hostile_csv(src, ids, gemeinde="Talbach")
+    out = tmp_path / f"out.{fmt}"
+    summary = evaluate_roster(engine, src, ON, out)
+    assert summary.rows == len(ids) and summary.errors == 1
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+        assert [r["person_id"] for r in rows] == read_ids(src)
+        assert rows[1]["fehler"] == UNDECIDABLE[0] and rows[0]["integrationsmanagement"] in ("ja", "nein", "unklar")
+    else:
+        rows = list(openpyxl.load_workbook(out).worksheets[0].iter_rows(min_row=2, values_only=True))
+        assert [r[1] for r in rows] == read_ids(src, strip=False)
+        assert rows[1][4] == "Fehler"
+    _, rows = read_roster(src, engine.entity().facts)
+    pairs = list(table_decisions(engine, rows, ON))
+    assert [d is None for _, d in pairs] == [i == "BAD" for i in read_ids(src)]
