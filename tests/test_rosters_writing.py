@@ -418,3 +418,46 @@ def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkey
     _, rows = read_roster(src, engine.entity().facts)
     pairs = list(table_decisions(engine, rows, ON))
     assert [d is None for _, d in pairs] == [i == "BAD" for i in read_ids(src)]
+
+
+@pytest.mark.parametrize("name", ["examples/roster_landkreis_beispiel.csv", "jsonl"])
+def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
+    """write_table (combinations built once per block) writes what write_decided writes row
+    by row."""
+    from eligibility.batch import decide_chunk
+    from eligibility.explain import short_reason
+    from eligibility.xlsx_result import CaseworkerResult, parse_keep
+
+    if name == "jsonl":
+        src = tmp_path / "in.jsonl"
+        _, rows = read_roster(ROOT / "examples" / "roster_landkreis_beispiel.csv", ENGINE.entity().facts)
+        src.write_text("".join(json.dumps(r.record, default=str) + "\n" if r.record else "{bad\n" for r in rows),
+                       encoding="utf-8")
+    else:
+        src = ROOT / name
+    a = tmp_path / "a.xlsx"
+    evaluate_roster(ENGINE, src, ON, a, keep=["all"])
+    ent = ENGINE.entity()
+    info, rows = read_roster(src, ent.facts)
+    headers = {f: h for h, f in info.columns.items()} if info.format != "jsonl" else {}
+    b = tmp_path / "b.xlsx"
+    result = CaseworkerResult(b, ENGINE, None, parse_keep(["all"], ent.facts, ent.id_field), False, ON, src.name,
+                              headers)
+    chunk, table = decide_chunk(ENGINE, list(rows), ON, None)
+    cols = table.columns
+    j = 0
+    for row in chunk:
+        if row.record is None or row.error:
+            result.write_error(row.number, row.record, row.error or "")
+            continue
+        outcomes = []
+        for oid in ent.outcome_order:
+            v, st, rule, miss = cols[oid][j], cols[f"{oid}_status"][j], cols[f"{oid}_rule"][j], cols[f"{oid}_missing"][j]
+            outcomes.append((oid, v, st, rule, short_reason(ent, oid, v, st, rule, cols[f"{oid}_assumption"][j],
+                                                            miss).de, miss))
+        result.write_decided(row.number, row.record, outcomes, cols["errors"][j])
+        j += 1
+    result.close(info.ignored)
+    za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+    for entry in za.namelist():
+        assert za.read(entry) == zb.read(entry), entry

@@ -17,7 +17,7 @@ import numpy as np
 from .cells import neutralise
 from .decision import Decision
 from .engine import Engine
-from .rosters import InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
+from .rosters import Block, InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
 
@@ -214,11 +214,6 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                 except (ValueError, OverflowError):
                     return None  # a record the engine cannot decide: this block row by row
 
-            def block_rows(block: Any) -> list[InputRow]:
-                if block.rows is not None:
-                    return block.rows
-                cols = {k: v.to_pylist() for k, v in block.columns.items()}
-                return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
 
             # Arrow blocks are decided and formatted two at a time in threads (numpy and
             # Arrow release the GIL) and written in order; at most three are held at once.
@@ -231,7 +226,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     summary.unknown += unknown
                     summary.decided += block.n - errors - unknown
                 else:
-                    for out_row, state in _table_rows(engine, block_rows(block), on, entity, lang, german, False):
+                    for out_row, state in _table_rows(engine, _block_rows(block), on, entity, lang, german, False):
                         _tally(summary, state)
                         writer.write(out_row)
                 if progress is not None:
@@ -248,6 +243,14 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
         writer.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _block_rows(block: Any) -> list[InputRow]:
+    """A block's rows as InputRows (Arrow columns converted)."""
+    if block.rows is not None:
+        return block.rows
+    cols = {k: v.to_pylist() for k, v in block.columns.items()}
+    return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
 
 
 def _pipelined(blocks: Iterator[Any], fn: Callable[[Any], Any], depth: int = 2) -> Iterator[tuple[Any, Any]]:
@@ -571,33 +574,46 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
 
     ent = engine.entity(entity)
     kept = parse_keep(list(keep), ent.facts, ent.id_field)
-    info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
+    if format_of(src, in_format) == "csv":
+        # Plain CSV blocks come as Arrow columns (the fast reader), the others as rows.
+        info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
+    else:
+        info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
+        blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
     headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
     result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers)
     memo: dict[tuple[Any, ...], str] = {}
+
+    def reason_of(oid: str, v: Any, status: str, rule: Any, asm: Any, miss: list[str]) -> str:
+        key = (oid, v if not isinstance(v, float) else repr(v), type(v), status, rule, asm, tuple(miss))
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = short_reason(ent, oid, v, status, rule, asm, miss).de
+        return text
+
     try:
-        for chunk in _chunks(rows, BATCH_ROWS):
-            chunk, table = decide_chunk(engine, chunk, on, entity)
-            cols = table.columns
-            per_outcome = [(oid, cols[oid], cols[f"{oid}_status"], cols[f"{oid}_rule"], cols[f"{oid}_missing"],
-                            cols[f"{oid}_assumption"]) for oid in ent.outcome_order]
-            errors_col = cols["errors"]
-            j = 0
-            for row in chunk:
-                if _unreadable(row):
-                    result.write_error(row.number, row.record, row.error or "")
-                    continue
-                outcomes = []
-                for oid, vals, stats, rules, misses, asms in per_outcome:
-                    v, status, rule, miss = vals[j], stats[j], rules[j], misses[j]
-                    key = (oid, v if not isinstance(v, float) else repr(v), type(v), status, rule, asms[j],
-                           tuple(miss))
-                    reason = memo.get(key)
-                    if reason is None:
-                        reason = memo[key] = short_reason(ent, oid, v, status, rule, asms[j], miss).de
-                    outcomes.append((oid, v, status, rule, reason, miss))
-                result.write_decided(row.number, row.record, outcomes, errors_col[j])
-                j += 1
+        for block in blocks:
+            table = None
+            if block.columns is not None:
+                try:
+                    table = engine.decide_table(block.columns, on, entity=entity)
+                except (ValueError, OverflowError):
+                    table = None  # a record the engine cannot decide: this block row by row
+            if table is not None:
+                cols = block.columns
+                kept_cols = [cols[f].to_pylist() if f in cols else [None] * block.n for f in kept]
+
+                def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
+                    return {k: v[i].as_py() for k, v in cols.items()}
+
+                entries = list(zip(range(block.first, block.first + block.n), zip(*kept_cols) if kept_cols
+                                   else [()] * block.n, range(block.n), [None] * block.n))
+                result.write_table(table, entries, reason_of, record_at)
+            else:
+                chunk, table = decide_chunk(engine, _block_rows(block), on, entity)
+                entries = [(r.number, [(r.record or {}).get(f) for f in kept], r.record,
+                            (r.error or "") if _unreadable(r) else None) for r in chunk]
+                result.write_table(table, entries, reason_of)
             if progress is not None:
                 progress(result.rows)
     finally:

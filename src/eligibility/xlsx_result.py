@@ -83,6 +83,28 @@ class XlsxSheet:
         if len(self._buffer) >= 2000:
             self._flush()
 
+    def cell_xml(self, j: int, v: Any) -> str:
+        """The XML of one cell (row number as a placeholder), memoised like `write`'s."""
+        return self._xml.fragment(j, v)
+
+    def measure(self, j: int, v: Any) -> None:
+        """Count a cell written through `write_xml` for the column widths."""
+        if self.count <= WIDTH_SAMPLE:
+            if isinstance(v, str):
+                if len(v) + 2 > self._widths[j]:
+                    self._widths[j] = min(MAX_WIDTH, len(v) + 2)
+            elif isinstance(v, dt.date) and self._widths[j] < 12:
+                self._widths[j] = 12
+
+    def write_xml(self, cells: str) -> None:
+        """One row from cell fragments of `cell_xml` (call `measure` for its values first,
+        after incrementing nothing: the row is counted here)."""
+        self.count += 1
+        n = str(self.count + 1)
+        self._buffer.append(f'<row r="{n}">' + cells.replace("\x00", n) + "</row>")
+        if len(self._buffer) >= 2000:
+            self._flush()
+
     def _flush(self) -> None:
         if self._buffer:
             self._rows.write("".join(self._buffer).encode("utf-8"))
@@ -125,6 +147,10 @@ def _column_letter(j: int) -> str:
     return out
 
 
+# Text that needs no neutralising, escaping or whitespace preserving (ids, names).
+_PLAIN = re.compile(r"[0-9A-Za-z\u00c0-\u024f][0-9A-Za-z\u00c0-\u024f._/,()-]*\Z")
+
+
 def _excel_serial(day: dt.date) -> int:
     """Excel's day number (1900 system, with its 29.02.1900), as XlsxWriter computes it."""
     n = day.toordinal() - dt.date(1899, 12, 31).toordinal()
@@ -136,7 +162,7 @@ class _RowXml:
     cell fragments. The row number in a fragment is a NUL placeholder (NUL never occurs
     in the text: XML forbids it and it is escaped as _x0000_)."""
 
-    MEMO_LIMIT = 200_000  # fragments kept; beyond that, cells are built each time
+    MEMO_LIMIT = 50_000  # fragments kept (a few MB); beyond that, cells are built each time
 
     def __init__(self, ncols: int, date_xf: int, unique: set[int]) -> None:
         from xlsxwriter.worksheet import _preserve_whitespace
@@ -152,6 +178,9 @@ class _RowXml:
 
     def cell(self, j: int, v: Any) -> str:
         ref = self.letters[j] + "\x00"
+        if isinstance(v, str) and len(v) <= 32767 and _PLAIN.match(v):
+            # Nothing to neutralise, escape or preserve (the common id): the XML directly.
+            return f'<c r="{ref}" t="inlineStr"><is><t>{v}</t></is></c>'
         if isinstance(v, str):
             text = xlsx_text(v)[:32767]  # Excel's limit; XlsxWriter truncates too
             text = self._escape_control(text)
@@ -165,22 +194,23 @@ class _RowXml:
             return f'<c r="{ref}"><v>{v:.16G}</v></c>'
         return self.cell(j, str(v))
 
+    def fragment(self, j: int, v: Any) -> str:
+        """A cell's XML, "" for an empty cell; memoised but for unique columns and numbers."""
+        if v is None or v == "":
+            return ""
+        if j in self.unique or isinstance(v, (int, float)) and not isinstance(v, bool):
+            return self.cell(j, v)
+        key = (j, type(v), v)
+        frag = self.memo.get(key)
+        if frag is None:
+            frag = self.cell(j, v)
+            if len(self.memo) < self.MEMO_LIMIT:
+                self.memo[key] = frag
+        return frag
+
     def row(self, r: int, values: Sequence[Any]) -> str:
-        parts = []
-        memo = self.memo
-        for j, v in enumerate(values):
-            if v is None or v == "":
-                continue
-            if j in self.unique or isinstance(v, (int, float)) and not isinstance(v, bool):
-                parts.append(self.cell(j, v))
-                continue
-            key = (j, type(v), v)
-            frag = memo.get(key)
-            if frag is None:
-                frag = self.cell(j, v)
-                if len(memo) < self.MEMO_LIMIT:
-                    memo[key] = frag
-            parts.append(frag)
+        fragment = self.fragment
+        parts = [fragment(j, v) for j, v in enumerate(values)]
         n = str(r + 1)
         return f'<row r="{n}">' + "".join(parts).replace("\x00", n) + "</row>"
 
@@ -400,6 +430,89 @@ class CaseworkerResult:
             self.decided += 1
         cells += [self.questions(sorted(missing)), self.hints(record, errors), self._ruleset, self._sha]
         self.sheet.write(cells)
+
+    def write_table(self, table: Any, rows: Sequence[tuple[int, Sequence[Any], Any, str | None]],
+                    reason_of: Any, record_at: Any = None) -> None:
+        """A decided block, in input order. `rows`: per input row (number, kept values,
+        the record — or its index for `record_at`, which builds it only when a hint needs
+        it —, error or None); rows without error are the table's rows, in order. The outcome cells of a row depend only on its outcomes'
+        (value, status, rule, assumption, missing facts); a block has few distinct
+        combinations, so their XML is built once per combination (as the CSV block writer
+        does) and each row adds its number, kept columns and hints."""
+        from .batch import _group
+
+        import numpy as np
+
+        sheet = self.sheet
+        n = len(table)
+        first_col = 1 + len(self.keep)
+        tail = sheet.cell_xml(len(self.columns) - 2, self._ruleset) + sheet.cell_xml(len(self.columns) - 1, self._sha)
+        if n:
+            per_outcome = []
+            keys = []
+            for oid in self.ent.outcome_order:
+                cs = [table.codes(name) for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption",
+                                                       f"{oid}_missing")]
+                key = np.zeros(n, dtype=np.int64)
+                for c in cs:
+                    key = key * max(1, len(c.values)) + c.codes
+                per_outcome.append((oid, cs))
+                keys.append(key)
+            firsts, inverse = _group(keys)
+            segments: list[tuple[str, list[tuple[int, str]], bool]] = []
+            for row in firsts.tolist():
+                texts: list[tuple[int, str]] = []
+                missing: list[str] = []
+                unknown = False
+                j = first_col
+                for oid, (v, st, r, a, m) in per_outcome:
+                    value, status, rule = v.values[v.codes[row]], st.values[st.codes[row]], r.values[r.codes[row]]
+                    asm, miss = a.values[a.codes[row]], list(m.values[m.codes[row]])
+                    reason = reason_of(oid, value, status, rule, asm, miss)
+                    src = self.source_of(oid, rule, status)
+                    texts.append((j, self.word(oid, value, status)))
+                    texts.append((j + 1, f"{reason} [{src}]" if src and src not in reason else reason))
+                    missing += [f for f in miss if f not in missing]
+                    unknown = unknown or status == "unknown"
+                    j += 2
+                texts.append((j, self.questions(sorted(missing))))
+                segments.append(("".join(sheet.cell_xml(c, t) for c, t in texts), texts, unknown))
+            errors = table.codes("errors")
+            err_values = errors.values.tolist()
+            err_codes = errors.codes.tolist()
+            inverse_l = inverse.tolist()
+        hints_col = len(self.columns) - 3
+        keep_facts = [self.ent.facts[f] for f in self.keep]
+        cell_xml = sheet.cell_xml
+        t = 0
+        for number, kept, record, error in rows:
+            if record_at is not None and isinstance(record, int):
+                record = record_at(record) if (error is not None or err_values[err_codes[t]]) else None
+            if error is not None:
+                self.write_error(number, record, error)
+                continue
+            seg, texts, unknown = segments[inverse_l[t]]
+            err = err_values[err_codes[t]]
+            t += 1
+            self.rows += 1
+            if err:
+                self.errors += 1
+            elif unknown:
+                self.unknown += 1
+            else:
+                self.decided += 1
+            hints = self.hints(record, err) if err else ""
+            cells = [xlsx_cell(spec, v) for spec, v in zip(keep_facts, kept)]
+            if sheet.count < WIDTH_SAMPLE:
+                sheet.measure(0, number + 1)
+                for c, v in enumerate(cells, start=1):
+                    sheet.measure(c, v)
+                for c, v in texts:
+                    sheet.measure(c, v)
+                sheet.measure(hints_col, hints)
+            sheet.write_xml(f'<c r="A\x00"><v>{number + 1}</v></c>'
+                            + "".join([cell_xml(c, v) for c, v in enumerate(cells, start=1)]) + seg
+                            + (cell_xml(hints_col, hints) if hints else "") + tail)
 
     def close(self, ignored: Sequence[str] = ()) -> None:
         info = self.engine.info
