@@ -189,6 +189,7 @@ def test_caseworker_xlsx_reads_back(tmp_path):
     assert any(h.startswith("Aufnahme UAB: '31.02.2016' ist kein gültiges Datum") for h in hints)
     asks = [r[header.index("Zu klären")] for r in rows if r[header.index("Zu klären")]]
     assert asks and all("?" in a for a in asks)  # questions, not field names
+    assert ws.row_dimensions[1].height == 45
     meta = dict(wb["Angaben zur Auswertung"].iter_rows(values_only=True))
     assert meta["Stichtag"] == dt.datetime(2018, 9, 15)
     assert meta["Regelwerk"] == ENGINE.info.name and meta["SHA-256 des Regelwerks"] == ENGINE.info.sha256
@@ -350,6 +351,7 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
     ws = wb.add_worksheet("Ergebnis")
     bold = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
     date = wb.add_format({"num_format": "dd.mm.yyyy"})
+    ws.set_row(0, 45)
     for j, c in enumerate(cols):
         ws.write_string(0, j, c, bold)
     ws.freeze_panes(1, 0)

@@ -25,6 +25,7 @@ from .cells import xlsx_text
 FIXED_CREATED = dt.datetime(2000, 1, 1)
 DATE_FORMAT = "dd.mm.yyyy"  # Excel's code; a German Excel shows it as TT.MM.JJJJ
 MAX_WIDTH = 60  # characters; longer texts wrap in the cell's tooltip, not the sheet
+HEADER_HEIGHT = 45  # points
 WIDTH_SAMPLE = 2000  # rows measured for column widths (the widths must not depend on memory)
 
 
@@ -59,6 +60,7 @@ class XlsxSheet:
         self._bold = self._wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
         self._date = self._wb.add_format({"num_format": DATE_FORMAT})
         self._widths = [min(MAX_WIDTH, max(8, len(str(c)) * 0.9 + 2)) for c in self.columns]
+        self._ws.set_row(0, HEADER_HEIGHT)  # the header wraps: room for three lines
         for j, c in enumerate(self.columns):
             self._ws.write_string(0, j, xlsx_text(str(c)), self._bold)
         self._ws.freeze_panes(1, 0)
@@ -369,7 +371,8 @@ class CaseworkerResult:
 
     def questions(self, missing: Sequence[str]) -> str:
         facts = self.ent.facts
-        return "\n".join(f"{facts[f].question.de}" for f in missing if f in facts)
+        # One line: a cell's line breaks show only with wrapping, which would make rows tall.
+        return " · ".join(f"{facts[f].question.de}" for f in missing if f in facts)
 
     def hints(self, record: Mapping[str, Any] | None, errors: str) -> str:
         """Field errors in the row's own words: the header the file used and the value
@@ -389,7 +392,7 @@ class CaseworkerResult:
                     out.append(f"{header}: '{shown}' – {message}")
             else:
                 out.append(part)
-        return "\n".join(out)
+        return "; ".join(out)
 
     def _kept(self, record: Mapping[str, Any] | None) -> list[Any]:
         out: list[Any] = []
