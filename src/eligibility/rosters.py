@@ -490,14 +490,6 @@ class RosterWriter:
             self._fh.close()
 
 
-def _col(n: int) -> str:
-    out = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(65 + r) + out
-    return out
-
-
 def _write_deterministic_zip(data: bytes, target: Path) -> None:
     """Re-pack an XLSX with fixed entry times, so equal content gives equal bytes."""
     src = zipfile.ZipFile(io.BytesIO(data))
