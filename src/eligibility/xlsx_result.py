@@ -24,7 +24,7 @@ from .cells import xlsx_text
 
 FIXED_CREATED = dt.datetime(2000, 1, 1)
 DATE_FORMAT = "dd.mm.yyyy"  # Excel's code; a German Excel shows it as TT.MM.JJJJ
-MAX_WIDTH = 60  # characters; longer texts wrap in the cell's tooltip, not the sheet
+MAX_WIDTH = 60  # characters; a longer text is cut at the cell's edge, whole in the formula bar
 HEADER_HEIGHT = 45  # points
 WIDTH_SAMPLE = 2000  # rows measured for column widths (the widths must not depend on memory)
 
@@ -76,11 +76,7 @@ class XlsxSheet:
         self.count += 1
         if self.count <= WIDTH_SAMPLE:
             for j, v in enumerate(values):
-                if isinstance(v, str):
-                    if len(v) + 2 > self._widths[j]:
-                        self._widths[j] = min(MAX_WIDTH, len(v) + 2)
-                elif isinstance(v, dt.date) and self._widths[j] < 12:
-                    self._widths[j] = 12
+                self.measure(j, v)
         self._buffer.append(self._xml.row(self.count, values))
         if len(self._buffer) >= 2000:
             self._flush()
@@ -90,17 +86,16 @@ class XlsxSheet:
         return self._xml.fragment(j, v)
 
     def measure(self, j: int, v: Any) -> None:
-        """Count a cell written through `write_xml` for the column widths."""
-        if self.count <= WIDTH_SAMPLE:
-            if isinstance(v, str):
-                if len(v) + 2 > self._widths[j]:
-                    self._widths[j] = min(MAX_WIDTH, len(v) + 2)
-            elif isinstance(v, dt.date) and self._widths[j] < 12:
-                self._widths[j] = 12
+        """Widen column j for a value (callers do it for the first WIDTH_SAMPLE rows)."""
+        if isinstance(v, str):
+            if len(v) + 2 > self._widths[j]:
+                self._widths[j] = min(MAX_WIDTH, len(v) + 2)
+        elif isinstance(v, dt.date) and self._widths[j] < 12:
+            self._widths[j] = 12
 
     def write_xml(self, cells: str) -> None:
-        """One row from cell fragments of `cell_xml` (call `measure` for its values first,
-        after incrementing nothing: the row is counted here)."""
+        """One row from `cell_xml` fragments; a caller measures the row's values for the
+        widths before, while `count` < WIDTH_SAMPLE."""
         self.count += 1
         n = str(self.count + 1)
         self._buffer.append(f'<row r="{n}">' + cells.replace("\x00", n) + "</row>")
