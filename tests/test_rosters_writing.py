@@ -463,3 +463,17 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
     za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
     for entry in za.namelist():
         assert za.read(entry) == zb.read(entry), entry
+
+
+def test_csv_result_keeps_its_columns_unless_german_headers_are_asked_for(tmp_path):
+    src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
+    plain, de = tmp_path / "p.csv", tmp_path / "d.csv"
+    evaluate_roster(ENGINE, src, ON, plain)
+    evaluate_roster(ENGINE, src, ON, de, columns="de")
+    a = plain.read_text(encoding="utf-8-sig").split("\n", 1)
+    b = de.read_text(encoding="utf-8-sig").split("\n", 1)
+    assert a[0].startswith("zeile;person_id;anschlussunterbringung;anschlussunterbringung_grund;")
+    assert b[0].startswith("Zeile;Personen-ID;Anschlussunterbringung (Kreis der AUB);"
+                           "Anschlussunterbringung (Kreis der AUB): Begründung;")
+    assert b[0].endswith("Fehlende Angaben;Fehler;Regelwerk;Regelwerk SHA-256")
+    assert a[1] == b[1]  # the same rows

@@ -55,6 +55,29 @@ def columns_for(engine: Engine, entity: str | None, lang: str) -> list[str]:
     return cols
 
 
+def german_headers(engine: Engine, entity: str | None, columns: list[str], info: RosterInfo | None = None
+                   ) -> list[str]:
+    """The CSV result's column names as the caseworker XLSX labels them (the id column
+    as the input file names it)."""
+    ent = engine.entity(entity)
+    used = {fact: header for header, fact in info.columns.items()} if info and info.format != "jsonl" else {}
+    fixed = {"zeile": "Zeile", "row": "Zeile", "fehlende_angaben": "Fehlende Angaben", "missing": "Fehlende Angaben",
+             "fehler": "Fehler", "errors": "Fehler", "regelwerk": "Regelwerk", "ruleset": "Regelwerk",
+             "regelwerk_sha256": "Regelwerk SHA-256", "ruleset_sha256": "Regelwerk SHA-256"}
+    out = []
+    for c in columns:
+        base = c.rsplit("_", 1)[0] if c.endswith(("_grund", "_reason")) else None
+        if c in ent.outcomes:
+            out.append(ent.outcomes[c].spec.label.de)
+        elif base in ent.outcomes:
+            out.append(f"{ent.outcomes[base].spec.label.de}: Begründung")
+        elif c == ent.id_field:
+            out.append(used.get(c) or (ent.facts[c].aliases[0] if ent.facts[c].aliases else c))
+        else:
+            out.append(fixed.get(c, c))
+    return out
+
+
 def cell_value(value: Any, status: str, lang: str, german_numbers: bool) -> Any:
     if status == "not_in_force":
         return "nicht in Kraft" if lang == "de" else "not in force"
@@ -165,11 +188,12 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     lang: str = "de", in_format: str | None = None, out_format: str | None = None,
                     encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
                     progress: Callable[[int], None] | None = None, keep: Sequence[str] = (),
-                    columns: str = "de", source_name: str | None = None) -> Summary:
+                    columns: str | None = None, source_name: str | None = None) -> Summary:
     """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
     carry the full decision of each record and use the per-record path. XLSX is the
     caseworker result (`xlsx_result.CaseworkerResult`): `keep` names the input columns
-    copied in (default id, Gemeinde, Kreis), `columns="codes"` gives code headers."""
+    copied in (default id, Gemeinde, Kreis), `columns="codes"` gives code headers. CSV
+    keeps its columns; `columns="de"` gives them German headers."""
     started = time.perf_counter()
     ent = engine.entity(entity)
     fmt = format_of(out, out_format)
@@ -183,9 +207,9 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     german = info.german or info.format != "csv"
-    writer = RosterWriter(out, fmt, columns_for(engine, entity, lang),
-                          delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
-                          bom=german)
+    cols = columns_for(engine, entity, lang)
+    writer = RosterWriter(out, fmt, cols, delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
+                          bom=german, header=german_headers(engine, entity, cols, info) if columns == "de" else None)
     summary = Summary(info=info)
     try:
         if fmt == "jsonl":

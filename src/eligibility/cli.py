@@ -256,12 +256,12 @@ def _date_option(value: str | None) -> Any:
 @click.option("--keep", "keep", multiple=True,
               help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
                    "Standard: ID, Gemeinde, Kreis).")
-@click.option("--columns", "columns", type=click.Choice(["de", "codes"]), default="de", show_default=True,
-              help="Spaltenköpfe der XLSX-Ergebnisdatei: de = deutsche Bezeichnungen, codes = Feld- und "
-                   "Ergebnisnamen für Programme.")
+@click.option("--columns", "columns", type=click.Choice(["de", "codes"]), default=None,
+              help="Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und "
+                   "Ergebnisnamen für Programme (Standard bei .csv).")
 @_with_input_options
 def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None, overlays: tuple[str, ...],
-             entity: str | None, lang: str, errors_ok: bool, keep: tuple[str, ...], columns: str,
+             entity: str | None, lang: str, errors_ok: bool, keep: tuple[str, ...], columns: str | None,
              in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
     """Wertet eine ganze Liste aus (CSV aus Excel, XLSX, JSON Lines): eine Ergebniszeile je Eingabezeile."""
     from .batch import evaluate_roster, terminal_progress

@@ -445,7 +445,9 @@ class RosterWriter:
     Output is deterministic: XLSX timestamps are fixed."""
 
     def __init__(self, path: str | Path, fmt: str, columns: list[str], delimiter: str = ";",
-                 bom: bool = True) -> None:
+                 bom: bool = True, header: list[str] | None = None) -> None:
+        """`columns`: the keys of the rows written; `header`: the names written for them
+        (default: the keys)."""
         self.path = Path(path)
         self.fmt = fmt
         self.columns = columns
@@ -454,13 +456,13 @@ class RosterWriter:
             self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",
                                             newline="")
             self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
-            self._csv.writerow(columns)
+            self._csv.writerow(header or columns)
         elif fmt == "jsonl":
             self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
         elif fmt == "xlsx":
             from .xlsx_result import XlsxSheet
 
-            self._sheet = XlsxSheet(self.path, columns)
+            self._sheet = XlsxSheet(self.path, header or columns)
             self._fh = None
         else:
             raise ValueError(fmt)
