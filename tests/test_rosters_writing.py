@@ -185,6 +185,8 @@ def test_caseworker_xlsx_reads_back(tmp_path):
     assert {r[header.index("Priorität nach Bleibeperspektive")] for r in rows} & {"hoch", "normal", "niedrig"}
     reasons = [r[4] for r in rows if r[3] == "ja"]
     assert all("§" in x for x in reasons)  # the citation is part of the reason
+    open_reasons = [r[4] for r in rows if r[3] == "noch offen"]
+    assert open_reasons and not any("[" in x for x in open_reasons)  # no rule decided: no citation
     hints = [r[header.index("Hinweise")] for r in rows if r[header.index("Hinweise")]]
     assert any(h.startswith("Aufnahme UAB: '31.02.2016' ist kein gültiges Datum") for h in hints)
     asks = [r[header.index("Zu klären")] for r in rows if r[header.index("Zu klären")]]

@@ -334,15 +334,19 @@ class CaseworkerResult:
         info = engine.info
         self._ruleset = f"{info.name} {info.version}"
         self._sha = info.sha256
-        self._sources: dict[tuple[str, str | None], str | None] = {}
+        self._sources: dict[tuple[str, str | None, bool], str | None] = {}
 
     def source_of(self, oid: str, rule_id: str | None, status: str) -> str | None:
         """The citation of the rule that decided, or of the outcome's default."""
-        key = (oid, rule_id if status != "unknown" else None)
+        # An open outcome has no deciding rule: no citation (the key keeps it apart from
+        # an outcome decided by the default, which has no rule id either).
+        key = (oid, rule_id, status == "unknown")
         if key not in self._sources:
             oc = self.ent.outcomes[oid]
             rule = next((r for r in oc.rules if r.id == rule_id), None) if rule_id else None
-            if rule is not None:
+            if status == "unknown":
+                src = None
+            elif rule is not None:
                 src = rule.spec.source
             elif status != "unknown" and oc.spec.default is not None:
                 src = oc.spec.default.source
