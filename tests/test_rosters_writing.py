@@ -479,3 +479,17 @@ def test_csv_result_keeps_its_columns_unless_german_headers_are_asked_for(tmp_pa
                            "Anschlussunterbringung (Kreis der AUB): Begründung;")
     assert b[0].endswith("Fehlende Angaben;Fehler;Regelwerk;Regelwerk SHA-256")
     assert a[1] == b[1]  # the same rows
+
+
+def test_allocation_table_neutralises_gemeinde_names(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"person_id": f"A{i}", "aufenthaltsstatus": "fluechtling",
+                                         "unterbringung": "anschluss", "zugang_bw_datum": "2015-06-01",
+                                         "aufenthaltstitel_datum": "2016-01-01", "familiennachzug": False,
+                                         "geboren_nach_zugang": False, "gemeinde": "=Tal" if i % 2 else "Berg"})
+                             for i in range(4)) + "\n", encoding="utf-8")
+    out = tmp_path / "la.csv"
+    r = CliRunner().invoke(main, ["allocation", str(src), "--year", "2018", "--per-head", "1000", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = assert_no_live_csv(out.read_text(encoding="utf-8-sig"))
+    assert {x["gemeinde"] for x in rows} == {"'=Tal", "Berg"}

@@ -383,8 +383,10 @@ def allocation(input_file: str, year: int, budget: str | None, per_head: str | N
         with open(out, "w", encoding="utf-8-sig", newline="") as fh:
             w = _csv.writer(fh, delimiter=";")
             w.writerow(["gemeinde", "gezaehlt", "offen", "fehler", "anteil_eur"])
+            from .cells import neutralise
+
             for g in result.gemeinden:
-                w.writerow([g.name, g.counted, g.unknown, g.errors, str(g.share).replace(".", ",")])
+                w.writerow([neutralise(g.name), g.counted, g.unknown, g.errors, str(g.share).replace(".", ",")])
         click.echo(f"Tabelle: {out}", err=True)
 
 
@@ -468,7 +470,10 @@ def impact(old: str, new: str, input_file: str, on: str | None, out: str | None,
                 w = _csv.DictWriter(fh, fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache",
                                                     "art", "quelle"], delimiter=";")
                 w.writeheader()
-                w.writerows(rows_out)
+                from .cells import neutralise
+
+                # Ids and names are the roster's text: no live formula in a spreadsheet.
+                w.writerows({k: neutralise(v) for k, v in r.items()} for r in rows_out)
         elif target.suffix.lower() in (".html", ".htm"):
             target.write_text(environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
                               encoding="utf-8")
