@@ -238,7 +238,7 @@ def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
     assert "3 Zeilen gelesen" in r.output
     if fmt == "jsonl":
         lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-        assert [x["record_id"] for x in lines] == ["A", "B", "C"]
+        assert [x["record_id"] for x in lines] == ["A", "B", "C"] and [x["row"] for x in lines] == [1, 2, 3]
         assert lines[1]["errors"][0]["code"] == "undecidable"
     elif fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
@@ -246,6 +246,7 @@ def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
     else:
         rows = list(openpyxl.load_workbook(out).worksheets[0].iter_rows(min_row=2, values_only=True))
         assert [x[1] for x in rows] == ["A", "B", "C"]
+        assert [x[0] for x in rows] == [1, 2, 3]  # JSON lines: "Zeile" is the record's line
 
 
 # ---------------------------------------------------------------- upcoming
@@ -281,7 +282,12 @@ def test_upcoming_one_line_per_person_and_date_real_dates_every_row_answered(tmp
     # The same error rows as evaluate counts (rows with bad values included).
     summary = evaluate_roster(ENGINE, src, ON, tmp_path / "e.csv")
     assert len(errors) == summary.errors and all(x[8] for x in errors)
-    assert "25 fehlerhafte Zeilen" in r.output or f"{summary.errors} fehlerhafte Zeilen" in r.output
+    assert f"{summary.errors} fehlerhafte Zeilen" in r.output
+    # XLSX numbers rows as Excel shows the input (header = row 1); CSV keeps the data row number.
+    out_csv = tmp_path / "anstehend.csv"
+    CliRunner().invoke(main, ["upcoming", str(src), "--on", "2018-09-15", "--within", "6m", "--out", str(out_csv)])
+    rows_csv = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert [x[1] for x in rows] == [int(x["zeile"]) + 1 for x in rows_csv]
 
 
 def test_upcoming_answers_undecidable_and_hostile_rows(tmp_path):
@@ -446,7 +452,7 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
     headers = {f: h for h, f in info.columns.items()} if info.format != "jsonl" else {}
     b = tmp_path / "b.xlsx"
     result = CaseworkerResult(b, ENGINE, None, parse_keep(["all"], ent.facts, ent.id_field), False, ON, src.name,
-                              headers)
+                              headers, row_offset=0 if info.format == "jsonl" else 1)
     chunk, table = decide_chunk(ENGINE, list(rows), ON, None)
     cols = table.columns
     j = 0

@@ -605,7 +605,8 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
         blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
     headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
-    result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers)
+    result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers,
+                              row_offset=0 if info.format == "jsonl" else 1)
     memo: dict[tuple[Any, ...], str] = {}
 
     def reason_of(oid: str, v: Any, status: str, rule: Any, asm: Any, miss: list[str]) -> str:

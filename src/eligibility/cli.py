@@ -312,7 +312,7 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
     engine = load_engine(rules, overlays)
     day = _date_option(on)
     info, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
-    data = collect(engine, pairs, day, info.ignored)
+    data = collect(engine, pairs, day, info.ignored, row_offset=0 if info.format == "jsonl" else 1)
     Path(out).write_text(render_report(engine, data), encoding="utf-8")
     click.echo(f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
                f"Bericht: {out}", err=True)
@@ -553,11 +553,11 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
     try:
-        _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
+        info, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
         result = upcoming_changes(engine, rows, day, end)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
-    text = write_upcoming(engine, result, day, end, out)
+    text = write_upcoming(engine, result, day, end, out, row_offset=0 if info.format == "jsonl" else 1)
     if text:
         click.echo(text, nl=False)
     changes = result.change_lines

@@ -59,7 +59,9 @@ class ReportData:
 
 
 def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], on: dt.date,
-            ignored: Sequence[str] = ()) -> ReportData:
+            ignored: Sequence[str] = (), row_offset: int = 1) -> ReportData:
+    """`row_offset` turns data row numbers into the rows a caseworker sees: 1 for a
+    spreadsheet or CSV (header = row 1, as in the XLSX result), 0 for JSON lines."""
     ent = engine.entity("person")
     status_spec = ent.facts["aufenthaltsstatus"]
     total = Tally()
@@ -92,7 +94,7 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
             error_total += 1
             if len(error_ids) < MAX_LISTED:
                 rid = record.get(ent.id_field or "") if row.record is not None else None
-                error_ids.append((row.number, neutralise(str(rid or "")), row.error or ""))
+                error_ids.append((row.number + row_offset, neutralise(str(rid or "")), row.error or ""))
             continue
         if decision.errors:
             # A row with bad values is listed for correction, not counted: counts feed
@@ -103,7 +105,7 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
                 error_reasons[e.message.de] += 1
             error_total += 1
             if len(error_ids) < MAX_LISTED:
-                error_ids.append((row.number, neutralise(decision.record_id or ""),
+                error_ids.append((row.number + row_offset, neutralise(decision.record_id or ""),
                                   "; ".join(e.message.de for e in decision.errors)))
             continue
         status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
@@ -135,7 +137,7 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
             open_counts[(f, gemeinde)] += 1
             ids = open_ids[f][gemeinde]
             if len(ids) < MAX_IDS:
-                ids.append(neutralise(decision.record_id or "") or f"Zeile {row.number}")
+                ids.append(neutralise(decision.record_id or "") or f"Zeile {row.number + row_offset}")
     kreis = kreise.most_common(1)[0][0] if kreise else ""
     ordered = dict(sorted(gemeinden.items(), key=lambda kv: (-kv[1].persons - kv[1].errors, kv[0])))
     open_by_gemeinde = {f: {gm: (open_counts[(f, gm)], ids) for gm, ids in sorted(per.items())}

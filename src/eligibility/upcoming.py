@@ -150,7 +150,11 @@ def _unique(items: Iterable[str]) -> list[str]:
     return out
 
 
-def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.date, out: str | None) -> str:
+def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.date, out: str | None,
+                   row_offset: int = 1) -> str:
+    """The worklist as text (out None), HTML, XLSX, CSV or JSON lines. The outputs for
+    people (text, HTML, XLSX) number rows as Excel shows them (`row_offset` 1: header =
+    row 1; 0 for JSON lines input); CSV and JSON lines keep the data row number."""
     labels = {oid: o.spec.label.de for oid, o in engine.entity().outcomes.items()}
     rows = []
     for c in result.changes:
@@ -165,7 +169,7 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
     if out is None:
         lines = [f"Änderungen vom {on:%d.%m.%Y} bis {end:%d.%m.%Y}:"]
         for r in rows:
-            who = r["id"] or "Zeile " + str(r["zeile"])
+            who = r["id"] or "Zeile " + str(r["zeile"] + row_offset)
             if r["date"] is None:
                 lines.append(f"  {'Fehler':10}  {who:14} {r['gemeinde'][:20]:20} {r['fehler']}")
             else:
@@ -175,7 +179,8 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
     target = Path(out)
     if target.suffix.lower() in (".html", ".htm"):
         target.write_text(environment().get_template("upcoming.html.j2").render(
-            rows=rows, on=on, end=end, info=engine.info, errors=result.errors), encoding="utf-8")
+            rows=rows, on=on, end=end, info=engine.info, errors=result.errors, row_offset=row_offset),
+            encoding="utf-8")
         return ""
     fmt = format_of(target)
     if fmt == "xlsx":
@@ -183,7 +188,7 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
         writer = RosterWriter(target, fmt, XLSX_COLUMNS)
         try:
             for r in rows:
-                writer.write(dict(zip(XLSX_COLUMNS, [r["date"], r["zeile"] + 1, r["id"], r["gemeinde"],
+                writer.write(dict(zip(XLSX_COLUMNS, [r["date"], r["zeile"] + row_offset, r["id"], r["gemeinde"],
                                                      r["aenderungen"], r["ergebnisse"], r["regeln"], r["anlass"],
                                                      r["fehler"]])))
         finally:

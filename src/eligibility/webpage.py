@@ -131,7 +131,8 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
         if what == "bericht":
             info, rows = read_roster(src, engine.entity().facts)
-            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day, info.ignored))
+            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day, info.ignored,
+                                                 row_offset=0 if info.format == "jsonl" else 1))
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"

@@ -306,7 +306,10 @@ class CaseworkerResult:
     """The `evaluate` result as a caseworker reads it, one row per input row, in order."""
 
     def __init__(self, path: str | Path, engine: Any, entity: str | None, keep: Sequence[str], codes: bool,
-                 on: dt.date, source_name: str, headers: Mapping[str, str] | None = None) -> None:
+                 on: dt.date, source_name: str, headers: Mapping[str, str] | None = None,
+                 row_offset: int = 1) -> None:
+        """`row_offset`: added to the data row number for "Zeile" — 1 for a spreadsheet or
+        CSV (the header is row 1), 0 for JSON lines (line n is record n)."""
         self.engine = engine
         self.ent = engine.entity(entity)
         self.keep = list(keep)
@@ -314,6 +317,7 @@ class CaseworkerResult:
         self.on = on
         self.source_name = source_name
         self.headers = dict(headers or {})  # fact -> the header the input file used
+        self.row_offset = row_offset
         self.rows = 0
         self.decided = 0
         self.unknown = 0
@@ -403,7 +407,7 @@ class CaseworkerResult:
         """A row that could not be read or decided: every outcome "Fehler", the reason."""
         self.rows += 1
         self.errors += 1
-        cells: list[Any] = [number + 1, *self._kept(record)]
+        cells: list[Any] = [number + self.row_offset, *self._kept(record)]
         for _ in self.ent.outcome_order:
             cells += [ERROR_WORD, ""]
         cells += ["", reason, self._ruleset, self._sha]
@@ -413,7 +417,7 @@ class CaseworkerResult:
                       outcomes: Sequence[tuple[str, Any, str, str | None, str, Sequence[str]]], errors: str) -> None:
         """`outcomes`: per outcome (id, value, status, rule, reason text, missing facts)."""
         self.rows += 1
-        cells: list[Any] = [number + 1, *self._kept(record)]
+        cells: list[Any] = [number + self.row_offset, *self._kept(record)]
         missing: list[str] = []
         unknown = False
         for oid, value, status, rule, reason, miss in outcomes:
@@ -506,13 +510,13 @@ class CaseworkerResult:
             hints = self.hints(record, err) if err else ""
             cells = [xlsx_cell(spec, v) for spec, v in zip(keep_facts, kept)]
             if sheet.count < WIDTH_SAMPLE:
-                sheet.measure(0, number + 1)
+                sheet.measure(0, number + self.row_offset)
                 for c, v in enumerate(cells, start=1):
                     sheet.measure(c, v)
                 for c, v in texts:
                     sheet.measure(c, v)
                 sheet.measure(hints_col, hints)
-            sheet.write_xml(f'<c r="A\x00"><v>{number + 1}</v></c>'
+            sheet.write_xml(f'<c r="A\x00"><v>{number + self.row_offset}</v></c>'
                             + "".join([cell_xml(c, v) for c, v in enumerate(cells, start=1)]) + seg
                             + (cell_xml(hints_col, hints) if hints else "") + tail)
 
@@ -529,8 +533,10 @@ class CaseworkerResult:
             ("davon mit offenen Fragen", self.unknown),
             ("davon mit Fehlern", self.errors),
             ("Nicht verwendete Spalten", ", ".join(ignored) if ignored else "keine"),
-            ("Spalte „Zeile“", "Nummer der Datenzeile + 1, also die Zeile, wie Excel sie zeigt, wenn die "
-                                "Kopfzeile in Zeile 1 steht (erste Datenzeile = 2); zugleich die Zeile in diesem "
-                                "Blatt. Leerzeilen der Eingabe werden nicht mitgezählt."),
+            ("Spalte „Zeile“", ("Nummer der Datenzeile + 1, also die Zeile, wie Excel sie zeigt, wenn die "
+                                 "Kopfzeile in Zeile 1 steht (erste Datenzeile = 2); zugleich die Zeile in diesem "
+                                 "Blatt. Leerzeilen der Eingabe werden nicht mitgezählt.") if self.row_offset else
+             "Nummer des Datensatzes in der Eingabe (JSON Lines: Zeile n = Datensatz n; Leerzeilen nicht "
+             "mitgezählt)."),
         ])
         self.sheet.close()
