@@ -1,8 +1,11 @@
-"""Roster throughput and peak memory of `eligibility evaluate` (CSV → CSV), by size.
+"""Roster throughput and peak memory of `eligibility evaluate`, by size and by input →
+output format (CSV → CSV, XLSX → XLSX, CSV → XLSX, XLSX → CSV, JSON lines → JSON lines).
 
-Each size runs in its own process, which reports its own peak RSS, so sizes do not
-share memory. Run:  .venv/bin/python bench/roster_bench.py [--sizes 10000,100000,1000000]
-Numbers are printed as a table (and as Markdown with --markdown); nothing is asserted."""
+Each run is its own process, which reports its own peak RSS (getrusage), so runs do not
+share memory. The XLSX and JSON lines inputs hold the same rows as the CSV: they are made
+from it with `eligibility convert`. Run:
+  .venv/bin/python bench/roster_bench.py [--sizes 10000,100000,1000000] [--pairs csv:csv,xlsx:xlsx]
+Numbers are printed as a table (Markdown); nothing is asserted."""
 
 from __future__ import annotations
 
@@ -29,37 +32,56 @@ print(json.dumps({"rows": s.rows, "startup_s": t1 - t0, "seconds": t2 - t1,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+PAIRS = "csv:csv,xlsx:xlsx,csv:xlsx,xlsx:csv,jsonl:jsonl"
+
+
+def roster(data: Path, n: int, fmt: str) -> Path:
+    py = sys.executable
+    csv_src = data / f"roster_{n}.csv"
+    if not csv_src.exists():
+        subprocess.run([py, "-m", "eligibility.cli", "generate-roster", "--rows", str(n), "--out", str(csv_src),
+                        "--dirty-rate", "0.01"], check=True)
+    if fmt == "csv":
+        return csv_src
+    src = data / f"roster_{n}.{fmt}"
+    if not src.exists():
+        # The same rows in the other format; unreadable rows (a few broken bytes) are left out.
+        subprocess.run([py, "-m", "eligibility.cli", "convert", str(csv_src), "--out", str(src)]
+                       + (["--style", "plain"] if fmt == "jsonl" else []), capture_output=True)
+    return src
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--pairs", default=PAIRS, help="input:output formats, comma-separated")
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "eligibility-bench"))
-    ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     results = []
     for n in [int(x) for x in args.sizes.split(",")]:
-        src = data / f"roster_{n}.csv"
-        if not src.exists():
-            subprocess.run([py, "-m", "eligibility.cli", "generate-roster", "--rows", str(n), "--out", str(src),
-                            "--dirty-rate", "0.01"], check=True)
-        out = data / f"out_{n}.csv"
-        proc = subprocess.run([py, "-c", CHILD, str(src), str(out)], check=True, capture_output=True, text=True)
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        r["rows_per_s"] = r["rows"] / r["seconds"]
-        results.append(r)
-        print(f"{r['rows']:>9} rows  {r['rows_per_s']:>9,.0f} rows/s  peak {r['peak_rss_mb']:7.1f} MB  "
-              f"({r['seconds']:.1f} s, start-up {r['startup_s'] * 1000:.0f} ms)", flush=True)
-    base = results[0]
+        for pair in args.pairs.split(","):
+            fin, fout = pair.split(":")
+            src = roster(data, n, fin)
+            out = data / f"out_{n}_{fin}.{fout}"
+            proc = subprocess.run([py, "-c", CHILD, str(src), str(out)], check=True, capture_output=True, text=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            r.update(size=n, pair=f"{fin} → {fout}", rows_per_s=r["rows"] / r["seconds"])
+            results.append(r)
+            print(f"{n:>9} {r['pair']:14} {r['rows']:>9} rows {r['seconds']:7.1f} s {r['rows_per_s']:>9,.0f} rows/s "
+                  f"peak {r['peak_rss_mb']:7.1f} MB", flush=True)
+    base = {r["size"]: r for r in results if r["pair"] == "csv → csv"}
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"{time.strftime('%Y-%m-%d')}", "",
-             "| rows | rows/s | peak RSS (MB) | throughput vs smallest | memory vs smallest |",
-             "|---:|---:|---:|---:|---:|"]
+             f"{time.strftime('%Y-%m-%d %H:%M')}", "",
+             "| rows | formats | seconds | rows/s | peak RSS (MB) | time vs CSV → CSV |",
+             "|---:|---|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['rows']:,} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:.1f} | "
-                     f"{r['rows_per_s'] / base['rows_per_s']:.2f} | {r['peak_rss_mb'] / base['peak_rss_mb']:.2f} |")
+        b = base.get(r["size"])
+        ratio = f"{r['seconds'] / b['seconds']:.2f}" if b else "–"
+        lines.append(f"| {r['size']:,} | {r['pair']} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+                     f"{r['peak_rss_mb']:.1f} | {ratio} |")
     print("\n".join(lines))
 
 

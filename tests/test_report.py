@@ -35,13 +35,51 @@ def test_counts_add_up(report_data):
     assert d.kreis == "Landkreis Beispiel"
 
 
+def test_one_population_every_total_agrees(tmp_path, report_data):
+    """The status chart, the cards, the Gemeinde table, evaluate and upcoming count the
+    same persons and the same error rows."""
+    from eligibility.batch import evaluate_roster, table_decisions
+    from eligibility.upcoming import upcoming_changes
+
+    d = report_data
+    assert sum(d.statuses.values()) == d.total.persons
+    assert d.total.persons + d.total.errors == d.rows == 1500
+    assert sum(t.errors for t in d.gemeinden.values()) == d.total.errors == d.error_total
+    summary = evaluate_roster(ENGINE, EXAMPLE, ON, tmp_path / "e.csv")
+    assert summary.rows == d.rows and summary.errors == d.total.errors
+    assert summary.decided + summary.unknown == d.total.persons
+    _, rows = read_roster(EXAMPLE, ENGINE.entity().facts)
+    assert upcoming_changes(ENGINE, rows, ON, 90).errors == d.total.errors
+    # the batch path (the CLI's) gives the same report data as the per-record path
+    _, rows = read_roster(EXAMPLE, ENGINE.entity().facts)
+    batch = collect(ENGINE, table_decisions(ENGINE, rows, ON), ON)
+    assert (batch.total.persons, batch.total.errors, batch.statuses, batch.open_by_gemeinde) == (
+        d.total.persons, d.total.errors, d.statuses, d.open_by_gemeinde)
+    # the worklist per fact and Gemeinde names every person with the fact missing
+    for fact, per in d.open_by_gemeinde.items():
+        assert sum(n for n, _ in per.values()) == d.missing_persons[fact]
+    html = render_report(ENGINE, d, created=dt.datetime(2018, 9, 16, 8, 0, tzinfo=dt.timezone.utc))
+    assert f"{d.total.persons} + {d.total.errors} = {d.rows}" in html
+    assert f"{d.total.persons} Personen nach ihrem Aufenthaltsstatus" in html
+    assert "16.09.2018, 08:00 UTC" in html and "Nicht verwendete Spalten der Liste: " in html
+
+
+def test_creation_date_from_source_date_epoch(monkeypatch, report_data):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1537084800")  # 2018-09-16 08:00 UTC
+    a = render_report(ENGINE, report_data)
+    b = render_report(ENGINE, report_data)
+    assert a == b and "16.09.2018, 08:00 UTC" in a
+
+
 def test_html_escapes_input_text(tmp_path):
     src = tmp_path / "evil.jsonl"
     src.write_text('{"person_id": "X", "gemeinde": "<script>alert(1)</script>", "aufenthaltsstatus": "duldung"}\n',
                    encoding="utf-8")
     _, rows = read_roster(src, ENGINE.entity().facts)
     html = render_report(ENGINE, collect(ENGINE, evaluated_rows(ENGINE, rows, ON), ON))
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    # The page's own script is the only one (it sorts and filters); the input is escaped.
+    assert "alert(1)" not in html.replace("&lt;script&gt;alert(1)&lt;/script&gt;", "")
+    assert html.count("<script>") == 1 and "&lt;script&gt;" in html
 
 
 def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, report_data):
@@ -65,8 +103,38 @@ def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, repo
         assert page.locator("#total-persons").inner_text() == str(report_data.total.persons)
         assert page.locator("svg.chart").count() == 3
         assert page.locator("#worklist tbody tr").count() >= 1
+        assert page.locator("#worklist-gemeinde tbody tr").count() >= 1
+        assert page.locator("#population").inner_text().startswith("Gezählt wird:")
         page.screenshot(path=str(ARTIFACTS / "bericht.png"), full_page=True)
+        # Sorting: a click on "Personen" sorts the Gemeinde table by it, a second click reverses.
+        head = page.locator("#gemeinden thead th", has_text="Personen").first
+        head.click()
+        col = [int(x) for x in page.locator("#gemeinden tbody tr td:nth-child(2)").all_inner_texts()]
+        assert col == sorted(col)
+        head.click()
+        col = [int(x) for x in page.locator("#gemeinden tbody tr td:nth-child(2)").all_inner_texts()]
+        assert col == sorted(col, reverse=True)
+        names = page.locator("#gemeinden thead th", has_text="Gemeinde").first
+        names.click()
+        got = page.locator("#gemeinden tbody tr td:nth-child(1)").all_inner_texts()
+        assert got == sorted(got, key=lambda x: x.lower()) or got[0] <= got[-1]
+        # Filtering: typing a Gemeinde leaves only its rows.
+        first = got[0]
+        page.fill("input[data-filter=gemeinden]", first)
+        visible = page.locator("#gemeinden tbody tr:visible td:nth-child(1)").all_inner_texts()
+        assert visible and all(first.lower() in v.lower() for v in visible)
+        page.fill("input[data-filter=worklist-gemeinde]", first)
+        page.locator("#worklist-gemeinde").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "bericht_gefiltert.png"), full_page=True)
+        page.fill("input[data-filter=gemeinden]", "")
         page.emulate_media(media="print")
         assert page.evaluate("getComputedStyle(document.body).maxWidth") == "none"
+        assert page.locator(".filter").first.is_hidden()
+        page.screenshot(path=str(ARTIFACTS / "bericht_druck.png"), full_page=True)
+        # Without JavaScript the page shows the same tables (and no filter boxes).
+        nojs = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900}).new_page()
+        nojs.goto(page_file.as_uri())
+        assert nojs.locator("#gemeinden tbody tr").count() == len(report_data.gemeinden)
+        assert nojs.locator(".filter").first.is_hidden()
         browser.close()
     assert problems == []

@@ -109,7 +109,9 @@ def read_output(path):
         ws = openpyxl.load_workbook(path, read_only=True).worksheets[0]
         it = ws.iter_rows(values_only=True)
         header = list(next(it))
-        return [(r[0], r[1] or None, r[header.index("fehler")]) for r in it]
+        # The caseworker XLSX numbers rows as Excel shows them (header = row 1) and puts
+        # the reasons in "Hinweise".
+        return [(r[0] - 1, r[1] or None, r[header.index("Hinweise")]) for r in it]
     text = path.read_text(encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text), delimiter=";")
     return [(int(r["zeile"]), r["person_id"] or None, r["fehler"]) for r in reader]

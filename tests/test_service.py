@@ -62,6 +62,9 @@ def test_batch_json_and_ndjson_stream_one_line_per_record_in_order():
     records = [dict(REFUGEE, person_id=f"B{i}") for i in range(50)]
     r = CLIENT.post("/v1/decide/batch", json={"records": records, "on": "2018-09-15"})
     lines = [json.loads(line) for line in r.text.splitlines()]
+    # The stream ends with a summary line (added with issue 13).
+    assert lines.pop() == {"summary": {"records_in": 50, "lines_out": 50, "decisions": 50, "problems": 0,
+                                       "with_field_errors": 0}}
     assert [x["record_id"] for x in lines] == [f"B{i}" for i in range(50)]
     assert [x["index"] for x in lines] == list(range(1, 51))
     body = "\n".join(json.dumps(x) for x in records[:3]) + "\n{broken\n\n[1]\n"
@@ -69,7 +72,31 @@ def test_batch_json_and_ndjson_stream_one_line_per_record_in_order():
                     headers={"content-type": "application/x-ndjson"})
     assert r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in r.text.splitlines()]
-    assert len(lines) == 5 and lines[3]["errors"] and lines[4]["errors"]
+    assert len(lines) == 6 and lines[3]["errors"] and lines[4]["errors"]
+    assert lines[3]["problem"]["status"] == 422 and lines[5]["summary"]["problems"] == 2
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_batch_answers_an_undecidable_record_and_goes_on(ndjson):
+    # An intake on 9999-12-31 sends the 24-month rule past the calendar's end.
+    undecidable = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-12-31"}
+    records = [dict(REFUGEE, person_id="U1"), dict(undecidable, person_id="U2"),
+               dict(REFUGEE, person_id="U3"), dict(undecidable, person_id="U4")]
+    if ndjson:
+        r = CLIENT.post("/v1/decide/batch?on=2018-09-15", content="\n".join(json.dumps(x) for x in records).encode(),
+                        headers={"content-type": "application/x-ndjson"})
+    else:
+        r = CLIENT.post("/v1/decide/batch", json={"records": records, "on": "2018-09-15"})
+    assert r.status_code == 200
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert len(lines) == 5
+    assert [x["index"] for x in lines[:4]] == [1, 2, 3, 4]
+    assert [x["record_id"] for x in lines[:4]] == ["U1", "U2", "U3", "U4"]
+    for bad in (lines[1], lines[3]):
+        assert bad["problem"]["status"] == 422 and bad["problem"]["title"] == "Record cannot be decided"
+    assert "outcomes" in lines[0] and "outcomes" in lines[2]
+    assert lines[4] == {"summary": {"records_in": 4, "lines_out": 4, "decisions": 2, "problems": 2,
+                                    "with_field_errors": 0}}
 
 
 def test_timeline_rules_schema_health():

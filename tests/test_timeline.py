@@ -127,23 +127,26 @@ def test_upcoming_on_the_example_roster(tmp_path):
     out = tmp_path / "anstehend.csv"
     r = CliRunner().invoke(main, ["upcoming", str(roster), "--within", "90d", "--on", "2018-09-15", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
-    assert rows
+    all_rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+    # One line per person and date with every outcome that changes then (issue 13), then
+    # one line per error row.
+    rows = [x for x in all_rows if x["datum"]]
+    assert rows and all(x["fehler"] for x in all_rows if not x["datum"])
+    assert len({(x["zeile"], x["datum"]) for x in rows}) == len(rows)
     dates = [dt.datetime.strptime(x["datum"], "%d.%m.%Y").date() for x in rows]
     assert dates == sorted(dates) and all(dt.date(2018, 9, 15) < d <= dt.date(2018, 12, 14) for d in dates)
-    assert all(x["bisher"] != x["neu"] for x in rows)
     # each listed change really happens: decide the day before and the day
     engine = ENGINE
     from eligibility.rosters import read_roster
 
     _, roster_rows = read_roster(roster, engine.entity().facts)
     records = {r.number: r.record for r in roster_rows}
-    labels = {o.spec.label.de: oid for oid, o in engine.entity().outcomes.items()}
     for x in rows[:40]:
-        rec, day, oid = records[int(x["zeile"])], dt.datetime.strptime(x["datum"], "%d.%m.%Y").date(), labels[x["ergebnis"]]
-        before = engine.decide(rec, day - dt.timedelta(days=1), explain=False).outcomes[oid]
-        after = engine.decide(rec, day, explain=False).outcomes[oid]
-        assert (before.value, before.status) != (after.value, after.status)
+        rec, day = records[int(x["zeile"])], dt.datetime.strptime(x["datum"], "%d.%m.%Y").date()
+        for oid in x["ergebnisse"].split(", "):
+            before = engine.decide(rec, day - dt.timedelta(days=1), explain=False).outcomes[oid]
+            after = engine.decide(rec, day, explain=False).outcomes[oid]
+            assert (before.value, before.status) != (after.value, after.status)
     html = tmp_path / "anstehend.html"
     r = CliRunner().invoke(main, ["upcoming", str(roster), "--within", "12w", "--on", "2018-09-15", "--out", str(html)])
     assert r.exit_code == 0 and "<table id=\"upcoming\">" in html.read_text(encoding="utf-8")

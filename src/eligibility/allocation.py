@@ -19,6 +19,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from .cells import neutralise
 from .compiler import parameter_version
 from .engine import Engine
 from .rosters import InputRow
@@ -574,7 +575,8 @@ def _cell_text(value: int | str | Decimal | None, kind: str) -> str:
         return ""
     if isinstance(value, Decimal):
         return _german(value, 2).replace(".", "")  # Excel reads 1234,50; thousands dots would be text
-    return str(value)
+    # Gemeinde names come from the input: a formula trigger must not arrive armed in Excel.
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def csv_text(result: Allocation | None, table: ImTable | None) -> str:
@@ -650,7 +652,7 @@ def write_xlsx(result: Allocation | None, table: ImTable | None, path: str) -> N
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        ws.append([float(v) if isinstance(v, Decimal) else neutralise(v) if isinstance(v, str) else v for v in row])
         for cell, c in zip(ws[ws.max_row], columns):
             if c.kind == EUR and isinstance(cell.value, float):
                 cell.number_format = EUR_FORMAT

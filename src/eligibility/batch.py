@@ -7,16 +7,17 @@ import dataclasses
 import datetime as dt
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .cells import neutralise
 from .decision import Decision
 from .engine import Engine
-from .rosters import InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
+from .rosters import Block, InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
 
@@ -52,6 +53,29 @@ def columns_for(engine: Engine, entity: str | None, lang: str) -> list[str]:
     cols += ["fehlende_angaben" if de else "missing", "fehler" if de else "errors",
              "regelwerk" if de else "ruleset", "regelwerk_sha256" if de else "ruleset_sha256"]
     return cols
+
+
+def german_headers(engine: Engine, entity: str | None, columns: list[str], info: RosterInfo | None = None
+                   ) -> list[str]:
+    """The CSV result's column names as the caseworker XLSX labels them (the id column
+    as the input file names it)."""
+    ent = engine.entity(entity)
+    used = {fact: header for header, fact in info.columns.items()} if info and info.format != "jsonl" else {}
+    fixed = {"zeile": "Zeile", "row": "Zeile", "fehlende_angaben": "Fehlende Angaben", "missing": "Fehlende Angaben",
+             "fehler": "Fehler", "errors": "Fehler", "regelwerk": "Regelwerk", "ruleset": "Regelwerk",
+             "regelwerk_sha256": "Regelwerk SHA-256", "ruleset_sha256": "Regelwerk SHA-256"}
+    out = []
+    for c in columns:
+        base = c.rsplit("_", 1)[0] if c.endswith(("_grund", "_reason")) else None
+        if c in ent.outcomes:
+            out.append(ent.outcomes[c].spec.label.de)
+        elif base in ent.outcomes:
+            out.append(f"{ent.outcomes[base].spec.label.de}: Begründung")
+        elif c == ent.id_field:
+            out.append(used.get(c) or (ent.facts[c].aliases[0] if ent.facts[c].aliases else c))
+        else:
+            out.append(fixed.get(c, c))
+    return out
 
 
 def cell_value(value: Any, status: str, lang: str, german_numbers: bool) -> Any:
@@ -96,14 +120,65 @@ def error_row(row: InputRow, engine: Engine, entity: str | None, lang: str) -> d
     return out
 
 
+UNDECIDABLE = ("Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des Kalenders "
+               "(Jahr 9999) oder außerhalb",
+               "record cannot be decided: a date lies too close to the end of the calendar (year 9999) or beyond")
+
+
+def undecidable(row: InputRow) -> InputRow:
+    """The row as an error row: the engine could not decide its record (a date arithmetic
+    overflow). The record is kept so its id can still be written."""
+    return dataclasses.replace(row, error=UNDECIDABLE[0], error_en=UNDECIDABLE[1])
+
+
+def _record_id(row: InputRow, ent: Any) -> str | None:
+    if row.record is None or not ent.id_field:
+        return None
+    v = row.record.get(ent.id_field)
+    return None if v is None or v == "" else str(v)
+
+
+def _unreadable(row: InputRow) -> bool:
+    return row.record is None or row.error is not None
+
+
+def decide_chunk(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None
+                 ) -> tuple[list[InputRow], Any]:
+    """The batch table of a chunk's readable rows. Should the engine fail on a record
+    (date arithmetic beyond year 9999), that record becomes an error row and the others
+    are decided: the chunk, with such rows marked, and the table of the rest."""
+    try:
+        return chunk, engine.decide_table([r.record for r in chunk if not _unreadable(r)], on, entity=entity)
+    except (ValueError, OverflowError):
+        pass
+    marked: list[InputRow] = []
+    for r in chunk:
+        if _unreadable(r):
+            marked.append(r)
+            continue
+        try:
+            engine.decide_table([r.record], on, entity=entity)
+            marked.append(r)
+        except (ValueError, OverflowError):
+            marked.append(undecidable(r))
+    return marked, engine.decide_table([r.record for r in marked if not _unreadable(r)], on, entity=entity)
+
+
 def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None
                    ) -> Iterator[tuple[InputRow, Decision | None]]:
-    """Each input row with its decision (None for an unreadable row), in order."""
+    """Each input row with its decision, in order; None for a row that could not be read
+    or decided (its `error` says why)."""
     for row in rows:
         if row.record is None:
             yield row, None
-        else:
-            yield row, engine.decide(row.record, on, entity=entity, explain=False)
+            continue
+        try:
+            decision = engine.decide(row.record, on, entity=entity, explain=False)
+        except (ValueError, OverflowError):
+            # Date arithmetic beyond year 9999; the record gets an error row, the run goes on.
+            yield undecidable(row), None
+            continue
+        yield row, decision
 
 
 BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays flat
@@ -112,12 +187,19 @@ BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays fla
 def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Path, *, entity: str | None = None,
                     lang: str = "de", in_format: str | None = None, out_format: str | None = None,
                     encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
-                    progress: Callable[[int], None] | None = None) -> Summary:
+                    progress: Callable[[int], None] | None = None, keep: Sequence[str] = (),
+                    columns: str | None = None, source_name: str | None = None) -> Summary:
     """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
-    carry the full decision of each record and use the per-record path."""
+    carry the full decision of each record and use the per-record path. XLSX is the
+    caseworker result (`xlsx_result.CaseworkerResult`): `keep` names the input columns
+    copied in (default id, Gemeinde, Kreis), `columns="codes"` gives code headers. CSV
+    keeps its columns; `columns="de"` gives them German headers."""
     started = time.perf_counter()
     ent = engine.entity(entity)
     fmt = format_of(out, out_format)
+    if fmt == "xlsx":
+        return _evaluate_to_xlsx(engine, src, on, out, entity, in_format, encoding, delimiter, sheet, progress,
+                                 keep, columns == "codes", started, source_name or Path(src).name)
     blocks = None
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
@@ -125,17 +207,19 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     german = info.german or info.format != "csv"
-    writer = RosterWriter(out, fmt, columns_for(engine, entity, lang),
-                          delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
-                          bom=german)
+    cols = columns_for(engine, entity, lang)
+    writer = RosterWriter(out, fmt, cols, delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
+                          bom=german, header=german_headers(engine, entity, cols, info) if columns == "de" else None)
     summary = Summary(info=info)
     try:
         if fmt == "jsonl":
             for row, decision in evaluated_rows(engine, rows, on, entity):
                 _count(summary, decision)
                 if decision is None:
-                    writer.write({}, {"row": row.number, "record_id": None, "errors": [
-                        {"field": None, "code": "row", "message": {"de": row.error, "en": row.error_en}}],
+                    rid = _record_id(row, ent)
+                    writer.write({}, {"row": row.number, "record_id": rid, "errors": [
+                        {"field": None, "code": "undecidable" if row.record is not None else "row",
+                         "message": {"de": row.error, "en": row.error_en}}],
                         "ruleset": engine.info.model_dump()})
                 else:
                     writer.write({}, {"row": row.number, **decision.model_dump(
@@ -148,13 +232,17 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
             text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"),
                                   "\r\n" if german else "\n")
 
-            def fast(block: Any) -> tuple[bytes, int, int]:
-                return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
+            def fast(block: Any) -> tuple[bytes, int, int] | None:
+                try:
+                    return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
+                except (ValueError, OverflowError):
+                    return None  # a record the engine cannot decide: this block row by row
+
 
             # Arrow blocks are decided and formatted two at a time in threads (numpy and
             # Arrow release the GIL) and written in order; at most three are held at once.
             for block, done in _pipelined(blocks, fast):
-                if done is not None:
+                if done is not None and block.columns is not None:
                     chunk_text, errors, unknown = done
                     writer.write_encoded(chunk_text, block.n)
                     summary.rows += block.n
@@ -162,8 +250,7 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     summary.unknown += unknown
                     summary.decided += block.n - errors - unknown
                 else:
-                    assert block.rows is not None
-                    for out_row, state in _table_rows(engine, block.rows, on, entity, lang, german, False):
+                    for out_row, state in _table_rows(engine, _block_rows(block), on, entity, lang, german, False):
                         _tally(summary, state)
                         writer.write(out_row)
                 if progress is not None:
@@ -180,6 +267,14 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
         writer.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _block_rows(block: Any) -> list[InputRow]:
+    """A block's rows as InputRows (Arrow columns converted)."""
+    if block.rows is not None:
+        return block.rows
+    cols = {k: v.to_pylist() for k, v in block.columns.items()}
+    return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
 
 
 def _pipelined(blocks: Iterator[Any], fn: Callable[[Any], Any], depth: int = 2) -> Iterator[tuple[Any, Any]]:
@@ -288,7 +383,8 @@ class CsvBlockWriter:
         errors = table.codes("errors" if self.lang == "de" else "errors_en")
         err_texts = [self.quote(t) + self.tail + self.eol for t in errors.values.tolist()]
         has_error = np.array([bool(t) for t in errors.values.tolist()], dtype=bool)[errors.codes]
-        ids = self.quote_all(table.array("record_id").tolist())
+        # Ids are the input's text: neutralised against formula injection like every cell.
+        ids = self.quote_all([None if v is None else neutralise(str(v)) for v in table.array("record_id").tolist()])
         # The lines are joined by Arrow in C++; the string array's data buffer is the text.
         lines = pc.binary_join_element_wise(
             pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string()),
@@ -345,8 +441,7 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
     from .explain import short_reason
 
     ent = engine.entity(entity)
-    readable = [r.record for r in chunk if r.record is not None]
-    table = engine.decide_table(readable, on, entity=entity)
+    chunk, table = decide_chunk(engine, chunk, on, entity)
     cols = table.columns
     de = lang == "de"
     ruleset = f"{engine.info.name} {engine.info.version}"
@@ -362,7 +457,7 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
                             cols[f"{oid}_rule"], cols[f"{oid}_missing"], cols[f"{oid}_assumption"], {}))
     j = 0
     for row in chunk:
-        if row.record is None:
+        if _unreadable(row):
             yield error_row(row, engine, entity, lang), "error"
             continue
         out: dict[str, Any] = {row_col: row.number, id_col: cols["record_id"][j] or ""}
@@ -431,11 +526,11 @@ def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entit
     values (None for an unreadable row), in order, deciding a chunk at a time."""
     ent = engine.entity(entity)
     for chunk in _chunks(rows, size):
-        table = engine.decide_table([r.record for r in chunk if r.record is not None], on, entity=entity)
+        chunk, table = decide_chunk(engine, chunk, on, entity)
         cols = table.columns
         j = 0
         for row in chunk:
-            if row.record is None:
+            if _unreadable(row):
                 yield row, None
                 continue
             outcomes = {}
@@ -491,3 +586,64 @@ def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Cal
             out.flush()
 
     return tick
+
+
+def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | Path, entity: str | None,
+                      in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None,
+                      progress: Callable[[int], None] | None, keep: Sequence[str], codes: bool,
+                      started: float, source_name: str) -> Summary:
+    """The caseworker XLSX: chunks through the batch table, one sheet row per input row."""
+    from .explain import short_reason
+    from .xlsx_result import CaseworkerResult, parse_keep
+
+    ent = engine.entity(entity)
+    kept = parse_keep(list(keep), ent.facts, ent.id_field)
+    if format_of(src, in_format) == "csv":
+        # Plain CSV blocks come as Arrow columns (the fast reader), the others as rows.
+        info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
+    else:
+        info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
+        blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
+    headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
+    result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers,
+                              row_offset=0 if info.format == "jsonl" else 1)
+    memo: dict[tuple[Any, ...], str] = {}
+
+    def reason_of(oid: str, v: Any, status: str, rule: Any, asm: Any, miss: list[str]) -> str:
+        key = (oid, v if not isinstance(v, float) else repr(v), type(v), status, rule, asm, tuple(miss))
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = short_reason(ent, oid, v, status, rule, asm, miss).de
+        return text
+
+    try:
+        for block in blocks:
+            table = None
+            if block.columns is not None:
+                try:
+                    table = engine.decide_table(block.columns, on, entity=entity)
+                except (ValueError, OverflowError):
+                    table = None  # a record the engine cannot decide: this block row by row
+            if table is not None:
+                cols = block.columns
+                kept_cols = [cols[f].to_pylist() if f in cols else [None] * block.n for f in kept]
+
+                def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
+                    return {k: v[i].as_py() for k, v in cols.items()}
+
+                entries = list(zip(range(block.first, block.first + block.n), zip(*kept_cols) if kept_cols
+                                   else [()] * block.n, range(block.n), [None] * block.n))
+                result.write_table(table, entries, reason_of, record_at)
+            else:
+                chunk, table = decide_chunk(engine, _block_rows(block), on, entity)
+                entries = [(r.number, [(r.record or {}).get(f) for f in kept], r.record,
+                            (r.error or "") if _unreadable(r) else None) for r in chunk]
+                result.write_table(table, entries, reason_of)
+            if progress is not None:
+                progress(result.rows)
+    finally:
+        result.close(info.ignored)
+    summary = Summary(rows=result.rows, decided=result.decided, unknown=result.unknown, errors=result.errors,
+                      info=info)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -395,10 +395,16 @@ def _date_option(value: str | None) -> Any:
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
 @click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @click.option("--errors-ok", is_flag=True, help="Exit 0 auch bei fehlerhaften Zeilen.")
+@click.option("--keep", "keep", multiple=True,
+              help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
+                   "Standard: ID, Gemeinde, Kreis).")
+@click.option("--columns", "columns", type=click.Choice(["de", "codes"]), default=None,
+              help="Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und "
+                   "Ergebnisnamen für Programme (Standard bei .csv).")
 @_with_input_options
 def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None, overlays: tuple[str, ...],
-             entity: str | None, lang: str, errors_ok: bool, in_format: str | None, encoding: str | None,
-             delimiter: str | None, sheet: str | None) -> None:
+             entity: str | None, lang: str, errors_ok: bool, keep: tuple[str, ...], columns: str | None,
+             in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
     """Wertet eine ganze Liste aus (CSV aus Excel, XLSX, JSON Lines): eine Ergebniszeile je Eingabezeile."""
     from .batch import evaluate_roster, terminal_progress
     from .rosters import format_of
@@ -414,14 +420,18 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     try:
         format_of(target)
         format_of(src, in_format)
-        engine.entity(entity)
+        ent = engine.entity(entity)
+        from .xlsx_result import parse_keep
+
+        parse_keep(list(keep), ent.facts, ent.id_field)
     except ValueError as exc:
         _fail(str(exc))
     _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet)
     progress = terminal_progress(src)
     try:
         summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
-                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress)
+                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress,
+                                  keep=keep, columns=columns)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
     if progress is not None:
@@ -447,10 +457,11 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
 
     engine = load_engine(rules, overlays)
     day = _date_option(on)
-    _, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
-    data = collect(engine, pairs, day)
+    info, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
+    data = collect(engine, pairs, day, info.ignored, row_offset=0 if info.format == "jsonl" else 1)
     Path(out).write_text(render_report(engine, data), encoding="utf-8")
-    click.echo(f"{data.rows} Zeilen ausgewertet, Bericht: {out}", err=True)
+    click.echo(f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
+               f"Bericht: {out}", err=True)
 
 
 @main.command()
@@ -605,7 +616,10 @@ def impact(old: str, new: str, input_file: str, on: str | None, out: str | None,
                 w = _csv.DictWriter(fh, fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache",
                                                     "art", "quelle"], delimiter=";")
                 w.writeheader()
-                w.writerows(rows_out)
+                from .cells import neutralise
+
+                # Ids and names are the roster's text: no live formula in a spreadsheet.
+                w.writerows({k: neutralise(v) for k, v in r.items()} for r in rows_out)
         elif target.suffix.lower() in (".html", ".htm"):
             target.write_text(environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
                               encoding="utf-8")
@@ -662,7 +676,8 @@ def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str
 
 @main.command()
 @click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
-@click.option("--within", default="90d", show_default=True, help="Zeitraum ab dem Stichtag: 90d, 12w, 6m.")
+@click.option("--within", default="90d", show_default=True,
+              help="Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.")
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
 @_rules_option
@@ -672,28 +687,31 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
              overlays: tuple[str, ...], in_format: str | None, encoding: str | None, delimiter: str | None,
              sheet: str | None) -> None:
     """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
-    from .upcoming import parse_within, upcoming_changes, write_upcoming
+    from .upcoming import upcoming_changes, window_end, write_upcoming
     from .rosters import read_roster
 
     engine = load_engine(rules, overlays)
     day = _date_option(on)
     try:
-        days = parse_within(within)
+        end = window_end(day, within)
     except ValueError as exc:
         _fail(str(exc))
     if not Path(input_file).is_file():
         _fail(f"Datei nicht gefunden: {input_file}")
     _check_columns(engine, None, input_file, in_format, encoding, delimiter, sheet)
     try:
-        _, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
-        changes, skipped = upcoming_changes(engine, rows, day, days)
+        info, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
+        result = upcoming_changes(engine, rows, day, end)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
-    text = write_upcoming(engine, changes, day, days, out)
+    text = write_upcoming(engine, result, day, end, out, row_offset=0 if info.format == "jsonl" else 1)
     if text:
         click.echo(text, nl=False)
-    click.echo(f"{len(changes)} Änderungen in {days} Tagen ab {day:%d.%m.%Y}"
-               + (f"; {skipped} fehlerhafte Zeilen übersprungen" if skipped else ""), err=True)
+    changes = result.change_lines
+    click.echo(f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei "
+               f"{len({c.row for c in changes})} Personen vom {day:%d.%m.%Y} bis {end:%d.%m.%Y}"
+               + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else ""),
+               err=True)
 
 
 @main.command()

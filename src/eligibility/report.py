@@ -1,15 +1,23 @@
 """`eligibility report`: the counts caseworkers now make by hand, per Gemeinde and in
 total, with the unknowns as a worklist and charts, as one self-contained German HTML
-page (inline SVG, no network, printable)."""
+page (inline SVG, a little inline JavaScript for sorting and filtering, no network,
+printable and readable without JavaScript).
+
+One population throughout: every row of the list is read once; a row that can be read
+and decided without a field error is a *person* and is counted in every chart and
+table; any other row is an *error row*, counted only as such and listed for correction
+(the same rows `evaluate` counts as errors). Rows = persons + error rows."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .cells import neutralise
 from .decision import Decision
 from .engine import Engine
 from .explain import environment
@@ -17,6 +25,7 @@ from .records import convert_value
 from .rosters import InputRow
 
 MAX_LISTED = 500  # error rows listed by id in the page; the rest are counted
+MAX_IDS = 200  # person ids listed per missing fact and Gemeinde; the rest are counted
 PERSON_OUTCOMES = ("anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanagement", "lastenausgleich")
 
 
@@ -43,9 +52,16 @@ class ReportData:
     error_ids: list[tuple[int, str, str]]  # the first MAX_LISTED; error_total counts all
     rows: int
     error_total: int = 0
+    # fact -> Gemeinde -> (persons, the first MAX_IDS of their ids or "Zeile n")
+    open_by_gemeinde: dict[str, dict[str, tuple[int, list[str]]]] = dataclasses.field(default_factory=dict)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    open_persons: int = 0  # persons with at least one missing fact
 
 
-def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], on: dt.date) -> ReportData:
+def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], on: dt.date,
+            ignored: Sequence[str] = (), row_offset: int = 1) -> ReportData:
+    """`row_offset` turns data row numbers into the rows a caseworker sees: 1 for a
+    spreadsheet or CSV (header = row 1, as in the XLSX result), 0 for JSON lines."""
     ent = engine.entity("person")
     status_spec = ent.facts["aufenthaltsstatus"]
     total = Tally()
@@ -58,10 +74,15 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
     error_ids: list[tuple[int, str, str]] = []
     error_total = 0
     rows = 0
+    open_ids: dict[str, dict[str, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    open_counts: collections.Counter = collections.Counter()
+    open_persons = 0
     for row, decision in pairs:
         rows += 1
         record = row.record or {}
-        gemeinde = str(record.get("gemeinde") or "").strip() or "(ohne Gemeinde)"
+        # Names and ids are the input's text: neutralised, so a table copied into a
+        # spreadsheet holds no live formula (the page escapes them as HTML anyway).
+        gemeinde = neutralise(str(record.get("gemeinde") or "").strip()) or "(ohne Gemeinde)"
         kreis = str(record.get("kreis") or "").strip()
         if kreis:
             kreise[kreis] += 1
@@ -72,11 +93,9 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
             error_reasons[row.error or "?"] += 1
             error_total += 1
             if len(error_ids) < MAX_LISTED:
-                error_ids.append((row.number, "", row.error or ""))
+                rid = record.get(ent.id_field or "") if row.record is not None else None
+                error_ids.append((row.number + row_offset, neutralise(str(rid or "")), row.error or ""))
             continue
-        status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
-        label = status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
-        statuses[label] += 1
         if decision.errors:
             # A row with bad values is listed for correction, not counted: counts feed
             # surveys and funding, and must not rest on a misread row.
@@ -86,8 +105,12 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
                 error_reasons[e.message.de] += 1
             error_total += 1
             if len(error_ids) < MAX_LISTED:
-                error_ids.append((row.number, decision.record_id or "", "; ".join(e.message.de for e in decision.errors)))
+                error_ids.append((row.number + row_offset, neutralise(decision.record_id or ""),
+                                  "; ".join(e.message.de for e in decision.errors)))
             continue
+        status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
+        label = status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
+        statuses[label] += 1
         for t in (total, g):
             t.persons += 1
             unknown_here = False
@@ -107,12 +130,20 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
         for o in decision.outcomes.values():
             for f in o.missing:
                 missing[f] += 1
+        if decision.missing:
+            open_persons += 1
         for f in decision.missing:
             missing_persons[f] += 1
+            open_counts[(f, gemeinde)] += 1
+            ids = open_ids[f][gemeinde]
+            if len(ids) < MAX_IDS:
+                ids.append(neutralise(decision.record_id or "") or f"Zeile {row.number + row_offset}")
     kreis = kreise.most_common(1)[0][0] if kreise else ""
     ordered = dict(sorted(gemeinden.items(), key=lambda kv: (-kv[1].persons - kv[1].errors, kv[0])))
+    open_by_gemeinde = {f: {gm: (open_counts[(f, gm)], ids) for gm, ids in sorted(per.items())}
+                        for f, per in open_ids.items()}
     return ReportData(on, kreis, total, ordered, statuses, missing, missing_persons, error_reasons, error_ids, rows,
-                      error_total)
+                      error_total, open_by_gemeinde, list(ignored), open_persons)
 
 
 def _bars(items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640, bar: int = 16,
@@ -138,7 +169,15 @@ COLORS = {"im": "#2b6cb0", "gu": "#dd8a2e", "other": "#b8c4d4", "unknown": "#9f7
           "normal": "#4299e1", "niedrig": "#c05621", "unklar": "#9f7aea", "keine": "#a0aec0"}
 
 
-def render_report(engine: Engine, data: ReportData) -> str:
+def created_at() -> dt.datetime:
+    """When the page is made: SOURCE_DATE_EPOCH if set (reproducible builds, tests), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def render_report(engine: Engine, data: ReportData, created: dt.datetime | None = None) -> str:
     ent = engine.entity("person")
     gem_bars = _bars([
         (name, [("Zielgruppe IM", t.yes["integrationsmanagement"], COLORS["im"]),
@@ -154,10 +193,15 @@ def render_report(engine: Engine, data: ReportData) -> str:
                                           ("unklar", "noch offen"), ("keine", "keine (eingebürgert)"))])
     worklist = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
                  "blocked": n, "persons": data.missing_persons[f]} for f, n in data.missing.most_common()]
+    open_rows = [{"fact": w["fact"], "label": w["label"], "question": w["question"], "gemeinde": gm, "persons": n,
+                  "ids": ids, "more": n - len(ids)}
+                 for w in worklist for gm, (n, ids) in data.open_by_gemeinde.get(w["fact"], {}).items()]
+    when = (created or created_at()).astimezone(dt.timezone.utc)
     labels = {oid: ent.outcomes[oid].spec.label.de for oid in PERSON_OUTCOMES}
     short = {"anschlussunterbringung": "AUB-Kreis", "aub_berechtigt_in_gu": "AUB-berechtigt in GU",
              "integrationsmanagement": "Zielgruppe IM", "lastenausgleich": "§ 29d FAG"}
     return environment().get_template("report.html.j2").render(
         d=data, engine=engine, info=engine.info, gem_bars=gem_bars, status_bars=status_bars, prio_bars=prio_bars,
-        worklist=worklist, labels=labels, short=short, outcomes=PERSON_OUTCOMES, colors=COLORS,
-        on=data.on.strftime("%d.%m.%Y"))
+        worklist=worklist, open_rows=open_rows, labels=labels, short=short, outcomes=PERSON_OUTCOMES,
+        colors=COLORS, on=data.on.strftime("%d.%m.%Y"), created=when.strftime("%d.%m.%Y, %H:%M UTC"),
+        status_total=sum(data.statuses.values()))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from .cells import neutralise
 from .headers import SCAN_ROWS, Header, find_header, header_of
 from .model import FactSpec
 from .records import STRIP_CLASS
@@ -748,11 +749,14 @@ def roster_info(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None
 
 
 class RosterWriter:
-    """Writes rows of cells; CSV and JSON lines stream, XLSX uses openpyxl's write-only
-    mode. Output is deterministic: XLSX timestamps are fixed."""
+    """Writes rows of cells; CSV, JSON lines and XLSX (XlsxWriter, constant memory) all
+    stream. Text cells are neutralised against formula injection (`cells.neutralise`).
+    Output is deterministic: XLSX timestamps are fixed."""
 
     def __init__(self, path: str | Path, fmt: str, columns: list[str], delimiter: str = ";",
-                 bom: bool = True) -> None:
+                 bom: bool = True, header: list[str] | None = None) -> None:
+        """`columns`: the keys of the rows written; `header`: the names written for them
+        (default: the keys)."""
         self.path = Path(path)
         self.fmt = fmt
         self.columns = columns
@@ -761,24 +765,13 @@ class RosterWriter:
             self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",
                                             newline="")
             self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
-            self._csv.writerow(columns)
+            self._csv.writerow(header or columns)
         elif fmt == "jsonl":
             self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
         elif fmt == "xlsx":
-            import openpyxl
-            from openpyxl.styles import Font
+            from .xlsx_result import XlsxSheet
 
-            self._wb = openpyxl.Workbook(write_only=True)
-            self._ws = self._wb.create_sheet("Ergebnis")
-            self._ws.freeze_panes = "A2"
-            from openpyxl.cell import WriteOnlyCell
-
-            header = []
-            for c in columns:
-                cell = WriteOnlyCell(self._ws, value=c)
-                cell.font = Font(bold=True)
-                header.append(cell)
-            self._ws.append(header)
+            self._sheet = XlsxSheet(self.path, header or columns)
             self._fh = None
         else:
             raise ValueError(fmt)
@@ -790,9 +783,9 @@ class RosterWriter:
             self._fh.write(json.dumps(document if document is not None else dict(row), ensure_ascii=False,
                                       sort_keys=False, separators=(",", ":")) + "\n")
         elif self.fmt == "csv":
-            self._csv.writerow(["" if row.get(c) is None else row.get(c) for c in self.columns])
+            self._csv.writerow(["" if row.get(c) is None else neutralise(row.get(c)) for c in self.columns])
         else:
-            self._ws.append([row.get(c) for c in self.columns])
+            self._sheet.write([row.get(c) for c in self.columns])
 
     def write_encoded(self, data: bytes, rows: int) -> None:
         """Whole CSV lines, already formatted as this writer would format them, in UTF-8."""
@@ -803,24 +796,9 @@ class RosterWriter:
 
     def close(self) -> None:
         if self.fmt == "xlsx":
-            fixed = dt.datetime(2000, 1, 1)
-            self._wb.properties.created = fixed
-            self._wb.properties.modified = fixed
-            if self.count:
-                self._ws.auto_filter.ref = f"A1:{_col(len(self.columns))}{self.count + 1}"
-            buffer = io.BytesIO()
-            self._wb.save(buffer)
-            _write_deterministic_zip(buffer.getvalue(), self.path)
+            self._sheet.close()
         elif self._fh is not None:
             self._fh.close()
-
-
-def _col(n: int) -> str:
-    out = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(65 + r) + out
-    return out
 
 
 def _write_deterministic_zip(data: bytes, target: Path) -> None:
@@ -857,6 +835,8 @@ def convert(src: str | Path, dst: str | Path, facts: Mapping[str, FactSpec], sty
     names = list(facts)
     headers = [(facts[n].aliases[0] if german and facts[n].aliases else n) for n in names]
     fmt = format_of(dst)
+    from .xlsx_result import xlsx_cell
+
     writer = RosterWriter(dst, fmt, headers, delimiter=";" if german else ",", bom=german)
     failed: list[InputRow] = []
     written = 0
@@ -865,7 +845,9 @@ def convert(src: str | Path, dst: str | Path, facts: Mapping[str, FactSpec], sty
             if row.record is None:
                 failed.append(row)
                 continue
-            cells = {h: _as_text(row.record[n], german) if n in row.record else None for h, n in zip(headers, names)}
+            # XLSX gets real dates; CSV writes them as text in the chosen style.
+            cells = {h: (xlsx_cell(facts[n], row.record[n]) if fmt == "xlsx" else _as_text(row.record[n], german))
+                     if n in row.record else None for h, n in zip(headers, names)}
             doc = {n: (_as_text(row.record[n], False) if n in row.record else None) for n in names if n in row.record}
             writer.write(cells, doc)
             written += 1

@@ -248,8 +248,7 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
         return JSONResponse(d)
 
     @app.post("/v1/decide/batch", tags=["decisions"],
-              responses={200: {"content": {"application/x-ndjson": {}}, "description": "One decision per line, "
-                                                                                      "in input order"},
+              responses={200: {"content": {"application/x-ndjson": {}}, "description": BATCH_DESCRIPTION},
                          422: {"model": Problem}},
               openapi_extra={"requestBody": {"content": {
                   "application/json": {"schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
@@ -293,14 +292,20 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
         day = on or dt.date.today()
 
         def stream() -> Iterator[bytes]:
+            # Every record yields exactly one line, in order, and a last line sums up, so a
+            # client can tell a complete answer from a cut one.
+            problems = field_errors = out = 0
             for i, rec in enumerate(records, start=1):
-                if not isinstance(rec, dict):
-                    yield (json.dumps({"index": i, "errors": [{"field": None, "code": "record", "message": {
-                        "de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"}}]}) + "\n").encode()
-                    continue
-                doc = engine.decide_data(rec, day, entity=entity, explain=False)
-                outcomes = {k: {f: v for f, v in o.items() if f != "trace"} for k, o in doc["outcomes"].items()}
-                yield (json.dumps({"index": i, **doc, "outcomes": outcomes}, ensure_ascii=False) + "\n").encode()
+                line = batch_line(engine, i, rec, day, entity)
+                if "problem" in line:
+                    problems += 1
+                elif line.get("errors"):
+                    field_errors += 1
+                out += 1
+                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+            yield (json.dumps({"summary": {"records_in": len(records), "lines_out": out,
+                                           "decisions": out - problems, "problems": problems,
+                                           "with_field_errors": field_errors}}) + "\n").encode()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -345,6 +350,47 @@ class _Unprocessable(Exception):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         self.message = message
+
+
+BATCH_DESCRIPTION = (
+    "One line per record, in input order, each with `index`: the decision, or for a record that is "
+    "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
+    "problem object). The last line is `{\"summary\": {\"records_in\", \"lines_out\", \"decisions\", "
+    "\"problems\", \"with_field_errors\"}}`: a response without it, or with records_in != lines_out, "
+    "is incomplete.")
+
+
+def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str | None) -> dict[str, Any]:
+    """The answer line for one batch record: its decision, or its id and a problem."""
+    if not isinstance(rec, dict):
+        return {"index": index, "record_id": None,
+                "problem": {"type": "about:blank", "title": "Invalid record", "status": 422,
+                            "detail": "line is not a JSON object"},
+                "errors": [{"field": None, "code": "record", "message": {
+                    "de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"}}]}
+    ent = engine.entity(entity)
+    rid = rec.get(ent.id_field) if ent.id_field else None
+    rid = None if rid is None else str(rid)
+    try:
+        doc = engine.decide_data(rec, day, entity=entity, explain=False)
+    except (ValueError, OverflowError):
+        # Date arithmetic beyond year 9999: this record gets its problem, the stream goes on.
+        return {"index": index, "record_id": rid,
+                "problem": {"type": "about:blank", "title": "Record cannot be decided", "status": 422,
+                            "detail": "a date lies too close to the end of the calendar (year 9999) or beyond"},
+                "errors": [{"field": None, "code": "undecidable", "message": {
+                    "de": "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des "
+                          "Kalenders (Jahr 9999) oder außerhalb",
+                    "en": "record cannot be decided: a date lies too close to the end of the calendar "
+                          "(year 9999) or beyond"}}]}
+    except Exception as exc:  # noqa: BLE001 - one record's failure must not cut the stream
+        log.error("internal error in batch record %d: %s", index, type(exc).__name__)  # no record content
+        return {"index": index, "record_id": rid,
+                "problem": {"type": "about:blank", "title": "Internal error", "status": 500},
+                "errors": [{"field": None, "code": "internal", "message": {
+                    "de": "interner Fehler bei diesem Datensatz", "en": "internal error for this record"}}]}
+    outcomes = {k: {f: v for f, v in o.items() if f != "trace"} for k, o in doc["outcomes"].items()}
+    return {"index": index, **doc, "outcomes": outcomes}
 
 
 def warn_if_exposed(host: str, token: str | None) -> str | None:

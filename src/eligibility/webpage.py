@@ -130,11 +130,12 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
             tmp.rmdir()
 
         if what == "bericht":
-            _, rows = read_roster(src, engine.entity().facts)
-            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day))
+            info, rows = read_roster(src, engine.entity().facts)
+            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day, info.ignored,
+                                                 row_offset=0 if info.format == "jsonl" else 1))
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"
-        evaluate_roster(engine, src, day, out)
+        evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
         return FileResponse(out, filename=f"ergebnis_{day:%Y-%m-%d}.xlsx", background=BackgroundTask(cleanup),
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
