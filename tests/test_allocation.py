@@ -12,8 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.allocation import (AllocationError, count_lastenausgleich, im_budgets, lastenausgleich,
-                                    parse_amount, parse_count)
+from eligibility.allocation import (
+    AllocationError,
+    count_lastenausgleich,
+    im_budgets,
+    lastenausgleich,
+    parse_amount,
+    parse_count,
+)
 from eligibility.batch import evaluated_rows, table_decisions
 from eligibility.cli import main
 from eligibility.rosters import read_roster
@@ -129,7 +135,7 @@ def test_statewide_count_shares_sum_to_the_countys_part_of_the_budget(statewide)
     assert result.rounding_difference == result.county_part - result.total_share
     assert abs(result.rounding_difference) <= Decimal("0.005") * len(result.shares)
     text = run("allocation", COUNTY, "--year", "2018", "--landesweit-anzahl", statewide).output
-    assert f"Gesamt" in text
+    assert "Gesamt" in text
     assert ("Rundungsdifferenz" in text) == (result.rounding_difference != 0)
     assert "kaufmännisch" in text
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import person_records, reference_dates
 
 from eligibility import Engine
-from strategies import person_records, reference_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -102,3 +102,26 @@ def test_concurrent_batches_do_not_mix_rows():
         results = list(pool.map(run, ["duldung", "fluechtling", "duldung", "fluechtling"]))
     for status, prios, first in results:
         assert prios == ({"niedrig"} if status == "duldung" else {"hoch"}) and first == f"{status}0"
+
+
+def test_a_date_beyond_the_computable_calendar_is_the_same_field_error_on_every_path():
+    """Rules add months and years to record dates: a date after 31.12.9899 would leave the
+    calendar, so it is a field error (that fact unknown) on the record and the batch path alike,
+    never a crash on one path and 'noch offen' on the other."""
+    r = {"person_id": "X", "aufenthaltsstatus": "gestattung", "aufnahme_uab_datum": "9999-06-01",
+         "zugang_bw_datum": "2016-05-01", "unterbringung": "vorlaeufig"}
+    d = ENGINE.decide(r, "2018-01-01")
+    assert [e.field for e in d.errors] == ["aufnahme_uab_datum"] and d.errors[0].code == "date_range"
+    row = next(iter(ENGINE.decide_table([r], dt.date(2018, 1, 1)).rows()))
+    assert row["errors"] == d.errors[0].message.de
+    for oid, o in d.outcomes.items():
+        assert row[oid] == o.value, oid
+
+
+def test_a_reference_date_beyond_the_computable_calendar_is_refused_with_a_message():
+    from click.testing import CliRunner
+
+    from eligibility.cli import main
+
+    r = CliRunner().invoke(main, ["check", str(ROOT / "examples" / "anerkannter_fluechtling.yaml"), "--on", "9999-12-31"])
+    assert r.exit_code == 2 and "Stichtag nach dem 31.12.9899" in r.output and "Traceback" not in r.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import person_records, reference_dates
 
 from eligibility import Engine
 from eligibility.decision import Decision
@@ -14,7 +15,6 @@ from eligibility.evaluator import explain_node, make_env
 from eligibility.explain_compiler import compile_explainer
 from eligibility.records import normalize
 from eligibility.values import UNKNOWN, to_json_value
-from strategies import person_records, reference_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()

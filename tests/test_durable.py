@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import person_records, reference_dates
 
 from eligibility import Engine
-from strategies import person_records, reference_dates
 
 durable = pytest.importorskip("durable.engine", reason="optional extra eligibility[durable] not installed")
 

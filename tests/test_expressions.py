@@ -93,8 +93,8 @@ def test_kleene_truth_tables(tmp_path, p, q):
 formulas = st.recursive(
     st.sampled_from(["a", "b", "c", "true", "false"]),
     lambda inner: st.one_of(
-        st.builds(lambda l, r: f"({l} and {r})", inner, inner),
-        st.builds(lambda l, r: f"({l} or {r})", inner, inner),
+        st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} or {b})", inner, inner),
         st.builds(lambda x: f"(not {x})", inner),
     ),
     max_leaves=8,

@@ -11,13 +11,12 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import FIELDS, person_records, reference_dates
 
-from eligibility import Engine
-from eligibility import rosters
+from eligibility import Engine, rosters
 from eligibility.batch import CsvBlockWriter, evaluate_roster
 from eligibility.rosters import read_csv, read_csv_blocks
 from eligibility.synth import GERMAN_HEADERS
-from strategies import FIELDS, person_records, reference_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()

@@ -2,15 +2,14 @@
 
 import datetime as dt
 import random
-import shutil
 from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import person_records, reference_dates
 
 from eligibility import Engine
-from strategies import person_records, reference_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load(ROOT / "rules")
@@ -49,7 +48,7 @@ BOUNDING = _bounding_facts()
 
 
 def test_the_arrival_facts_bound_the_snapshot():
-    assert BOUNDING == {"zugang_bw_datum", "aufnahme_uab_datum", "unterbringung"}
+    assert {"zugang_bw_datum", "aufnahme_uab_datum", "unterbringung"} == BOUNDING
 
 
 @PROFILE
@@ -108,7 +107,6 @@ def test_unknown_outcomes_name_their_missing_facts_and_known_ones_do_not(record,
 def test_supplying_the_missing_facts_can_settle_the_outcome(record, on):
     """Each fact named as missing really matters: some value of it changes the
     outcome away from unknown, or the set of what is still missing."""
-    from strategies import FIELDS
 
     d = ENGINE.decide(record, on, explain=False)
     for oid, o in d.outcomes.items():

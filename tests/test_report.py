@@ -58,7 +58,7 @@ def test_one_population_every_total_agrees(tmp_path, report_data):
     # the worklist per fact and Gemeinde names every person with the fact missing
     for fact, per in d.open_by_gemeinde.items():
         assert sum(n for n, _ in per.values()) == d.missing_persons[fact]
-    html = render_report(ENGINE, d, created=dt.datetime(2018, 9, 16, 8, 0, tzinfo=dt.timezone.utc))
+    html = render_report(ENGINE, d, created=dt.datetime(2018, 9, 16, 8, 0, tzinfo=dt.UTC))
     assert f"{d.total.persons} + {d.total.errors} = {d.rows}" in html
     assert f"{d.total.persons} Personen nach ihrem Aufenthaltsstatus" in html
     assert "16.09.2018, 08:00 UTC" in html and "Nicht verwendete Spalten der Liste: " in html
@@ -83,9 +83,8 @@ def test_html_escapes_input_text(tmp_path):
 
 
 def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, report_data):
-    from playwright.sync_api import sync_playwright
-
     from browser import launch
+    from playwright.sync_api import sync_playwright
 
     page_file = tmp_path / "bericht.html"
     page_file.write_text(render_report(ENGINE, report_data), encoding="utf-8")

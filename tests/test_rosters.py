@@ -10,13 +10,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import person_records
 
 from eligibility import Engine
-from eligibility.batch import evaluate_roster, evaluated_rows
+from eligibility.batch import evaluate_roster
 from eligibility.cli import main
 from eligibility.rosters import read_roster
 from eligibility.synth import GERMAN_HEADERS, write_roster
-from strategies import person_records
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -91,7 +91,7 @@ def test_rows_in_equal_rows_out_in_order_with_ids(tmp_path, specs, out_fmt):
     assert summary.rows == len(expected)
     got = read_output(out)
     assert [r[0] for r in got] == [n for n, _ in expected]
-    for (n, pid), (gn, gid, error) in zip(expected, got):
+    for (n, pid), (_gn, gid, error) in zip(expected, got):
         if pid is None:
             assert error, f"row {n} should carry its error"
         else:
@@ -101,7 +101,7 @@ def test_rows_in_equal_rows_out_in_order_with_ids(tmp_path, specs, out_fmt):
 def read_output(path):
     """(row number, id, error) per output row."""
     if path.suffix == ".jsonl":
-        rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         return [(r["row"], r.get("record_id"), r.get("errors")) for r in rows]
     if path.suffix == ".xlsx":
         import openpyxl
@@ -125,7 +125,7 @@ def test_jsonl_garbage_lines_are_error_rows(tmp_path, lines):
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     summary = evaluate_roster(ENGINE, src, ON, out)
-    non_blank = [l for l in lines if l.strip()]
+    non_blank = [line for line in lines if line.strip()]
     assert summary.rows == len(non_blank)
     got = read_output(out)
     assert [g[0] for g in got] == list(range(1, len(non_blank) + 1))
@@ -157,7 +157,7 @@ def test_plain_program_csv_and_german_excel_csv_give_the_same_decisions(tmp_path
     out_e, out_p = tmp_path / "e.jsonl", tmp_path / "p.jsonl"
     evaluate_roster(ENGINE, excel, ON, out_e)
     evaluate_roster(ENGINE, plain, ON, out_p)
-    strip = lambda p: [dict(json.loads(l), row=None) for l in p.read_text().splitlines()]  # noqa: E731
+    strip = lambda p: [dict(json.loads(line), row=None) for line in p.read_text().splitlines()]  # noqa: E731
     assert strip(out_e) == strip(out_p)
 
 

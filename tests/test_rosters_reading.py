@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from eligibility import Engine
 from eligibility.cli import main
-from eligibility.forms import country_forms, countries, declared_forms, fold
+from eligibility.forms import countries, country_forms, declared_forms, fold
 from eligibility.records import convert_value, normalize
 from eligibility.rosters import read_roster
 from eligibility.values import UNKNOWN

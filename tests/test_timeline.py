@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import person_records
 
 from eligibility import Engine
-from strategies import person_records
 
 ENGINE = Engine.load()
 BASE = {"aufenthaltsstatus": "gestattung", "aufenthaltstitel_datum": None, "asylentscheidung_unanfechtbar_datum": None,
@@ -81,11 +81,11 @@ def test_timeline_equals_decide_on_every_day_of_a_random_span(record, start, len
 
 def test_timeline_cli_text_json_html(tmp_path):
     import json
+    from pathlib import Path
 
     from click.testing import CliRunner
 
     from eligibility.cli import main
-    from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "examples" / "ukraine_in_gu.yaml"
     r = CliRunner().invoke(main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31"])
@@ -103,10 +103,11 @@ def test_timeline_cli_text_json_html(tmp_path):
 
 
 def test_check_shows_since_and_next_change():
+    from pathlib import Path
+
     from click.testing import CliRunner
 
     from eligibility.cli import main
-    from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "examples" / "anerkannter_fluechtling.yaml"
     r = CliRunner().invoke(main, ["check", str(example), "--brief"])
@@ -117,11 +118,11 @@ def test_check_shows_since_and_next_change():
 def test_upcoming_on_the_example_roster(tmp_path):
     import csv
     import io
+    from pathlib import Path
 
     from click.testing import CliRunner
 
     from eligibility.cli import main
-    from pathlib import Path
 
     roster = Path(__file__).resolve().parents[1] / "examples" / "roster_landkreis_beispiel.csv"
     out = tmp_path / "anstehend.csv"

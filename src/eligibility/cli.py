@@ -103,10 +103,7 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     when = on if on is not None else meta.get("on")
-    try:
-        day = coerce_date(when)
-    except ValueError:
-        _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
+    day = _date_option(when)
     try:
         decision = engine.decide(record, day, entity=entity or meta.get("entity"), explain=True)
     except ValueError as exc:
@@ -378,9 +375,13 @@ def _report_recoded(info: Any, lang: str = "de") -> None:
         click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
 
 
-def _date_option(value: str | None) -> Any:
+def _date_option(value: Any) -> Any:
+    from .records import LATEST_DATE, DateOutOfRange
+
     try:
         return coerce_date(value)
+    except DateOutOfRange:
+        _fail(f"--on: Stichtag nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
     except ValueError:
         _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
 
@@ -535,8 +536,9 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
 
 
 def _eur(x: Any) -> str:
-    from .values import format_value
     from decimal import Decimal
+
+    from .values import format_value
 
     return format_value(Decimal(str(x)), "de") + " €"
 
@@ -687,8 +689,8 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
              overlays: tuple[str, ...], in_format: str | None, encoding: str | None, delimiter: str | None,
              sheet: str | None) -> None:
     """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
-    from .upcoming import upcoming_changes, window_end, write_upcoming
     from .rosters import read_roster
+    from .upcoming import upcoming_changes, window_end, write_upcoming
 
     engine = load_engine(rules, overlays)
     day = _date_option(on)

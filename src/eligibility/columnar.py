@@ -107,7 +107,7 @@ class Columns:
                 raise ValueError("all columns of a table must have the same length")
             self.n = lengths.pop() if lengths else 0
             for name, spec in ent.facts.items():
-                self._add(name, spec, columns[name] if name in columns else None)
+                self._add(name, spec, columns.get(name, None))
             return
         assert records is not None
         self.n = len(records)
@@ -130,7 +130,7 @@ class Columns:
             else:
                 self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
 
-    def take(self, rows: np.ndarray) -> "Columns":
+    def take(self, rows: np.ndarray) -> Columns:
         """The same columns for a subset of rows (field errors are not carried)."""
         sub = copy.copy(self)
         sub.n = len(rows)
@@ -457,7 +457,6 @@ class BatchEvaluator:
 
     def _composite(self, node: CNode) -> Col:
         k = node.kind
-        n = self.n
         if k == "not":
             a = self.expr(node.kids[0])
             return Col(~a.val & a.known, a.known, a.miss, a.asm)
@@ -634,11 +633,11 @@ class BatchEvaluator:
             else:
                 # No rule fired and there is no fallback: undecided (as in the per-record path).
                 conflict |= ~done
-            for concl, mask, m in open_rules:
+            for concl, mask, _m in open_rules:
                 conflict |= mask & (ids != concl)
             if self.track:
                 miss = np.zeros(n, dtype=np.uint64)
-                for concl, mask, m in open_rules:
+                for _concl, mask, m in open_rules:
                     miss |= np.where(mask & conflict, m, np.uint64(0))
             status[conflict] = 1
         if self.track:
@@ -774,7 +773,7 @@ class DecisionTable:
         return pa.table(self.columns)
 
     @staticmethod
-    def concat(parts: list["DecisionTable"]) -> "DecisionTable":
+    def concat(parts: list[DecisionTable]) -> DecisionTable:
         arrays: dict[str, Any] = {}
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .diagnostics import Diagnostic, RuleSetError, did_you_mean
-from .expressions import (Arith, BoolOp, Call, Compare, ExpressionError, ListExpr, Literal, Name, Neg, Node, Not,
-                          children, parse)
+from .expressions import (
+    Arith,
+    BoolOp,
+    Call,
+    Compare,
+    ExpressionError,
+    ListExpr,
+    Literal,
+    Name,
+    Neg,
+    Node,
+    Not,
+    children,
+    parse,
+)
 from .loader import EntityModel, Origin, RuleSetModel
 from .model import DerivedSpec, FactSpec, OutcomeSpec, ParameterSpec, RuleSpec
 from .typecheck import BOOL, DATE, EnumValueError, Type, infer, type_of_spec
@@ -31,14 +45,14 @@ class Env:
 
     __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force")
 
-    def __init__(self, entity: "CompiledEntity", facts: dict[str, Any], on: dt.date, params: dict[str, Any],
-                 rules_in_force: dict[str, list["CompiledRule"]]) -> None:
+    def __init__(self, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, params: dict[str, Any],
+                 rules_in_force: dict[str, list[CompiledRule]]) -> None:
         self.entity = entity
         self.facts = facts
         self.on = on
         self.params = params
         self.derived_cache: dict[str, Any] = {}
-        self.outcome_cache: dict[str, "OutcomeResult"] = {}
+        self.outcome_cache: dict[str, OutcomeResult] = {}
         self.rules_in_force = rules_in_force
 
     def derived(self, name: str) -> Any:
@@ -49,7 +63,7 @@ class Env:
             self.derived_cache[name] = value
             return value
 
-    def outcome(self, name: str) -> "OutcomeResult":
+    def outcome(self, name: str) -> OutcomeResult:
         try:
             return self.outcome_cache[name]
         except KeyError:
@@ -65,7 +79,7 @@ class CNode:
     ast: Node
     text: str
     fn: Fn
-    kids: tuple["CNode", ...]
+    kids: tuple[CNode, ...]
     kind: str  # literal fact param derived outcome stichtag and or not compare arith neg call list
     name: str = ""
     # The operation on the operands' values (compare, arith, call, neg), for evaluators that
@@ -108,9 +122,9 @@ class CompiledRule:
 @dataclasses.dataclass
 class OutcomeResult:
     value: Any  # True / False / a value / UNKNOWN / None (no rule in force)
-    rule: "CompiledRule | None"  # the deciding rule (None: the outcome's default, or undecided)
-    considered: list[tuple["CompiledRule", Any]]  # rules tried, in order, with condition value
-    open_rules: list["CompiledRule"]  # rules whose unknown condition could change the value
+    rule: CompiledRule | None  # the deciding rule (None: the outcome's default, or undecided)
+    considered: list[tuple[CompiledRule, Any]]  # rules tried, in order, with condition value
+    open_rules: list[CompiledRule]  # rules whose unknown condition could change the value
     by_default: bool = False
     no_rule_in_force: bool = False
 
@@ -542,7 +556,7 @@ def _value_fits(value: Any, kind: str, item: str | None) -> bool:
 
 def _check_overlaps(name: str, p: ParameterSpec, o: Origin | None, diags: list[Diagnostic]) -> None:
     vs = sorted(enumerate(p.versions), key=lambda iv: iv[1].valid_from)
-    for (i, a), (j, b) in zip(vs, vs[1:]):
+    for (_i, a), (j, b) in zip(vs, vs[1:]):
         a_end = a.valid_to or dt.date.max
         if b.valid_from <= a_end and o:
             diags.append(o.diagnostic("E015", f"parameter '{name}': versions valid from {a.valid_from} and from "
@@ -567,7 +581,6 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
                                               (), "give it a distinct name", key=True))
             seen.setdefault(n, kind)
 
-    parsed: dict[tuple[str, str], tuple[str, Node]] = {}
 
     def parse_at(text: str, origin: Origin | None, sub: tuple[Any, ...], what: str) -> Node | None:
         try:
@@ -757,7 +770,7 @@ def _fits_outcome(t: Type, otype: Type) -> bool:
     return t.kind == otype.kind
 
 
-def reachable(ent: "CompiledEntity", roots: Iterable[CNode | None], through_outcomes: bool = False
+def reachable(ent: CompiledEntity, roots: Iterable[CNode | None], through_outcomes: bool = False
               ) -> Iterator[CNode]:
     """Every node the roots read, following derived facts into their expressions (and,
     with `through_outcomes`, referenced outcomes into their rules), each derived fact or

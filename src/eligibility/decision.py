@@ -48,7 +48,7 @@ class ExplanationNode(_Out):
     source: str | None = None
     assumption: bool = False
     rule: str | None = None
-    children: list["ExplanationNode"] = Field(default_factory=list)
+    children: list[ExplanationNode] = Field(default_factory=list)
 
 
 class RuleTrace(_Out):
@@ -106,7 +106,7 @@ class Decision(_Out):
     def ok(self) -> bool:
         return not self.errors
 
-    def raise_for_errors(self) -> "Decision":
+    def raise_for_errors(self) -> Decision:
         """Raise InvalidRecord if the record had bad fields (like httpx's raise_for_status)."""
         if self.errors:
             raise InvalidRecord(self.record_id, self.errors)

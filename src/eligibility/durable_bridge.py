@@ -263,7 +263,7 @@ class DurableEngine:
             fact[k] = _plain(v)
         # Values of the sub-expressions durable cannot compute, from the same record.
         env = make_env(self.engine.compiled, self.entity, facts, day)
-        for key, (field, node) in translator.synthetic.items():
+        for _key, (field, node) in translator.synthetic.items():
             v = node.fn(env)
             if v is UNKNOWN:
                 raise ValueError(f"record is not fully known ({node.text} is unknown)")

@@ -12,9 +12,9 @@ from . import __version__
 from .compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
 from .decision import SCHEMA_VERSION, Decision, RuleSetInfo
 from .evaluator import evaluate_entity
-from .explain import reason, render
+from .explain import render
 from .loader import load_model
-from .records import normalize, parse_date, record_id
+from .records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
 
 DateLike = dt.date | str | None
 
@@ -63,21 +63,26 @@ def arrow_stream(obj: Any) -> Any | None:
     return None
 
 
-def _from_model(model: Any) -> "Engine":
+def _from_model(model: Any) -> Engine:
     return Engine(compile_ruleset(model))
 
 
 def coerce_date(on: DateLike) -> dt.date:
     if on is None:
-        return dt.date.today()
-    if isinstance(on, dt.datetime):
-        return on.date()
-    if isinstance(on, dt.date):
-        return on
-    parsed = parse_date(str(on).strip())
-    if parsed is None:
-        raise ValueError(f"not a date: expected YYYY-MM-DD or TT.MM.JJJJ, got {on!r}")
-    return parsed
+        day = dt.date.today()
+    elif isinstance(on, dt.datetime):
+        day = on.date()
+    elif isinstance(on, dt.date):
+        day = on
+    else:
+        parsed = parse_date(str(on).strip())
+        if parsed is None:
+            raise ValueError(f"not a date: expected YYYY-MM-DD or TT.MM.JJJJ, got {on!r}")
+        day = parsed
+    if day > LATEST_DATE:
+        # Periods are computed from the reference date onwards (timelines, "nächste Änderung").
+        raise DateOutOfRange(f"reference date after {LATEST_DATE.isoformat()}: it cannot be computed with")
+    return day
 
 
 class Engine:
@@ -103,7 +108,7 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
-             overlays: Iterable[str | os.PathLike[str]] = ()) -> "Engine":
+             overlays: Iterable[str | os.PathLike[str]] = ()) -> Engine:
         """Load, check and compile a rule set directory (default: the shipped rules).
         Raises RuleSetError with `file:line:col` diagnostics."""
         root = Path(path) if path is not None else default_rules_dir()
@@ -184,7 +189,7 @@ class Engine:
             yield self.decide(record, day, entity, explain=explain)
 
     def decide_table(self, records: Any, on: DateLike = None, entity: str | None = None,
-                     chunk_size: int = 50_000) -> "DecisionTable":
+                     chunk_size: int = 50_000) -> DecisionTable:
         """The batch path: a whole roster at once, evaluated column-wise. `records` is a
         list of dicts, or a pandas/polars DataFrame or an Arrow table. Returns one row per
         record, in input order: the id, and per outcome its value, deciding rule, status
@@ -229,7 +234,7 @@ class Engine:
         return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
 
     def decide_stream(self, stream: Any, on: DateLike = None, entity: str | None = None,
-                      chunk_size: int = 50_000) -> Iterator["DecisionTable"]:
+                      chunk_size: int = 50_000) -> Iterator[DecisionTable]:
         """The batch path over an Arrow stream, batch by batch: a `pyarrow.RecordBatchReader`,
         any object with `__arrow_c_stream__` (polars, DuckDB, nanoarrow, ...) or a DuckDB
         relation. Yields one DecisionTable per batch, in order, so that neither the input nor
@@ -244,7 +249,7 @@ class Engine:
             if batch.num_rows:
                 yield self.decide_table(pa.Table.from_batches([batch]), day, entity=entity, chunk_size=chunk_size)
 
-    def _out_of_range(self, table: "DecisionTable", day: dt.date) -> "DecisionTable":
+    def _out_of_range(self, table: DecisionTable, day: dt.date) -> DecisionTable:
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
             note = f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})"
@@ -255,7 +260,7 @@ class Engine:
                 errs_en[i] = f"{errs_en[i]}; {note_en}" if errs_en[i] else note_en
         return table
 
-    def _table_per_record(self, recs: list[Any], day: dt.date, entity: str, info: dict[str, str]) -> "DecisionTable":
+    def _table_per_record(self, recs: list[Any], day: dt.date, entity: str, info: dict[str, str]) -> DecisionTable:
         from .columnar import DecisionTable
 
         ent = self.entity(entity)
@@ -279,7 +284,7 @@ class Engine:
         return DecisionTable(cols, list(ent.outcome_order), info)
 
     def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True,
-               timeline: "Timeline | None" = None) -> str:
+               timeline: Timeline | None = None) -> str:
         """The decision as German (or English) text or Markdown; with a timeline, each
         outcome also shows since when it holds and its next change."""
         marks = None
@@ -293,7 +298,7 @@ class Engine:
                               "next_cause": getattr(nxt.cause, lang) if nxt and nxt.cause else None}
         return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
 
-    def _word(self, entity: str, oid: str, iv: "Interval", lang: str) -> str:
+    def _word(self, entity: str, oid: str, iv: Interval, lang: str) -> str:
         from .explain import value_text
 
         if iv.status == "unknown":
@@ -305,7 +310,7 @@ class Engine:
     # ------------------------------------------------------------------ timelines
 
     def timeline(self, record: Mapping[str, Any], start: DateLike = None, end: DateLike = None,
-                 entity: str | None = None) -> "Timeline":
+                 entity: str | None = None) -> Timeline:
         """For every outcome, the intervals on which its value is constant, each with the
         deciding rule and what starts it, computed exactly from the change points the
         rules and the record imply. Default start: the rule set's first day; default end:

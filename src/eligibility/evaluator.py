@@ -6,8 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .compiler import CNode, CompiledEntity, CompiledOutcome, CompiledRule, CompiledRuleSet, Env, OutcomeResult, \
-    parameter_version
+from .compiler import (
+    CNode,
+    CompiledEntity,
+    CompiledOutcome,
+    CompiledRule,
+    CompiledRuleSet,
+    Env,
+    OutcomeResult,
+    parameter_version,
+)
 from .model import Text
 from .values import NEVER, UNKNOWN, to_json_value
 

@@ -13,7 +13,8 @@ into the source."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .compiler import CNode, CompiledEntity, CompiledRuleSet, Env, _outcome_value, parameter_version
 from .values import NEVER, UNKNOWN, to_json_value

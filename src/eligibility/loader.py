@@ -14,8 +14,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from .diagnostics import Diagnostic, RuleSetError, did_you_mean
-from .model import (Amendment, DerivedSpec, FactSpec, Manifest, OutcomeSpec, OverlayFile, OverlaySpec,
-                    ParameterSpec, RuleFile, SourceRegisterFile, SourceSpec, Text)
+from .model import (
+    Amendment,
+    DerivedSpec,
+    FactSpec,
+    Manifest,
+    OutcomeSpec,
+    OverlayFile,
+    OverlaySpec,
+    ParameterSpec,
+    RuleFile,
+    SourceRegisterFile,
+    SourceSpec,
+    Text,
+)
 from .yamlload import LoadedFile, load_yaml
 
 OVERLAY_DIR = "overlays"
@@ -79,10 +91,7 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
         clean: list[Any] = []
         node: Any = lf.data
         for part in loc:
-            if isinstance(node, dict) and part in node:
-                clean.append(part)
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 clean.append(part)
                 node = node[part]
         etype = err.get("type", "")
@@ -320,7 +329,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
     if diags:
         raise RuleSetError(diags)
     assert manifest is not None
-    for name, spec in sources.items():
+    for name in sources:
         origins.setdefault(("source", name), Origin(source_files[name], ("sources", name)))
     return RuleSetModel(str(root_path), manifest, sorted(amendments, key=lambda a: a.date), parameters, entities,
                         overlay_specs, shown_files, digest.hexdigest(), origins, manifest_origin, sources)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -97,7 +97,7 @@ class FactSpec(_Strict):
     format: Literal["iso3166_alpha3"] | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "FactSpec":
+    def _check(self) -> FactSpec:
         if self.forms is not None:
             if self.type == "enum":
                 unknown = sorted(set(self.forms) - set(self.values or ()))
@@ -118,7 +118,7 @@ class FactSpec(_Strict):
         return self
 
 
-ParamValue = Union[bool, int, Decimal, dt.date, str, list[Union[bool, int, Decimal, dt.date, str]]]
+ParamValue = bool | int | Decimal | dt.date | str | list[bool | int | Decimal | dt.date | str]
 
 
 class ParameterVersion(_Strict):
@@ -165,7 +165,7 @@ class RuleSpec(_Strict):
     note: Text | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "RuleSpec":
+    def _check(self) -> RuleSpec:
         if (self.then is None) == (self.compute is None):
             raise ValueError("a rule needs exactly one of 'then' (a value) or 'compute' (an expression)")
         return self
@@ -192,7 +192,7 @@ class OutcomeSpec(_Strict):
     valid_to: dt.date | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "OutcomeSpec":
+    def _check(self) -> OutcomeSpec:
         if self.type == "enum" and not self.values:
             raise ValueError("an enum outcome needs 'values'")
         return self
@@ -225,7 +225,7 @@ class RuleFile(_Strict):
     outcomes: dict[str, OutcomeSpec] | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "RuleFile":
+    def _check(self) -> RuleFile:
         if (self.facts or self.derived or self.outcomes or self.id_field or self.label) and not self.entity:
             raise ValueError("facts, derived facts and outcomes belong to a record type: add 'entity: person' (or the record type's name)")
         return self

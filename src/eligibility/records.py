@@ -8,11 +8,12 @@ name the field, never its value: records are personal data."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import datetime as dt
+import difflib
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
 from . import forms
 from .model import FactSpec
@@ -131,6 +132,23 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+# Rules add periods of months and years to record dates; a date this late would leave the
+# calendar (after 31.12.9999), so it is refused as a field error on every path alike.
+LATEST_DATE = dt.date(9899, 12, 31)
+
+
+class DateOutOfRange(ValueError):
+    """A reference date after LATEST_DATE: periods computed from it would leave the calendar."""
+
+
+def _in_calendar(name: str, day: dt.date) -> tuple[Any, FieldError | None]:
+    if day > LATEST_DATE:
+        return UNKNOWN, FieldError(name, "date_range",
+                                   f"{name}: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen",
+                                   f"{name}: date after {LATEST_DATE.isoformat()}: it cannot be computed with")
+    return day, None
+
+
 def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldError | None]:
     """One field's raw value as a runtime value (UNKNOWN, NEVER or typed)."""
     if isinstance(value, str) and value.strip().lower() in UNKNOWN_WORDS:
@@ -180,9 +198,9 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
         return UNKNOWN, FieldError(name, "bool", f"{name}: ja oder nein erwartet", f"{name}: yes or no expected")
     if kind == "date":
         if isinstance(value, dt.datetime):
-            return value.date(), None
+            return _in_calendar(name, value.date())
         if isinstance(value, dt.date):
-            return value, None
+            return _in_calendar(name, value)
         text = str(value).strip()
         d = parse_date(text)
         if d is None and _SHORT_YEAR.match(text):
@@ -193,7 +211,7 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
             return UNKNOWN, FieldError(name, "date",
                                        f"{name}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
                                        f"{name}: not a valid date (expected YYYY-MM-DD or DD.MM.YYYY)")
-        return d, None
+        return _in_calendar(name, d)
     if kind in ("int", "decimal"):
         if isinstance(value, bool):
             return UNKNOWN, FieldError(name, "number", f"{name}: Zahl erwartet", f"{name}: number expected")

@@ -173,8 +173,8 @@ def created_at() -> dt.datetime:
     """When the page is made: SOURCE_DATE_EPOCH if set (reproducible builds, tests), else now."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def render_report(engine: Engine, data: ReportData, created: dt.datetime | None = None) -> str:
@@ -196,7 +196,7 @@ def render_report(engine: Engine, data: ReportData, created: dt.datetime | None 
     open_rows = [{"fact": w["fact"], "label": w["label"], "question": w["question"], "gemeinde": gm, "persons": n,
                   "ids": ids, "more": n - len(ids)}
                  for w in worklist for gm, (n, ids) in data.open_by_gemeinde.get(w["fact"], {}).items()]
-    when = (created or created_at()).astimezone(dt.timezone.utc)
+    when = (created or created_at()).astimezone(dt.UTC)
     labels = {oid: ent.outcomes[oid].spec.label.de for oid in PERSON_OUTCOMES}
     short = {"anschlussunterbringung": "AUB-Kreis", "aub_berechtigt_in_gu": "AUB-berechtigt in GU",
              "integrationsmanagement": "Zielgruppe IM", "lastenausgleich": "§ 29d FAG"}

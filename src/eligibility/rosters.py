@@ -11,6 +11,7 @@ import codecs
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import itertools
 import json
@@ -182,7 +183,7 @@ class _Lines:
         self.first = True
         self.line_no = 0
 
-    def __iter__(self) -> "_Lines":
+    def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> tuple[int, str, bool]:
@@ -617,6 +618,14 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _reraise(exc: BaseException) -> Any:
+    raise exc
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
     try:
         data = parse()
@@ -671,7 +680,7 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                     # that are not UTF-8 are read as Windows-1252, and the row is reported.
                     text = line.decode(enc, errors="surrogateescape")
                     fallback = True
-                row = _json_row(number, lambda: decoder.decode(text))
+                row = _json_row(number, functools.partial(decoder.decode, text))
                 if fallback and row.record is not None:
                     row.record = {k: _recode_json(v) for k, v in row.record.items()}
                     info.recoded.append(number)
@@ -703,7 +712,7 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                     yield InputRow(number, None, "Element ist kein gültiges JSON – der Rest der Liste ist nicht lesbar",
                                    "element is not valid JSON – the rest of the array cannot be read")
                     return
-                yield _json_row(number, lambda: (_ for _ in ()).throw(exc))
+                yield _json_row(number, functools.partial(_reraise, exc))
                 if isinstance(exc, DuplicateKey):
                     # the element itself is well-formed: skip it and go on
                     try:
@@ -714,7 +723,7 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                     continue
                 return
             pos = end
-            yield _json_row(number, lambda: data)
+            yield _json_row(number, functools.partial(_identity, data))
 
     # JSON lines may start with a line "[1, 2]" (an error row): only a .json file is an array.
     is_array = Path(path).suffix.lower() == ".json" and _is_json_array(path)
@@ -762,12 +771,13 @@ class RosterWriter:
         self.columns = columns
         self.count = 0
         if fmt == "csv":
-            self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",
+            # The writer keeps its file open across write() calls and closes it in close().
+            self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",  # noqa: SIM115
                                             newline="")
             self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
             self._csv.writerow(header or columns)
         elif fmt == "jsonl":
-            self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
+            self._fh = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         elif fmt == "xlsx":
             from .xlsx_result import XlsxSheet
 

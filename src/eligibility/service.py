@@ -199,9 +199,9 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
                     return problem(413, "Request body too large", f"at most {max_body} bytes")
             except ValueError:
                 return problem(400, "Bad Content-Length")
-        if token and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization", "") != f"Bearer {token}":
-                return problem(401, "Missing or wrong bearer token")
+        if (token and request.url.path.startswith("/v1/")
+                and request.headers.get("authorization", "") != f"Bearer {token}"):
+            return problem(401, "Missing or wrong bearer token")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

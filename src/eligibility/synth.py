@@ -83,9 +83,8 @@ def person(rnd: random.Random, index: int, reference: dt.date) -> dict[str, Any]
     else:
         housing = _pick(rnd, [("anschluss", 70), ("privat", 12), ("vorlaeufig", 18)])
     beratung = None
-    if housing in ("anschluss", "privat") or ukr:
-        if rnd.random() < 0.65:
-            beratung = _day(rnd, max(dt.date(2017, 7, 1), vu_end), max(dt.date(2017, 7, 2), reference))
+    if (housing in ("anschluss", "privat") or ukr) and rnd.random() < 0.65:
+        beratung = _day(rnd, max(dt.date(2017, 7, 1), vu_end), max(dt.date(2017, 7, 2), reference))
     return {
         "person_id": f"LKB-{index:07d}",
         "aufenthaltsstatus": status,

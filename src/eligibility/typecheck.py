@@ -5,18 +5,17 @@ is evaluated."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from .diagnostics import did_you_mean
-from .expressions import (Arith, BoolOp, Call, Compare, ExpressionError, ListExpr, Literal, Name, Neg, Node,
-                          Not)
+from .expressions import Arith, BoolOp, Call, Compare, ExpressionError, ListExpr, Literal, Name, Neg, Node, Not
 
 
 @dataclasses.dataclass(frozen=True)
 class Type:
     kind: str  # bool int decimal date enum text list any
     values: frozenset[str] | None = None  # enum
-    item: "Type | None" = None  # list
+    item: Type | None = None  # list
 
     def describe(self) -> str:
         if self.kind == "list":

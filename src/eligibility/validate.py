@@ -25,7 +25,7 @@ from .diagnostics import Diagnostic, RuleSetError
 from .engine import Engine
 from .loader import OVERLAY_DIR, Origin
 from .sources import PRIMARY_KINDS, Cited, kind_label
-from .values import NEVER, UNKNOWN, add_months
+from .values import NEVER, add_months
 
 SAMPLES_PER_OUTCOME = 6000
 
@@ -106,7 +106,7 @@ def _covered(p: Any, start: dt.date, end: dt.date | None) -> dt.date | None:
 
 def _params_in_force(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnostic]:
     out = []
-    for oid, oc in ent.outcomes.items():
+    for _oid, oc in ent.outcomes.items():
         for r in oc.rules:
             start = max(r.valid_from, oc.spec.valid_from or r.valid_from)
             ends = [e for e in (r.valid_to, oc.spec.valid_to) if e is not None]

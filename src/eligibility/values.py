@@ -12,9 +12,9 @@ from typing import Any
 class _Unknown:
     """The third truth value. A singleton so that identity checks are cheap."""
 
-    _instance: "_Unknown | None" = None
+    _instance: _Unknown | None = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -37,9 +37,9 @@ class _Never:
     """An event date that has not happened: it compares as later than every real date,
     so "event <= stichtag" is false and the event's periods never end."""
 
-    _instance: "_Never | None" = None
+    _instance: _Never | None = None
 
-    def __new__(cls) -> "_Never":
+    def __new__(cls) -> _Never:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance

@@ -97,9 +97,8 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
     @app.post("/liste", include_in_schema=False)
     async def roster_page(request: Request) -> Response:
-        from .batch import evaluate_roster
+        from .batch import evaluate_roster, table_decisions
         from .report import collect, render_report
-        from .batch import table_decisions
         from .rosters import format_of, read_roster
 
         engine = holder.engine

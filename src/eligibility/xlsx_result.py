@@ -279,7 +279,7 @@ class ResultColumns:
 def parse_keep(values: Sequence[str], facts: Mapping[str, Any], id_field: str | None) -> tuple[str, ...]:
     """`--keep` values → fact names, in schema order for `all`. Accepts field names and
     the schema's German labels and aliases."""
-    from .rosters import _norm
+    from .headers import norm_header as _norm
 
     default = tuple(f for f in (id_field, "gemeinde", "kreis") if f and f in facts)
     if not values:
@@ -445,9 +445,9 @@ class CaseworkerResult:
         (value, status, rule, assumption, missing facts); a block has few distinct
         combinations, so their XML is built once per combination (as the CSV block writer
         does) and each row adds its number, kept columns and hints."""
-        from .batch import _group
-
         import numpy as np
+
+        from .batch import _group
 
         sheet = self.sheet
         n = len(table)
