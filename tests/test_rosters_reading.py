@@ -333,7 +333,9 @@ def test_a_column_missing_on_purpose_is_unknown_for_every_row(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(got) == len(body) and "fehlt absichtlich" in r.output
     # the rules read it for Gestattung only (Bleibeperspektive): those rows stay open, naming it
-    gest = [g for g, row in zip(got, body) if row[header.index("Aufenthaltsstatus")] == "gestattung"]
+    # (unless the person had not arrived yet on the Stichtag: then the priority is "nein" anyway)
+    gest = [g for g, row in zip(got, body) if row[header.index("Aufenthaltsstatus")] == "gestattung"
+            and g["prioritaet"] != "nein"]
     assert gest and all("herkunftsland" in g["fehlende_angaben"] for g in gest)
     r, _ = _evaluate(tmp_path, src, "--missing-column", "herkunftland")
     assert r.exit_code == 2 and "herkunftsland" in r.output
@@ -418,7 +420,8 @@ def test_broken_lines_yield_error_rows_where_they_stand_and_the_rest_is_read(tmp
         ws = openpyxl.load_workbook(out, read_only=True).worksheets[0]
         it = ws.iter_rows(values_only=True)
         head = list(next(it))
-        got = [(r[0], r[1] or None, r[head.index("fehler")]) for r in it]
+        # The caseworker file: "Zeile" as Excel shows it (header = row 1), the reason in "Hinweise".
+        got = [(r[0] - 1, r[1] or None, r[head.index("Hinweise")]) for r in it]
     else:
         reader = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";")
         got = [(int(r["zeile"]), r["person_id"] or None, r["fehler"]) for r in reader]

@@ -77,11 +77,22 @@ def test_batch_json_and_ndjson_stream_one_line_per_record_in_order():
 
 
 @pytest.mark.parametrize("ndjson", [False, True])
-def test_batch_answers_an_undecidable_record_and_goes_on(ndjson):
-    # An intake on 9999-12-31 sends the 24-month rule past the calendar's end.
-    undecidable = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-12-31"}
-    records = [dict(REFUGEE, person_id="U1"), dict(undecidable, person_id="U2"),
-               dict(REFUGEE, person_id="U3"), dict(undecidable, person_id="U4")]
+def test_batch_answers_an_undecidable_record_and_goes_on(ndjson, monkeypatch):
+    # An intake on 9999-12-31 cannot be computed with: a field error, and the record is decided.
+    # A record the engine still fails on (here forced) gets its problem line; the stream goes on.
+    late = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-12-31"}
+    records = [dict(REFUGEE, person_id="U1"), dict(late, person_id="U2"),
+               dict(REFUGEE, person_id="U3"), dict(REFUGEE, person_id="U4")]
+    from eligibility.engine import Engine
+
+    real = Engine.decide_data
+
+    def failing(self, record, *args, **kwargs):
+        if record.get("person_id") == "U4":
+            raise OverflowError("date value out of range")
+        return real(self, record, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "decide_data", failing)
     if ndjson:
         r = CLIENT.post("/v1/decide/batch?on=2018-09-15", content="\n".join(json.dumps(x) for x in records).encode(),
                         headers={"content-type": "application/x-ndjson"})
@@ -92,11 +103,11 @@ def test_batch_answers_an_undecidable_record_and_goes_on(ndjson):
     assert len(lines) == 5
     assert [x["index"] for x in lines[:4]] == [1, 2, 3, 4]
     assert [x["record_id"] for x in lines[:4]] == ["U1", "U2", "U3", "U4"]
-    for bad in (lines[1], lines[3]):
-        assert bad["problem"]["status"] == 422 and bad["problem"]["title"] == "Record cannot be decided"
+    assert lines[1]["errors"][0]["code"] == "date_range" and "outcomes" in lines[1]
+    assert lines[3]["problem"]["status"] == 422 and lines[3]["problem"]["title"] == "Record cannot be decided"
     assert "outcomes" in lines[0] and "outcomes" in lines[2]
-    assert lines[4] == {"summary": {"records_in": 4, "lines_out": 4, "decisions": 2, "problems": 2,
-                                    "with_field_errors": 0}}
+    assert lines[4] == {"summary": {"records_in": 4, "lines_out": 4, "decisions": 3, "problems": 1,
+                                    "with_field_errors": 1}}
 
 
 def test_timeline_rules_schema_health():

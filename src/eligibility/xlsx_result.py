@@ -454,6 +454,9 @@ class CaseworkerResult:
         first_col = 1 + len(self.keep)
         tail = sheet.cell_xml(len(self.columns) - 2, self._ruleset) + sheet.cell_xml(len(self.columns) - 1, self._sha)
         if n:
+            # The same two cells end every row: measured here, as the row-wise path measures them.
+            sheet.measure(len(self.columns) - 2, self._ruleset)
+            sheet.measure(len(self.columns) - 1, self._sha)
             per_outcome = []
             keys = []
             for oid in self.ent.outcome_order:
