@@ -218,11 +218,12 @@ def test_a_row_with_an_unread_field_the_count_does_not_need_is_still_counted(tmp
         assert count.total == 3, batch
         assert count.unknown == 1 and count.unread == 1
         (note,) = count.notes
-        assert note.row == 2 and note.record_id == "A2" and note.counted
+        # A2 is the second data row: row 3 of the file as Excel shows it (header = row 1)
+        assert note.row == 3 and note.record_id == "A2" and note.counted
         assert note.fields == (FACTS["herkunftsland"].label.de,)
     r = run("allocation", path, "--year", "2018", "--per-head", "1125")
-    assert "Gezählte Personen: 3" in r.output and "1 mit Hinweis gezählt" in r.output
-    assert "Zeile 2 (A2), Tettnang: " + FACTS["herkunftsland"].label.de + " nicht lesbar – gezählt" in r.output
+    assert "Gezählte Personen: 3" in r.output and "gezählt trotz einer ungültigen Angabe: 1" in r.output
+    assert "Zeile 3 (A2), Tettnang: Angabe „" + FACTS["herkunftsland"].label.de + "“ ungültig – gezählt" in r.output
     assert "3.375,00 €" in r.output
     assert "Narnia" not in r.output  # the row is named by its number and id, never by its values
 
@@ -264,7 +265,7 @@ def test_im_table_text_shows_the_posts_per_year_rate_and_the_ways_out(bodensee):
     assert "Nachbargemeinden" in r.output and "Landratsamt übertragen" in r.output
     assert "Informationen zum Integrationspakt" in r.output
     assert "VwV Integrationsmanagement vom 11.12.2017" in r.output
-    assert "§ 29d FAG BW i.d.F. vom 21.02.2017" in r.output
+    assert "§ 29d FAG BW i. d. F. vom 21.02.2017" in r.output
     assert "2,00" not in lines["Tettnang"]
 
 

@@ -26,7 +26,7 @@ def report_data():
 def test_counts_add_up(report_data):
     d = report_data
     assert d.rows == 1500
-    assert d.total.persons + d.total.errors == d.rows
+    assert d.total.persons + d.total.unreadable == d.rows
     assert sum(t.persons for t in d.gemeinden.values()) == d.total.persons
     for oid in ("integrationsmanagement", "lastenausgleich"):
         assert sum(t.yes[oid] for t in d.gemeinden.values()) == d.total.yes[oid]
@@ -43,11 +43,12 @@ def test_one_population_every_total_agrees(tmp_path, report_data):
 
     d = report_data
     assert sum(d.statuses.values()) == d.total.persons
-    assert d.total.persons + d.total.errors == d.rows == 1500
+    assert d.total.persons + d.total.unreadable == d.rows == 1500
     assert sum(t.errors for t in d.gemeinden.values()) == d.total.errors == d.error_total
     summary = evaluate_roster(ENGINE, EXAMPLE, ON, tmp_path / "e.csv")
     assert summary.rows == d.rows and summary.errors == d.total.errors
-    assert summary.decided + summary.unknown == d.total.persons
+    # a row with a bad value is an error row of evaluate and still a person of the report
+    assert summary.decided + summary.unknown + summary.errors - d.total.unreadable == d.total.persons
     _, rows = read_roster(EXAMPLE, ENGINE.entity().facts)
     assert upcoming_changes(ENGINE, rows, ON, 90).errors == d.total.errors
     # the batch path (the CLI's) gives the same report data as the per-record path
@@ -59,7 +60,14 @@ def test_one_population_every_total_agrees(tmp_path, report_data):
     for fact, per in d.open_by_gemeinde.items():
         assert sum(n for n, _ in per.values()) == d.missing_persons[fact]
     html = render_report(ENGINE, d, created=dt.datetime(2018, 9, 16, 8, 0, tzinfo=dt.UTC))
-    assert f"{d.total.persons} + {d.total.errors} = {d.rows}" in html
+    assert f"{d.total.persons} + {d.total.unreadable} = {d.rows}" in html
+    # the § 29d count of the report is the count allocation divides the budget by
+    from click.testing import CliRunner
+
+    from eligibility.cli import main
+
+    r = CliRunner().invoke(main, ["allocation", str(EXAMPLE), "--year", "2018"])
+    assert f"Gezählte Personen: {d.total.yes['lastenausgleich']}" in r.output
     assert f"{d.total.persons} Personen nach ihrem Aufenthaltsstatus" in html
     assert "16.09.2018, 08:00 UTC" in html and "Nicht verwendete Spalten der Liste: " in html
 

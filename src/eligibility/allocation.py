@@ -25,7 +25,7 @@ from .engine import Engine
 from .rosters import InputRow
 
 # The documents the computations in this module rest on, cited as a caseworker can look them up.
-FAG = "§ 29d FAG BW i.d.F. vom 21.02.2017"
+FAG = "§ 29d FAG BW i. d. F. vom 21.02.2017"
 VWV_IM = "VwV Integrationsmanagement vom 11.12.2017"
 IM_RATE_SOURCE = ("Satz je Person errechnet aus veröffentlichten Zuteilungen 2018–2019 (Tettnang, Neukirch, "
                   "Meckenbeuren, Kressbronn) – Annahme des Regelwerks, keiner Vorschrift entnommen")
@@ -222,7 +222,8 @@ def count_lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]],
         if decision.errors:
             fields = _unread_fields(engine, row, decision, day)
             if fields:
-                notes.append(Note(row.number, decision.record_id, name, fields, counted))
+                # The row as the caseworker sees it in the file (Excel row, header = 1).
+                notes.append(Note(row.line or row.number + 1, decision.record_id, name, fields, counted))
                 t[3] += counted
     gemeinden = tuple(GemeindeCount(name, *t) for name, t in
                       sorted(tallies.items(), key=lambda kv: (kv[0] == NO_GEMEINDE, -kv[1][0], kv[0])))
@@ -409,26 +410,28 @@ def _rate_label(rate: Decimal | None) -> str:
 def _counts_line(count: Count) -> str:
     extra = []
     if count.unknown:
-        extra.append(f"{count_text(count.unknown)} nicht entscheidbar (nicht gezählt)")
+        extra.append(f"nicht gezählt, weil noch offen: {count_text(count.unknown)}")
     if count.unread:
-        extra.append(f"{count_text(count.unread)} Zeilen nicht lesbar (nicht gezählt)")
+        extra.append(f"nicht gezählt, weil die Zeile nicht lesbar ist: {count_text(count.unread)}")
     noted = sum(1 for n in count.notes if n.counted)
     if noted:
-        extra.append(f"{count_text(noted)} mit Hinweis gezählt")
-    return f"Gezählte Personen: {count_text(count.total)}" + (f" ({'; '.join(extra)})" if extra else "")
+        extra.append(f"gezählt trotz einer ungültigen Angabe: {count_text(noted)}")
+    return f"Gezählte Personen: {count_text(count.total)}" + (f" – {'; '.join(extra)}" if extra else "")
 
 
 def _notes_lines(count: Count) -> list[str]:
     if not count.notes:
         return []
     counted = sum(1 for n in count.notes if n.counted)
-    lines = ["", f"Hinweise zur Zählung vom {count.day:%d.%m.%Y}: {count_text(len(count.notes))} Zeilen mit nicht lesbaren Angaben, deren Zählung "
+    lines = ["", f"Hinweise zur Zählung vom {count.day:%d.%m.%Y}: {count_text(len(count.notes))} Zeilen mit ungültigen Angaben, deren Zählung "
              f"trotzdem entschieden ist (die Angabe gilt als unbekannt); davon {count_text(counted)} gezählt. "
              "Die Angaben bitte berichtigen:"]
     for n in count.notes:
         ident = f" ({n.record_id})" if n.record_id else ""
         verdict = "gezählt" if n.counted else "nicht gezählt (entschieden: nein)"
-        lines.append(f"  Zeile {n.row}{ident}, {n.gemeinde}: {', '.join(n.fields)} nicht lesbar – {verdict}")
+        what = "Angabe" if len(n.fields) == 1 else "Angaben"
+        fields = ", ".join(f"„{f}“" for f in n.fields)
+        lines.append(f"  Zeile {n.row}{ident}, {n.gemeinde}: {what} {fields} ungültig – {verdict}")
     return lines
 
 
@@ -477,13 +480,13 @@ def im_text(table: ImTable, notes: bool = True) -> str:
     years = _german(Decimal(table.months) / Decimal(12), 0 if table.months % 12 == 0 else 2)
     lines = [f"Integrationsmanagement ({VWV_IM}): Budget 2018–2019 je Gemeinde aus der Zählung vom "
              f"{IM_COUNT_DAY:%d.%m.%Y} nach {FAG}",
-             f"Satz je gezählter Person: {eur(table.per_person)} für den ganzen Zeitraum von {table.months} Monaten"
+             f"Satz je gezählte Person: {eur(table.per_person)} für den ganzen Zeitraum von {table.months} Monaten"
              + (f" ({IM_RATE_SOURCE})" if table.per_person is not None and table.per_person_assumption else "")]
     if table.months_fallback:
         lines.append(f"Zeitraum: {table.months} Monate – das Regelwerk nennt keinen Zeitraum des IM-Budgets; die "
                      "veröffentlichten Zuteilungen 2018–2019 decken 24 Monate.")
     lines.append(f"Finanzierbare Stellen (VZÄ) = Budget ÷ (Förderung je Jahr × {years} Jahre), auf zwei "
-                 "Stellen abgerundet: eine Stelle wird nie über das Budget hinaus gefördert. " + POST_RATE_SOURCE + ".")
+                 "Nachkommastellen abgerundet: eine Stelle wird nie über das Budget hinaus gefördert. " + POST_RATE_SOURCE + ".")
     lines.append(_counts_line(table.count))
     lines.append("")
     width = max([30] + [len(r.name) for r in table.rows])

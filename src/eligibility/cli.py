@@ -735,7 +735,8 @@ def serve(rules: str | None, overlays: tuple[str, ...], host: str, port: int, to
 
         from .service import create_app, token_from_env, warn_if_exposed
     except ImportError:
-        _fail("der HTTP-Dienst braucht die Erweiterung: pip install 'eligibility[serve]'")
+        _fail("der HTTP-Dienst braucht FastAPI und uvicorn: im Projektordner .venv/bin/pip install -e '.[serve]' "
+              "(bash scripts/test installiert sie mit)")
     token = token_from_env(token_env) if token_env else None
     warning = warn_if_exposed(host, token)
     if warning:

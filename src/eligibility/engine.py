@@ -15,6 +15,7 @@ from .evaluator import evaluate_entity
 from .explain import render
 from .loader import load_model
 from .records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
+from .sources import localize
 
 DateLike = dt.date | str | None
 
@@ -295,7 +296,7 @@ class Engine:
                 since = timeline.since(oid, decision.on)
                 marks[oid] = {"since": since, "next": nxt.start if nxt else None,
                               "next_value": self._word(decision.entity, oid, nxt, lang) if nxt else None,
-                              "next_cause": getattr(nxt.cause, lang) if nxt and nxt.cause else None}
+                              "next_cause": localize(getattr(nxt.cause, lang), lang) if nxt and nxt.cause else None}
         return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
 
     def _word(self, entity: str, oid: str, iv: Interval, lang: str) -> str:

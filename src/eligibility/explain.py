@@ -73,7 +73,7 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
     texts = {}
     for lang in LANGS:
         texts[lang] = tmpl.render(
-            o=o, lang=lang,
+            o=o, lang=lang, amount=spec.unit == "EUR",
             rule_label=rule.spec.label.get(lang) if rule else "",
             default_label=spec.default.label.get(lang) if spec.default else "",
             missing_labels=[q.label.de if lang == "de" else q.label.en for q in o.questions],

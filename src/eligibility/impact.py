@@ -20,6 +20,7 @@ from .compiler import CNode, CompiledEntity, parameter_version, reachable
 from .decision import Decision
 from .engine import Engine
 from .rosters import InputRow
+from .values import format_value
 
 
 def load_side(spec: str, overlays: Iterable[str] = (), rules_path: str = "rules") -> tuple[Engine, str]:
@@ -263,7 +264,8 @@ def applied(engine: Engine, on: dt.date) -> str:
         in_force = crs.rules_on(ename, on)
         for oid in ent.outcome_order:
             rules = in_force.get(oid, [])
-            lines.append(f"  {oid}: " + ("keine Regel in Kraft" if not rules else f"{len(rules)} Regeln"))
+            lines.append(f"  {oid}: " + ("keine Regel in Kraft" if not rules else
+                                         "1 Regel" if len(rules) == 1 else f"{len(rules)} Regeln"))
             for r in rules:
                 until = f" bis {r.valid_to:%d.%m.%Y}" if r.valid_to else ""
                 lines.append(f"    {r.id:32} ab {r.valid_from:%d.%m.%Y}{until}  ({r.spec.source})"
@@ -274,7 +276,7 @@ def applied(engine: Engine, on: dt.date) -> str:
         if v is None:
             lines.append(f"  {name:40} – kein Wert in Kraft")
             continue
-        value = ", ".join(map(str, v.value)) if isinstance(v.value, list) else str(v.value)
+        value = ", ".join(map(str, v.value)) if isinstance(v.value, list) else format_value(v.value, "de")
         until = f" bis {v.valid_to:%d.%m.%Y}" if v.valid_to else ""
         lines.append(f"  {name:40} = {value}  (ab {v.valid_from:%d.%m.%Y}{until}; {v.source})"
                      + ("  [Annahme]" if v.assumption else ""))

@@ -3,10 +3,12 @@ total, with the unknowns as a worklist and charts, as one self-contained German 
 page (inline SVG, a little inline JavaScript for sorting and filtering, no network,
 printable and readable without JavaScript).
 
-One population throughout: every row of the list is read once; a row that can be read
-and decided without a field error is a *person* and is counted in every chart and
-table; any other row is an *error row*, counted only as such and listed for correction
-(the same rows `evaluate` counts as errors). Rows = persons + error rows."""
+One population throughout: every row of the list is read once; a row that can be read and
+decided is a *person* and is counted in every chart and table — a bad value in a field only
+makes that fact unknown, as in `allocation` (§ 29d FAG counts must not drop a person for a
+field the count does not read). Such rows are also listed for correction (the same rows
+`evaluate` counts as errors). A row that cannot be read or decided is not counted.
+Rows = persons + unreadable rows."""
 
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ class Tally:
     yes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     unknown: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     priority: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    errors: int = 0
+    errors: int = 0  # rows listed for correction: unreadable ones and persons with a bad value
+    unreadable: int = 0  # rows that could not be read or decided: not persons
     any_unknown: int = 0
 
 
@@ -90,6 +93,7 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
         if decision is None:
             for t in (total, g):
                 t.errors += 1
+                t.unreadable += 1
             error_reasons[row.error or "?"] += 1
             error_total += 1
             if len(error_ids) < MAX_LISTED:
@@ -97,8 +101,8 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
                 error_ids.append((row.number + row_offset, neutralise(str(rid or "")), row.error or ""))
             continue
         if decision.errors:
-            # A row with bad values is listed for correction, not counted: counts feed
-            # surveys and funding, and must not rest on a misread row.
+            # Listed for correction, and still counted: the bad field is unknown, and an
+            # outcome that does not need it is decided (as allocation counts it).
             for t in (total, g):
                 t.errors += 1
             for e in decision.errors:
@@ -107,7 +111,6 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
             if len(error_ids) < MAX_LISTED:
                 error_ids.append((row.number + row_offset, neutralise(decision.record_id or ""),
                                   "; ".join(e.message.de for e in decision.errors)))
-            continue
         status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
         label = status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
         statuses[label] += 1
@@ -190,7 +193,7 @@ def render_report(engine: Engine, data: ReportData, created: dt.datetime | None 
                         width=760, label_width=400)
     prio_bars = _bars([(label, [(label, data.total.priority[key], COLORS[key])])
                        for key, label in (("hoch", "hoch"), ("normal", "normal"), ("niedrig", "niedrig"),
-                                          ("unklar", "noch offen"), ("keine", "keine (eingebürgert)"))])
+                                          ("unklar", "noch offen"), ("keine", "keine Priorität (eingebürgert oder am Stichtag noch nicht aufgenommen)"))])
     worklist = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
                  "blocked": n, "persons": data.missing_persons[f]} for f, n in data.missing.most_common()]
     open_rows = [{"fact": w["fact"], "label": w["label"], "question": w["question"], "gemeinde": gm, "persons": n,

@@ -335,6 +335,10 @@ class CaseworkerResult:
         self.columns = cols
         id_field = self.ent.id_field
         self.sheet = XlsxSheet(path, cols, unique=tuple(1 + i for i, f in enumerate(self.keep) if f == id_field))
+        # The questions and the hints are sentences a caseworker reads: wide from the start,
+        # whatever the first rows hold (many rows leave them empty).
+        for j in (len(cols) - 4, len(cols) - 3):
+            self.sheet._widths[j] = MAX_WIDTH
         info = engine.info
         self._ruleset = f"{info.name} {info.version}"
         self._sha = info.sha256
