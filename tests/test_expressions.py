@@ -191,3 +191,75 @@ def test_parser_allows_only_whitelisted_functions():
     for bad in ("open('f')", "eval('1')", "exec('1')", "getattr(a, 'b')", "lambda: 1"):
         with pytest.raises(ExpressionError):
             parse(bad)
+
+
+# known(x): true where x is known, false where it is not, never unknown — the same on every
+# evaluation path (closures, the reference walker, the generated explainer, the batch path).
+known_formulas = st.recursive(
+    st.sampled_from(["a", "b", "c", "known(a)", "known(b)", "known(d)", "d <= stichtag"]),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} or {b})", inner, inner),
+        st.builds(lambda x: f"(not {x})", inner),
+        st.builds(lambda x: f"known({x})", inner),
+    ),
+    max_leaves=6,
+)
+
+
+def known_reference(expr: str, env: dict, on: dt.date):
+    node = parse(expr)
+
+    def ev(n):
+        kind = type(n).__name__
+        if kind == "Name":
+            return env.get(n.name, U)
+        if kind == "Call":
+            return ev(n.args[0]) is not U
+        if kind == "Literal":
+            return n.value
+        if kind == "Not":
+            return kleene_not(ev(n.operand))
+        if kind == "BoolOp":
+            vals = [ev(o) for o in n.operands]
+            out = vals[0]
+            for v in vals[1:]:
+                out = kleene_and(out, v) if n.op == "and" else kleene_or(out, v)
+            return out
+        if kind == "Compare":  # d <= stichtag
+            d = env.get("d", U)
+            return U if d is U else (False if d is NEVER else d <= on)
+        raise AssertionError(kind)
+
+    return ev(node)
+
+
+@settings(max_examples=150, deadline=None)
+@given(known_formulas, truth, truth, truth, st.sampled_from([U, NEVER, dt.date(2019, 1, 1), dt.date(2021, 1, 1)]))
+def test_known_is_the_same_on_every_evaluation_path(tmp_path_factory, expr, va, vb, vc, vd):
+    from eligibility.evaluator import explain_node
+
+    tmp = tmp_path_factory.mktemp("known")
+    on = dt.date(2020, 1, 1)
+    facts = facts_of(a=va, b=vb, c=vc, d=vd)
+    want = known_reference(expr, {"a": va, "b": vb, "c": vc, "d": vd}, on)
+    folder = tmp / "r"
+    folder.mkdir()
+    import json
+
+    (folder / "rules.yaml").write_text((MINI % json.dumps(expr)).replace('when: "a or not a"', "when: e"),
+                                       encoding="utf-8")
+    engine = Engine.load(folder)
+    ent = engine.entity()
+    env = make_env(engine.compiled, ent, facts, on)
+    assert env.derived("e") is want
+    assert explain_node(ent.derived["e"].node, env, engine.compiled)["known"] is (want is not U)
+    record = {k: (None if v is NEVER else v.isoformat() if isinstance(v, dt.date) else v) for k, v in facts.items()}
+    d = engine.decide(record, on)
+    o = d.outcomes["o"]
+    assert o.value is (None if want is U else want)
+    # the rule's explanation, generated from the same condition, shows the same value
+    tried = next(t for t in o.trace if t.rule == "o.e")
+    assert tried.condition is (None if want is U else want)
+    row = next(iter(engine.decide_table([record], on).rows()))
+    assert row["o"] is o.value and row["o_missing"] == o.missing
