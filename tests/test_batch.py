@@ -125,3 +125,16 @@ def test_a_reference_date_beyond_the_computable_calendar_is_refused_with_a_messa
 
     r = CliRunner().invoke(main, ["check", str(ROOT / "examples" / "anerkannter_fluechtling.yaml"), "--on", "9999-12-31"])
     assert r.exit_code == 2 and "Stichtag nach dem 31.12.9899" in r.output and "Traceback" not in r.output
+
+
+def test_a_typed_arrow_date_beyond_the_calendar_is_the_same_field_error_as_on_the_record_path():
+    import pyarrow as pa
+
+    rec = {"person_id": "X", "aufenthaltsstatus": "duldung", "unterbringung": "vorlaeufig",
+           "zugang_bw_datum": "9999-12-31"}
+    d = ENGINE.decide(rec, "2018-01-01")
+    table = pa.table({"person_id": ["X"], "aufenthaltsstatus": ["duldung"], "unterbringung": ["vorlaeufig"],
+                      "zugang_bw_datum": pa.array([dt.date(9999, 12, 31)], pa.date32())})
+    row = next(iter(ENGINE.decide_table(table, dt.date(2018, 1, 1)).rows()))
+    assert row["errors"] == d.errors[0].message.de
+    assert {k: row[k] for k in d.outcomes} == {k: o.value for k, o in d.outcomes.items()}

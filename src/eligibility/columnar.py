@@ -223,17 +223,28 @@ class Columns:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if name not in self.used and name != self.ent.id_field:
-            return
+        from .records import LATEST_DATE, _in_calendar
+
         arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
         empty, empty_known, _ = _typed(name, spec, None)
         # Dictionary-encoded like every other column: a roster has few distinct days, and
         # date arithmetic on them is done once per day (see `call`).
         d = arr.dictionary_encode()
         days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
+        idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
+        # A day past the computable calendar is the record path's field error (convert_value).
+        late = np.flatnonzero(days > LATEST_DATE.toordinal())
+        if len(late):
+            err = _in_calendar(name, LATEST_DATE + dt.timedelta(days=1))[1]
+            assert err is not None
+            for row in np.flatnonzero(np.isin(idx, late)).tolist():
+                self.errors.setdefault(row, []).append(err.de)
+                self.error_en.setdefault(row, []).append(err.en)
+        if name not in self.used and name != self.ent.id_field:
+            return
         u_vals = np.append(days, empty if empty is not None else 0)
         u_known = np.append(np.ones(len(days), dtype=bool), empty_known)
-        idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
+        u_known[late] = False
         self.columns[name] = Col(u_vals[idx], u_known[idx],
                                  np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
                                  codes=idx, uniq=u_vals)
@@ -770,7 +781,15 @@ class DecisionTable:
     def to_arrow(self) -> Any:
         import pyarrow as pa
 
-        return pa.table(self.columns)
+        # An enum outcome is a code or false ("no for every outcome", e.g. naturalised): Arrow
+        # has no such column type, so it holds text there, "false" as polars writes it.
+        cols: dict[str, Any] = {}
+        for name, values in self.columns.items():
+            kinds = {type(v) for v in values if v is not None}
+            if str in kinds and bool in kinds:
+                values = [("true" if v else "false") if isinstance(v, bool) else v for v in values]
+            cols[name] = values
+        return pa.table(cols)
 
     @staticmethod
     def concat(parts: list[DecisionTable]) -> DecisionTable:

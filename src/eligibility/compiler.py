@@ -440,7 +440,9 @@ def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
         op = _arith(node.op)
         return CNode(node, src, _binary(op, fns[0], fns[1]), kids, "arith", node.op, op=op)
     if isinstance(node, Call) and node.func == "known":
-        return CNode(node, src, _known(fns[0]), kids, "known", "known")
+        # A wrong number of operands is reported by the type check (E011), which runs later.
+        known_fn = _known(fns[0]) if len(fns) == 1 else (lambda env: UNKNOWN)
+        return CNode(node, src, known_fn, kids, "known", "known")
     if isinstance(node, Call):
         fn = _date_fn(node.func)
         return CNode(node, src, _call(fn, fns), kids, "call", node.func, op=fn)

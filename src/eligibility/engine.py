@@ -25,20 +25,21 @@ if TYPE_CHECKING:
 
 
 def default_rules_dir() -> Path:
-    """The shipped rule set: $ELIGIBILITY_RULES, else `rules/` of the source checkout this
-    package runs from (the source of truth), else the copy an installed wheel carries
-    (`eligibility/_rules`), else `./rules`."""
+    """The shipped rule set: $ELIGIBILITY_RULES, else the copy an installed wheel carries
+    (`eligibility/_rules`), else `rules/` of the source checkout this package runs from (an
+    editable install: the checkout is the source of truth), else `./rules`."""
     env = os.environ.get("ELIGIBILITY_RULES")
     if env:
         return Path(env)
     here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "rules" / "ruleset.yaml"
-        if candidate.is_file():
-            return candidate.parent
+    # An installed wheel carries its rules: never pick up some rules/ folder near the install.
     packaged = here.parent / "_rules"
     if (packaged / "ruleset.yaml").is_file():
         return packaged
+    # The source checkout (src/ layout): the rules/ beside pyproject.toml.
+    checkout = here.parents[2] if len(here.parents) > 2 else None
+    if checkout is not None and (checkout / "pyproject.toml").is_file() and (checkout / "rules" / "ruleset.yaml").is_file():
+        return checkout / "rules"
     return Path("rules")
 
 
@@ -57,8 +58,10 @@ def arrow_stream(obj: Any) -> Any | None:
 
     if isinstance(obj, pa.RecordBatchReader):
         return obj
-    if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        return None
+    if isinstance(obj, pa.Table):
+        return obj.to_reader()
+    if isinstance(obj, pa.RecordBatch):
+        return pa.RecordBatchReader.from_batches(obj.schema, [obj])
     if hasattr(obj, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(obj)
     return None
@@ -204,7 +207,7 @@ class Engine:
         if table_columns is None:
             stream = arrow_stream(records)
             if stream is not None:
-                parts = list(self.decide_stream(stream, day, entity=entity))
+                parts = list(self.decide_stream(stream, day, entity=entity, chunk_size=chunk_size))
                 if not parts:
                     return self.decide_table([], day, entity=entity)
                 return parts[0] if len(parts) == 1 else DecisionTable.concat(parts)

@@ -28,6 +28,7 @@ from .model import (
     SourceSpec,
     Text,
 )
+from .sources import RegisterEntry
 from .yamlload import LoadedFile, load_yaml
 
 OVERLAY_DIR = "overlays"
@@ -242,9 +243,10 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
             continue
         loaded.append(lf)
     # The register first: every citation in every file is resolved against it.
-    sources, source_files, source_diags, broken = _register(loaded)
+    sources, source_files, source_diags, broken, broken_ids = _register(loaded)
     diags.extend(source_diags)
-    context = {"register": sources}
+    # Ids of broken entries stay citable (already reported): the rule set does not load anyway.
+    context = {"register": {**{i: RegisterEntry("annahme", i) for i in broken_ids}, **sources}}
     for lf in loaded:
         if lf.path in broken:
             continue
@@ -323,7 +325,9 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
                 continue
             parameters[name] = parameters[name].model_copy(update={"versions": override.versions})
             origins[("parameter", name)] = Origin(lf, ("parameters", name))
-    if manifest is None and not any(d.code == "E001" for d in diags):
+    # Only when no file has a manifest at all: one that failed validation is reported already.
+    has_manifest_key = any(isinstance(lf.data, dict) and "ruleset" in lf.data for lf in loaded)
+    if manifest is None and not has_manifest_key and not any(d.code == "E001" for d in diags):
         diags.append(Diagnostic("E020", "no 'ruleset:' manifest found", str(root),
                                 hint="add a ruleset.yaml with name, version, jurisdiction, title and valid_from"))
     if diags:
@@ -336,27 +340,37 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
 
 
 def _register(files: list[LoadedFile]
-              ) -> tuple[dict[str, SourceSpec], dict[str, LoadedFile], list[Diagnostic], set[str]]:
-    """The source register from every file's `sources:` section; files whose register part
-    is broken are reported once here and skipped later."""
+              ) -> tuple[dict[str, SourceSpec], dict[str, LoadedFile], list[Diagnostic], set[str], set[str]]:
+    """The source register from every file's `sources:` section, entry by entry: a broken
+    entry is reported once here and drops only itself (its id stays citable, so one typo
+    in the register does not turn every citation of it into a second error). Returns the
+    register, where each entry stands, the diagnostics, the files whose section is not a
+    mapping at all, and the ids of broken entries."""
     sources: dict[str, SourceSpec] = {}
     source_files: dict[str, LoadedFile] = {}
     diags: list[Diagnostic] = []
     broken: set[str] = set()
+    broken_ids: set[str] = set()
     for lf in files:
         if not isinstance(lf.data, dict) or "sources" not in lf.data:
             continue
-        try:
-            reg = SourceRegisterFile.model_validate({"sources": lf.data["sources"]})
-        except ValidationError as exc:
-            diags.extend(_pydantic_diagnostics(exc, lf, set()))
-            broken.add(lf.path)
-            continue
-        for name, spec in reg.sources.items():
-            if name in sources:
-                diags.append(lf.diagnostic("E008", f"source '{name}' is defined twice", ("sources", name),
-                                           f"first in {source_files[name].path}", key=True))
+        section = lf.data["sources"]
+        entries = section.items() if isinstance(section, dict) else [(None, section)]
+        for name, raw in entries:
+            try:
+                reg = SourceRegisterFile.model_validate({"sources": {name: raw} if name is not None else raw})
+            except ValidationError as exc:
+                diags.extend(_pydantic_diagnostics(exc, lf, set()))
+                if name is None:
+                    broken.add(lf.path)
+                else:
+                    broken_ids.add(str(name))
                 continue
-            sources[name] = spec
-            source_files[name] = lf
-    return sources, source_files, diags, broken
+            for sid, spec in reg.sources.items():
+                if sid in sources:
+                    diags.append(lf.diagnostic("E008", f"source '{sid}' is defined twice", ("sources", sid),
+                                               f"first in {source_files[sid].path}", key=True))
+                    continue
+                sources[sid] = spec
+                source_files[sid] = lf
+    return sources, source_files, diags, broken, broken_ids
