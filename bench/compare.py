@@ -22,10 +22,8 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
