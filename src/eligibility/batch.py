@@ -269,10 +269,11 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
     return summary
 
 
-def _block_rows(block: Any) -> list[InputRow]:
+def _block_rows(block: Block) -> list[InputRow]:
     """A block's rows as InputRows (Arrow columns converted)."""
     if block.rows is not None:
         return block.rows
+    assert block.columns is not None  # a block holds rows or columns
     cols = {k: v.to_pylist() for k, v in block.columns.items()}
     return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
 
@@ -451,7 +452,9 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
     errors_src = cols["errors"] if de else cols["errors_en"]
     # Per outcome: its columns once, and (cell, reason) memoised by what they depend on —
     # a roster has few distinct combinations of value, rule, assumption and missing facts.
-    per_outcome = []
+    # (outcome, reason column, values, statuses, rules, missing, assumptions, memo)
+    per_outcome: list[tuple[str, str, list[Any], list[Any], list[Any], list[Any], list[Any],
+                            dict[tuple[Any, ...], tuple[Any, str]]]] = []
     for oid in ent.outcome_order:
         per_outcome.append((oid, f"{oid}_{'grund' if de else 'reason'}", cols[oid], cols[f"{oid}_status"],
                             cols[f"{oid}_rule"], cols[f"{oid}_missing"], cols[f"{oid}_assumption"], {}))
@@ -624,8 +627,10 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
                     table = engine.decide_table(block.columns, on, entity=entity)
                 except (ValueError, OverflowError):
                     table = None  # a record the engine cannot decide: this block row by row
+            entries: list[tuple[int, Sequence[Any], Any, str | None]]
             if table is not None:
                 cols = block.columns
+                assert cols is not None  # a table is decided only from a block's columns
                 kept_cols = [cols[f].to_pylist() if f in cols else [None] * block.n for f in kept]
 
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:

@@ -135,14 +135,16 @@ def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt
     from .validate import validate as _validate
     from .validate import validate_tree
 
+    engine: Engine | None
     if overlays:
         try:
-            engine: Engine | None = Engine.load(rules_dir, overlays=overlays)
+            loaded = Engine.load(rules_dir, overlays=overlays)
         except RuleSetError as exc:
             engine = None
             diags = exc.diagnostics
         else:
-            diags = _validate(engine, samples=samples).diagnostics
+            engine = loaded
+            diags = _validate(loaded, samples=samples).diagnostics
     else:
         # Without --overlay: the rule set and every overlay in its overlays/ folder.
         engine, report = validate_tree(rules_dir or default_rules_dir(), samples=samples)
@@ -214,11 +216,11 @@ def test_cmd(paths: tuple[str, ...], rules: str | None, show_coverage: bool, min
             for s in source_cov:
                 mark = "✓" if s.complete else "✗"
                 click.echo(f"  {mark} {s.citation}")
-                for r in s.rules:
-                    gap = "" if r.complete else ("  ← kein Fall mit ja" if not r.yes else "  ← kein Fall mit nein")
-                    if r.unconditional:
+                for rc in s.rules:
+                    gap = "" if rc.complete else ("  ← kein Fall mit ja" if not rc.yes else "  ← kein Fall mit nein")
+                    if rc.unconditional:
                         gap += "  (ohne Bedingung)"
-                    click.echo(f"      {r.rule:32} ja {r.yes:3}  nein {r.no:3}{gap}")
+                    click.echo(f"      {rc.rule:32} ja {rc.yes:3}  nein {rc.no:3}{gap}")
             click.echo(f"\nRegeln mit ja und nein geprüft: {covered}/{len(rule_cov)} ({pct:.1f} %)")
         click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
@@ -280,6 +282,7 @@ def _stdin_roster(path: str, in_format: str | None) -> str:
     if path != "-":
         return path
     import atexit
+    import contextlib
     import os
     import tempfile
 
@@ -303,7 +306,12 @@ def _stdin_roster(path: str, in_format: str | None) -> str:
     fd, name = tempfile.mkstemp(prefix="eligibility-stdin-", suffix=suffix)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    atexit.register(lambda: os.path.exists(name) and os.remove(name))
+
+    def remove_copy() -> None:
+        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to clean up
+            os.remove(name)
+
+    atexit.register(remove_copy)
     return name
 
 

@@ -166,7 +166,7 @@ class Columns:
             # record) is keyed by its repr.
             keys = [(type(r), r if _hashable(r) else repr(r)) for r in raws]
             position: dict[Any, int] = {}
-            distinct = []
+            distinct: list[Any] = []
             for key, raw in zip(keys, raws):
                 if key not in position:
                     position[key] = len(distinct)
@@ -428,6 +428,7 @@ class BatchEvaluator:
             return None
         out = np.zeros(self.n, dtype=np.uint64)
         for c in cols:
+            assert c.miss is not None  # every column carries its mask while tracking
             out |= np.where(c.known, np.uint64(0), c.miss)
         return np.where(known, np.uint64(0), out)
 
@@ -525,10 +526,11 @@ class BatchEvaluator:
             if right.kind == "list":
                 items = [c.ast.value for c in right.kids]  # type: ignore[attr-defined]
             elif right.kind == "param":
-                items = list(self.params[right.name]) if self.params[right.name] is not UNKNOWN else None
-                if items is None:
+                listed = self.params[right.name]
+                if listed is UNKNOWN:
                     no = np.zeros(self.n, bool)
                     return Col(no, no, self._miss(no, a))
+                items = list(listed)
             else:
                 raise Unsupported("'in' over a computed list")
             if self._is_enum(left):
@@ -583,13 +585,13 @@ class BatchEvaluator:
                 return Col(shifted[d.codes], known, miss, _asm_all(*args), codes=d.codes, uniq=shifted)
             return Col(_shift(f, d.val, m.val, known), known, miss, _asm_all(*args))
         if f == "days_between":
-            a, b = args[0].val, args[1].val
-            never = (a >= NEVER_ORD) | (b >= NEVER_ORD)
-            return Col(b - a, known & ~never, miss, _asm_all(*args))
+            start, end = args[0].val, args[1].val
+            never = (start >= NEVER_ORD) | (end >= NEVER_ORD)
+            return Col(end - start, known & ~never, miss, _asm_all(*args))
         if f == "year":
-            d = args[0].val
-            never = d >= NEVER_ORD
-            safe = np.where(never | ~known, dt.date(2000, 1, 1).toordinal(), d) - _EPOCH
+            day = args[0].val
+            never = day >= NEVER_ORD
+            safe = np.where(never | ~known, dt.date(2000, 1, 1).toordinal(), day) - _EPOCH
             years = safe.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
             return Col(years, known & ~never, miss, _asm_all(*args))
         raise Unsupported(f)
@@ -649,6 +651,7 @@ class BatchEvaluator:
             if self.track:
                 miss = np.zeros(n, dtype=np.uint64)
                 for _concl, mask, m in open_rules:
+                    assert m is not None  # conditions carry their mask while tracking
                     miss |= np.where(mask & conflict, m, np.uint64(0))
             status[conflict] = 1
         if self.track:
@@ -708,7 +711,8 @@ class Coded:
             self.codes = self.codes.astype(dtype)
 
     def materialize(self) -> np.ndarray:
-        return self.values[self.codes]
+        out: np.ndarray = self.values[self.codes]
+        return out
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -796,12 +800,13 @@ class DecisionTable:
         arrays: dict[str, Any] = {}
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]
-            if all(isinstance(c, Coded) for c in cols):
-                values = np.concatenate([c.values for c in cols])  # type: ignore[union-attr]
+            coded = [c for c in cols if isinstance(c, Coded)]
+            if len(coded) == len(cols):
+                values = np.concatenate([c.values for c in coded])
                 dtype = code_dtype(len(values))
-                offsets = np.cumsum([0] + [len(c.values) for c in cols[:-1]])  # type: ignore[union-attr]
-                arrays[k] = Coded(np.concatenate([c.codes.astype(dtype) + dtype(o)  # type: ignore[union-attr]
-                                                  for c, o in zip(cols, offsets.tolist())]), values)
+                offsets = np.cumsum([0] + [len(c.values) for c in coded[:-1]])
+                arrays[k] = Coded(np.concatenate([c.codes.astype(dtype) + dtype(o)
+                                                  for c, o in zip(coded, offsets.tolist())]), values)
             else:
                 arrays[k] = np.concatenate([p.array(k) for p in parts])
         return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)
@@ -873,13 +878,16 @@ def records_from_table(table: Any) -> list[Mapping[str, Any]]:
     """Accept a list of dicts, or a pandas/polars DataFrame or an Arrow table."""
     if isinstance(table, list):
         return table
+    rows: list[Mapping[str, Any]]
     if hasattr(table, "to_dicts"):  # polars
-        return table.to_dicts()
-    if hasattr(table, "to_pylist"):  # arrow
-        return table.to_pylist()
-    if hasattr(table, "to_dict"):  # pandas
-        return table.to_dict(orient="records")
-    return list(table)
+        rows = table.to_dicts()
+    elif hasattr(table, "to_pylist"):  # arrow
+        rows = table.to_pylist()
+    elif hasattr(table, "to_dict"):  # pandas
+        rows = table.to_dict(orient="records")
+    else:
+        rows = list(table)
+    return rows
 
 
 def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, on: dt.date,
@@ -902,8 +910,10 @@ def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, 
     id_field = ent.id_field
     if id_field:
         idcol = cols.columns[id_field]
-        out["record_id"] = np.where(idcol.known, idcol.val, None) if idcol.val.dtype == object else \
-            _objects([str(v) if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())])
+        # numpy takes None as an object scalar here; its stubs do not list None as array-like.
+        out["record_id"] = (np.where(idcol.known, idcol.val, None)  # type: ignore[call-overload]
+                            if idcol.val.dtype == object else
+                            _objects([str(v) if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())]))
     else:
         out["record_id"] = _objects([None] * cols.n)
     statuses = _objects(["value", "unknown", "not_in_force"])

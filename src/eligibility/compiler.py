@@ -184,8 +184,9 @@ class CompiledEntity:
     outcome_order: list[str]
     id_field: str | None
     # Decision parts that depend only on the rule set (labels, questions), by key; filled
-    # on first use and shared by every decision (the decision data is read-only).
-    static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    # on first use and shared by every decision (the decision data is read-only). Keyed by
+    # kind and a name, or kind and the id() of a compiled node.
+    static: dict[tuple[str, str | int], Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(eq=False)
@@ -345,8 +346,9 @@ def _date_fn(name: str) -> Callable[..., Any]:
     def year(d: Any) -> Any:
         return UNKNOWN if d is NEVER else d.year
 
-    return {"add_months": add_m, "add_years": add_y, "add_days": add_d, "days_between": between,
-            "year": year}[name]
+    fns: dict[str, Callable[..., Any]] = {"add_months": add_m, "add_years": add_y, "add_days": add_d,
+                                          "days_between": between, "year": year}
+    return fns[name]
 
 
 def _call(fn: Callable[..., Any], arg_fns: tuple[Fn, ...]) -> Fn:
@@ -413,19 +415,19 @@ def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
     src = text[node.start:node.end]
     if isinstance(node, Literal):
         v = node.value
-        return CNode(node, src, lambda env, v=v: v, (), "literal")
+        return CNode(node, src, lambda env: v, (), "literal")
     if isinstance(node, Name):
         name = node.name
         kind = scope.kind(name)
         if kind == "stichtag":
             return CNode(node, src, lambda env: env.on, (), "stichtag", name)
         if kind == "fact":
-            return CNode(node, src, lambda env, n=name: env.facts.get(n, UNKNOWN), (), "fact", name)
+            return CNode(node, src, lambda env: env.facts.get(name, UNKNOWN), (), "fact", name)
         if kind == "derived":
-            return CNode(node, src, lambda env, n=name: env.derived(n), (), "derived", name)
+            return CNode(node, src, lambda env: env.derived(name), (), "derived", name)
         if kind == "outcome":
-            return CNode(node, src, lambda env, n=name: _outcome_value(env, n), (), "outcome", name)
-        return CNode(node, src, lambda env, n=name: env.params[n], (), "param", name)
+            return CNode(node, src, lambda env: _outcome_value(env, name), (), "outcome", name)
+        return CNode(node, src, lambda env: env.params[name], (), "param", name)
     kids = tuple(compile_expr(text, k, scope) for k in children(node))
     fns = tuple(k.fn for k in kids)
     if isinstance(node, BoolOp):

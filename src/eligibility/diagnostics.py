@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 ERROR = "error"
@@ -97,7 +98,7 @@ def read_source_line(path: str | Path, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def did_you_mean(word: str, options: list[str] | set[str] | tuple[str, ...]) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)

@@ -115,7 +115,7 @@ def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status:
     if cached is not None:
         return cached
     o = OutcomeDecision(
-        value=value, status=status, label=Label(de="", en=""), rule=rule_id, source=source,  # type: ignore[arg-type]
+        value=value, status=status, label=Label(de="", en=""), rule=rule_id, source=source,
         assumptions=[AssumptionRef(id="x", kind="rule", label=Label(de="", en=""))] if assumption else [],
         missing=list(missing),
         questions=[Question(fact=f, label=Label(de=entity.facts[f].label.de, en=entity.facts[f].label.get("en")),

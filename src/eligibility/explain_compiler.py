@@ -175,7 +175,8 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
         return hit
 
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
-    return namespace["make"](gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
+    make: Callable[..., Explainer] = namespace["make"]  # the generated source above defines it
+    return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
 
 
 def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -186,7 +187,7 @@ class _Parser:
     def parse_and(self) -> Node:
         return self._boolop("and", self.parse_not)
 
-    def _boolop(self, op: str, sub: Any) -> Node:
+    def _boolop(self, op: str, sub: Callable[[], Node]) -> Node:
         first = sub()
         items = [first]
         while self.at("name", op):

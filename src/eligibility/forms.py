@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from .model import FactSpec
@@ -99,6 +100,7 @@ def country_forms() -> tuple[tuple[str, str], ...]:
 
     import pycountry
 
+    german: Callable[[str], str]
     try:
         german = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["de"]).gettext
     except OSError:  # pragma: no cover - the catalogue ships with pycountry

@@ -64,19 +64,19 @@ def changes(old: Engine, new: Engine, entity: str) -> dict[tuple[str, str], Chan
             out[("rule", rid)] = Change("rule", rid, what, r.spec.source or "", r.spec.label.de)
     po, pn = old.compiled.model.parameters, new.compiled.model.parameters
     for name in sorted(set(po) | set(pn)):
-        a, b = po.get(name), pn.get(name)
-        if a is None or b is None or a != b:
-            p = b or a
+        pa, pb = po.get(name), pn.get(name)
+        if pa is None or pb is None or pa != pb:
+            p = pb or pa
             assert p is not None
-            what = "added" if a is None else "removed" if b is None else "changed"
+            what = "added" if pa is None else "removed" if pb is None else "changed"
             src = "; ".join(sorted({v.source for v in p.versions}))
             out[("parameter", name)] = Change("parameter", name, what, src, p.label.de)
     for name in sorted(set(eo.derived) | set(en.derived)):
-        a, b = eo.derived.get(name), en.derived.get(name)
-        if a is None or b is None or a.spec != b.spec:
-            d = b or a
+        da, db = eo.derived.get(name), en.derived.get(name)
+        if da is None or db is None or da.spec != db.spec:
+            d = db or da
             assert d is not None
-            out[("derived", name)] = Change("derived", name, "added" if a is None else "removed" if b is None
+            out[("derived", name)] = Change("derived", name, "added" if da is None else "removed" if db is None
                                             else "changed", d.spec.source or "", d.spec.label.de)
     return out
 
@@ -146,9 +146,9 @@ class ImpactResult:
     rows: int
     flips: list[Flip]
     diff: dict[tuple[str, str], Change]
-    by_outcome: dict[str, collections.Counter]
-    by_gemeinde: dict[str, collections.Counter]
-    by_cause: collections.Counter
+    by_outcome: dict[str, collections.Counter[tuple[str, str]]]  # outcome -> (old, new) -> persons
+    by_gemeinde: dict[str, collections.Counter[str]]  # Gemeinde -> outcome -> flips
+    by_cause: collections.Counter[str]
 
 
 def impact(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, old_name: str, new_name: str,
@@ -156,9 +156,9 @@ def impact(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, old_
     ent_name = new.entity(entity).name
     diff = changes(old, new, ent_name)
     flips: list[Flip] = []
-    by_outcome: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    by_gemeinde: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    by_cause: collections.Counter = collections.Counter()
+    by_outcome: dict[str, collections.Counter[tuple[str, str]]] = collections.defaultdict(collections.Counter)
+    by_gemeinde: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    by_cause: collections.Counter[str] = collections.Counter()
     n = 0
     for row, may_flip in _screened(old, new, rows, on, entity):
         n += 1
@@ -193,7 +193,7 @@ def _screened(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, e
     same_outcomes = old.outcomes(entity) == new.outcomes(entity)
     chunk: list[InputRow] = []
 
-    def flush() -> Iterator[InputRow]:
+    def flush() -> Iterator[tuple[InputRow, bool]]:
         readable = [r for r in chunk if r.record is not None]
         flips: set[int] = set(range(len(readable)))
         if same_outcomes and readable:
@@ -239,8 +239,8 @@ def render_text(r: ImpactResult) -> str:
     for cause, n in r.by_cause.most_common():
         lines.append(f"  {cause}: {n}")
     lines += ["", "Je Gemeinde:"]
-    for g, counter in r.by_gemeinde.items():
-        lines.append(f"  {g}: " + ", ".join(f"{oid} {n}" for oid, n in sorted(counter.items())))
+    for g, per_outcome in r.by_gemeinde.items():
+        lines.append(f"  {g}: " + ", ".join(f"{oid} {n}" for oid, n in sorted(per_outcome.items())))
     lines += ["", "Personen:"]
     for f in r.flips:
         cause = f"{f.cause.id} ({f.cause.source})" if f.cause else "(nicht zuzuordnen)"

@@ -92,7 +92,9 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
         clean: list[Any] = []
         node: Any = lf.data
         for part in loc:
-            if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            real = isinstance(node, dict) and part in node or \
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if real:
                 clean.append(part)
                 node = node[part]
         etype = err.get("type", "")
@@ -289,12 +291,12 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
                         diags.append(lf.diagnostic("E008", f"{kind} '{name}' is defined twice", (section, name),
                                                    f"first in {origins[key].file.path}", key=True))
                         continue
-                    target[name] = spec  # type: ignore[index]
+                    target[name] = spec
                     origins[key] = Origin(lf, (section, name))
                     if kind == "fact":
-                        diags.extend(_form_collisions(lf, name, spec))  # type: ignore[arg-type]
+                        diags.extend(_form_collisions(lf, name, spec))
                     if kind == "outcome":
-                        for i, rule in enumerate(spec.rules):  # type: ignore[union-attr]
+                        for i, rule in enumerate(spec.rules):
                             rkey = ("rule", rf.entity, rule.id)
                             if rkey in origins:
                                 diags.append(lf.diagnostic("E008", f"rule id '{rule.id}' is used twice",

@@ -16,11 +16,10 @@ import collections
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from .cells import neutralise
-from .decision import Decision
 from .engine import Engine
 from .explain import environment
 from .records import convert_value
@@ -31,12 +30,49 @@ MAX_IDS = 200  # person ids listed per missing fact and Gemeinde; the rest are c
 PERSON_OUTCOMES = ("anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanagement", "lastenausgleich")
 
 
+# What the counts read of a decision: a full `Decision` (per record) and the batch
+# path's `TableDecision` both have it, so the report is made from either.
+class _Message(Protocol):
+    @property
+    def de(self) -> str: ...
+
+
+class _CountedIssue(Protocol):
+    @property
+    def message(self) -> _Message: ...
+
+
+class CountedOutcome(Protocol):
+    @property
+    def value(self) -> Any: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def missing(self) -> Sequence[str]: ...
+
+
+class CountedDecision(Protocol):
+    @property
+    def record_id(self) -> str | None: ...
+
+    @property
+    def outcomes(self) -> Mapping[str, CountedOutcome]: ...
+
+    @property
+    def errors(self) -> Sequence[_CountedIssue]: ...
+
+    @property
+    def missing(self) -> Sequence[str]: ...
+
+
 @dataclasses.dataclass
 class Tally:
     persons: int = 0
-    yes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    unknown: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    priority: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    yes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    unknown: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    priority: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     errors: int = 0  # rows listed for correction: unreadable ones and persons with a bad value
     unreadable: int = 0  # rows that could not be read or decided: not persons
     any_unknown: int = 0
@@ -48,10 +84,10 @@ class ReportData:
     kreis: str
     total: Tally
     gemeinden: dict[str, Tally]
-    statuses: collections.Counter
-    missing: collections.Counter  # fact -> decisions blocked
-    missing_persons: collections.Counter  # fact -> persons affected
-    error_reasons: collections.Counter
+    statuses: collections.Counter[str]
+    missing: collections.Counter[str]  # fact -> decisions blocked
+    missing_persons: collections.Counter[str]  # fact -> persons affected
+    error_reasons: collections.Counter[str]
     error_ids: list[tuple[int, str, str]]  # the first MAX_LISTED; error_total counts all
     rows: int
     error_total: int = 0
@@ -61,7 +97,7 @@ class ReportData:
     open_persons: int = 0  # persons with at least one missing fact
 
 
-def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], on: dt.date,
+def collect(engine: Engine, pairs: Iterable[tuple[InputRow, CountedDecision | None]], on: dt.date,
             ignored: Sequence[str] = (), row_offset: int = 1) -> ReportData:
     """`row_offset` turns data row numbers into the rows a caseworker sees: 1 for a
     spreadsheet or CSV (header = row 1, as in the XLSX result), 0 for JSON lines."""
@@ -69,16 +105,16 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, Decision | None]], o
     status_spec = ent.facts["aufenthaltsstatus"]
     total = Tally()
     gemeinden: dict[str, Tally] = collections.defaultdict(Tally)
-    statuses: collections.Counter = collections.Counter()
-    kreise: collections.Counter = collections.Counter()
-    missing: collections.Counter = collections.Counter()
-    missing_persons: collections.Counter = collections.Counter()
-    error_reasons: collections.Counter = collections.Counter()
+    statuses: collections.Counter[str] = collections.Counter()
+    kreise: collections.Counter[str] = collections.Counter()
+    missing: collections.Counter[str] = collections.Counter()
+    missing_persons: collections.Counter[str] = collections.Counter()
+    error_reasons: collections.Counter[str] = collections.Counter()
     error_ids: list[tuple[int, str, str]] = []
     error_total = 0
     rows = 0
     open_ids: dict[str, dict[str, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
-    open_counts: collections.Counter = collections.Counter()
+    open_counts: collections.Counter[tuple[str, str]] = collections.Counter()
     open_persons = 0
     for row, decision in pairs:
         rows += 1
@@ -156,7 +192,7 @@ def _bars(items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640,
     scale = (width - label_width - 60) / top
     rows = []
     for i, (name, parts) in enumerate(items):
-        x = label_width
+        x: float = label_width
         segments = []
         for seg_name, value, color in parts:
             w = value * scale
@@ -194,7 +230,7 @@ def render_report(engine: Engine, data: ReportData, created: dt.datetime | None 
     prio_bars = _bars([(label, [(label, data.total.priority[key], COLORS[key])])
                        for key, label in (("hoch", "hoch"), ("normal", "normal"), ("niedrig", "niedrig"),
                                           ("unklar", "noch offen"), ("keine", "keine Priorität (eingebürgert oder am Stichtag noch nicht aufgenommen)"))])
-    worklist = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
+    worklist: list[dict[str, Any]] = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
                  "blocked": n, "persons": data.missing_persons[f]} for f, n in data.missing.most_common()]
     open_rows = [{"fact": w["fact"], "label": w["label"], "question": w["question"], "gemeinde": gm, "persons": n,
                   "ids": ids, "more": n - len(ids)}

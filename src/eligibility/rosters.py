@@ -320,7 +320,7 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
     """Open a CSV roster at its first data line: the header is searched among the first
     lines (title rows above it are skipped, two header rows joined), for each delimiter
     unless one is given; the delimiter whose header matches most fields wins."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
+    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
     head = raw.read(65536)
     raw.seek(0)
     enc = encoding or detect_encoding(head)

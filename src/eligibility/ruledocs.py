@@ -146,10 +146,10 @@ def bibliography(engine: Engine, lang: str = "de") -> list[dict[str, Any]]:
     order = list(KIND_LABELS)
     out = []
     for sid in sorted(model.sources, key=lambda i: (order.index(model.sources[i].kind), i)):
-        spec = model.sources[sid]
-        out.append({"id": sid, "kind": kind_label(spec.kind, lang), "issuer": spec.issuer, "title": spec.title,
-                    "date": date_text(spec.date), "locator": spec.locator or "",
-                    "note": spec.note.get(lang) if spec.note else "", "cite_as": spec.cite_as,
+        source = model.sources[sid]
+        out.append({"id": sid, "kind": kind_label(source.kind, lang), "issuer": source.issuer, "title": source.title,
+                    "date": date_text(source.date), "locator": source.locator or "",
+                    "note": source.note.get(lang) if source.note else "", "cite_as": source.cite_as,
                     "cited_by": ", ".join(sorted(cited_by.get(sid, ())))})
     return out
 

@@ -281,7 +281,7 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
             try:
                 payload = BatchRequest.model_validate_json(raw)
             except Exception as exc:  # noqa: BLE001 - pydantic or JSON error
-                errs = getattr(exc, "errors", lambda: [])()
+                errs: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
                 return problem(422, "Invalid request", None,
                                [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
                                 for e in errs] or [{"field": "body", "message": "not valid JSON"}])

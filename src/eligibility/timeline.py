@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -229,6 +229,7 @@ def _cause_for(causes: list[tuple[str, Label]], new_rule: str | None, old_rule: 
     a period ending, an event of the record, a new parameter version, in that order."""
     if not causes:
         return None
+    order: list[Callable[[str], bool]]
     order = [lambda k: k == f"rule:{new_rule}", lambda k: k == f"rule:{old_rule}",
              lambda k: k.startswith("rule:") and k[5:] in considered, lambda k: k.startswith("period:"),
              lambda k: k.startswith("fact:") and k[5:] in facts_read, lambda k: k.startswith("param:"),

@@ -156,7 +156,8 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
     people (text, HTML, XLSX) number rows as Excel shows them (`row_offset` 1: header =
     row 1; 0 for JSON lines input); CSV and JSON lines keep the data row number."""
     labels = {oid: o.spec.label.de for oid, o in engine.entity().outcomes.items()}
-    rows = []
+    # One line per change in every output's vocabulary: the writers pick columns by name.
+    rows: list[dict[str, Any]] = []
     for c in result.changes:
         rows.append({
             "date": c.date, "datum": c.date.strftime("%d.%m.%Y") if c.date else "", "zeile": c.row,

@@ -395,12 +395,12 @@ def _rule_search(crs: CompiledRuleSet, ent: CompiledEntity, samples: int, seed: 
                 out.append(_diag(o, "E024", f"rule '{r.id}' never decides: whenever it applies, {by} {verb} first",
                                  ("id",), "remove the rule, narrow the earlier one, or make this one an exception "
                                           "('overrides')"))
-        for (a, b), (on, witness) in sorted(conflicts.items()):
+        for (a_id, b_id), (on, witness) in sorted(conflicts.items()):
             shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(witness.items()))
-            out.append(_diag(_origin(crs, "rule", ent.name, b), "E025",
-                             f"rules '{a}' and '{b}' of outcome '{oid}' conclude different values on {on} "
+            out.append(_diag(_origin(crs, "rule", ent.name, b_id), "E025",
+                             f"rules '{a_id}' and '{b_id}' of outcome '{oid}' conclude different values on {on} "
                              f"for {shown}, and neither overrides the other", ("id",),
-                             f"add 'overrides: [{a}]' to the exception, or make the conditions exclusive"))
+                             f"add 'overrides: [{a_id}]' to the exception, or make the conditions exclusive"))
     return out
 
 

@@ -50,28 +50,29 @@ class _Never:
     def __reduce__(self) -> str:
         return "NEVER"
 
-    def _cmp(self, other: object) -> int:
+    def _cmp(self, other: object) -> int | None:
+        """0 for NEVER itself, 1 for a date (NEVER lies after them all), None when not comparable."""
         if other is self:
             return 0
         if isinstance(other, dt.date):
             return 1
-        return NotImplemented  # type: ignore[return-value]
+        return None
 
     def __lt__(self, other: object) -> bool:
         c = self._cmp(other)
-        return c if c is NotImplemented else c < 0  # type: ignore[return-value]
+        return NotImplemented if c is None else c < 0
 
     def __le__(self, other: object) -> bool:
         c = self._cmp(other)
-        return c if c is NotImplemented else c <= 0  # type: ignore[return-value]
+        return NotImplemented if c is None else c <= 0
 
     def __gt__(self, other: object) -> bool:
         c = self._cmp(other)
-        return c if c is NotImplemented else c > 0  # type: ignore[return-value]
+        return NotImplemented if c is None else c > 0
 
     def __ge__(self, other: object) -> bool:
         c = self._cmp(other)
-        return c if c is NotImplemented else c >= 0  # type: ignore[return-value]
+        return NotImplemented if c is None else c >= 0
 
     def __eq__(self, other: object) -> bool:
         return other is self

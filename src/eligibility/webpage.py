@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
 
 from .explain import environment, value_text
 from .records import parse_date
@@ -82,6 +83,7 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         if problems:
             return page("page_form.html.j2", status=422, fields=_fields(engine), values=form,
                         on=on_text or dt.date.today().strftime("%d.%m.%Y"), problems=problems, choices=EVENT_CHOICES)
+        assert day is not None  # an unreadable Stichtag is one of the problems answered above
         timeline = engine.timeline(record, end=day + dt.timedelta(days=3650))
         ent = engine.entity()
         rows = []
@@ -107,7 +109,7 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         on_text = str(form.get("stichtag") or "").strip()
         day = parse_date(on_text) if on_text else dt.date.today()
         what = str(form.get("ausgabe") or "ergebnis")
-        if upload is None or not hasattr(upload, "filename") or not upload.filename:
+        if not isinstance(upload, UploadFile) or not upload.filename:
             return page("page_form.html.j2", status=422, fields=_fields(engine), values={}, on=on_text,
                         problems=["Bitte eine Liste (.csv oder .xlsx) auswählen"], choices=EVENT_CHOICES)
         suffix = Path(upload.filename).suffix.lower()

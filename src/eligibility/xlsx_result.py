@@ -294,11 +294,11 @@ def parse_keep(values: Sequence[str], facts: Mapping[str, Any], id_field: str | 
             lookup.setdefault(_norm(alias), name)
     out: list[str] = [id_field] if id_field and id_field in facts else []
     for v in values:
-        name = lookup.get(_norm(v))
-        if name is None:
+        field = lookup.get(_norm(v))
+        if field is None:
             raise ValueError(f"--keep: unbekannte Spalte '{v}' (erlaubt: Feldnamen, Spaltennamen oder 'all')")
-        if name not in out:
-            out.append(name)
+        if field not in out:
+            out.append(field)
     return tuple(out)
 
 

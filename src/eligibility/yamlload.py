@@ -149,6 +149,7 @@ def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, Position], dia
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), positions, diags, shown, real, constructor, depth + 1)
                 for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)  # the composer builds mapping, sequence and scalar nodes only
     return _scalar(node, constructor, diags, shown, real)
 
 
