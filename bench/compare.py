@@ -130,8 +130,9 @@ print(json.dumps(out))
 
 def run(kind: str, n: int, on: dt.date = ON) -> dict:
     src = str(HERE.parent / "src")
-    proc = subprocess.run([sys.executable, "-c", WORKER, kind, str(n), on.isoformat(), src, str(HERE)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, kind, str(n), on.isoformat(), src, str(HERE)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -145,8 +146,10 @@ def agreement(n: int) -> dict[str, int]:
     from eligibility.synth import records
 
     engine = Engine.load()
-    rows = [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
-            for r in records(n, seed=7, reference=dt.date(2024, 6, 1))]
+    rows = [
+        {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
+        for r in records(n, seed=7, reference=dt.date(2024, 6, 1))
+    ]
     peers: dict[str, object] = {"handwritten": handwritten.decide}
     try:
         from zen_peer import ZenPeer
@@ -168,22 +171,39 @@ def agreement(n: int) -> dict[str, int]:
         peers["durable"] = bridge.decide
     except ImportError:
         pass
-    disagreements = {name: 0 for name in ["single", "batch_table", "batch_lists"] + list(peers)
-                     + (["openfisca", "openfisca_table"] if openfisca else [])}
+    disagreements = {
+        name: 0
+        for name in ["single", "batch_table", "batch_lists"]
+        + list(peers)
+        + (["openfisca", "openfisca_table"] if openfisca else [])
+    }
     import pyarrow as pa
 
-    typed = pa.table({k: pa.array([None if x is None else dt.date.fromisoformat(x) for x in (r[k] for r in rows)],
-                                  pa.date32()) if k.endswith("_datum") else pa.array([r[k] for r in rows])
-                      for k in rows[0]})
+    typed = pa.table(
+        {
+            k: pa.array([None if x is None else dt.date.fromisoformat(x) for x in (r[k] for r in rows)], pa.date32())
+            if k.endswith("_datum")
+            else pa.array([r[k] for r in rows])
+            for k in rows[0]
+        }
+    )
     lists = {k: [r[k] for r in rows] for k in rows[0]}
     for on in DATES:
         table = engine.decide_table(rows, on)
-        reference_rows = [[row[o] for o in table.outcomes] + [row[o + "_rule"] for o in table.outcomes]
-                          + [row[o + "_missing"] for o in table.outcomes] for row in table.rows()]
+        reference_rows = [
+            [row[o] for o in table.outcomes]
+            + [row[o + "_rule"] for o in table.outcomes]
+            + [row[o + "_missing"] for o in table.outcomes]
+            for row in table.rows()
+        ]
         for name, inp in (("batch_table", typed), ("batch_lists", lists)):
             other = engine.decide_table(inp, on)
-            got_rows = [[row[o] for o in other.outcomes] + [row[o + "_rule"] for o in other.outcomes]
-                        + [row[o + "_missing"] for o in other.outcomes] for row in other.rows()]
+            got_rows = [
+                [row[o] for o in other.outcomes]
+                + [row[o + "_rule"] for o in other.outcomes]
+                + [row[o + "_missing"] for o in other.outcomes]
+                for row in other.rows()
+            ]
             disagreements[name] += sum(a != b for a, b in zip(got_rows, reference_rows))
         if openfisca is not None:
             for got, row in zip(openfisca.decide_many(rows, on), table.rows()):
@@ -192,8 +212,10 @@ def agreement(n: int) -> dict[str, int]:
             from openfisca_peer import decide_table as openfisca_table
 
             cols = openfisca_table(openfisca.tbs, typed, on)
-            got_cols = {o: [x if isinstance(x, str) or x is False else bool(x) for x in cols[o].tolist()]
-                        for o in table.outcomes}
+            got_cols = {
+                o: [x if isinstance(x, str) or x is False else bool(x) for x in cols[o].tolist()]
+                for o in table.outcomes
+            }
             for i, row in enumerate(table.rows()):
                 if any(got_cols[o][i] != row[o] or type(got_cols[o][i]) is not type(row[o]) for o in table.outcomes):
                     disagreements["openfisca_table"] += 1
@@ -219,24 +241,36 @@ def main() -> None:
     ap.add_argument("--agree", type=int, default=10000)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{time.strftime('%Y-%m-%d')}\n")
-    print(f"Agreement on {args.agree:,} fully known records x {len(DATES)} dates "
-          f"(durable on the first 2,000 of them):")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{time.strftime('%Y-%m-%d')}\n"
+    )
+    print(f"Agreement on {args.agree:,} fully known records x {len(DATES)} dates (durable on the first 2,000 of them):")
     dis = agreement(args.agree)
     for name, count in dis.items():
         print(f"  {name:12} {'agrees' if count == 0 else f'DISAGREES on {count} records'}")
     kinds = ["batch", "batch_lists", "batch_dicts", "handwritten", "single", "single_model", "csv"]
-    for module, names in (("openfisca_core", ["openfisca", "openfisca_table"]), ("zen", ["zen", "zen_trace"]),
-                          ("durable", ["durable"])):
+    for module, names in (
+        ("openfisca_core", ["openfisca", "openfisca_table"]),
+        ("zen", ["zen", "zen_trace"]),
+        ("durable", ["durable"]),
+    ):
         try:
             __import__(module)
             kinds += names
         except ImportError:
             pass
     # A peer that disagrees gets no speed reported.
-    kinds = [k for k in kinds if dis.get({"batch": "batch_table", "batch_dicts": "single", "single_model": "single"}
-                                         .get(k, k).replace("_trace", ""), 0) == 0 or k == "csv"]
+    kinds = [
+        k
+        for k in kinds
+        if dis.get(
+            {"batch": "batch_table", "batch_dicts": "single", "single_model": "single"}.get(k, k).replace("_trace", ""),
+            0,
+        )
+        == 0
+        or k == "csv"
+    ]
     results: dict[tuple[str, int], dict] = {}
     for n in sizes:
         for kind in kinds:
@@ -246,22 +280,34 @@ def main() -> None:
             med = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
             results[(kind, n)] = med
             extra = f"  p50 {med['p50_ms']:.2f} ms  p99 {med['p99_ms']:.2f} ms" if "p50_ms" in med else ""
-            print(f"  {kind:12} n={n:>9,}  {med['rate']:>11,.0f} rec/s  start-up {med['startup_ms']:6.0f} ms  "
-                  f"peak {med['peak_rss_mb']:7.1f} MB{extra}", flush=True)
+            print(
+                f"  {kind:12} n={n:>9,}  {med['rate']:>11,.0f} rec/s  start-up {med['startup_ms']:6.0f} ms  "
+                f"peak {med['peak_rss_mb']:7.1f} MB{extra}",
+                flush=True,
+            )
     n0 = sizes[0]
     nb = sizes[min(1, len(sizes) - 1)]
-    print(f"\n| implementation | records/s ({nb:,}) | start-up ms | peak MB ({nb:,}) | batch (table) ÷ this "
-          f"| batch (dicts) ÷ this |")
+    print(
+        f"\n| implementation | records/s ({nb:,}) | start-up ms | peak MB ({nb:,}) | batch (table) ÷ this "
+        f"| batch (dicts) ÷ this |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     b = results[("batch", nb)]["rate"]
     bd = results[("batch_dicts", nb)]["rate"]
     for kind in kinds:
         r = results.get((kind, nb)) or results.get((kind, n0))
         if r:
-            print(f"| {kind} | {r['rate']:,.0f} | {r['startup_ms']:.0f} | {r['peak_rss_mb']:.1f} | "
-                  f"{b / r['rate']:.2f} | {bd / r['rate']:.2f} |")
-    print("\n| implementation | " + " | ".join(f"rec/s {n:,}" for n in sizes) + " | " +
-          " | ".join(f"MB {n:,}" for n in sizes) + " |")
+            print(
+                f"| {kind} | {r['rate']:,.0f} | {r['startup_ms']:.0f} | {r['peak_rss_mb']:.1f} | "
+                f"{b / r['rate']:.2f} | {bd / r['rate']:.2f} |"
+            )
+    print(
+        "\n| implementation | "
+        + " | ".join(f"rec/s {n:,}" for n in sizes)
+        + " | "
+        + " | ".join(f"MB {n:,}" for n in sizes)
+        + " |"
+    )
     print("|---|" + "---:|" * (2 * len(sizes)))
     for kind in kinds:
         cells = [f"{results[(kind, n)]['rate']:,.0f}" if (kind, n) in results else "–" for n in sizes]

@@ -9,13 +9,26 @@ import calendar
 import datetime as dt
 from typing import Any
 
-NR1 = {"gestattung", "asylberechtigt", "fluechtling", "subsidiaer", "abschiebungsverbot", "duldung",
-       "ausreisepflichtig", "sonstiger_titel"}
+NR1 = {
+    "gestattung",
+    "asylberechtigt",
+    "fluechtling",
+    "subsidiaer",
+    "abschiebungsverbot",
+    "duldung",
+    "ausreisepflichtig",
+    "sonstiger_titel",
+}
 NR2 = {"schutz_24", "aufnahme_22_23"}
 PROTECTION = {"asylberechtigt", "fluechtling", "subsidiaer", "abschiebungsverbot", "schutz_24", "aufnahme_22_23"}
-LISTS = [(dt.date(2022, 1, 13), {"SYR", "ERI", "SOM", "AFG"}), (dt.date(2021, 3, 1), {"SYR", "ERI", "SOM"}),
-         (dt.date(2019, 8, 1), {"SYR", "ERI"}), (dt.date(2016, 8, 1), {"SYR", "ERI", "IRQ", "IRN", "SOM"}),
-         (dt.date(2015, 11, 1), {"SYR", "ERI", "IRQ", "IRN"}), (dt.date(1, 1, 1), set())]
+LISTS = [
+    (dt.date(2022, 1, 13), {"SYR", "ERI", "SOM", "AFG"}),
+    (dt.date(2021, 3, 1), {"SYR", "ERI", "SOM"}),
+    (dt.date(2019, 8, 1), {"SYR", "ERI"}),
+    (dt.date(2016, 8, 1), {"SYR", "ERI", "IRQ", "IRN", "SOM"}),
+    (dt.date(2015, 11, 1), {"SYR", "ERI", "IRQ", "IRN"}),
+    (dt.date(1, 1, 1), set()),
+]
 
 
 def _date(s: Any) -> dt.date | None:
@@ -40,13 +53,28 @@ def decide(r: dict[str, Any], on: dt.date, goeppingen: bool = False) -> dict[str
     gu_end = _date(r["gu_pflicht_ende_datum"])
     intake = _date(r["aufnahme_uab_datum"])
     if status == "eingebuergert":
-        return {"anschlussunterbringung": False, "aub_berechtigt_in_gu": False, "integrationsmanagement": False,
-                "lastenausgleich": False, "prioritaet": False}
+        return {
+            "anschlussunterbringung": False,
+            "aub_berechtigt_in_gu": False,
+            "integrationsmanagement": False,
+            "lastenausgleich": False,
+            "prioritaet": False,
+        }
     nr1 = status in NR1
-    aub = (housing in ("anschluss", "privat") or status in ("duldung", "ausreisepflichtig")
-           or (nr1 and ((gu_end is not None and gu_end <= on) or (final is not None and final <= on)
-                        or (titel is not None and titel <= on) or on > _add_months(intake, 24)))
-           or (status in NR2 and on > _add_months(intake, 6)))
+    aub = (
+        housing in ("anschluss", "privat")
+        or status in ("duldung", "ausreisepflichtig")
+        or (
+            nr1
+            and (
+                (gu_end is not None and gu_end <= on)
+                or (final is not None and final <= on)
+                or (titel is not None and titel <= on)
+                or on > _add_months(intake, 24)
+            )
+        )
+        or (status in NR2 and on > _add_months(intake, 6))
+    )
     in_gu = aub and housing == "vorlaeufig"
     if on < dt.date(2017, 1, 1):
         im = False
@@ -56,13 +84,16 @@ def decide(r: dict[str, Any], on: dt.date, goeppingen: bool = False) -> dict[str
         if on >= dt.date(2023, 6, 6) and begin is not None:
             years = 4 if r["beratung_verlaengerung_begruendet"] else 3
             capped = on > _add_months(begin, 12 * years) or on > _add_months(begin, 48)
-        im = not capped and ((aub and housing in ("anschluss", "privat"))
-                             or (on >= dt.date(2022, 3, 11) and status == "schutz_24")
-                             or (goeppingen and on >= dt.date(2018, 10, 1) and in_gu))
+        im = not capped and (
+            (aub and housing in ("anschluss", "privat"))
+            or (on >= dt.date(2022, 3, 11) and status == "schutz_24")
+            or (goeppingen and on >= dt.date(2018, 10, 1) and in_gu)
+        )
     if dt.date(2017, 1, 1) <= on <= dt.date(2019, 12, 31):
         zugang = _date(r["zugang_bw_datum"])
         la = housing in ("anschluss", "privat") and (
-            dt.date(2015, 1, 1) <= zugang <= dt.date(2016, 2, 29) or r["familiennachzug"] or r["geboren_nach_zugang"])
+            dt.date(2015, 1, 1) <= zugang <= dt.date(2016, 2, 29) or r["familiennachzug"] or r["geboren_nach_zugang"]
+        )
     else:
         la = False
     if status in PROTECTION:
@@ -74,5 +105,10 @@ def decide(r: dict[str, Any], on: dt.date, goeppingen: bool = False) -> dict[str
         prio = "normal"
     else:
         prio = "niedrig"
-    return {"anschlussunterbringung": aub, "aub_berechtigt_in_gu": in_gu, "integrationsmanagement": im,
-            "lastenausgleich": bool(la), "prioritaet": prio}
+    return {
+        "anschlussunterbringung": aub,
+        "aub_berechtigt_in_gu": in_gu,
+        "integrationsmanagement": im,
+        "lastenausgleich": bool(la),
+        "prioritaet": prio,
+    }

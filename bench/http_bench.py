@@ -35,8 +35,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     args = ap.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "eligibility.cli", "serve", "--port", str(port),
-                               "--reload-seconds", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "eligibility.cli", "serve", "--port", str(port), "--reload-seconds", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -45,8 +48,9 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        people = [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
-                  for r in records(500, seed=4)]
+        people = [
+            {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()} for r in records(500, seed=4)
+        ]
         with httpx.Client(base_url=base, timeout=30) as warm:
             for p in people[:50]:
                 warm.post("/v1/decide", json={"record": p, "on": "2018-09-15", "explain": False})
@@ -69,20 +73,26 @@ def main() -> None:
         with ThreadPoolExecutor(args.concurrency) as pool:
             lat = sorted(pool.map(one, range(args.requests)))
         wall = time.perf_counter() - t0
-        batch = [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
-                 for r in records(args.batch, seed=5)]
+        batch = [
+            {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
+            for r in records(args.batch, seed=5)
+        ]
         t1 = time.perf_counter()
         with httpx.Client(base_url=base, timeout=600) as c:
             r = c.post("/v1/decide/batch", json={"records": batch, "on": "2018-09-15"})
             lines = sum(1 for _ in r.iter_lines())
         batch_s = time.perf_counter() - t1
         assert lines == args.batch
-        print(f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; "
-              f"one uvicorn worker, client in a second process, {args.concurrency} client threads")
+        print(
+            f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; "
+            f"one uvicorn worker, client in a second process, {args.concurrency} client threads"
+        )
         print("| request | count | req/s | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|")
-        print(f"| POST /v1/decide (with explanation) | {args.requests} | {args.requests / wall:,.0f} | "
-              f"{statistics.median(lat) * 1000:.1f} | {lat[int(0.99 * (len(lat) - 1))] * 1000:.1f} |")
+        print(
+            f"| POST /v1/decide (with explanation) | {args.requests} | {args.requests / wall:,.0f} | "
+            f"{statistics.median(lat) * 1000:.1f} | {lat[int(0.99 * (len(lat) - 1))] * 1000:.1f} |"
+        )
         print(f"| POST /v1/decide/batch ({args.batch:,} records) | 1 | – | {batch_s * 1000:,.0f} (total) | – |")
         print(f"\nbatch throughput: {args.batch / batch_s:,.0f} records/s")
     finally:

@@ -17,8 +17,19 @@ from openfisca_core.simulation_builder import SimulationBuilder
 from openfisca_core.taxbenefitsystems import TaxBenefitSystem
 from openfisca_core.variables import Variable
 
-STATUSES = ["gestattung", "asylberechtigt", "fluechtling", "subsidiaer", "abschiebungsverbot", "duldung",
-            "ausreisepflichtig", "schutz_24", "aufnahme_22_23", "sonstiger_titel", "eingebuergert"]
+STATUSES = [
+    "gestattung",
+    "asylberechtigt",
+    "fluechtling",
+    "subsidiaer",
+    "abschiebungsverbot",
+    "duldung",
+    "ausreisepflichtig",
+    "schutz_24",
+    "aufnahme_22_23",
+    "sonstiger_titel",
+    "eingebuergert",
+]
 HOUSING = ["erstaufnahme", "vorlaeufig", "anschluss", "privat"]
 COUNTRIES = ["SYR", "ERI", "IRQ", "IRN", "SOM", "AFG"]
 S = {s: i for i, s in enumerate(STATUSES)}
@@ -33,19 +44,31 @@ PARAMETERS = {
     "im_aktiv": {"values": {"2014-01-01": {"value": False}, "2017-01-01": {"value": True}}},
     "ukraine_erlass": {"values": {"2014-01-01": {"value": False}, "2022-03-11": {"value": True}}},
     "beratung_cap": {"values": {"2014-01-01": {"value": False}, "2023-06-06": {"value": True}}},
-    "la_aktiv": {"values": {"2014-01-01": {"value": False}, "2017-01-01": {"value": True}, "2020-01-01": {"value": False}}},
-    "bleibe": {c: {"values": {"2014-01-01": {"value": False},
-                              "2015-11-01": {"value": c in ("SYR", "ERI", "IRQ", "IRN")},
-                              "2016-08-01": {"value": c in ("SYR", "ERI", "IRQ", "IRN", "SOM")},
-                              "2019-08-01": {"value": c in ("SYR", "ERI")},
-                              "2021-03-01": {"value": c in ("SYR", "ERI", "SOM")},
-                              "2022-01-13": {"value": c in ("SYR", "ERI", "SOM", "AFG")}}} for c in COUNTRIES},
+    "la_aktiv": {
+        "values": {"2014-01-01": {"value": False}, "2017-01-01": {"value": True}, "2020-01-01": {"value": False}}
+    },
+    "bleibe": {
+        c: {
+            "values": {
+                "2014-01-01": {"value": False},
+                "2015-11-01": {"value": c in ("SYR", "ERI", "IRQ", "IRN")},
+                "2016-08-01": {"value": c in ("SYR", "ERI", "IRQ", "IRN", "SOM")},
+                "2019-08-01": {"value": c in ("SYR", "ERI")},
+                "2021-03-01": {"value": c in ("SYR", "ERI", "SOM")},
+                "2022-01-13": {"value": c in ("SYR", "ERI", "SOM", "AFG")},
+            }
+        }
+        for c in COUNTRIES
+    },
 }
 
 
 def _input(name: str, vtype: Any, default: Any) -> type:
-    return type(name, (Variable,), {"value_type": vtype, "entity": Person, "definition_period": ETERNITY,
-                                    "label": name, "default_value": default})
+    return type(
+        name,
+        (Variable,),
+        {"value_type": vtype, "entity": Person, "definition_period": ETERNITY, "label": name, "default_value": default},
+    )
 
 
 def add_months(days: np.ndarray, n: int) -> np.ndarray:
@@ -54,7 +77,9 @@ def add_months(days: np.ndarray, n: int) -> np.ndarray:
     start = safe.astype("datetime64[M]")
     dom = (safe - start.astype("datetime64[D]")).astype(np.int64)
     target = start + np.timedelta64(n, "M")
-    length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
+        np.int64
+    )
     out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
     return np.where(never, NEVER, out)
 
@@ -74,14 +99,36 @@ class anschlussunterbringung(Variable):
         p = parameters(period)
         st = person("aufenthaltsstatus", period)
         hs = person("unterbringung", period)
-        nr1 = np.isin(st, [S[s] for s in ("gestattung", "asylberechtigt", "fluechtling", "subsidiaer",
-                                          "abschiebungsverbot", "duldung", "ausreisepflichtig", "sonstiger_titel")])
+        nr1 = np.isin(
+            st,
+            [
+                S[s]
+                for s in (
+                    "gestattung",
+                    "asylberechtigt",
+                    "fluechtling",
+                    "subsidiaer",
+                    "abschiebungsverbot",
+                    "duldung",
+                    "ausreisepflichtig",
+                    "sonstiger_titel",
+                )
+            ],
+        )
         nr2 = np.isin(st, [S["schutz_24"], S["aufnahme_22_23"]])
         intake = person("aufnahme_uab_datum", period)
-        events = ((person("gu_pflicht_ende_datum", period) <= on) | (person("asylentscheidung_unanfechtbar_datum", period) <= on)
-                  | (person("aufenthaltstitel_datum", period) <= on) | (on > add_months(intake, int(p.vu_frist_asyl))))
-        aub = (np.isin(hs, [H["anschluss"], H["privat"]]) | np.isin(st, [S["duldung"], S["ausreisepflichtig"]])
-               | (nr1 & events) | (nr2 & (on > add_months(intake, int(p.vu_frist_kontingent)))))
+        events = (
+            (person("gu_pflicht_ende_datum", period) <= on)
+            | (person("asylentscheidung_unanfechtbar_datum", period) <= on)
+            | (person("aufenthaltstitel_datum", period) <= on)
+            | (on > add_months(intake, int(p.vu_frist_asyl)))
+        )
+        aub = (
+            np.isin(hs, [H["anschluss"], H["privat"]])
+            | np.isin(st, [S["duldung"], S["ausreisepflichtig"]])
+            | (nr1 & events)
+            | (nr2 & (on > add_months(intake, int(p.vu_frist_kontingent))))
+        )
         return aub & (st != S["eingebuergert"])
 
 
@@ -108,10 +155,14 @@ class integrationsmanagement(Variable):
         hs = person("unterbringung", period)
         begin = person("beratung_beginn_datum", period)
         extended = person("beratung_verlaengerung_begruendet", period)
-        capped = bool(p.beratung_cap) & (begin < NEVER) & (
-            (on > add_months(begin, 48)) | (~extended & (on > add_months(begin, 36))))
-        member = ((person("anschlussunterbringung", period) & np.isin(hs, [H["anschluss"], H["privat"]]))
-                  | (bool(p.ukraine_erlass) & (st == S["schutz_24"])))
+        capped = (
+            bool(p.beratung_cap)
+            & (begin < NEVER)
+            & ((on > add_months(begin, 48)) | (~extended & (on > add_months(begin, 36))))
+        )
+        member = (person("anschlussunterbringung", period) & np.isin(hs, [H["anschluss"], H["privat"]])) | (
+            bool(p.ukraine_erlass) & (st == S["schutz_24"])
+        )
         return bool(p.im_aktiv) & member & ~capped & (st != S["eingebuergert"])
 
 
@@ -128,7 +179,8 @@ class lastenausgleich(Variable):
         z = person("zugang_bw_datum", period)
         window = (z >= np.datetime64("2015-01-01")) & (z <= np.datetime64("2016-02-29"))
         key = np.isin(hs, [H["anschluss"], H["privat"]]) & (
-            window | person("familiennachzug", period) | person("geboren_nach_zugang", period))
+            window | person("familiennachzug", period) | person("geboren_nach_zugang", period)
+        )
         return bool(p.la_aktiv) & key & (st != S["eingebuergert"])
 
 
@@ -146,18 +198,44 @@ class prioritaet(Variable):
         for i, c in enumerate(COUNTRIES):
             if bool(p.bleibe[c]):
                 good |= country == i
-        protection = np.isin(st, [S[s] for s in ("asylberechtigt", "fluechtling", "subsidiaer", "abschiebungsverbot",
-                                                 "schutz_24", "aufnahme_22_23")])
-        return np.select([st == S["eingebuergert"], protection, (st == S["gestattung"]) & good,
-                          np.isin(st, [S["gestattung"], S["sonstiger_titel"]])], [0, 3, 3, 2], default=1)
+        protection = np.isin(
+            st,
+            [
+                S[s]
+                for s in (
+                    "asylberechtigt",
+                    "fluechtling",
+                    "subsidiaer",
+                    "abschiebungsverbot",
+                    "schutz_24",
+                    "aufnahme_22_23",
+                )
+            ],
+        )
+        return np.select(
+            [
+                st == S["eingebuergert"],
+                protection,
+                (st == S["gestattung"]) & good,
+                np.isin(st, [S["gestattung"], S["sonstiger_titel"]]),
+            ],
+            [0, 3, 3, 2],
+            default=1,
+        )
 
 
 INPUTS = {
-    "aufenthaltsstatus": (int, 0), "unterbringung": (int, 0), "herkunftsland": (int, -1),
-    "aufenthaltstitel_datum": ("date", NEVER), "asylentscheidung_unanfechtbar_datum": ("date", NEVER),
-    "gu_pflicht_ende_datum": ("date", NEVER), "aufnahme_uab_datum": ("date", NEVER),
-    "zugang_bw_datum": ("date", NEVER), "beratung_beginn_datum": ("date", NEVER),
-    "familiennachzug": (bool, False), "geboren_nach_zugang": (bool, False),
+    "aufenthaltsstatus": (int, 0),
+    "unterbringung": (int, 0),
+    "herkunftsland": (int, -1),
+    "aufenthaltstitel_datum": ("date", NEVER),
+    "asylentscheidung_unanfechtbar_datum": ("date", NEVER),
+    "gu_pflicht_ende_datum": ("date", NEVER),
+    "aufnahme_uab_datum": ("date", NEVER),
+    "zugang_bw_datum": ("date", NEVER),
+    "beratung_beginn_datum": ("date", NEVER),
+    "familiennachzug": (bool, False),
+    "geboren_nach_zugang": (bool, False),
     "beratung_verlaengerung_begruendet": (bool, False),
 }
 PRIO = {0: False, 1: "niedrig", 2: "normal", 3: "hoch"}
@@ -167,8 +245,9 @@ OUTCOMES = ["anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanag
 def system() -> TaxBenefitSystem:
     tbs = TaxBenefitSystem([Person])
     for name, (vtype, default) in INPUTS.items():
-        tbs.add_variable(_input(name, dt.date if vtype == "date" else vtype,
-                                dt.date(9999, 12, 31) if vtype == "date" else default))
+        tbs.add_variable(
+            _input(name, dt.date if vtype == "date" else vtype, dt.date(9999, 12, 31) if vtype == "date" else default)
+        )
     for var in (anschlussunterbringung, aub_berechtigt_in_gu, integrationsmanagement, lastenausgleich, prioritaet):
         tbs.add_variable(var)
     tbs.parameters = ParameterNode("", data=PARAMETERS)

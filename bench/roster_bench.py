@@ -39,15 +39,31 @@ def roster(data: Path, n: int, fmt: str) -> Path:
     py = sys.executable
     csv_src = data / f"roster_{n}.csv"
     if not csv_src.exists():
-        subprocess.run([py, "-m", "eligibility.cli", "generate-roster", "--rows", str(n), "--out", str(csv_src),
-                        "--dirty-rate", "0.01"], check=True)
+        subprocess.run(
+            [
+                py,
+                "-m",
+                "eligibility.cli",
+                "generate-roster",
+                "--rows",
+                str(n),
+                "--out",
+                str(csv_src),
+                "--dirty-rate",
+                "0.01",
+            ],
+            check=True,
+        )
     if fmt == "csv":
         return csv_src
     src = data / f"roster_{n}.{fmt}"
     if not src.exists():
         # The same rows in the other format; unreadable rows (a few broken bytes) are left out.
-        subprocess.run([py, "-m", "eligibility.cli", "convert", str(csv_src), "--out", str(src)]
-                       + (["--style", "plain"] if fmt == "jsonl" else []), capture_output=True)
+        subprocess.run(
+            [py, "-m", "eligibility.cli", "convert", str(csv_src), "--out", str(src)]
+            + (["--style", "plain"] if fmt == "jsonl" else []),
+            capture_output=True,
+        )
     return src
 
 
@@ -70,18 +86,26 @@ def main() -> None:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             r.update(size=n, pair=f"{fin} → {fout}", rows_per_s=r["rows"] / r["seconds"])
             results.append(r)
-            print(f"{n:>9} {r['pair']:14} {r['rows']:>9} rows {r['seconds']:7.1f} s {r['rows_per_s']:>9,.0f} rows/s "
-                  f"peak {r['peak_rss_mb']:7.1f} MB", flush=True)
+            print(
+                f"{n:>9} {r['pair']:14} {r['rows']:>9} rows {r['seconds']:7.1f} s {r['rows_per_s']:>9,.0f} rows/s "
+                f"peak {r['peak_rss_mb']:7.1f} MB",
+                flush=True,
+            )
     base = {r["size"]: r for r in results if r["pair"] == "csv → csv"}
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"{time.strftime('%Y-%m-%d %H:%M')}", "",
-             "| rows | formats | seconds | rows/s | peak RSS (MB) | time vs CSV → CSV |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        "",
+        "| rows | formats | seconds | rows/s | peak RSS (MB) | time vs CSV → CSV |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         b = base.get(r["size"])
         ratio = f"{r['seconds'] / b['seconds']:.2f}" if b else "–"
-        lines.append(f"| {r['size']:,} | {r['pair']} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
-                     f"{r['peak_rss_mb']:.1f} | {ratio} |")
+        lines.append(
+            f"| {r['size']:,} | {r['pair']} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+            f"{r['peak_rss_mb']:.1f} | {ratio} |"
+        )
     print("\n".join(lines))
 
 

@@ -31,8 +31,10 @@ def main() -> None:
     print(f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}")
     print("| records | seconds | records/s | intervals/record | peak RSS (MB) |")
     print("|---:|---:|---:|---:|---:|")
-    print(f"| {n:,} | {seconds:.1f} | {n / seconds:,.0f} | {intervals / n:.1f} | "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} |")
+    print(
+        f"| {n:,} | {seconds:.1f} | {n / seconds:,.0f} | {intervals / n:.1f} | "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -4,22 +4,49 @@ import datetime as dt
 
 from hypothesis import strategies as st
 
-STATUSES = ["gestattung", "asylberechtigt", "fluechtling", "subsidiaer", "abschiebungsverbot", "duldung",
-            "ausreisepflichtig", "schutz_24", "aufnahme_22_23", "sonstiger_titel", "eingebuergert"]
+STATUSES = [
+    "gestattung",
+    "asylberechtigt",
+    "fluechtling",
+    "subsidiaer",
+    "abschiebungsverbot",
+    "duldung",
+    "ausreisepflichtig",
+    "schutz_24",
+    "aufnahme_22_23",
+    "sonstiger_titel",
+    "eingebuergert",
+]
 HOUSING = ["erstaufnahme", "vorlaeufig", "anschluss", "privat"]
 COUNTRIES = ["SYR", "AFG", "ERI", "IRQ", "IRN", "SOM", "UKR", "TUR", "GMB", "NGA"]
-EVENT_DATES = ["aufenthaltstitel_datum", "asylentscheidung_unanfechtbar_datum", "gu_pflicht_ende_datum",
-               "beratung_beginn_datum"]
+EVENT_DATES = [
+    "aufenthaltstitel_datum",
+    "asylentscheidung_unanfechtbar_datum",
+    "gu_pflicht_ende_datum",
+    "beratung_beginn_datum",
+]
 
 # Dates cluster around the law's boundary days so that the properties meet them.
-BOUNDARIES = [dt.date(2014, 1, 1), dt.date(2015, 1, 1), dt.date(2015, 11, 1), dt.date(2016, 2, 29),
-              dt.date(2016, 3, 15), dt.date(2016, 8, 1), dt.date(2017, 1, 1), dt.date(2018, 10, 1),
-              dt.date(2019, 8, 1), dt.date(2021, 3, 1), dt.date(2022, 1, 13), dt.date(2022, 3, 11),
-              dt.date(2023, 6, 6)]
+BOUNDARIES = [
+    dt.date(2014, 1, 1),
+    dt.date(2015, 1, 1),
+    dt.date(2015, 11, 1),
+    dt.date(2016, 2, 29),
+    dt.date(2016, 3, 15),
+    dt.date(2016, 8, 1),
+    dt.date(2017, 1, 1),
+    dt.date(2018, 10, 1),
+    dt.date(2019, 8, 1),
+    dt.date(2021, 3, 1),
+    dt.date(2022, 1, 13),
+    dt.date(2022, 3, 11),
+    dt.date(2023, 6, 6),
+]
 
 any_date = st.dates(min_value=dt.date(2014, 1, 1), max_value=dt.date(2026, 12, 31))
-near_boundary = st.builds(lambda d, k: max(dt.date(2014, 1, 1), d + dt.timedelta(days=k)), st.sampled_from(BOUNDARIES),
-                          st.integers(-3, 3))
+near_boundary = st.builds(
+    lambda d, k: max(dt.date(2014, 1, 1), d + dt.timedelta(days=k)), st.sampled_from(BOUNDARIES), st.integers(-3, 3)
+)
 dates = st.one_of(any_date, near_boundary)
 reference_dates = st.one_of(st.dates(min_value=dt.date(2014, 1, 1), max_value=dt.date(2026, 12, 31)), near_boundary)
 

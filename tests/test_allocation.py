@@ -49,21 +49,53 @@ def cents(x):
 
 # ---------------------------------------------------------------- hand-made rosters
 
-HEADER = ["person_id", "aufenthaltsstatus", "aufenthaltstitel_datum", "aufnahme_uab_datum", "zugang_bw_datum",
-          "asylentscheidung_unanfechtbar_datum", "unterbringung", "gemeinde", "herkunftsland", "familiennachzug",
-          "geboren_nach_zugang"]
+HEADER = [
+    "person_id",
+    "aufenthaltsstatus",
+    "aufenthaltstitel_datum",
+    "aufnahme_uab_datum",
+    "zugang_bw_datum",
+    "asylentscheidung_unanfechtbar_datum",
+    "unterbringung",
+    "gemeinde",
+    "herkunftsland",
+    "familiennachzug",
+    "geboren_nach_zugang",
+]
 
 
 def counted_person(pid, gemeinde, herkunftsland="SYR"):
     """In AUB on 15.09.2017 and 2018, taken in by the Land inside the § 29d window."""
-    return [pid, "fluechtling", "2016-03-01", "2015-07-01", "2015-06-01", "2016-02-15", "anschluss", gemeinde,
-            herkunftsland, "nein", "nein"]
+    return [
+        pid,
+        "fluechtling",
+        "2016-03-01",
+        "2015-07-01",
+        "2015-06-01",
+        "2016-02-15",
+        "anschluss",
+        gemeinde,
+        herkunftsland,
+        "nein",
+        "nein",
+    ]
 
 
 def im_only_person(pid, gemeinde):
     """In AUB (so in the IM target group) but taken in after the § 29d window: not counted."""
-    return [pid, "fluechtling", "2017-05-01", "2017-01-20", "2017-01-10", "2017-04-20", "anschluss", gemeinde,
-            "ERI", "nein", "nein"]
+    return [
+        pid,
+        "fluechtling",
+        "2017-05-01",
+        "2017-01-20",
+        "2017-01-10",
+        "2017-04-20",
+        "anschluss",
+        gemeinde,
+        "ERI",
+        "nein",
+        "nein",
+    ]
 
 
 def write(tmp_path, rows, name="liste.csv"):
@@ -87,6 +119,7 @@ def bodensee(tmp_path):
 
 
 # ---------------------------------------------------------------- § 29d: no money without a state-wide figure
+
 
 def test_county_roster_without_a_statewide_figure_prints_counts_and_no_money():
     r = run("allocation", COUNTY, "--year", "2018")
@@ -142,8 +175,9 @@ def test_statewide_count_shares_sum_to_the_countys_part_of_the_budget(statewide)
 
 def test_a_statewide_count_with_a_rounding_difference_reports_it():
     pairs = pairs_on(COUNTY, dt.date(2018, 9, 15))
-    diffs = {n: lastenausgleich(ENGINE, pairs, 2018, statewide_count=n).rounding_difference
-             for n in range(70_001, 70_040)}
+    diffs = {
+        n: lastenausgleich(ENGINE, pairs, 2018, statewide_count=n).rounding_difference for n in range(70_001, 70_040)
+    }
     n, diff = next((n, d) for n, d in diffs.items() if d)
     r = run("allocation", COUNTY, "--year", "2018", "--statewide-count", n)
     expected = f"{diff:.2f}".replace(".", ",")
@@ -159,15 +193,18 @@ def test_statewide_roster_shares_sum_to_the_whole_budget():
     assert "als landesweit erklärt (--statewide)" in r.output and "90.000.000,00 €" in r.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--per-head", "1125", "--landesweit-anzahl", "80000"], "schließen sich aus"),
-    (["--per-head", "1125", "--statewide"], "schließen sich aus"),
-    (["--statewide-count", "80000", "--statewide"], "schließen sich aus"),
-    (["--landesweit-anzahl", "100"], "ist kleiner als die Zahl der in dieser Liste gezählten Personen"),
-    (["--landesweit-anzahl", "viele"], "ganze Zahl"),
-    (["--per-head", "0"], "größer als 0"),
-    (["--per-head", "elf"], "keine Zahl"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--per-head", "1125", "--landesweit-anzahl", "80000"], "schließen sich aus"),
+        (["--per-head", "1125", "--statewide"], "schließen sich aus"),
+        (["--statewide-count", "80000", "--statewide"], "schließen sich aus"),
+        (["--landesweit-anzahl", "100"], "ist kleiner als die Zahl der in dieser Liste gezählten Personen"),
+        (["--landesweit-anzahl", "viele"], "ganze Zahl"),
+        (["--per-head", "0"], "größer als 0"),
+        (["--per-head", "elf"], "keine Zahl"),
+    ],
+)
 def test_option_combinations_that_cannot_give_a_lawful_amount_are_clear_errors(args, message):
     r = run("allocation", COUNTY, "--year", "2018", *args)
     assert r.exit_code == 2
@@ -206,11 +243,16 @@ def test_amounts_and_counts_are_read_as_people_type_them():
 
 # ---------------------------------------------------------------- who is counted
 
+
 def test_a_row_with_an_unread_field_the_count_does_not_need_is_still_counted(tmp_path):
-    rows = [counted_person("A1", "Tettnang"), counted_person("A2", "Tettnang", herkunftsland="Narnia"),
-            counted_person("A3", "Tettnang")]
-    rows.append(["A4", "fluechtling", "2016-03-01", "2015-07-01", "2015-06-01", "", "", "Tettnang", "SYR",
-                 "nein", "nein"])  # housing unknown: the outcome is unknown, reported, not counted
+    rows = [
+        counted_person("A1", "Tettnang"),
+        counted_person("A2", "Tettnang", herkunftsland="Narnia"),
+        counted_person("A3", "Tettnang"),
+    ]
+    rows.append(
+        ["A4", "fluechtling", "2016-03-01", "2015-07-01", "2015-06-01", "", "", "Tettnang", "SYR", "nein", "nein"]
+    )  # housing unknown: the outcome is unknown, reported, not counted
     rows.append(counted_person("A5", "Tettnang") + ["zu viel"])  # one field too many: the row cannot be read
     path = write(tmp_path, rows)
     for batch in (False, True):
@@ -229,6 +271,7 @@ def test_a_row_with_an_unread_field_the_count_does_not_need_is_still_counted(tmp
 
 
 # ---------------------------------------------------------------- IM budget
+
 
 def test_im_budget_is_the_2017_lastenausgleich_count_times_the_rate_for_24_months(bodensee):
     pairs = pairs_on(bodensee, dt.date(2017, 9, 15))
@@ -270,8 +313,12 @@ def test_im_table_text_shows_the_posts_per_year_rate_and_the_ways_out(bodensee):
 
 
 def test_no_output_names_a_non_citation(bodensee, tmp_path):
-    for args in (["--year", "2018"], ["--year", "2018", "--per-head", "1125", "--im-budget"],
-                 ["--year", "2019", "--statewide"], ["--year", "2017", "--landesweit-anzahl", "90000"]):
+    for args in (
+        ["--year", "2018"],
+        ["--year", "2018", "--per-head", "1125", "--im-budget"],
+        ["--year", "2019", "--statewide"],
+        ["--year", "2017", "--landesweit-anzahl", "90000"],
+    ):
         for roster in (COUNTY, bodensee):
             out = run("allocation", roster, *args).output
             for word in NON_CITATIONS:
@@ -281,8 +328,12 @@ def test_no_output_names_a_non_citation(bodensee, tmp_path):
 def test_csv_is_deterministic_and_carries_both_tables(bodensee, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     for out in (a, b):
-        assert run("allocation", bodensee, "--year", "2017", "--landesweit-anzahl", "90000", "--im-budget",
-                   "--out", out).exit_code == 0
+        assert (
+            run(
+                "allocation", bodensee, "--year", "2017", "--landesweit-anzahl", "90000", "--im-budget", "--out", out
+            ).exit_code
+            == 0
+        )
     assert a.read_bytes() == b.read_bytes()
     rows = {x["gemeinde"]: x for x in csv.DictReader(io.StringIO(a.read_text(encoding="utf-8-sig")), delimiter=";")}
     assert rows["Tettnang"]["im_budget_eur"] == "132149,28" and rows["Tettnang"]["vzae_hochschule"] == "1,03"
@@ -314,8 +365,10 @@ def test_xlsx_has_money_as_numbers_with_a_euro_format_and_is_deterministic(boden
 
     a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
     for out in (a, b):
-        assert run("allocation", bodensee, "--year", "2018", "--per-head", "1125", "--im-budget",
-                   "--out", out).exit_code == 0
+        assert (
+            run("allocation", bodensee, "--year", "2018", "--per-head", "1125", "--im-budget", "--out", out).exit_code
+            == 0
+        )
     assert a.read_bytes() == b.read_bytes()
     ws = openpyxl.load_workbook(a).active
     header = [c.value for c in ws[1]]

@@ -13,17 +13,27 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
 GOEPPINGEN = Engine.load(overlays=[ROOT / "rules" / "overlays" / "goeppingen.yaml"])
 
-garbage = st.fixed_dictionaries({}, optional={
-    "aufnahme_uab_datum": st.sampled_from(["31.02.2016", "kein Datum", "unbekannt", ""]),
-    "aufenthaltsstatus": st.sampled_from(["dulding", "", "GESTATTUNG"]),
-    "familiennachzug": st.sampled_from(["vielleicht", "ja", 1]),
-    "herkunftsland": st.sampled_from(["sy", "SYR", ""]),
-})
+garbage = st.fixed_dictionaries(
+    {},
+    optional={
+        "aufnahme_uab_datum": st.sampled_from(["31.02.2016", "kein Datum", "unbekannt", ""]),
+        "aufenthaltsstatus": st.sampled_from(["dulding", "", "GESTATTUNG"]),
+        "familiennachzug": st.sampled_from(["vielleicht", "ja", 1]),
+        "herkunftsland": st.sampled_from(["sy", "SYR", ""]),
+    },
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(person_records(), st.builds(lambda a, b: {**a, **b}, person_records(), garbage)),
-                min_size=1, max_size=40), reference_dates, st.booleans())
+@given(
+    st.lists(
+        st.one_of(person_records(), st.builds(lambda a, b: {**a, **b}, person_records(), garbage)),
+        min_size=1,
+        max_size=40,
+    ),
+    reference_dates,
+    st.booleans(),
+)
 def test_batch_path_equals_single_record_path(records, on, overlay):
     engine = GOEPPINGEN if overlay else ENGINE
     table = engine.decide_table(records, on)
@@ -52,8 +62,10 @@ def test_non_mapping_rows_are_error_rows():
 
 
 def test_entity_with_computed_amounts_uses_the_per_record_path_with_the_same_answers():
-    posts = [{"antragsteller_art": "gemeinde", "personen_stichtag_2017": n, "stelleninhaber_qualifikation": q,
-              "vzae": v} for n, q, v in ((166, "hochschule", 1), (13, "ausbildung", 0.5), (89, "hochschule", 0.75))]
+    posts = [
+        {"antragsteller_art": "gemeinde", "personen_stichtag_2017": n, "stelleninhaber_qualifikation": q, "vzae": v}
+        for n, q, v in ((166, "hochschule", 1), (13, "ausbildung", 0.5), (89, "hochschule", 0.75))
+    ]
     table = ENGINE.decide_table(posts, dt.date(2018, 3, 1), entity="stelle")
     # 0,75 VZÄ × 64.000 € × 2 years = 96.000 € exceed the Verbund-sized budget of 70.851,12 €: capped.
     assert table.columns["jahresfoerderung"] == [64000, 0, 35425.56]
@@ -71,7 +83,9 @@ def test_evaluate_csv_through_the_batch_path_is_byte_identical_to_the_per_record
         _, rows = read_roster(src, ENGINE.entity().facts)
         w = RosterWriter(old, "csv", columns_for(ENGINE, None, lang), delimiter=";", bom=True)
         for row, d in evaluated_rows(ENGINE, rows, dt.date(2018, 9, 15)):
-            w.write(error_row(row, ENGINE, None, lang) if d is None else decision_row(row.number, d, ENGINE, lang, True))
+            w.write(
+                error_row(row, ENGINE, None, lang) if d is None else decision_row(row.number, d, ENGINE, lang, True)
+            )
         w.close()
         assert new.read_bytes() == old.read_bytes()
 
@@ -85,16 +99,23 @@ def test_report_counts_are_the_same_through_both_paths():
     on = dt.date(2018, 9, 15)
     a = collect(ENGINE, evaluated_rows(ENGINE, read_roster(src, ENGINE.entity().facts)[1], on), on)
     b = collect(ENGINE, table_decisions(ENGINE, read_roster(src, ENGINE.entity().facts)[1], on, size=300), on)
-    assert (a.total, a.gemeinden, a.missing, a.error_ids, a.statuses) == (b.total, b.gemeinden, b.missing, b.error_ids,
-                                                                           b.statuses)
+    assert (a.total, a.gemeinden, a.missing, a.error_ids, a.statuses) == (
+        b.total,
+        b.gemeinden,
+        b.missing,
+        b.error_ids,
+        b.statuses,
+    )
 
 
 def test_concurrent_batches_do_not_mix_rows():
     from concurrent.futures import ThreadPoolExecutor
 
     def run(status):
-        records = [{"person_id": f"{status}{i}", "aufenthaltsstatus": status, "unterbringung": "anschluss"}
-                   for i in range(2000)]
+        records = [
+            {"person_id": f"{status}{i}", "aufenthaltsstatus": status, "unterbringung": "anschluss"}
+            for i in range(2000)
+        ]
         table = ENGINE.decide_table(records, dt.date(2019, 1, 1), chunk_size=250)
         return status, set(table.columns["prioritaet"]), table.columns["record_id"][0]
 
@@ -108,8 +129,13 @@ def test_a_date_beyond_the_computable_calendar_is_the_same_field_error_on_every_
     """Rules add months and years to record dates: a date after 31.12.9899 would leave the
     calendar, so it is a field error (that fact unknown) on the record and the batch path alike,
     never a crash on one path and 'noch offen' on the other."""
-    r = {"person_id": "X", "aufenthaltsstatus": "gestattung", "aufnahme_uab_datum": "9999-06-01",
-         "zugang_bw_datum": "2016-05-01", "unterbringung": "vorlaeufig"}
+    r = {
+        "person_id": "X",
+        "aufenthaltsstatus": "gestattung",
+        "aufnahme_uab_datum": "9999-06-01",
+        "zugang_bw_datum": "2016-05-01",
+        "unterbringung": "vorlaeufig",
+    }
     d = ENGINE.decide(r, "2018-01-01")
     assert [e.field for e in d.errors] == ["aufnahme_uab_datum"] and d.errors[0].code == "date_range"
     row = next(iter(ENGINE.decide_table([r], dt.date(2018, 1, 1)).rows()))
@@ -123,18 +149,30 @@ def test_a_reference_date_beyond_the_computable_calendar_is_refused_with_a_messa
 
     from eligibility.cli import main
 
-    r = CliRunner().invoke(main, ["check", str(ROOT / "examples" / "anerkannter_fluechtling.yaml"), "--on", "9999-12-31"])
+    r = CliRunner().invoke(
+        main, ["check", str(ROOT / "examples" / "anerkannter_fluechtling.yaml"), "--on", "9999-12-31"]
+    )
     assert r.exit_code == 2 and "Stichtag nach dem 31.12.9899" in r.output and "Traceback" not in r.output
 
 
 def test_a_typed_arrow_date_beyond_the_calendar_is_the_same_field_error_as_on_the_record_path():
     import pyarrow as pa
 
-    rec = {"person_id": "X", "aufenthaltsstatus": "duldung", "unterbringung": "vorlaeufig",
-           "zugang_bw_datum": "9999-12-31"}
+    rec = {
+        "person_id": "X",
+        "aufenthaltsstatus": "duldung",
+        "unterbringung": "vorlaeufig",
+        "zugang_bw_datum": "9999-12-31",
+    }
     d = ENGINE.decide(rec, "2018-01-01")
-    table = pa.table({"person_id": ["X"], "aufenthaltsstatus": ["duldung"], "unterbringung": ["vorlaeufig"],
-                      "zugang_bw_datum": pa.array([dt.date(9999, 12, 31)], pa.date32())})
+    table = pa.table(
+        {
+            "person_id": ["X"],
+            "aufenthaltsstatus": ["duldung"],
+            "unterbringung": ["vorlaeufig"],
+            "zugang_bw_datum": pa.array([dt.date(9999, 12, 31)], pa.date32()),
+        }
+    )
     row = next(iter(ENGINE.decide_table(table, dt.date(2018, 1, 1)).rows()))
     assert row["errors"] == d.errors[0].message.de
     assert {k: row[k] for k in d.outcomes} == {k: o.value for k, o in d.outcomes.items()}

@@ -36,8 +36,9 @@ def test_changed_expectation_fails_with_expected_got_and_rule_path(tmp_path):
 
 def test_missing_expectation_and_unknown_without_missing_are_reported(tmp_path):
     case = tmp_path / "unvollstaendig.yaml"
-    case.write_text("title: t\nreason: r\non: 2018-01-01\nrecord: {}\nexpect:\n  anschlussunterbringung:\n",
-                    encoding="utf-8")
+    case.write_text(
+        "title: t\nreason: r\non: 2018-01-01\nrecord: {}\nexpect:\n  anschlussunterbringung:\n", encoding="utf-8"
+    )
     r = run("test", case, "--no-coverage")
     assert r.exit_code == 1
     assert "integrationsmanagement: no expectation" in r.output
@@ -75,5 +76,7 @@ def test_min_coverage_fails_below_threshold(tmp_path):
 
 def test_citations_split_only_at_top_level():
     assert citations("§ 9 Abs. 1 Nr. 4 FlüAG; §§ 187 Abs. 1, 188 Abs. 2 BGB") == [
-        "§ 9 Abs. 1 Nr. 4 FlüAG", "§§ 187 Abs. 1, 188 Abs. 2 BGB"]
+        "§ 9 Abs. 1 Nr. 4 FlüAG",
+        "§§ 187 Abs. 1, 188 Abs. 2 BGB",
+    ]
     assert citations("Praxis 2019 (Tuttlingen; rund 1.003 €)") == ["Praxis 2019 (Tuttlingen; rund 1.003 €)"]

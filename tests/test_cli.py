@@ -22,7 +22,10 @@ def test_check_prints_a_german_explanation_with_rule_and_source():
     assert r.exit_code == 0, r.output
     assert "Zielgruppe Integrationsmanagement: JA" in r.output
     assert "weil: Ein Aufenthaltstitel ist erteilt (§ 9 Abs. 1 Nr. 3 FlüAG [Gesetz])" in r.output
-    assert "Regelpfad: integrationsmanagement/im.anschlussunterbringung → anschlussunterbringung/aub.titel_erteilt" in r.output
+    assert (
+        "Regelpfad: integrationsmanagement/im.anschlussunterbringung → anschlussunterbringung/aub.titel_erteilt"
+        in r.output
+    )
     assert "Stichtag 15.09.2018" in r.output
 
 
@@ -34,8 +37,13 @@ def test_check_json_parses_and_carries_the_rule_set_hash():
     assert len(data["ruleset"]["sha256"]) == 64
     assert data["outcomes"]["integrationsmanagement"]["value"] is True
     assert data["outcomes"]["prioritaet"]["value"] == "hoch"
-    assert set(data["outcomes"]) == {"anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanagement",
-                                     "lastenausgleich", "prioritaet"}
+    assert set(data["outcomes"]) == {
+        "anschlussunterbringung",
+        "aub_berechtigt_in_gu",
+        "integrationsmanagement",
+        "lastenausgleich",
+        "prioritaet",
+    }
 
 
 def test_check_markdown_and_english():
@@ -46,8 +54,10 @@ def test_check_markdown_and_english():
 
 def test_check_unknown_shows_the_question_to_ask(tmp_path):
     person = tmp_path / "p.json"
-    person.write_text(json.dumps({"person_id": "X1", "aufenthaltsstatus": "fluechtling",
-                                  "aufenthaltstitel_datum": "2017-01-01"}), encoding="utf-8")
+    person.write_text(
+        json.dumps({"person_id": "X1", "aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-01-01"}),
+        encoding="utf-8",
+    )
     r = run("check", person, "--on", "2018-01-01")
     assert r.exit_code == 0
     assert "Zielgruppe Integrationsmanagement: NOCH OFFEN" in r.output
@@ -91,10 +101,13 @@ def test_bad_person_file_exit_2_without_personal_data(tmp_path):
     assert "dulding" not in r.output and "31.02.2016" not in r.output
 
 
-@pytest.mark.parametrize("content,message", [
-    ("[1, 2]", "erwartet ein Objekt"),
-    ("a: [unclosed", "kein gültiges YAML"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("[1, 2]", "erwartet ein Objekt"),
+        ("a: [unclosed", "kein gültiges YAML"),
+    ],
+)
 def test_unreadable_person_file_exit_2(tmp_path, content, message):
     person = tmp_path / "p.yaml"
     person.write_text(content, encoding="utf-8")
@@ -130,11 +143,23 @@ def test_docs_check_passes_when_current_and_fails_when_stale(tmp_path):
 
 def test_evaluate_encoding_and_delimiter_overrides(tmp_path):
     src = tmp_path / "liste.txt.csv"
-    src.write_bytes("person_id|aufenthaltsstatus|unterbringung|gemeinde\nX1|duldung|anschluss|Mühlhausen\n"
-                    .encode("cp1252"))
+    src.write_bytes(
+        "person_id|aufenthaltsstatus|unterbringung|gemeinde\nX1|duldung|anschluss|Mühlhausen\n".encode("cp1252")
+    )
     out = tmp_path / "erg.csv"
-    r = run("evaluate", src, "--on", "2019-01-01", "--out", out, "--delimiter", "|", "--encoding", "cp1252",
-            "--allow-missing")  # a four-column list: the other columns are missing on purpose
+    r = run(
+        "evaluate",
+        src,
+        "--on",
+        "2019-01-01",
+        "--out",
+        out,
+        "--delimiter",
+        "|",
+        "--encoding",
+        "cp1252",
+        "--allow-missing",
+    )  # a four-column list: the other columns are missing on purpose
     assert r.exit_code == 0, r.output
     text = out.read_text(encoding="utf-8-sig")
     assert "X1" in text and "niedrig" in text

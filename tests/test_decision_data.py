@@ -19,11 +19,14 @@ from eligibility.values import UNKNOWN, to_json_value
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
 GOEPPINGEN = Engine.load(overlays=[ROOT / "rules" / "overlays" / "goeppingen.yaml"])
-spoilt = st.fixed_dictionaries({}, optional={
-    "aufnahme_uab_datum": st.sampled_from(["31.02.2016", "unbekannt", ""]),
-    "aufenthaltsstatus": st.sampled_from(["dulding", ""]),
-    "familiennachzug": st.sampled_from(["vielleicht", "ja"]),
-})
+spoilt = st.fixed_dictionaries(
+    {},
+    optional={
+        "aufnahme_uab_datum": st.sampled_from(["31.02.2016", "unbekannt", ""]),
+        "aufenthaltsstatus": st.sampled_from(["dulding", ""]),
+        "familiennachzug": st.sampled_from(["vielleicht", "ja"]),
+    },
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

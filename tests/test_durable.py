@@ -32,12 +32,23 @@ def test_both_engines_agree_on_fully_known_records(record, on):
 
 def test_more_than_1024_records_in_one_ruleset_do_not_crash():
     on = dt.date(2018, 9, 15)
-    record = {"person_id": "X", "aufenthaltsstatus": "duldung", "aufenthaltstitel_datum": None,
-              "aufnahme_uab_datum": "2016-01-01", "zugang_bw_datum": "2015-06-01",
-              "asylentscheidung_unanfechtbar_datum": None, "gu_pflicht_ende_datum": None,
-              "unterbringung": "anschluss", "gemeinde": "A", "kreis": "K", "herkunftsland": "GMB",
-              "familiennachzug": False, "geboren_nach_zugang": False, "beratung_beginn_datum": None,
-              "beratung_verlaengerung_begruendet": False}
+    record = {
+        "person_id": "X",
+        "aufenthaltsstatus": "duldung",
+        "aufenthaltstitel_datum": None,
+        "aufnahme_uab_datum": "2016-01-01",
+        "zugang_bw_datum": "2015-06-01",
+        "asylentscheidung_unanfechtbar_datum": None,
+        "gu_pflicht_ende_datum": None,
+        "unterbringung": "anschluss",
+        "gemeinde": "A",
+        "kreis": "K",
+        "herkunftsland": "GMB",
+        "familiennachzug": False,
+        "geboren_nach_zugang": False,
+        "beratung_beginn_datum": None,
+        "beratung_verlaengerung_begruendet": False,
+    }
     results = list(DURABLE.decide_many((dict(record, person_id=str(i)) for i in range(1500)), on))
     assert len(results) == 1500
     assert results[-1]["prioritaet"] == "niedrig" and results[-1]["lastenausgleich"] is True
@@ -47,10 +58,21 @@ def test_a_first_record_that_matches_nothing_does_not_abort():
     fresh = DurableEngine(ENGINE)
     # 2014: no rule of any outcome fires for a naturalised ... record except the exceptions;
     # the warm-up inside the bridge is what keeps delete_state from aborting here.
-    out = fresh.decide({"aufenthaltsstatus": "gestattung", "aufenthaltstitel_datum": None,
-                        "aufnahme_uab_datum": "2014-01-01", "asylentscheidung_unanfechtbar_datum": None,
-                        "gu_pflicht_ende_datum": None, "unterbringung": "vorlaeufig", "herkunftsland": "TUR",
-                        "zugang_bw_datum": "2014-01-01", "familiennachzug": False, "geboren_nach_zugang": False,
-                        "beratung_beginn_datum": None, "beratung_verlaengerung_begruendet": False},
-                       dt.date(2014, 6, 1))
+    out = fresh.decide(
+        {
+            "aufenthaltsstatus": "gestattung",
+            "aufenthaltstitel_datum": None,
+            "aufnahme_uab_datum": "2014-01-01",
+            "asylentscheidung_unanfechtbar_datum": None,
+            "gu_pflicht_ende_datum": None,
+            "unterbringung": "vorlaeufig",
+            "herkunftsland": "TUR",
+            "zugang_bw_datum": "2014-01-01",
+            "familiennachzug": False,
+            "geboren_nach_zugang": False,
+            "beratung_beginn_datum": None,
+            "beratung_verlaengerung_begruendet": False,
+        },
+        dt.date(2014, 6, 1),
+    )
     assert out["anschlussunterbringung"] is False

@@ -148,15 +148,18 @@ def test_event_date_that_has_not_happened_compares_as_never(tmp_path):
     assert derived_value(tmp_path, "d <= stichtag", {"d": dt.date(2020, 5, 1)}, on) is True
 
 
-@pytest.mark.parametrize("start,months,end", [
-    ("2016-03-15", 24, "2018-03-15"),
-    ("2016-02-29", 24, "2018-02-28"),
-    ("2016-02-29", 48, "2020-02-29"),
-    ("2015-12-31", 24, "2017-12-31"),
-    ("2022-08-31", 6, "2023-02-28"),
-    ("2024-01-31", 1, "2024-02-29"),
-    ("2023-03-31", -1, "2023-02-28"),
-])
+@pytest.mark.parametrize(
+    "start,months,end",
+    [
+        ("2016-03-15", 24, "2018-03-15"),
+        ("2016-02-29", 24, "2018-02-28"),
+        ("2016-02-29", 48, "2020-02-29"),
+        ("2015-12-31", 24, "2017-12-31"),
+        ("2022-08-31", 6, "2023-02-28"),
+        ("2024-01-31", 1, "2024-02-29"),
+        ("2023-03-31", -1, "2023-02-28"),
+    ],
+)
 def test_add_months_follows_bgb_188(start, months, end):
     assert add_months(dt.date.fromisoformat(start), months) == dt.date.fromisoformat(end)
 
@@ -168,16 +171,19 @@ def test_add_months_properties(d, n):
     assert r.day == d.day or (r.day < d.day and (r + dt.timedelta(days=1)).day == 1)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("a = b", "unexpected character '='"),
-    ("a and", "unexpected the end of the expression"),
-    ("__import__('os')", "unknown function '__import__'"),
-    ("a.b", "unexpected character '.'"),
-    ("x[0]", "unexpected '['"),
-    ("a < b < c", "comparisons cannot be chained"),
-    ("2017-02-29 > stichtag", "'2017-02-29' is not a real date"),
-    ("", "empty expression"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a = b", "unexpected character '='"),
+        ("a and", "unexpected the end of the expression"),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("a.b", "unexpected character '.'"),
+        ("x[0]", "unexpected '['"),
+        ("a < b < c", "comparisons cannot be chained"),
+        ("2017-02-29 > stichtag", "'2017-02-29' is not a real date"),
+        ("", "empty expression"),
+    ],
+)
 def test_parser_rejects_with_a_column(text, message):
     with pytest.raises(ExpressionError) as info:
         parse(text)
@@ -247,8 +253,9 @@ def test_known_is_the_same_on_every_evaluation_path(tmp_path_factory, expr, va, 
     folder.mkdir()
     import json
 
-    (folder / "rules.yaml").write_text((MINI % json.dumps(expr)).replace('when: "a or not a"', "when: e"),
-                                       encoding="utf-8")
+    (folder / "rules.yaml").write_text(
+        (MINI % json.dumps(expr)).replace('when: "a or not a"', "when: e"), encoding="utf-8"
+    )
     engine = Engine.load(folder)
     ent = engine.entity()
     env = make_env(engine.compiled, ent, facts, on)

@@ -23,8 +23,25 @@ ENGINE = Engine.load()
 FACTS = ENGINE.entity().facts
 COLUMNS = ["person_id"] + list(FIELDS)
 
-cells = st.one_of(st.none(), st.sampled_from(["", " ", "unbekannt", "31.02.2016", "2016-02-29", "01.03.2016",
-                                               "ja", "nein", "dulding", "GESTATTUNG", " duldung ", "SYR"]))
+cells = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "unbekannt",
+            "31.02.2016",
+            "2016-02-29",
+            "01.03.2016",
+            "ja",
+            "nein",
+            "dulding",
+            "GESTATTUNG",
+            " duldung ",
+            "SYR",
+        ]
+    ),
+)
 
 
 def _rows(table):
@@ -35,8 +52,9 @@ def _rows(table):
 @given(st.lists(person_records(), min_size=1, max_size=30), reference_dates, st.data())
 def test_arrow_and_polars_tables_equal_the_record_path(records, on, data):
     # A table has every column for every row: an absent value is an empty cell (None).
-    spoil = data.draw(st.lists(st.tuples(st.integers(0, len(records) - 1), st.sampled_from(COLUMNS[1:]), cells),
-                               max_size=5))
+    spoil = data.draw(
+        st.lists(st.tuples(st.integers(0, len(records) - 1), st.sampled_from(COLUMNS[1:]), cells), max_size=5)
+    )
     rows = [{k: r.get(k) for k in COLUMNS} for r in records]
     for i, k, v in spoil:
         if isinstance(rows[i][k], (str, type(None))):
@@ -54,8 +72,11 @@ def test_arrow_and_polars_tables_equal_the_record_path(records, on, data):
     typed = {}
     for k, v in columns.items():
         try:
-            typed[k] = pa.array([None if x is None else dt.date.fromisoformat(x) for x in v], pa.date32()) \
-                if k.endswith("_datum") else table.column(k)
+            typed[k] = (
+                pa.array([None if x is None else dt.date.fromisoformat(x) for x in v], pa.date32())
+                if k.endswith("_datum")
+                else table.column(k)
+            )
         except (TypeError, ValueError):
             typed[k] = table.column(k)
     assert _rows(ENGINE.decide_table(pa.table(typed), on)) == expected
@@ -67,29 +88,65 @@ def test_arrow_and_polars_tables_equal_the_record_path(records, on, data):
 
 
 def test_a_large_table_is_split_over_threads_and_keeps_order():
-    records = [{"person_id": f"P{i}", "aufenthaltsstatus": "duldung" if i % 3 else "fluechtling",
-                "unterbringung": "anschluss"} for i in range(60_000)]
+    records = [
+        {"person_id": f"P{i}", "aufenthaltsstatus": "duldung" if i % 3 else "fluechtling", "unterbringung": "anschluss"}
+        for i in range(60_000)
+    ]
     table = ENGINE.decide_table(pa.Table.from_pylist(records), dt.date(2019, 1, 1))
     assert table.columns["record_id"] == [r["person_id"] for r in records]
     assert table.columns["prioritaet"] == ["hoch" if i % 3 == 0 else "niedrig" for i in range(60_000)]
 
 
 def test_typed_arrow_dates_equal_date_strings():
-    rows = [{"person_id": "a", "aufenthaltsstatus": "fluechtling", "unterbringung": "vorlaeufig",
-             "aufnahme_uab_datum": "2016-01-01", "aufenthaltstitel_datum": None, "asylentscheidung_unanfechtbar_datum":
-             "2016-07-28", "gu_pflicht_ende_datum": None}]
+    rows = [
+        {
+            "person_id": "a",
+            "aufenthaltsstatus": "fluechtling",
+            "unterbringung": "vorlaeufig",
+            "aufnahme_uab_datum": "2016-01-01",
+            "aufenthaltstitel_datum": None,
+            "asylentscheidung_unanfechtbar_datum": "2016-07-28",
+            "gu_pflicht_ende_datum": None,
+        }
+    ]
     on = dt.date(2016, 9, 1)
-    typed = pa.table({k: (pa.array([None if v is None else dt.date.fromisoformat(v) for v in [r[k] for r in rows]],
-                                   pa.date32()) if k.endswith("datum") else pa.array([r[k] for r in rows]))
-                      for k in rows[0]})
+    typed = pa.table(
+        {
+            k: (
+                pa.array([None if v is None else dt.date.fromisoformat(v) for v in [r[k] for r in rows]], pa.date32())
+                if k.endswith("datum")
+                else pa.array([r[k] for r in rows])
+            )
+            for k in rows[0]
+        }
+    )
     assert _rows(ENGINE.decide_table(typed, on)) == _rows(ENGINE.decide_table(rows, on))
 
 
 # ---------------------------------------------------------------- CSV reading
 
-line_kinds = st.sampled_from(["record", "record", "record", "blank", "semicolons", "spaces", "few_fields",
-                              "many_fields", "quoted", "quoted_newline", "bad_bytes", "nul", "lone_cr", "cp1252",
-                              "unbalanced_quote", "unbalanced_quote_last", "newline_in_last_cell", "latin1_cell"])
+line_kinds = st.sampled_from(
+    [
+        "record",
+        "record",
+        "record",
+        "blank",
+        "semicolons",
+        "spaces",
+        "few_fields",
+        "many_fields",
+        "quoted",
+        "quoted_newline",
+        "bad_bytes",
+        "nul",
+        "lone_cr",
+        "cp1252",
+        "unbalanced_quote",
+        "unbalanced_quote_last",
+        "newline_in_last_cell",
+        "latin1_cell",
+    ]
+)
 
 
 def _line(kind, i, record):
@@ -145,10 +202,15 @@ def _blocks(path, block_rows):
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(line_kinds, person_records()), max_size=40), st.integers(1, 900), st.integers(1, 9),
-       st.booleans())
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(line_kinds, person_records()), max_size=40),
+    st.integers(1, 900),
+    st.integers(1, 9),
+    st.booleans(),
+)
 def test_arrow_csv_blocks_read_what_the_exact_reader_reads(tmp_path, lines, block_bytes, block_rows, bom):
     body = b"".join(_line(kind, i, rec) for i, (kind, rec) in enumerate(lines))
     header = ";".join(GERMAN_HEADERS.get(f, f) for f in COLUMNS).encode() + b"\r\n"
@@ -172,9 +234,13 @@ def test_lines_with_broken_bytes_do_not_keep_the_rest_from_arrow():
 
 # ---------------------------------------------------------------- CSV writing
 
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(codec="utf-8")), min_size=2, max_size=5), st.sampled_from([";", ","]),
-       st.sampled_from(["\r\n", "\n"]))
+@given(
+    st.lists(st.text(alphabet=st.characters(codec="utf-8")), min_size=2, max_size=5),
+    st.sampled_from([";", ","]),
+    st.sampled_from(["\r\n", "\n"]),
+)
 def test_block_writer_quotes_like_csv_writer(fields, delimiter, eol):
     w = CsvBlockWriter(ENGINE, None, "de", True, delimiter, eol)
     buf = io.StringIO()
@@ -204,18 +270,31 @@ def test_fast_csv_output_equals_the_row_writer_on_a_dirty_roster(tmp_path, lang)
         w.write(out_row)
     w.close()
     assert fast.read_bytes() == slow.read_bytes()
-    assert (summary.errors, summary.unknown, summary.decided) == (counts["error"], counts["unknown"],
-                                                                  counts["decided"])
+    assert (summary.errors, summary.unknown, summary.decided) == (counts["error"], counts["unknown"], counts["decided"])
 
 
 def test_a_pandas_frame_equals_the_record_path():
     pd = pytest.importorskip("pandas")
-    rows = [{"person_id": "a", "aufenthaltsstatus": "gestattung", "unterbringung": "vorlaeufig",
-             "aufnahme_uab_datum": "2016-01-01", "aufenthaltstitel_datum": None, "herkunftsland": "SYR",
-             "familiennachzug": True},
-            {"person_id": "b", "aufenthaltsstatus": "duldung", "unterbringung": None,
-             "aufnahme_uab_datum": "31.02.2016", "aufenthaltstitel_datum": "2017-03-01", "herkunftsland": None,
-             "familiennachzug": None}]
+    rows = [
+        {
+            "person_id": "a",
+            "aufenthaltsstatus": "gestattung",
+            "unterbringung": "vorlaeufig",
+            "aufnahme_uab_datum": "2016-01-01",
+            "aufenthaltstitel_datum": None,
+            "herkunftsland": "SYR",
+            "familiennachzug": True,
+        },
+        {
+            "person_id": "b",
+            "aufenthaltsstatus": "duldung",
+            "unterbringung": None,
+            "aufnahme_uab_datum": "31.02.2016",
+            "aufenthaltstitel_datum": "2017-03-01",
+            "herkunftsland": None,
+            "familiennachzug": None,
+        },
+    ]
     on = dt.date(2018, 9, 15)
     frame = pd.DataFrame(rows)
     # pandas marks a missing value as NaN, None or NaT: all of them are empty cells.
@@ -234,9 +313,11 @@ def test_fast_csv_output_for_a_record_type_with_computed_amounts(tmp_path):
     from eligibility.rosters import RosterWriter, read_roster
 
     src = tmp_path / "stellen.csv"
-    src.write_text("antragsteller_art;personen_stichtag_2017;stelleninhaber_qualifikation;vzae\n"
-                   "gemeinde;166;hochschule;1\ngemeinde;13;ausbildung;0,5\nlandkreis;;hochschule;x\n",
-                   encoding="utf-8")
+    src.write_text(
+        "antragsteller_art;personen_stichtag_2017;stelleninhaber_qualifikation;vzae\n"
+        "gemeinde;166;hochschule;1\ngemeinde;13;ausbildung;0,5\nlandkreis;;hochschule;x\n",
+        encoding="utf-8",
+    )
     on = dt.date(2018, 3, 1)
     fast = tmp_path / "fast.csv"
     evaluate_roster(ENGINE, src, on, fast, entity="stelle")
@@ -261,8 +342,10 @@ def test_the_strip_class_is_exactly_what_python_strips():
 
 def test_equal_but_differently_typed_cells_are_converted_each_by_its_own_type():
     # True == 1 == 1.0 in Python; as cells they are "ja", "1" and no yes/no answer at all.
-    records = [{"person_id": str(i), "aufenthaltsstatus": "duldung", "familiennachzug": v}
-               for i, v in enumerate([True, 1.0, 1, "1", [1]])]
+    records = [
+        {"person_id": str(i), "aufenthaltsstatus": "duldung", "familiennachzug": v}
+        for i, v in enumerate([True, 1.0, 1, "1", [1]])
+    ]
     records.append({"person_id": "x", "herkunftsland": ["SYR"]})  # a list is no text, not even "['SYR']"
     on = dt.date(2019, 1, 1)
     table = ENGINE.decide_table(records, on)

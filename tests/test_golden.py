@@ -40,6 +40,13 @@ def test_every_golden_decision_is_remade_byte_for_byte():
         case = json.loads(line)
         got = mod.decide(engines[tuple(case["overlays"])], case)
         if got != case["decision"]:
-            diff = "\n".join(list(difflib.unified_diff(case["decision"].splitlines(), got.splitlines(), "golden",
-                                                       "now", lineterm="", n=2))[:40])
-            pytest.fail(f"{case['record'].get('person_id') or case['record'].get('antrag_id')} on {case['on']}:\n{diff}")
+            diff = "\n".join(
+                list(
+                    difflib.unified_diff(
+                        case["decision"].splitlines(), got.splitlines(), "golden", "now", lineterm="", n=2
+                    )
+                )[:40]
+            )
+            pytest.fail(
+                f"{case['record'].get('person_id') or case['record'].get('antrag_id')} on {case['on']}:\n{diff}"
+            )

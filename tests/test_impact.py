@@ -32,8 +32,9 @@ def test_vorher_is_rules_without_the_erlass(tmp_path):
     for built in sorted((tmp_path / "vorher").rglob("*.yaml")):
         rel = built.relative_to(tmp_path / "vorher")
         committed = EXAMPLE / "vorher" / rel
-        assert committed.read_text(encoding="utf-8") == built.read_text(encoding="utf-8"), \
+        assert committed.read_text(encoding="utf-8") == built.read_text(encoding="utf-8"), (
             f"{rel}: run python examples/amendments/ukraine_2022/make_vorher.py"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +73,36 @@ def test_before_the_erlass_nothing_changes(roster_2022):
 
 def test_impact_cli_text_csv_html(tmp_path, roster_2022):
     out_csv, out_html = tmp_path / "i.csv", tmp_path / "i.html"
-    r = run("impact", "--old", EXAMPLE / "vorher", "--new", ROOT / "rules", roster_2022, "--on", "2022-06-01",
-            "--out", out_csv)
+    r = run(
+        "impact",
+        "--old",
+        EXAMPLE / "vorher",
+        "--new",
+        ROOT / "rules",
+        roster_2022,
+        "--on",
+        "2022-06-01",
+        "--out",
+        out_csv,
+    )
     assert r.exit_code == 0, r.output
     assert "added    rule      im.ukraine" in r.output and "integrationsmanagement: nein → ja:" in r.output
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert rows and {row["ursache"] for row in rows} == {"im.ukraine"}
     assert all("11.03.2022" in row["quelle"] for row in rows)
-    r = run("impact", "--old", EXAMPLE / "vorher", "--new", ROOT / "rules", roster_2022, "--on", "2022-06-01",
-            "--out", out_html)
-    assert r.exit_code == 0 and "<table id=\"flips\">" in out_html.read_text(encoding="utf-8")
+    r = run(
+        "impact",
+        "--old",
+        EXAMPLE / "vorher",
+        "--new",
+        ROOT / "rules",
+        roster_2022,
+        "--on",
+        "2022-06-01",
+        "--out",
+        out_html,
+    )
+    assert r.exit_code == 0 and '<table id="flips">' in out_html.read_text(encoding="utf-8")
 
 
 def test_impact_accepts_a_git_revision(tmp_path):
@@ -93,8 +114,14 @@ def test_impact_accepts_a_git_revision(tmp_path):
 
 
 def test_impact_rejects_what_is_neither(tmp_path):
-    r = run("impact", "--old", "kein-ordner-und-keine-revision", "--new", ROOT / "rules",
-            ROOT / "examples" / "roster_landkreis_beispiel.csv")
+    r = run(
+        "impact",
+        "--old",
+        "kein-ordner-und-keine-revision",
+        "--new",
+        ROOT / "rules",
+        ROOT / "examples" / "roster_landkreis_beispiel.csv",
+    )
     assert r.exit_code == 2 and "weder ein Regelwerk-Ordner noch eine git-Revision" in r.output
 
 

@@ -19,11 +19,22 @@ from eligibility import Engine, __version__
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
 ON = dt.date(2018, 9, 15)
-RECORDS = [{"person_id": f"P{i}", "aufenthaltsstatus": s, "unterbringung": u, "zugang_bw_datum": z,
-            "aufnahme_uab_datum": "2015-12-01", "aufenthaltstitel_datum": "2016-06-01" if i % 4 else None}
-           for i, (s, u, z) in enumerate((s, u, z) for s in ("duldung", "fluechtling", "gestattung", "schutz_24")
-                                         for u in ("anschluss", "vorlaeufig", "privat", "erstaufnahme")
-                                         for z in ("2015-06-01", "2019-01-01"))]
+RECORDS = [
+    {
+        "person_id": f"P{i}",
+        "aufenthaltsstatus": s,
+        "unterbringung": u,
+        "zugang_bw_datum": z,
+        "aufnahme_uab_datum": "2015-12-01",
+        "aufenthaltstitel_datum": "2016-06-01" if i % 4 else None,
+    }
+    for i, (s, u, z) in enumerate(
+        (s, u, z)
+        for s in ("duldung", "fluechtling", "gestattung", "schutz_24")
+        for u in ("anschluss", "vorlaeufig", "privat", "erstaufnahme")
+        for z in ("2015-06-01", "2019-01-01")
+    )
+]
 
 
 def _rows(table):
@@ -43,7 +54,7 @@ def _decide_part(args):
 
 
 def test_a_process_pool_gives_what_decide_table_gives():
-    parts = [RECORDS[i:i + 8] for i in range(0, len(RECORDS), 8)]
+    parts = [RECORDS[i : i + 8] for i in range(0, len(RECORDS), 8)]
     with cf.ProcessPoolExecutor(max_workers=2) as pool:
         got = [row for rows in pool.map(_decide_part, [(ENGINE, p) for p in parts]) for row in rows]
     assert got == _rows(ENGINE.decide_table(RECORDS, ON))
@@ -112,7 +123,7 @@ def test_an_object_with_arrow_c_stream_and_a_duckdb_relation_are_read():
     assert _rows(ENGINE.decide_table(rel, ON)) == _rows(ENGINE.decide_table(RECORDS, ON))
 
 
-_STREAM_SCRIPT = textwrap.dedent('''
+_STREAM_SCRIPT = textwrap.dedent("""
     import datetime as dt, resource, sys
     import pyarrow as pa
     from eligibility import Engine
@@ -132,7 +143,7 @@ _STREAM_SCRIPT = textwrap.dedent('''
         rows += len(part)
         yes += sum(1 for v in part.columns["anschlussunterbringung"] if v is True)
     print(rows, yes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-''')
+""")
 
 
 def test_an_arrow_stream_of_a_million_rows_runs_in_bounded_memory(tmp_path):
@@ -140,8 +151,9 @@ def test_an_arrow_stream_of_a_million_rows_runs_in_bounded_memory(tmp_path):
     script.write_text(_STREAM_SCRIPT, encoding="utf-8")
     peaks = {}
     for n in (100_000, 1_000_000):
-        out = subprocess.run([sys.executable, str(script), str(n)], capture_output=True, text=True, check=True,
-                             timeout=600)
+        out = subprocess.run(
+            [sys.executable, str(script), str(n)], capture_output=True, text=True, check=True, timeout=600
+        )
         rows, yes, peak = map(int, out.stdout.split())
         assert rows == n and yes == n
         peaks[n] = peak
@@ -158,21 +170,41 @@ def test_an_installed_wheel_decides_from_another_folder(tmp_path):
     """The wheel carries rules/ as eligibility/_rules: installed outside the checkout, it
     decides with the same rules (same hash) from any folder."""
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(ROOT)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     (wheel,) = wheels.glob("eligibility-*.whl")
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "p.yaml").write_text("aufenthaltsstatus: duldung\nunterbringung: anschluss\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "ELIGIBILITY_RULES"}
     env["PYTHONPATH"] = str(target)
-    out = subprocess.run([sys.executable, "-m", "eligibility", "check", "p.yaml", "--on", "2018-06-01", "--format",
-                          "json"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "eligibility", "check", "p.yaml", "--on", "2018-06-01", "--format", "json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert f'"sha256": "{ENGINE.info.sha256}"' in out.stdout
-    where = subprocess.run([sys.executable, "-c", "import eligibility.engine as e; print(e.default_rules_dir())"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import eligibility.engine as e; print(e.default_rules_dir())"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert where.stdout.strip() == str(target / "eligibility" / "_rules")

@@ -111,14 +111,16 @@ def test_supplying_the_missing_facts_can_settle_the_outcome(record, on):
     d = ENGINE.decide(record, on, explain=False)
     for oid, o in d.outcomes.items():
         for fact in o.missing:
-            candidates = {"aufenthaltsstatus": ["gestattung", "eingebuergert", "duldung", "schutz_24", "fluechtling"],
-                          "unterbringung": ["anschluss", "vorlaeufig", "privat"],
-                          "familiennachzug": [True, False], "geboren_nach_zugang": [True, False],
-                          "beratung_verlaengerung_begruendet": [True, False],
-                          "herkunftsland": ["SYR", "TUR"]}.get(fact)
+            candidates = {
+                "aufenthaltsstatus": ["gestattung", "eingebuergert", "duldung", "schutz_24", "fluechtling"],
+                "unterbringung": ["anschluss", "vorlaeufig", "privat"],
+                "familiennachzug": [True, False],
+                "geboren_nach_zugang": [True, False],
+                "beratung_verlaengerung_begruendet": [True, False],
+                "herkunftsland": ["SYR", "TUR"],
+            }.get(fact)
             if candidates is None:  # a date
-                candidates = [None, "2014-01-01", (on - dt.timedelta(days=1)).isoformat(), on.isoformat(),
-                              "2030-01-01"]
+                candidates = [None, "2014-01-01", (on - dt.timedelta(days=1)).isoformat(), on.isoformat(), "2030-01-01"]
             outcomes = set()
             for c in candidates:
                 r = dict(record)

@@ -55,7 +55,11 @@ def test_one_population_every_total_agrees(tmp_path, report_data):
     _, rows = read_roster(EXAMPLE, ENGINE.entity().facts)
     batch = collect(ENGINE, table_decisions(ENGINE, rows, ON), ON)
     assert (batch.total.persons, batch.total.errors, batch.statuses, batch.open_by_gemeinde) == (
-        d.total.persons, d.total.errors, d.statuses, d.open_by_gemeinde)
+        d.total.persons,
+        d.total.errors,
+        d.statuses,
+        d.open_by_gemeinde,
+    )
     # the worklist per fact and Gemeinde names every person with the fact missing
     for fact, per in d.open_by_gemeinde.items():
         assert sum(n for n, _ in per.values()) == d.missing_persons[fact]
@@ -81,8 +85,10 @@ def test_creation_date_from_source_date_epoch(monkeypatch, report_data):
 
 def test_html_escapes_input_text(tmp_path):
     src = tmp_path / "evil.jsonl"
-    src.write_text('{"person_id": "X", "gemeinde": "<script>alert(1)</script>", "aufenthaltsstatus": "duldung"}\n',
-                   encoding="utf-8")
+    src.write_text(
+        '{"person_id": "X", "gemeinde": "<script>alert(1)</script>", "aufenthaltsstatus": "duldung"}\n',
+        encoding="utf-8",
+    )
     _, rows = read_roster(src, ENGINE.entity().facts)
     html = render_report(ENGINE, collect(ENGINE, evaluated_rows(ENGINE, rows, ON), ON))
     # The page's own script is the only one (it sorts and filters); the input is escaped.

@@ -31,8 +31,15 @@ def run(*args, input=None):
 def spellings(text):
     """The ways an office writes one form: as declared, upper case, without umlauts, with
     runs of spaces, and a § with or without its space."""
-    plain = text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("Ä", "Ae").replace(
-        "Ö", "Oe").replace("Ü", "Ue").replace("ß", "ss")
+    plain = (
+        text.replace("ä", "ae")
+        .replace("ö", "oe")
+        .replace("ü", "ue")
+        .replace("Ä", "Ae")
+        .replace("Ö", "Oe")
+        .replace("Ü", "Ue")
+        .replace("ß", "ss")
+    )
     out = {text, text.upper(), plain, plain.lower(), "  " + text.replace(" ", "   ") + " "}
     if "§ " in text:
         out.add(text.replace("§ ", "§"))
@@ -96,36 +103,78 @@ def test_every_declared_form_and_country_name_read_from_a_cp1252_semicolon_file(
     assert r.exit_code == 0
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("Flüchtling", "fluechtling"), ("anerkannter Flüchtling", "fluechtling"), ("FLUECHTLING", "fluechtling"),
-    ("subsidiärer Schutz", "subsidiaer"), ("Subsidiaerer  Schutz", "subsidiaer"),
-    ("Aufenthaltsgestattung", "gestattung"), ("Gestattung", "gestattung"), ("Duldung", "duldung"),
-    ("§ 24 AufenthG", "schutz_24"), ("§24 AufenthG", "schutz_24"), ("vorübergehender Schutz", "schutz_24"),
-    ("Asylberechtigt", "asylberechtigt"), ("Abschiebungsverbot", "abschiebungsverbot"),
-    ("ausreisepflichtig", "ausreisepflichtig"), ("eingebürgert", "eingebuergert"),
-    ("§§ 22/23 AufenthG", "aufnahme_22_23"), ("§§22/23 AufenthG", "aufnahme_22_23"),
-    ("Aufenthaltsgestattung (§ 55 AsylG)", "gestattung"),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("Flüchtling", "fluechtling"),
+        ("anerkannter Flüchtling", "fluechtling"),
+        ("FLUECHTLING", "fluechtling"),
+        ("subsidiärer Schutz", "subsidiaer"),
+        ("Subsidiaerer  Schutz", "subsidiaer"),
+        ("Aufenthaltsgestattung", "gestattung"),
+        ("Gestattung", "gestattung"),
+        ("Duldung", "duldung"),
+        ("§ 24 AufenthG", "schutz_24"),
+        ("§24 AufenthG", "schutz_24"),
+        ("vorübergehender Schutz", "schutz_24"),
+        ("Asylberechtigt", "asylberechtigt"),
+        ("Abschiebungsverbot", "abschiebungsverbot"),
+        ("ausreisepflichtig", "ausreisepflichtig"),
+        ("eingebürgert", "eingebuergert"),
+        ("§§ 22/23 AufenthG", "aufnahme_22_23"),
+        ("§§22/23 AufenthG", "aufnahme_22_23"),
+        ("Aufenthaltsgestattung (§ 55 AsylG)", "gestattung"),
+    ],
+)
 def test_residence_status_as_people_write_it(written, expected):
     assert convert_value("aufenthaltsstatus", FACTS["aufenthaltsstatus"], written) == (expected, None)
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("vorläufig", "vorlaeufig"), ("vorläufige Unterbringung", "vorlaeufig"), ("GU", "vorlaeufig"),
-    ("gu", "vorlaeufig"), ("Gemeinschaftsunterkunft", "vorlaeufig"), ("AUB", "anschluss"),
-    ("Anschlussunterbringung", "anschluss"), ("eigene Wohnung", "privat"), ("privat", "privat"),
-    ("LEA", "erstaufnahme"), ("EA", "erstaufnahme"), ("Erstaufnahme", "erstaufnahme"),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("vorläufig", "vorlaeufig"),
+        ("vorläufige Unterbringung", "vorlaeufig"),
+        ("GU", "vorlaeufig"),
+        ("gu", "vorlaeufig"),
+        ("Gemeinschaftsunterkunft", "vorlaeufig"),
+        ("AUB", "anschluss"),
+        ("Anschlussunterbringung", "anschluss"),
+        ("eigene Wohnung", "privat"),
+        ("privat", "privat"),
+        ("LEA", "erstaufnahme"),
+        ("EA", "erstaufnahme"),
+        ("Erstaufnahme", "erstaufnahme"),
+    ],
+)
 def test_housing_as_people_write_it(written, expected):
     assert convert_value("unterbringung", FACTS["unterbringung"], written) == (expected, None)
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("Syrien", "SYR"), ("Syria", "SYR"), ("SYR", "SYR"), ("syr", "SYR"), ("Iran", "IRN"), ("Türkei", "TUR"),
-    ("Tuerkei", "TUR"), ("Turkey", "TUR"), ("Russland", "RUS"), ("Russische Föderation", "RUS"),
-    ("Kosovo", "XKX"), ("Ukraine", "UKR"), ("Afghanistan", "AFG"), ("Eritrea", "ERI"), ("Irak", "IRQ"),
-    ("Iraq", "IRQ"), ("Somalia", "SOM"), ("Syrien, Arabische Republik", "SYR"), ("Nordmazedonien", "MKD"),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("Syrien", "SYR"),
+        ("Syria", "SYR"),
+        ("SYR", "SYR"),
+        ("syr", "SYR"),
+        ("Iran", "IRN"),
+        ("Türkei", "TUR"),
+        ("Tuerkei", "TUR"),
+        ("Turkey", "TUR"),
+        ("Russland", "RUS"),
+        ("Russische Föderation", "RUS"),
+        ("Kosovo", "XKX"),
+        ("Ukraine", "UKR"),
+        ("Afghanistan", "AFG"),
+        ("Eritrea", "ERI"),
+        ("Irak", "IRQ"),
+        ("Iraq", "IRQ"),
+        ("Somalia", "SOM"),
+        ("Syrien, Arabische Republik", "SYR"),
+        ("Nordmazedonien", "MKD"),
+    ],
+)
 def test_country_names_german_and_english_as_alpha3(written, expected):
     assert convert_value("herkunftsland", FACTS["herkunftsland"], written) == (expected, None)
 
@@ -154,32 +203,50 @@ def test_unbekannt_in_any_case_is_unknown_in_every_field(field):
 def test_stelle_enums_as_people_write_them():
     assert convert_value("antragsteller_art", STELLE["antragsteller_art"], "Landkreis")[0] == "landkreis"
     assert convert_value("antragsteller_art", STELLE["antragsteller_art"], "GVV")[0] == "gemeindeverbund"
-    assert convert_value("stelleninhaber_qualifikation", STELLE["stelleninhaber_qualifikation"],
-                         "Berufsausbildung")[0] == "ausbildung"
+    assert (
+        convert_value("stelleninhaber_qualifikation", STELLE["stelleninhaber_qualifikation"], "Berufsausbildung")[0]
+        == "ausbildung"
+    )
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("1.500", 1500), ("1500", 1500), ("1 500", 1500), ("12.345.678", 12345678),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("1.500", 1500),
+        ("1500", 1500),
+        ("1 500", 1500),
+        ("12.345.678", 12345678),
+    ],
+)
 def test_german_whole_numbers(written, expected):
     assert convert_value("personen_stichtag_2017", STELLE["personen_stichtag_2017"], written) == (expected, None)
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("0,5", Decimal("0.5")), ("1.234,5", Decimal("1234.5")), ("0.5", Decimal("0.5")), ("0,25", Decimal("0.25")),
-    ("2", Decimal("2")), ("1,500", Decimal("1.5")),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("0,5", Decimal("0.5")),
+        ("1.234,5", Decimal("1234.5")),
+        ("0.5", Decimal("0.5")),
+        ("0,25", Decimal("0.25")),
+        ("2", Decimal("2")),
+        ("1,500", Decimal("1.5")),
+    ],
+)
 def test_german_decimals(written, expected):
     assert convert_value("vzae", STELLE["vzae"], written) == (expected, None)
 
 
-@pytest.mark.parametrize("field,written,reason", [
-    ("vzae", "1.500", "mehrdeutige Zahl"),  # 1500 or 1,5?
-    ("personen_stichtag_2017", "1,500", "mehrdeutige Zahl"),  # 1,5 or 1500?
-    ("vzae", "1,234.5", "Tausenderkomma"),
-    ("vzae", "1.2.3", "Zahl erwartet"),
-    ("vzae", "٣", "Zahl erwartet"),
-])
+@pytest.mark.parametrize(
+    "field,written,reason",
+    [
+        ("vzae", "1.500", "mehrdeutige Zahl"),  # 1500 or 1,5?
+        ("personen_stichtag_2017", "1,500", "mehrdeutige Zahl"),  # 1,5 or 1500?
+        ("vzae", "1,234.5", "Tausenderkomma"),
+        ("vzae", "1.2.3", "Zahl erwartet"),
+        ("vzae", "٣", "Zahl erwartet"),
+    ],
+)
 def test_ambiguous_or_foreign_numbers_are_refused_clearly(field, written, reason):
     value, err = convert_value(field, STELLE[field], written)
     assert value is UNKNOWN and reason in err.de and err.en
@@ -211,13 +278,15 @@ EXAMPLE = ROOT / "examples" / "roster_landkreis_beispiel.csv"
 def _example_rows(n=40):
     text = EXAMPLE.read_bytes().decode("utf-8-sig", errors="replace")  # it holds a cp1252 line on purpose
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    return rows[0], rows[1:n + 1]
+    return rows[0], rows[1 : n + 1]
 
 
 def _evaluate(tmp_path, src, *extra):
     out = tmp_path / (Path(src).stem + "_erg.csv")
     r = run("evaluate", src, "--on", "2018-09-15", "--out", out, "--errors-ok", *extra)
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";")) if out.exists() else None
+    rows = (
+        list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";")) if out.exists() else None
+    )
     return r, rows
 
 
@@ -238,8 +307,10 @@ def baseline(tmp_path_factory):
 
 def test_a_mistyped_header_stops_the_run_with_the_closest_header(tmp_path):
     header, body = _example_rows()
-    bad = ["Aufenthaltstatus" if h == "Aufenthaltsstatus" else "Unterbingung" if h == "Unterbringung" else h
-           for h in header]
+    bad = [
+        "Aufenthaltstatus" if h == "Aufenthaltsstatus" else "Unterbingung" if h == "Unterbringung" else h
+        for h in header
+    ]
     r, rows = _evaluate(tmp_path, _write_csv(tmp_path / "typo.csv", [bad] + body))
     assert r.exit_code == 2 and rows is None
     assert "(aufenthaltsstatus) fehlt" in r.output and "„Aufenthaltstatus“" in r.output
@@ -251,8 +322,12 @@ def test_a_mistyped_header_stops_the_run_with_the_closest_header(tmp_path):
 
 def test_a_title_row_above_the_header_is_skipped(tmp_path, baseline):
     header, body = _example_rows()
-    rows = [["Personenliste Landkreis Beispiel, Stand 15.09.2018"], [], ["erstellt von: Sachgebiet Integration"],
-            header] + body
+    rows = [
+        ["Personenliste Landkreis Beispiel, Stand 15.09.2018"],
+        [],
+        ["erstellt von: Sachgebiet Integration"],
+        header,
+    ] + body
     r, got = _evaluate(tmp_path, _write_csv(tmp_path / "titel.csv", rows))
     assert r.exit_code == 0, r.output
     assert got == baseline
@@ -260,8 +335,11 @@ def test_a_title_row_above_the_header_is_skipped(tmp_path, baseline):
 
 def _two_row(header):
     """A header as offices build it: a group cell over its sub-headers."""
-    groups = {"Aufnahme UAB": ("Aufnahme", "UAB"), "Zugang BW": ("Zugang", "BW"),
-              "Asylentscheidung unanfechtbar": ("Asylentscheidung", "unanfechtbar")}
+    groups = {
+        "Aufnahme UAB": ("Aufnahme", "UAB"),
+        "Zugang BW": ("Zugang", "BW"),
+        "Asylentscheidung unanfechtbar": ("Asylentscheidung", "unanfechtbar"),
+    }
     top, bottom = [], []
     for h in header:
         t, b = groups.get(h, (h, ""))
@@ -281,8 +359,14 @@ def test_a_two_row_header_is_joined(tmp_path, baseline):
 def test_a_merged_group_cell_over_two_columns_is_joined():
     from eligibility.headers import find_header
 
-    h = find_header([["Personen-ID", "Aufnahme", "", "Status"], ["", "UAB", "untere Aufnahmebehörde", ""],
-                     ["X1", "01.01.2017", "", "duldung"]], FACTS)
+    h = find_header(
+        [
+            ["Personen-ID", "Aufnahme", "", "Status"],
+            ["", "UAB", "untere Aufnahmebehörde", ""],
+            ["X1", "01.01.2017", "", "duldung"],
+        ],
+        FACTS,
+    )
     assert h.height == 2 and h.mapping == {0: "person_id", 1: "aufnahme_uab_datum", 3: "aufenthaltsstatus"}
     assert "Aufnahme untere Aufnahmebehörde" in h.ignored  # the same fact twice: the first column is read
 
@@ -310,8 +394,13 @@ def _typed_cell(c):
 def test_data_on_the_second_sheet_is_found_and_sheet_names_a_missing_one(tmp_path, baseline):
     header, body = _example_rows()
     top, bottom = _two_row(header)
-    path = _xlsx(tmp_path / "export.xlsx", [("Deckblatt", [["Landkreis Beispiel"], ["Personenliste"], ["Stand", "15.09.2018"]]),
-                                            ("Personen", [["Personenliste Stand 15.09.2018"], top, bottom] + body)])
+    path = _xlsx(
+        tmp_path / "export.xlsx",
+        [
+            ("Deckblatt", [["Landkreis Beispiel"], ["Personenliste"], ["Stand", "15.09.2018"]]),
+            ("Personen", [["Personenliste Stand 15.09.2018"], top, bottom] + body),
+        ],
+    )
     r, got = _evaluate(tmp_path, path)
     assert r.exit_code == 0, r.output
     assert got == baseline
@@ -334,8 +423,11 @@ def test_a_column_missing_on_purpose_is_unknown_for_every_row(tmp_path):
     assert len(got) == len(body) and "fehlt absichtlich" in r.output
     # the rules read it for Gestattung only (Bleibeperspektive): those rows stay open, naming it
     # (unless the person had not arrived yet on the Stichtag: then the priority is "nein" anyway)
-    gest = [g for g, row in zip(got, body) if row[header.index("Aufenthaltsstatus")] == "gestattung"
-            and g["prioritaet"] != "nein"]
+    gest = [
+        g
+        for g, row in zip(got, body)
+        if row[header.index("Aufenthaltsstatus")] == "gestattung" and g["prioritaet"] != "nein"
+    ]
     assert gest and all("herkunftsland" in g["fehlende_angaben"] for g in gest)
     r, _ = _evaluate(tmp_path, src, "--missing-column", "herkunftland")
     assert r.exit_code == 2 and "herkunftsland" in r.output
@@ -343,10 +435,15 @@ def test_a_column_missing_on_purpose_is_unknown_for_every_row(tmp_path):
     assert r.exit_code == 0 and len(got) == len(body)
 
 
-@pytest.mark.parametrize("command", [
-    ["report", "--out", "{tmp}/b.html"], ["allocation", "--year", "2018"], ["upcoming"],
-    ["impact", "--old", str(ROOT / "rules"), "--new", str(ROOT / "rules")],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--out", "{tmp}/b.html"],
+        ["allocation", "--year", "2018"],
+        ["upcoming"],
+        ["impact", "--old", str(ROOT / "rules"), "--new", str(ROOT / "rules")],
+    ],
+)
 def test_every_roster_command_stops_on_a_missing_column(tmp_path, command):
     header, body = _example_rows()
     bad = ["Aufenthaltstatus" if h == "Aufenthaltsstatus" else h for h in header]
@@ -365,15 +462,38 @@ from eligibility.batch import evaluate_roster  # noqa: E402
 from eligibility.synth import GERMAN_HEADERS  # noqa: E402
 
 COLS = list(GERMAN_HEADERS)
-BROKEN = ["unbalanced_quote", "unbalanced_quote_last", "lone_cr", "nul", "too_many", "cp1252_line",
-          "cp1252_undefined_byte", "newline_in_cell"]
+BROKEN = [
+    "unbalanced_quote",
+    "unbalanced_quote_last",
+    "lone_cr",
+    "nul",
+    "too_many",
+    "cp1252_line",
+    "cp1252_undefined_byte",
+    "newline_in_cell",
+]
 # (kind, is the row readable, is its id kept as written)
 READABLE = {"good": True, "cp1252_line": True, "cp1252_undefined_byte": True, "newline_in_cell": True}
 
 
 def _broken_line(kind, pid):
-    cells = [pid, "duldung", "", "01.02.2017", "", "", "", "anschluss", "Göppingen", "Kreis", "SYR", "nein", "nein",
-             "", "nein"]
+    cells = [
+        pid,
+        "duldung",
+        "",
+        "01.02.2017",
+        "",
+        "",
+        "",
+        "anschluss",
+        "Göppingen",
+        "Kreis",
+        "SYR",
+        "nein",
+        "nein",
+        "",
+        "nein",
+    ]
     text = ";".join(cells)
     if kind == "unbalanced_quote":
         return f'{pid};"duldung;' + ";".join(cells[2:]), None
@@ -394,10 +514,12 @@ def _broken_line(kind, pid):
     return text, pid
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from(["good"] * 4 + BROKEN), min_size=1, max_size=30), st.sampled_from(["csv", "jsonl",
-                                                                                                   "xlsx"]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from(["good"] * 4 + BROKEN), min_size=1, max_size=30), st.sampled_from(["csv", "jsonl", "xlsx"])
+)
 def test_broken_lines_yield_error_rows_where_they_stand_and_the_rest_is_read(tmp_path, kinds, out_fmt):
     data = io.BytesIO()
     data.write(("\ufeff" + ";".join(GERMAN_HEADERS[c] for c in COLS) + "\r\n").encode())
@@ -437,8 +559,12 @@ def test_a_cp1252_line_in_a_utf8_file_is_read_as_cp1252_not_the_whole_file(tmp_p
     header = ";".join(GERMAN_HEADERS[c] for c in COLS)
     good = "P1;duldung;;01.02.2017;;;;anschluss;Göppingen;Kreis;SYR;nein;nein;;nein"
     src = tmp_path / "gemischt.csv"
-    src.write_bytes((header + "\r\n" + good + "\r\n").encode() + good.replace("P1", "P2").encode("cp1252") + b"\r\n"
-                    + (good.replace("P1", "P3") + "\r\n").encode())
+    src.write_bytes(
+        (header + "\r\n" + good + "\r\n").encode()
+        + good.replace("P1", "P2").encode("cp1252")
+        + b"\r\n"
+        + (good.replace("P1", "P3") + "\r\n").encode()
+    )
     info, rows = read_roster(src, FACTS)
     rows = list(rows)
     assert info.encoding == "utf-8"
@@ -448,12 +574,28 @@ def test_a_cp1252_line_in_a_utf8_file_is_read_as_cp1252_not_the_whole_file(tmp_p
     assert "1 Zeile nicht UTF-8, als Windows-1252 gelesen (Zeile 2)" in r.output
 
 
-@pytest.mark.parametrize("encoding,eol", [("utf-16", "\r\n"), ("utf-16-le", "\r\n"), ("utf-8", "\r"),
-                                          ("cp1252", "\r")])
+@pytest.mark.parametrize("encoding,eol", [("utf-16", "\r\n"), ("utf-16-le", "\r\n"), ("utf-8", "\r"), ("cp1252", "\r")])
 def test_utf16_and_cr_only_files_are_read(tmp_path, encoding, eol):
     header = "\t".join(GERMAN_HEADERS[c] for c in COLS)
-    good = "\t".join(["P1", "duldung", "", "01.02.2017", "", "", "", "anschluss", "Göppingen", "Kreis", "SYR",
-                      "nein", "nein", "", "nein"])
+    good = "\t".join(
+        [
+            "P1",
+            "duldung",
+            "",
+            "01.02.2017",
+            "",
+            "",
+            "",
+            "anschluss",
+            "Göppingen",
+            "Kreis",
+            "SYR",
+            "nein",
+            "nein",
+            "",
+            "nein",
+        ]
+    )
     src = tmp_path / "unicode.txt"
     src.write_bytes((header + eol + good + eol + good.replace("P1", "P2") + eol).encode(encoding))
     info, rows = read_roster(src, FACTS)
@@ -506,8 +648,16 @@ def test_a_roster_from_standard_input(tmp_path, fmt):
     header, body = _example_rows(5)
     text = "\r\n".join(";".join(r) for r in [header] + body) + "\r\n"
     out = tmp_path / "erg.csv"
-    r = run("evaluate", "-", "--on", "2018-09-15", "--out", out, *(["--in-format", fmt] if fmt else []),
-            input=text.encode("utf-8"))
+    r = run(
+        "evaluate",
+        "-",
+        "--on",
+        "2018-09-15",
+        "--out",
+        out,
+        *(["--in-format", fmt] if fmt else []),
+        input=text.encode("utf-8"),
+    )
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert [x["person_id"] for x in rows] == [b[0] for b in body]
@@ -531,8 +681,9 @@ def test_check_reads_a_record_from_standard_input(text):
 
 def test_a_json_array_from_standard_input(tmp_path):
     out = tmp_path / "erg.jsonl"
-    r = run("evaluate", "-", "--on", "2018-09-15", "--out", out,
-            input=json.dumps([REC, dict(REC, person_id="J2")]).encode())
+    r = run(
+        "evaluate", "-", "--on", "2018-09-15", "--out", out, input=json.dumps([REC, dict(REC, person_id="J2")]).encode()
+    )
     assert r.exit_code == 0, r.output
     assert [json.loads(x)["record_id"] for x in out.read_text(encoding="utf-8").splitlines()] == ["J1", "J2"]
 
@@ -549,8 +700,12 @@ def test_input_rows_know_where_they_stand_in_the_file(tmp_path, baseline):
 
 def test_a_cp1252_line_in_json_lines_keeps_its_record(tmp_path):
     src = tmp_path / "l.jsonl"
-    src.write_bytes(json.dumps(REC).encode() + b"\n" + json.dumps(dict(REC, person_id="J2", gemeinde="Göppingen"),
-                                                                  ensure_ascii=False).encode("cp1252") + b"\n")
+    src.write_bytes(
+        json.dumps(REC).encode()
+        + b"\n"
+        + json.dumps(dict(REC, person_id="J2", gemeinde="Göppingen"), ensure_ascii=False).encode("cp1252")
+        + b"\n"
+    )
     info, rows = read_roster(src, FACTS)
     rows = list(rows)
     assert rows[1].record["gemeinde"] == "Göppingen" and rows[1].record["person_id"] == "J2"
@@ -565,7 +720,10 @@ def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_pa
     lines += [row.format(2000, "Göppingen").encode()]
     src = tmp_path / "spaet.csv"
     src.write_bytes(b"\r\n".join(lines) + b"\r\n")
-    for read in (lambda: read_roster(src, FACTS), lambda: __import__("eligibility.rosters").rosters.read_csv(src, FACTS)):
+    for read in (
+        lambda: read_roster(src, FACTS),
+        lambda: __import__("eligibility.rosters").rosters.read_csv(src, FACTS),
+    ):
         info, rows = read()
         rows = list(rows)
         assert info.encoding == "utf-8" and info.recoded == [1]

@@ -51,8 +51,14 @@ def hostile_csv(path: Path, ids: list[str], gemeinde: str = "=Talbach") -> None:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
     for pid in ids:
-        rec = {"person_id": pid, "aufenthaltsstatus": "duldung", "unterbringung": "anschluss",
-               "gemeinde": gemeinde, "kreis": "@Kreis", "aufnahme_uab_datum": "01.02.2016"}
+        rec = {
+            "person_id": pid,
+            "aufenthaltsstatus": "duldung",
+            "unterbringung": "anschluss",
+            "gemeinde": gemeinde,
+            "kreis": "@Kreis",
+            "aufnahme_uab_datum": "01.02.2016",
+        }
         w.writerow([rec.get(f, "") for f in FIELDS])
     path.write_bytes(b"\xef\xbb\xbf" + (header + "\r\n").encode() + buf.getvalue().encode())
 
@@ -126,15 +132,17 @@ def test_evaluate_neutralises_every_trigger(tmp_path, fmt, fast):
         # The XLSX copies the input columns as they were typed, leading tab included.
         # (XlsxWriter stores a CR as Excel's escape _x000D_, which Excel reads back as CR.)
         unescape = lambda t: re.sub(r"_x([0-9A-F]{4})_", lambda m: chr(int(m.group(1), 16)), t)  # noqa: E731
-        assert [restore(unescape(v[1])) for v in values[1:len(ids) + 1]] == read_ids(src, strip=False)
+        assert [restore(unescape(v[1])) for v in values[1 : len(ids) + 1]] == read_ids(src, strip=False)
         assert values[1][2] == "'=Talbach" and values[1][3] == "'@Kreis"
 
 
 def test_evaluate_neutralises_cr_led_ids_from_json_lines(tmp_path):
     src = tmp_path / "in.jsonl"
     ids = [h for h in HOSTILE if "\r" in h or "\n" in h]
-    src.write_text("".join(json.dumps({"person_id": i, "aufenthaltsstatus": "duldung", "gemeinde": "=Tal"}) + "\n"
-                           for i in ids), encoding="utf-8")
+    src.write_text(
+        "".join(json.dumps({"person_id": i, "aufenthaltsstatus": "duldung", "gemeinde": "=Tal"}) + "\n" for i in ids),
+        encoding="utf-8",
+    )
     for fmt in ("csv", "xlsx"):
         out = tmp_path / f"out.{fmt}"
         evaluate_roster(ENGINE, src, ON, out)
@@ -167,8 +175,14 @@ def test_convert_neutralises_csv_and_xlsx(tmp_path):
 
 def test_nul_and_control_characters_do_not_corrupt_the_xlsx(tmp_path):
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(json.dumps({"person_id": f"A\x00{i}\x07\x1b", "aufenthaltsstatus": "duldung",
-                                         "gemeinde": "Tal\x0bbach"}) for i in range(3)) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            json.dumps({"person_id": f"A\x00{i}\x07\x1b", "aufenthaltsstatus": "duldung", "gemeinde": "Tal\x0bbach"})
+            for i in range(3)
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.xlsx"
     evaluate_roster(ENGINE, src, ON, out)
     values = assert_no_live_cell(out)
@@ -182,15 +196,21 @@ def test_nul_and_control_characters_do_not_corrupt_the_xlsx(tmp_path):
 def test_caseworker_xlsx_reads_back(tmp_path):
     src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
     out = tmp_path / "erg.xlsx"
-    r = CliRunner().invoke(main, ["evaluate", str(src), "--on", "15.09.2018", "--out", str(out), "--errors-ok",
-                                  "--keep", "Aufnahme UAB"])
+    r = CliRunner().invoke(
+        main, ["evaluate", str(src), "--on", "15.09.2018", "--out", str(out), "--errors-ok", "--keep", "Aufnahme UAB"]
+    )
     assert r.exit_code == 0, r.output
     wb = openpyxl.load_workbook(out)
     ws = wb.worksheets[0]
     assert ws.title == "Ergebnis"
     header = [c.value for c in ws[1]]
-    assert header[:5] == ["Zeile", "Personen-ID", "Aufnahme UAB", "Anschlussunterbringung (Kreis der AUB)",
-                          "Anschlussunterbringung (Kreis der AUB): Begründung"]
+    assert header[:5] == [
+        "Zeile",
+        "Personen-ID",
+        "Aufnahme UAB",
+        "Anschlussunterbringung (Kreis der AUB)",
+        "Anschlussunterbringung (Kreis der AUB): Begründung",
+    ]
     for label in ("Zu klären", "Hinweise", "Zielgruppe Integrationsmanagement"):
         assert label in header
     assert ws.freeze_panes == "A2"
@@ -206,8 +226,9 @@ def test_caseworker_xlsx_reads_back(tmp_path):
     assert words <= {"ja", "nein", "noch offen", "Fehler"} and "noch offen" in words
     assert {r[header.index("Priorität nach Bleibeperspektive")] for r in rows} & {"hoch", "normal", "niedrig"}
     reasons = [r[4] for r in rows if r[3] == "ja"]
-    assert all(re.search(r"\[(Gesetz|Verwaltungspraxis eines Kreises|Annahme des Regelwerks)\]", x)
-               for x in reasons)  # the citation, with its kind, is part of the reason
+    assert all(
+        re.search(r"\[(Gesetz|Verwaltungspraxis eines Kreises|Annahme des Regelwerks)\]", x) for x in reasons
+    )  # the citation, with its kind, is part of the reason
     open_reasons = [r[4] for r in rows if r[3] == "noch offen"]
     assert open_reasons and not any("[" in x for x in open_reasons)  # no rule decided: no citation
     hints = [r[header.index("Hinweise")] for r in rows if r[header.index("Hinweise")]]
@@ -230,7 +251,7 @@ def test_caseworker_xlsx_codes_and_keep_all(tmp_path):
     evaluate_roster(ENGINE, src, ON, out, keep=["all"], columns="codes")
     header = [c.value for c in openpyxl.load_workbook(out, read_only=True).worksheets[0][1]]
     ent = ENGINE.entity()
-    assert header[:1 + len(ent.facts)] == ["zeile", *ent.facts]
+    assert header[: 1 + len(ent.facts)] == ["zeile", *ent.facts]
     assert "integrationsmanagement" in header and "hinweise" in header
 
 
@@ -252,8 +273,11 @@ UNDECIDABLE = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-1
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "xlsx"])
 def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
     src = tmp_path / "in.jsonl"
-    recs = [{"person_id": "A", "aufenthaltsstatus": "duldung"}, dict(UNDECIDABLE, person_id="B"),
-            {"person_id": "C", "aufenthaltsstatus": "duldung"}]
+    recs = [
+        {"person_id": "A", "aufenthaltsstatus": "duldung"},
+        dict(UNDECIDABLE, person_id="B"),
+        {"person_id": "C", "aufenthaltsstatus": "duldung"},
+    ]
     src.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
     out = tmp_path / f"out.{fmt}"
     r = CliRunner().invoke(main, ["evaluate", str(src), "--on", "2018-09-15", "--out", str(out), "--errors-ok"])
@@ -316,13 +340,14 @@ def test_upcoming_one_line_per_person_and_date_real_dates_every_row_answered(tmp
 
 def test_upcoming_answers_undecidable_and_hostile_rows(tmp_path):
     src = tmp_path / "in.jsonl"
-    recs = [{"person_id": "=A", "aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "2016-10-01",
-             "gemeinde": "@G"}, dict(UNDECIDABLE, person_id="B")]
+    recs = [
+        {"person_id": "=A", "aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "2016-10-01", "gemeinde": "@G"},
+        dict(UNDECIDABLE, person_id="B"),
+    ]
     src.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
     for fmt in ("csv", "xlsx"):
         out = tmp_path / f"up.{fmt}"
-        r = CliRunner().invoke(main, ["upcoming", str(src), "--on", "2018-09-15", "--within", "1m",
-                                      "--out", str(out)])
+        r = CliRunner().invoke(main, ["upcoming", str(src), "--on", "2018-09-15", "--within", "1m", "--out", str(out)])
         assert r.exit_code == 0, r.output
         if fmt == "csv":
             rows = assert_no_live_csv(out.read_text(encoding="utf-8-sig"))
@@ -342,8 +367,11 @@ def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
     src = tmp_path / "in.csv"
     hostile_csv(src, CSV_HOSTILE)
     client = TestClient(create_app(reload_seconds=None))
-    r = client.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
-                    files={"datei": ("Meine Liste.csv", src.read_bytes(), "text/csv")})
+    r = client.post(
+        "/liste",
+        data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
+        files={"datei": ("Meine Liste.csv", src.read_bytes(), "text/csv")},
+    )
     assert r.status_code == 200
     out = tmp_path / "erg.xlsx"
     out.write_bytes(r.content)
@@ -351,10 +379,13 @@ def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
     assert openpyxl.load_workbook(out).worksheets[0].max_row == len(CSV_HOSTILE) + 1
     meta = dict(openpyxl.load_workbook(out)["Angaben zur Auswertung"].iter_rows(values_only=True))
     assert meta["Eingabedatei"] == "Meine Liste.csv" and meta["Zeilen gelesen"] == len(CSV_HOSTILE)
-    r = client.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
-                    files={"datei": ("l.csv", src.read_bytes(), "text/csv")})
+    r = client.post(
+        "/liste",
+        data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
+        files={"datei": ("l.csv", src.read_bytes(), "text/csv")},
+    )
     assert r.status_code == 200 and "<script>" not in r.text.replace("<script>\n/* Sorting", "", 1)
-    assert f"Die Liste hat <strong id=\"rows\">{len(CSV_HOSTILE)}</strong> Zeilen" in r.text
+    assert f'Die Liste hat <strong id="rows">{len(CSV_HOSTILE)}</strong> Zeilen' in r.text
 
 
 def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
@@ -365,20 +396,24 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
     from eligibility.xlsx_result import FIXED_CREATED, XlsxSheet
 
     cols = ["n", "text", "date", "flag", "float", "neg"]
-    cells = [[1, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
-             [2, "=1+1", dt.date(1900, 2, 28), False, 1e20, -0.25],
-             [3, "  lead & <trail> ", dt.date(1900, 3, 1), None, 12345678.125, 0],
-             [4, "a\x00b_x0041_\r\n\tc\uffff", None, "", 3.0, 7],
-             [5, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
-             [6, "x" * 40000, dt.date(9999, 12, 31), "ja", 2, 1]]
+    cells = [
+        [1, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
+        [2, "=1+1", dt.date(1900, 2, 28), False, 1e20, -0.25],
+        [3, "  lead & <trail> ", dt.date(1900, 3, 1), None, 12345678.125, 0],
+        [4, "a\x00b_x0041_\r\n\tc\uffff", None, "", 3.0, 7],
+        [5, "Talbach", dt.date(2017, 2, 3), True, 0.5, -3],
+        [6, "x" * 40000, dt.date(9999, 12, 31), "ja", 2, 1],
+    ]
     fast = tmp_path / "fast.xlsx"
     sheet = XlsxSheet(fast, cols, unique=(1,))
     for row in cells:
         sheet.write(row)
     sheet.close()
     ref = tmp_path / "ref.xlsx"
-    wb = xlsxwriter.Workbook(str(ref), {"constant_memory": True, "strings_to_formulas": False,
-                                        "strings_to_urls": False, "strings_to_numbers": False})
+    wb = xlsxwriter.Workbook(
+        str(ref),
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
     wb.set_properties({"created": FIXED_CREATED})
     ws = wb.add_worksheet("Ergebnis")
     bold = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
@@ -427,9 +462,13 @@ def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkey
     real = engine.decide_table
 
     def failing(records, on=None, entity=None, **kw):
-        ids = (records["person_id"].to_pylist() if isinstance(records, dict) and "person_id" in records
-               and hasattr(records["person_id"], "to_pylist") else
-               [r.get("person_id") for r in records] if isinstance(records, list) else [])
+        ids = (
+            records["person_id"].to_pylist()
+            if isinstance(records, dict) and "person_id" in records and hasattr(records["person_id"], "to_pylist")
+            else [r.get("person_id") for r in records]
+            if isinstance(records, list)
+            else []
+        )
         if "BAD" in ids:
             raise OverflowError("date value out of range")
         return real(records, on, entity=entity, **kw)
@@ -465,8 +504,9 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
     if name == "jsonl":
         src = tmp_path / "in.jsonl"
         _, rows = read_roster(ROOT / "examples" / "roster_landkreis_beispiel.csv", ENGINE.entity().facts)
-        src.write_text("".join(json.dumps(r.record, default=str) + "\n" if r.record else "{bad\n" for r in rows),
-                       encoding="utf-8")
+        src.write_text(
+            "".join(json.dumps(r.record, default=str) + "\n" if r.record else "{bad\n" for r in rows), encoding="utf-8"
+        )
     else:
         src = ROOT / name
     a = tmp_path / "a.xlsx"
@@ -475,8 +515,17 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
     info, rows = read_roster(src, ent.facts)
     headers = {f: h for h, f in info.columns.items()} if info.format != "jsonl" else {}
     b = tmp_path / "b.xlsx"
-    result = CaseworkerResult(b, ENGINE, None, parse_keep(["all"], ent.facts, ent.id_field), False, ON, src.name,
-                              headers, row_offset=0 if info.format == "jsonl" else 1)
+    result = CaseworkerResult(
+        b,
+        ENGINE,
+        None,
+        parse_keep(["all"], ent.facts, ent.id_field),
+        False,
+        ON,
+        src.name,
+        headers,
+        row_offset=0 if info.format == "jsonl" else 1,
+    )
     chunk, table = decide_chunk(ENGINE, list(rows), ON, None)
     cols = table.columns
     j = 0
@@ -486,9 +535,15 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
             continue
         outcomes = []
         for oid in ent.outcome_order:
-            v, st, rule, miss = cols[oid][j], cols[f"{oid}_status"][j], cols[f"{oid}_rule"][j], cols[f"{oid}_missing"][j]
-            outcomes.append((oid, v, st, rule, short_reason(ent, oid, v, st, rule, cols[f"{oid}_assumption"][j],
-                                                            miss).de, miss))
+            v, st, rule, miss = (
+                cols[oid][j],
+                cols[f"{oid}_status"][j],
+                cols[f"{oid}_rule"][j],
+                cols[f"{oid}_missing"][j],
+            )
+            outcomes.append(
+                (oid, v, st, rule, short_reason(ent, oid, v, st, rule, cols[f"{oid}_assumption"][j], miss).de, miss)
+            )
         result.write_decided(row.number, row.record, outcomes, cols["errors"][j])
         j += 1
     result.close(info.ignored)
@@ -505,19 +560,34 @@ def test_csv_result_keeps_its_columns_unless_german_headers_are_asked_for(tmp_pa
     a = plain.read_text(encoding="utf-8-sig").split("\n", 1)
     b = de.read_text(encoding="utf-8-sig").split("\n", 1)
     assert a[0].startswith("zeile;person_id;anschlussunterbringung;anschlussunterbringung_grund;")
-    assert b[0].startswith("Zeile;Personen-ID;Anschlussunterbringung (Kreis der AUB);"
-                           "Anschlussunterbringung (Kreis der AUB): Begründung;")
+    assert b[0].startswith(
+        "Zeile;Personen-ID;Anschlussunterbringung (Kreis der AUB);Anschlussunterbringung (Kreis der AUB): Begründung;"
+    )
     assert b[0].endswith("Fehlende Angaben;Fehler;Regelwerk;Regelwerk SHA-256")
     assert a[1] == b[1]  # the same rows
 
 
 def test_allocation_table_neutralises_gemeinde_names(tmp_path):
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(json.dumps({"person_id": f"A{i}", "aufenthaltsstatus": "fluechtling",
-                                         "unterbringung": "anschluss", "zugang_bw_datum": "2015-06-01",
-                                         "aufenthaltstitel_datum": "2016-01-01", "familiennachzug": False,
-                                         "geboren_nach_zugang": False, "gemeinde": "=Tal" if i % 2 else "Berg"})
-                             for i in range(4)) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "person_id": f"A{i}",
+                    "aufenthaltsstatus": "fluechtling",
+                    "unterbringung": "anschluss",
+                    "zugang_bw_datum": "2015-06-01",
+                    "aufenthaltstitel_datum": "2016-01-01",
+                    "familiennachzug": False,
+                    "geboren_nach_zugang": False,
+                    "gemeinde": "=Tal" if i % 2 else "Berg",
+                }
+            )
+            for i in range(4)
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "la.csv"
     r = CliRunner().invoke(main, ["allocation", str(src), "--year", "2018", "--per-head", "1000", "--out", str(out)])
     assert r.exit_code == 0, r.output

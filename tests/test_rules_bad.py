@@ -17,7 +17,9 @@ DIRS = sorted(d for d in BAD.iterdir() if d.is_dir())
 def diagnostics(d: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     """What loading reports; for a rule set that loads, what `validate` reports."""
     monkeypatch.chdir(d)
-    overlays = sorted(str(p.relative_to(d)) for p in (d / "overlays").glob("*.yaml")) if (d / "overlays").is_dir() else []
+    overlays = (
+        sorted(str(p.relative_to(d)) for p in (d / "overlays").glob("*.yaml")) if (d / "overlays").is_dir() else []
+    )
     try:
         engine = Engine.load(".", overlays=overlays)
     except RuleSetError as exc:

@@ -23,14 +23,24 @@ def test_engine_load_without_argument_loads_the_shipped_rules():
     assert ENGINE.info.name == "pakt-fuer-integration-bw"
     assert ENGINE.outcomes() == OUTCOMES
     # Extended, never renamed: the outcomes of session 1 keep their ids and order.
-    assert ENGINE.outcomes("stelle") == ["im_budget", "foerdersatz", "stellenanteil_zulaessig", "antragsberechtigt",
-                                         "jahresfoerderung", "erste_rate", "foerderzeitraum", "finanzierbare_vzae",
-                                         "foerderung_zeitraum", "verlaengerung_monate"]
+    assert ENGINE.outcomes("stelle") == [
+        "im_budget",
+        "foerdersatz",
+        "stellenanteil_zulaessig",
+        "antragsberechtigt",
+        "jahresfoerderung",
+        "erste_rate",
+        "foerderzeitraum",
+        "finanzierbare_vzae",
+        "foerderung_zeitraum",
+        "verlaengerung_monate",
+    ]
 
 
 def test_python_api_contract_values_and_missing():
-    d = ENGINE.decide({"aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-01-01"},
-                      on=dt.date(2018, 1, 1))
+    d = ENGINE.decide(
+        {"aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-01-01"}, on=dt.date(2018, 1, 1)
+    )
     assert d.outcomes["anschlussunterbringung"].value is True
     assert d.outcomes["integrationsmanagement"].value is None
     assert d.outcomes["integrationsmanagement"].missing == ["unterbringung"]
@@ -87,23 +97,47 @@ def test_rule_docs_list_every_rule_parameter_and_assumption():
 
 # ---------------------------------------------------------------- amendments
 
+
 def person(**kw):
-    base = {"aufenthaltsstatus": "gestattung", "aufenthaltstitel_datum": None, "aufnahme_uab_datum": "2014-06-01",
-            "zugang_bw_datum": "2014-05-20", "asylentscheidung_unanfechtbar_datum": None,
-            "gu_pflicht_ende_datum": None, "unterbringung": "vorlaeufig", "herkunftsland": "TUR",
-            "familiennachzug": False, "geboren_nach_zugang": False, "beratung_beginn_datum": None,
-            "beratung_verlaengerung_begruendet": False}
+    base = {
+        "aufenthaltsstatus": "gestattung",
+        "aufenthaltstitel_datum": None,
+        "aufnahme_uab_datum": "2014-06-01",
+        "zugang_bw_datum": "2014-05-20",
+        "asylentscheidung_unanfechtbar_datum": None,
+        "gu_pflicht_ende_datum": None,
+        "unterbringung": "vorlaeufig",
+        "herkunftsland": "TUR",
+        "familiennachzug": False,
+        "geboren_nach_zugang": False,
+        "beratung_beginn_datum": None,
+        "beratung_verlaengerung_begruendet": False,
+    }
     base.update(kw)
     return base
 
 
-AUB = dict(aufenthaltsstatus="fluechtling", aufenthaltstitel_datum="2015-06-01", unterbringung="anschluss",
-           herkunftsland="SYR", zugang_bw_datum="2015-03-01")
+AUB = dict(
+    aufenthaltsstatus="fluechtling",
+    aufenthaltstitel_datum="2015-06-01",
+    unterbringung="anschluss",
+    herkunftsland="SYR",
+    zugang_bw_datum="2015-03-01",
+)
 POPULATION = {
-    "ukr_gu": person(aufenthaltsstatus="schutz_24", aufnahme_uab_datum="2022-03-01", zugang_bw_datum="2022-02-28",
-                     herkunftsland="UKR"),
-    "ukr_aub": person(aufenthaltsstatus="schutz_24", aufnahme_uab_datum="2022-03-01", zugang_bw_datum="2022-02-28",
-                      unterbringung="anschluss", herkunftsland="UKR"),
+    "ukr_gu": person(
+        aufenthaltsstatus="schutz_24",
+        aufnahme_uab_datum="2022-03-01",
+        zugang_bw_datum="2022-02-28",
+        herkunftsland="UKR",
+    ),
+    "ukr_aub": person(
+        aufenthaltsstatus="schutz_24",
+        aufnahme_uab_datum="2022-03-01",
+        zugang_bw_datum="2022-02-28",
+        unterbringung="anschluss",
+        herkunftsland="UKR",
+    ),
     "aub_beratung_2019": person(**AUB, beratung_beginn_datum="2019-01-15"),
     "aub_beratung_2021": person(**AUB, beratung_beginn_datum="2021-01-01"),
     "aub_verlaengert_2019": person(**AUB, beratung_beginn_datum="2019-01-15", beratung_verlaengerung_begruendet=True),
@@ -122,21 +156,45 @@ POPULATION = {
 EXPECTED_FLIPS = {
     dt.date(2015, 11, 1): {("gestattung_irq", "prioritaet"), ("gestattung_syr", "prioritaet")},
     dt.date(2016, 8, 1): {("gestattung_som", "prioritaet")},
-    dt.date(2017, 1, 1): {(p, "integrationsmanagement") for p in
-                          ("aub_beratung_2019", "aub_beratung_2021", "aub_verlaengert_2019", "aub_verlaengert_2020",
-                           "aub_ohne_beratung", "duldung_aub")}
-                         | {(p, "lastenausgleich") for p in
-                            ("aub_beratung_2019", "aub_beratung_2021", "aub_verlaengert_2019", "aub_verlaengert_2020",
-                             "aub_ohne_beratung")},
+    dt.date(2017, 1, 1): {
+        (p, "integrationsmanagement")
+        for p in (
+            "aub_beratung_2019",
+            "aub_beratung_2021",
+            "aub_verlaengert_2019",
+            "aub_verlaengert_2020",
+            "aub_ohne_beratung",
+            "duldung_aub",
+        )
+    }
+    | {
+        (p, "lastenausgleich")
+        for p in (
+            "aub_beratung_2019",
+            "aub_beratung_2021",
+            "aub_verlaengert_2019",
+            "aub_verlaengert_2020",
+            "aub_ohne_beratung",
+        )
+    },
     dt.date(2019, 8, 1): {("gestattung_irq", "prioritaet"), ("gestattung_som", "prioritaet")},
-    dt.date(2020, 1, 1): {(p, "lastenausgleich") for p in
-                          ("aub_beratung_2019", "aub_beratung_2021", "aub_verlaengert_2019", "aub_verlaengert_2020",
-                           "aub_ohne_beratung")},
+    dt.date(2020, 1, 1): {
+        (p, "lastenausgleich")
+        for p in (
+            "aub_beratung_2019",
+            "aub_beratung_2021",
+            "aub_verlaengert_2019",
+            "aub_verlaengert_2020",
+            "aub_ohne_beratung",
+        )
+    },
     dt.date(2021, 3, 1): {("gestattung_som", "prioritaet")},
     dt.date(2022, 1, 13): {("gestattung_afg", "prioritaet")},
     dt.date(2022, 3, 11): {("ukr_gu", "integrationsmanagement")},
-    dt.date(2023, 6, 6): {("aub_beratung_2019", "integrationsmanagement"),
-                          ("aub_verlaengert_2019", "integrationsmanagement")},
+    dt.date(2023, 6, 6): {
+        ("aub_beratung_2019", "integrationsmanagement"),
+        ("aub_verlaengert_2019", "integrationsmanagement"),
+    },
 }
 
 
@@ -159,19 +217,25 @@ def test_each_amendment_flips_exactly_the_persons_it_concerns(day):
 
 
 def test_goeppingen_option_flips_only_persons_in_gu_entitled_to_aub_on_01_10_2018():
-    gu = {"gp_gu": person(), "gp_gu_vu_laeuft": person(aufnahme_uab_datum="2017-06-01"),
-          "gp_aub": person(**AUB)}
+    gu = {"gp_gu": person(), "gp_gu_vu_laeuft": person(aufnahme_uab_datum="2017-06-01"), "gp_aub": person(**AUB)}
     day = dt.date(2018, 10, 1)
-    changed = {pid for pid, rec in gu.items()
-               if GOEPPINGEN.decide(rec, day - dt.timedelta(days=1)).outcomes["integrationsmanagement"].value
-               != GOEPPINGEN.decide(rec, day).outcomes["integrationsmanagement"].value}
+    changed = {
+        pid
+        for pid, rec in gu.items()
+        if GOEPPINGEN.decide(rec, day - dt.timedelta(days=1)).outcomes["integrationsmanagement"].value
+        != GOEPPINGEN.decide(rec, day).outcomes["integrationsmanagement"].value
+    }
     assert changed == {"gp_gu"}
     assert not ENGINE.decide(gu["gp_gu"], day).outcomes["integrationsmanagement"].value
 
 
 def test_funding_period_amendment_of_28_08_2019_changes_only_the_period():
-    post = {"antragsteller_art": "gemeinde", "personen_stichtag_2017": 166, "stelleninhaber_qualifikation": "hochschule",
-            "vzae": 1}
+    post = {
+        "antragsteller_art": "gemeinde",
+        "personen_stichtag_2017": 166,
+        "stelleninhaber_qualifikation": "hochschule",
+        "vzae": 1,
+    }
     before = ENGINE.decide(post, "2019-08-27", entity="stelle")
     after = ENGINE.decide(post, "2019-08-28", entity="stelle")
     changed = {o for o in before.outcomes if before.outcomes[o].value != after.outcomes[o].value}

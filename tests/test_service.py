@@ -16,8 +16,13 @@ from eligibility.service import create_app, warn_if_exposed  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 APP = create_app(reload_seconds=None)
 CLIENT = TestClient(APP)
-REFUGEE = {"person_id": "API-7", "aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-05-02",
-           "unterbringung": "anschluss", "zugang_bw_datum": "2015-06-01"}
+REFUGEE = {
+    "person_id": "API-7",
+    "aufenthaltsstatus": "fluechtling",
+    "aufenthaltstitel_datum": "2017-05-02",
+    "unterbringung": "anschluss",
+    "zugang_bw_datum": "2015-06-01",
+}
 
 
 def test_decide_returns_the_same_structure_as_the_python_api():
@@ -29,17 +34,24 @@ def test_decide_returns_the_same_structure_as_the_python_api():
 
 
 def test_invalid_record_is_a_422_problem_naming_the_field_not_the_value():
-    r = CLIENT.post("/v1/decide", json={"record": {"person_id": "X", "aufnahme_uab_datum": "31.02.2016"},
-                                        "on": "2018-01-01"})
+    r = CLIENT.post(
+        "/v1/decide", json={"record": {"person_id": "X", "aufnahme_uab_datum": "31.02.2016"}, "on": "2018-01-01"}
+    )
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     body = r.json()
     assert body["status"] == 422 and body["errors"][0]["field"] == "record.aufnahme_uab_datum"
     assert "31.02.2016" not in r.text
 
 
-@pytest.mark.parametrize("payload,field", [({"on": "2018-01-01"}, "record"), ({"record": {}, "on": "1.1.2018x"}, "on"),
-                                           ({"record": [], "on": "2018-01-01"}, "record"),
-                                           ({"record": {}, "entity": "nope"}, "entity")])
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"on": "2018-01-01"}, "record"),
+        ({"record": {}, "on": "1.1.2018x"}, "on"),
+        ({"record": [], "on": "2018-01-01"}, "record"),
+        ({"record": {}, "entity": "nope"}, "entity"),
+    ],
+)
 def test_malformed_requests_are_422_problems(payload, field):
     r = CLIENT.post("/v1/decide", json=payload)
     assert r.status_code == 422
@@ -63,13 +75,15 @@ def test_batch_json_and_ndjson_stream_one_line_per_record_in_order():
     r = CLIENT.post("/v1/decide/batch", json={"records": records, "on": "2018-09-15"})
     lines = [json.loads(line) for line in r.text.splitlines()]
     # The stream ends with a summary line (added with issue 13).
-    assert lines.pop() == {"summary": {"records_in": 50, "lines_out": 50, "decisions": 50, "problems": 0,
-                                       "with_field_errors": 0}}
+    assert lines.pop() == {
+        "summary": {"records_in": 50, "lines_out": 50, "decisions": 50, "problems": 0, "with_field_errors": 0}
+    }
     assert [x["record_id"] for x in lines] == [f"B{i}" for i in range(50)]
     assert [x["index"] for x in lines] == list(range(1, 51))
     body = "\n".join(json.dumps(x) for x in records[:3]) + "\n{broken\n\n[1]\n"
-    r = CLIENT.post("/v1/decide/batch?on=2018-09-15", content=body.encode(),
-                    headers={"content-type": "application/x-ndjson"})
+    r = CLIENT.post(
+        "/v1/decide/batch?on=2018-09-15", content=body.encode(), headers={"content-type": "application/x-ndjson"}
+    )
     assert r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert len(lines) == 6 and lines[3]["errors"] and lines[4]["errors"]
@@ -81,8 +95,12 @@ def test_batch_answers_an_undecidable_record_and_goes_on(ndjson, monkeypatch):
     # An intake on 9999-12-31 cannot be computed with: a field error, and the record is decided.
     # A record the engine still fails on (here forced) gets its problem line; the stream goes on.
     late = {"aufenthaltsstatus": "fluechtling", "aufnahme_uab_datum": "9999-12-31"}
-    records = [dict(REFUGEE, person_id="U1"), dict(late, person_id="U2"),
-               dict(REFUGEE, person_id="U3"), dict(REFUGEE, person_id="U4")]
+    records = [
+        dict(REFUGEE, person_id="U1"),
+        dict(late, person_id="U2"),
+        dict(REFUGEE, person_id="U3"),
+        dict(REFUGEE, person_id="U4"),
+    ]
     from eligibility.engine import Engine
 
     real = Engine.decide_data
@@ -94,8 +112,11 @@ def test_batch_answers_an_undecidable_record_and_goes_on(ndjson, monkeypatch):
 
     monkeypatch.setattr(Engine, "decide_data", failing)
     if ndjson:
-        r = CLIENT.post("/v1/decide/batch?on=2018-09-15", content="\n".join(json.dumps(x) for x in records).encode(),
-                        headers={"content-type": "application/x-ndjson"})
+        r = CLIENT.post(
+            "/v1/decide/batch?on=2018-09-15",
+            content="\n".join(json.dumps(x) for x in records).encode(),
+            headers={"content-type": "application/x-ndjson"},
+        )
     else:
         r = CLIENT.post("/v1/decide/batch", json={"records": records, "on": "2018-09-15"})
     assert r.status_code == 200
@@ -106,16 +127,28 @@ def test_batch_answers_an_undecidable_record_and_goes_on(ndjson, monkeypatch):
     assert lines[1]["errors"][0]["code"] == "date_range" and "outcomes" in lines[1]
     assert lines[3]["problem"]["status"] == 422 and lines[3]["problem"]["title"] == "Record cannot be decided"
     assert "outcomes" in lines[0] and "outcomes" in lines[2]
-    assert lines[4] == {"summary": {"records_in": 4, "lines_out": 4, "decisions": 3, "problems": 1,
-                                    "with_field_errors": 1}}
+    assert lines[4] == {
+        "summary": {"records_in": 4, "lines_out": 4, "decisions": 3, "problems": 1, "with_field_errors": 1}
+    }
 
 
 def test_timeline_rules_schema_health():
-    r = CLIENT.post("/v1/timeline", json={"record": dict(REFUGEE, unterbringung="vorlaeufig",
-                                                         aufnahme_uab_datum="2016-03-15", aufenthaltstitel_datum=None,
-                                                         aufenthaltsstatus="gestattung", gu_pflicht_ende_datum=None,
-                                                         asylentscheidung_unanfechtbar_datum=None),
-                                          "from": "2018-01-01", "to": "2018-12-31"})
+    r = CLIENT.post(
+        "/v1/timeline",
+        json={
+            "record": dict(
+                REFUGEE,
+                unterbringung="vorlaeufig",
+                aufnahme_uab_datum="2016-03-15",
+                aufenthaltstitel_datum=None,
+                aufenthaltsstatus="gestattung",
+                gu_pflicht_ende_datum=None,
+                asylentscheidung_unanfechtbar_datum=None,
+            ),
+            "from": "2018-01-01",
+            "to": "2018-12-31",
+        },
+    )
     assert r.status_code == 200
     assert r.json()["outcomes"]["anschlussunterbringung"][1]["from"] == "2018-03-16"
     rules = CLIENT.get("/v1/rules").json()
@@ -148,7 +181,9 @@ def test_hot_reload_brings_a_new_hash_and_keeps_serving(tmp_path):
     client = TestClient(app)
     before = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"}).json()["ruleset"]["sha256"]
     path = rules / "ruleset.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.2"'), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.2"'), encoding="utf-8"
+    )
     assert app.state.holder.check_reload() is True
     after = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"}).json()["ruleset"]
     assert after["sha256"] != before and after["version"] == "2026.2"
@@ -173,11 +208,18 @@ def test_openapi_is_generated_and_checked_in():
 
 def test_caseworker_page_without_javascript():
     page = CLIENT.get("/")
-    assert page.status_code == 200 and "<form method=\"post\" action=\"/pruefen\"" in page.text
+    assert page.status_code == 200 and '<form method="post" action="/pruefen"' in page.text
     assert "<script" not in page.text and "http://" not in page.text.replace("http://www.w3.org", "")
-    r = CLIENT.post("/pruefen", data={"stichtag": "15.09.2018", "aufenthaltsstatus": "fluechtling",
-                                      "aufenthaltstitel_datum__art": "datum", "aufenthaltstitel_datum": "02.05.2017",
-                                      "unterbringung": "anschluss"})
+    r = CLIENT.post(
+        "/pruefen",
+        data={
+            "stichtag": "15.09.2018",
+            "aufenthaltsstatus": "fluechtling",
+            "aufenthaltstitel_datum__art": "datum",
+            "aufenthaltstitel_datum": "02.05.2017",
+            "unterbringung": "anschluss",
+        },
+    )
     assert r.status_code == 200 and "Aktenvermerk" in r.text and Engine.load().info.sha256 in r.text
     r = CLIENT.post("/pruefen", data={"stichtag": "15.09.2018", "aufnahme_uab_datum": "31.02.2016"})
     assert r.status_code == 422 and "kein gültiges Datum" in r.text
@@ -185,11 +227,17 @@ def test_caseworker_page_without_javascript():
 
 def test_roster_upload_returns_the_evaluated_file_and_the_report():
     roster = (ROOT / "examples" / "roster_landkreis_beispiel.csv").read_bytes()
-    r = CLIENT.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
-                    files={"datei": ("liste.csv", roster, "text/csv")})
+    r = CLIENT.post(
+        "/liste",
+        data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
+        files={"datei": ("liste.csv", roster, "text/csv")},
+    )
     assert r.status_code == 200 and r.content[:2] == b"PK"
-    r = CLIENT.post("/liste", data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
-                    files={"datei": ("liste.csv", roster, "text/csv")})
+    r = CLIENT.post(
+        "/liste",
+        data={"stichtag": "15.09.2018", "ausgabe": "bericht"},
+        files={"datei": ("liste.csv", roster, "text/csv")},
+    )
     assert r.status_code == 200 and "Zielgruppenbericht Landkreis Beispiel" in r.text
 
 
@@ -202,8 +250,9 @@ def test_the_reload_thread_picks_up_a_change_without_dropping_requests(tmp_path)
     with TestClient(app) as client:  # runs the lifespan, which starts the watcher thread
         first = client.get("/healthz").json()["ruleset"]["sha256"]
         path = rules / "ruleset.yaml"
-        path.write_text(path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.9"'),
-                        encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.9"'), encoding="utf-8"
+        )
         seen = set()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

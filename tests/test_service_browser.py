@@ -70,7 +70,11 @@ def test_recognised_refugee(server, browser):
     assert im.locator(".value").inner_text() == "ja"
     assert "§§ 17, 18 FlüAG" in im.inner_text()
     assert "seit 01.01.2017" in im.inner_text()
-    assert page.locator("#outcome-anschlussunterbringung .reason").inner_text().startswith("Ein Aufenthaltstitel ist erteilt")
+    assert (
+        page.locator("#outcome-anschlussunterbringung .reason")
+        .inner_text()
+        .startswith("Ein Aufenthaltstitel ist erteilt")
+    )
     assert len(page.locator("#sha256").inner_text()) == 64
     page.screenshot(path=str(ARTIFACTS / "seite_fluechtling.png"), full_page=True)
     page.emulate_media(media="print")

@@ -22,8 +22,11 @@ GOEPPINGEN = Engine.load(overlays=[ROOT / "rules" / "overlays" / "goeppingen.yam
 CASES = sorted((ROOT / "cases").rglob("*.yaml"))
 
 # Words that name the project's own working material, never a document a court can look up.
-NON_CITATIONS = re.compile(r"\bSeeds?\b|domain\.md|Offene Frage|Open question|Standard des Regelwerks|"
-                           r"Produktentscheidung|[Pp]roduct decision|Abschnitt 4\b", re.I)
+NON_CITATIONS = re.compile(
+    r"\bSeeds?\b|domain\.md|Offene Frage|Open question|Standard des Regelwerks|"
+    r"Produktentscheidung|[Pp]roduct decision|Abschnitt 4\b",
+    re.I,
+)
 
 
 def _every_source(engine: Engine):
@@ -72,12 +75,16 @@ def test_register_entries_are_cited_and_complete():
 
 
 def test_a_citation_prints_pinpoint_document_and_kind_in_both_languages():
-    d = ENGINE.decide({"aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-01-01",
-                       "unterbringung": "anschluss"}, on="2018-09-15")
+    d = ENGINE.decide(
+        {"aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-01-01", "unterbringung": "anschluss"},
+        on="2018-09-15",
+    )
     assert d.outcomes["anschlussunterbringung"].source == "§ 9 Abs. 1 Nr. 3 FlüAG [Gesetz]"
     assert d.outcomes["anschlussunterbringung"].reason.en.endswith("(§ 9 Abs. 1 Nr. 3 FlüAG [statute])")
-    assert localize("VwV Integrationsmanagement vom 11.12.2017 [Verwaltungsvorschrift]", "en") \
+    assert (
+        localize("VwV Integrationsmanagement vom 11.12.2017 [Verwaltungsvorschrift]", "en")
         == "VwV Integrationsmanagement vom 11.12.2017 [administrative regulation]"
+    )
     prio = d.outcomes["prioritaet"]
     assert "[Verwaltungspraxis eines Kreises]" in prio.source and "[Annahme des Regelwerks]" in prio.source
 
@@ -120,7 +127,7 @@ def test_no_output_of_the_shipped_rules_names_a_non_citation(tmp_path):
     texts.append(("applied", r.output))
     for where, text in texts:
         m = NON_CITATIONS.search(text)
-        assert m is None, f"{where}: '{m.group(0)}' near …{text[max(0, m.start() - 80):m.end() + 40]}…"
+        assert m is None, f"{where}: '{m.group(0)}' near …{text[max(0, m.start() - 80) : m.end() + 40]}…"
 
 
 def test_rule_files_do_not_point_outside_the_repository():
@@ -131,7 +138,7 @@ def test_rule_files_do_not_point_outside_the_repository():
 
 def test_docs_end_with_the_register_as_bibliography():
     text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
-    tail = text[text.index("## <a id=\"quellen\"></a>Quellenverzeichnis"):]
+    tail = text[text.index('## <a id="quellen"></a>Quellenverzeichnis') :]
     for spec in ENGINE.compiled.model.sources.values():
         assert spec.cite_as.replace("|", "\\|") in tail
 
@@ -142,7 +149,9 @@ def test_validate_checks_overlays_under_the_rule_set(tmp_path):
     (rules / "overlays" / "kaputt.yaml").write_text(
         "overlay:\n  name: kaputt\n  label: {de: Kaputt}\n  source: {id: lra_goepingen_2018}\n"
         "parameters:\n  option_im_beratung_in_gu:\n    versions:\n      - valid_from: 2014-01-01\n"
-        "        value: true\n        source: {id: lra_goeppingen_2018}\n", encoding="utf-8")
+        "        value: true\n        source: {id: lra_goeppingen_2018}\n",
+        encoding="utf-8",
+    )
     r = CliRunner().invoke(main, ["validate", str(rules)])
     assert r.exit_code == 1, r.output
     assert "kaputt.yaml:4:11: E026 error: source id 'lra_goepingen_2018' is not in the source register" in r.output
@@ -157,8 +166,10 @@ def test_a_free_text_source_in_a_rule_set_with_a_register_is_refused(tmp_path):
     shutil.copytree(ROOT / "rules", rules)
     path = rules / "person" / "anschlussunterbringung.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}', 'source: "§ 9 Abs. 1 Nr. 3 FlüAG"', 1),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace('source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}', 'source: "§ 9 Abs. 1 Nr. 3 FlüAG"', 1),
+        encoding="utf-8",
+    )
     r = CliRunner().invoke(main, ["validate", str(rules)])
     assert r.exit_code == 1 and "E027 error" in r.output and "anschlussunterbringung.yaml:" in r.output
 

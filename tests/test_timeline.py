@@ -10,10 +10,19 @@ from strategies import person_records
 from eligibility import Engine
 
 ENGINE = Engine.load()
-BASE = {"aufenthaltsstatus": "gestattung", "aufenthaltstitel_datum": None, "asylentscheidung_unanfechtbar_datum": None,
-        "gu_pflicht_ende_datum": None, "unterbringung": "vorlaeufig", "herkunftsland": "TUR",
-        "zugang_bw_datum": "2016-01-10", "familiennachzug": False, "geboren_nach_zugang": False,
-        "beratung_beginn_datum": None, "beratung_verlaengerung_begruendet": False}
+BASE = {
+    "aufenthaltsstatus": "gestattung",
+    "aufenthaltstitel_datum": None,
+    "asylentscheidung_unanfechtbar_datum": None,
+    "gu_pflicht_ende_datum": None,
+    "unterbringung": "vorlaeufig",
+    "herkunftsland": "TUR",
+    "zugang_bw_datum": "2016-01-10",
+    "familiennachzug": False,
+    "geboren_nach_zugang": False,
+    "beratung_beginn_datum": None,
+    "beratung_verlaengerung_begruendet": False,
+}
 
 
 def starts(record, outcome, value=True):
@@ -21,19 +30,28 @@ def starts(record, outcome, value=True):
     return [iv.start for iv in t.outcomes[outcome] if iv.value == value]
 
 
-@pytest.mark.parametrize("intake,first_day", [("2016-03-15", "2018-03-16"), ("2016-02-29", "2018-03-01"),
-                                              ("2015-12-31", "2018-01-01")])
+@pytest.mark.parametrize(
+    "intake,first_day", [("2016-03-15", "2018-03-16"), ("2016-02-29", "2018-03-01"), ("2015-12-31", "2018-01-01")]
+)
 def test_24_month_boundaries_are_interval_starts_to_the_day(intake, first_day):
     record = dict(BASE, aufnahme_uab_datum=intake)
     assert starts(record, "anschlussunterbringung") == [dt.date.fromisoformat(first_day)]
     iv = ENGINE.timeline(record).at("anschlussunterbringung", dt.date.fromisoformat(first_day))
     assert iv.rule == "aub.frist_24_monate"
-    assert iv.cause.de.startswith("Frist ab Aufnahme durch die untere Aufnahmebehörde") and "+ 24 Monate endet" in iv.cause.de
+    assert (
+        iv.cause.de.startswith("Frist ab Aufnahme durch die untere Aufnahmebehörde")
+        and "+ 24 Monate endet" in iv.cause.de
+    )
 
 
 def test_ukraine_erlass_starts_an_interval_on_11_03_2022():
-    record = dict(BASE, aufenthaltsstatus="schutz_24", aufnahme_uab_datum="2022-03-01", zugang_bw_datum="2022-02-28",
-                  herkunftsland="UKR")
+    record = dict(
+        BASE,
+        aufenthaltsstatus="schutz_24",
+        aufnahme_uab_datum="2022-03-01",
+        zugang_bw_datum="2022-02-28",
+        herkunftsland="UKR",
+    )
     t = ENGINE.timeline(record)
     iv = t.at("integrationsmanagement", dt.date(2022, 3, 11))
     assert iv.start == dt.date(2022, 3, 11) and iv.value is True and iv.rule == "im.ukraine"
@@ -42,8 +60,14 @@ def test_ukraine_erlass_starts_an_interval_on_11_03_2022():
 
 
 def test_counselling_cap_ends_membership_on_06_06_2023():
-    record = dict(BASE, aufenthaltsstatus="fluechtling", aufenthaltstitel_datum="2018-01-10",
-                  aufnahme_uab_datum="2016-05-01", unterbringung="anschluss", beratung_beginn_datum="2020-01-15")
+    record = dict(
+        BASE,
+        aufenthaltsstatus="fluechtling",
+        aufenthaltstitel_datum="2018-01-10",
+        aufnahme_uab_datum="2016-05-01",
+        unterbringung="anschluss",
+        beratung_beginn_datum="2020-01-15",
+    )
     t = ENGINE.timeline(record)
     iv = t.at("integrationsmanagement", dt.date(2023, 6, 6))
     assert iv.start == dt.date(2023, 6, 6) and iv.value is False and iv.rule == "im.beratung_3_jahre"
@@ -64,8 +88,11 @@ def test_intervals_tile_the_span_without_gaps():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(person_records(), st.dates(min_value=dt.date(2014, 1, 1), max_value=dt.date(2025, 6, 30)),
-       st.integers(min_value=0, max_value=400))
+@given(
+    person_records(),
+    st.dates(min_value=dt.date(2014, 1, 1), max_value=dt.date(2025, 6, 30)),
+    st.integers(min_value=0, max_value=400),
+)
 def test_timeline_equals_decide_on_every_day_of_a_random_span(record, start, length):
     end = start + dt.timedelta(days=length)
     t = ENGINE.timeline(record, start, end)
@@ -93,8 +120,9 @@ def test_timeline_cli_text_json_html(tmp_path):
     # Counselled from the Erlass on, but nobody before arriving: this person arrived on 14.03.2022.
     assert "14.03.2022 – 31.12.2024  ja                       im.ukraine" in r.output
     assert "Erste Registrierung in der Aufnahme des Landes Baden-Württemberg: 14.03.2022" in r.output
-    r = CliRunner().invoke(main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31",
-                                  "--format", "json"])
+    r = CliRunner().invoke(
+        main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31", "--format", "json"]
+    )
     data = json.loads(r.output)
     assert data["outcomes"]["integrationsmanagement"][1]["from"] == "2022-03-14"
     out = tmp_path / "t.html"
@@ -150,4 +178,4 @@ def test_upcoming_on_the_example_roster(tmp_path):
             assert (before.value, before.status) != (after.value, after.status)
     html = tmp_path / "anstehend.html"
     r = CliRunner().invoke(main, ["upcoming", str(roster), "--within", "12w", "--on", "2018-09-15", "--out", str(html)])
-    assert r.exit_code == 0 and "<table id=\"upcoming\">" in html.read_text(encoding="utf-8")
+    assert r.exit_code == 0 and '<table id="upcoming">' in html.read_text(encoding="utf-8")

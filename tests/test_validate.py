@@ -38,16 +38,20 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_removing_a_source_fails_with_e013(rules):
-    edit(rules / "person" / "anschlussunterbringung.yaml",
-         '        source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}\n', "")
+    edit(rules / "person" / "anschlussunterbringung.yaml", '        source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}\n', "")
     r = run("validate", rules)
     assert r.exit_code == 1
-    assert "anschlussunterbringung.yaml:" in r.output and "E013 error: rule 'aub.titel_erteilt' has no source" in r.output
+    assert (
+        "anschlussunterbringung.yaml:" in r.output and "E013 error: rule 'aub.titel_erteilt' has no source" in r.output
+    )
 
 
 def test_overlapping_versions_fail_with_e015(rules):
-    edit(rules / "parameters.yaml", "        valid_to: 2021-02-28\n        value: [SYR, ERI]\n",
-         "        valid_to: 2021-03-31\n        value: [SYR, ERI]\n")
+    edit(
+        rules / "parameters.yaml",
+        "        valid_to: 2021-02-28\n        value: [SYR, ERI]\n",
+        "        valid_to: 2021-03-31\n        value: [SYR, ERI]\n",
+    )
     r = run("validate", rules)
     assert r.exit_code == 1
     assert "E015 error: parameter 'bleibeperspektive_laender'" in r.output
@@ -55,8 +59,10 @@ def test_overlapping_versions_fail_with_e015(rules):
 
 
 def test_adding_a_shadowed_rule_fails_with_e024(rules):
-    edit(rules / "person" / "integrationsmanagement.yaml", "      - id: im.ukraine\n",
-         """      - id: im.doppelt_eingebuergert
+    edit(
+        rules / "person" / "integrationsmanagement.yaml",
+        "      - id: im.ukraine\n",
+        """      - id: im.doppelt_eingebuergert
         label: {de: "Eingebürgert und in der AUB", en: "naturalised in AUB"}
         source: {id: flueag, at: "§ 1 Abs. 2"}
         valid_from: 2017-01-01
@@ -64,7 +70,8 @@ def test_adding_a_shadowed_rule_fails_with_e024(rules):
         then: false
 
       - id: im.ukraine
-""")
+""",
+    )
     r = run("validate", rules)
     assert r.exit_code == 1
     assert "E024 error: rule 'im.doppelt_eingebuergert' never decides: whenever it applies," in r.output
@@ -72,14 +79,18 @@ def test_adding_a_shadowed_rule_fails_with_e024(rules):
 
 
 def test_a_conflicting_rule_fails_with_e025(rules):
-    edit(rules / "person" / "prioritaet.yaml", "      - id: prio.duldung\n", """      - id: prio.syrien
+    edit(
+        rules / "person" / "prioritaet.yaml",
+        "      - id: prio.duldung\n",
+        """      - id: prio.syrien
         label: {de: "Syrien", en: "Syria"}
         source: {id: annahme}
         when: herkunftsland == "SYR"
         then: hoch
 
       - id: prio.duldung
-""")
+""",
+    )
     r = run("validate", rules)
     assert r.exit_code == 1
     conflicts = [line for line in r.output.splitlines() if "E025 error" in line]
@@ -87,8 +98,11 @@ def test_a_conflicting_rule_fails_with_e025(rules):
 
 
 def test_warnings_only_exit_0(rules):
-    edit(rules / "person" / "facts.yaml", "    aliases: [Kreis, Landkreis, Stadtkreis]\n    informational: true\n",
-         "    aliases: [Kreis, Landkreis, Stadtkreis]\n")
+    edit(
+        rules / "person" / "facts.yaml",
+        "    aliases: [Kreis, Landkreis, Stadtkreis]\n    informational: true\n",
+        "    aliases: [Kreis, Landkreis, Stadtkreis]\n",
+    )
     r = run("validate", rules)
     assert r.exit_code == 0
     assert "W104 warning: no rule reads fact 'kreis'" in r.output and "0 Fehler, 1 Warnungen" in r.output
@@ -109,7 +123,10 @@ def test_validate_json_and_sarif_name_file_line_and_code():
     (result,) = sarif["runs"][0]["results"]
     assert result["ruleId"] == "E026" and result["level"] == "error"
     loc = result["locations"][0]["physicalLocation"]
-    assert loc["artifactLocation"]["uri"].endswith("outcome.yaml") and loc["region"] == {"startLine": 13, "startColumn": 17}
+    assert loc["artifactLocation"]["uri"].endswith("outcome.yaml") and loc["region"] == {
+        "startLine": 13,
+        "startColumn": 17,
+    }
     assert sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"] == "E026"
     r = run("validate", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.output)["diagnostics"] == []

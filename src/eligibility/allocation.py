@@ -27,15 +27,23 @@ from .rosters import InputRow
 # The documents the computations in this module rest on, cited as a caseworker can look them up.
 FAG = "§ 29d FAG BW i. d. F. vom 21.02.2017"
 VWV_IM = "VwV Integrationsmanagement vom 11.12.2017"
-IM_RATE_SOURCE = ("Satz je Person errechnet aus veröffentlichten Zuteilungen 2018–2019 (Tettnang, Neukirch, "
-                  "Meckenbeuren, Kressbronn) – Annahme des Regelwerks, keiner Vorschrift entnommen")
-POST_RATE_SOURCE = ("Förderung je Vollzeitstelle und Jahr: Landratsamt Göppingen, Sitzungsvorlage für den "
-                    "Sozialausschuss vom 18.09.2018, und Ortenaukreis 2017 (Verwaltungspraxis der Kreise)")
-WAYS_OUT_SOURCE = ("„Informationen zum Integrationspakt“, Informationsblatt 2017; Ministerium für Soziales, "
-                   "Gesundheit und Integration Baden-Württemberg, „Pakt für Integration mit den Kommunen“ "
-                   "(Internetseite)")
-WAYS_OUT = ("mit Nachbargemeinden zusammenschließen und gemeinsam beantragen, oder die Aufgabe dem "
-            "Landratsamt übertragen, das dann für die Gemeinde beantragt")
+IM_RATE_SOURCE = (
+    "Satz je Person errechnet aus veröffentlichten Zuteilungen 2018–2019 (Tettnang, Neukirch, "
+    "Meckenbeuren, Kressbronn) – Annahme des Regelwerks, keiner Vorschrift entnommen"
+)
+POST_RATE_SOURCE = (
+    "Förderung je Vollzeitstelle und Jahr: Landratsamt Göppingen, Sitzungsvorlage für den "
+    "Sozialausschuss vom 18.09.2018, und Ortenaukreis 2017 (Verwaltungspraxis der Kreise)"
+)
+WAYS_OUT_SOURCE = (
+    "„Informationen zum Integrationspakt“, Informationsblatt 2017; Ministerium für Soziales, "
+    "Gesundheit und Integration Baden-Württemberg, „Pakt für Integration mit den Kommunen“ "
+    "(Internetseite)"
+)
+WAYS_OUT = (
+    "mit Nachbargemeinden zusammenschließen und gemeinsam beantragen, oder die Aufgabe dem "
+    "Landratsamt übertragen, das dann für die Gemeinde beantragt"
+)
 NO_AMOUNT = "kein Betrag festgelegt"
 NO_GEMEINDE = "(ohne Gemeinde)"
 IM_COUNT_DAY = dt.date(2017, 9, 15)
@@ -52,6 +60,7 @@ class AllocationError(ValueError):
 
 
 # ------------------------------------------------------------------ number formats
+
 
 def money(x: Decimal) -> Decimal:
     """Half-up to cents: the rounding rule for every amount this module prints."""
@@ -104,6 +113,7 @@ def parse_count(text: str, option: str) -> int:
 
 # ------------------------------------------------------------------ parameters
 
+
 def param_value(engine: Engine, name: str, on: dt.date) -> tuple[object | None, bool]:
     """The parameter's value on `on` and whether it is a marked assumption; (None, False)
     where the rule set has no such parameter or no version in force."""
@@ -121,12 +131,15 @@ def _decimal(value: object | None) -> Decimal | None:
 def stichtag_of(engine: Engine, year: int) -> tuple[dt.date, bool]:
     value, assumed = param_value(engine, "lastenausgleich_stichtag", dt.date(year, 1, 1))
     if not isinstance(value, dt.date):
-        raise AllocationError(f"Für {year} gibt es keinen Integrationslastenausgleich im Regelwerk "
-                              f"({FAG}: 2017 und 2018, 2019 als markierte Erweiterung)")
+        raise AllocationError(
+            f"Für {year} gibt es keinen Integrationslastenausgleich im Regelwerk "
+            f"({FAG}: 2017 und 2018, 2019 als markierte Erweiterung)"
+        )
     return value, assumed
 
 
 # ------------------------------------------------------------------ who is counted
+
 
 @dataclasses.dataclass(frozen=True)
 class Note:
@@ -225,13 +238,23 @@ def count_lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]],
                 # The row as the caseworker sees it in the file (Excel row, header = 1).
                 notes.append(Note(row.line or row.number + 1, decision.record_id, name, fields, counted))
                 t[3] += counted
-    gemeinden = tuple(GemeindeCount(name, *t) for name, t in
-                      sorted(tallies.items(), key=lambda kv: (kv[0] == NO_GEMEINDE, -kv[1][0], kv[0])))
-    return Count(day, gemeinden, sum(g.counted for g in gemeinden), sum(g.unknown for g in gemeinden),
-                 sum(g.unread for g in gemeinden), tuple(notes), frozenset(kreise))
+    gemeinden = tuple(
+        GemeindeCount(name, *t)
+        for name, t in sorted(tallies.items(), key=lambda kv: (kv[0] == NO_GEMEINDE, -kv[1][0], kv[0]))
+    )
+    return Count(
+        day,
+        gemeinden,
+        sum(g.counted for g in gemeinden),
+        sum(g.unknown for g in gemeinden),
+        sum(g.unread for g in gemeinden),
+        tuple(notes),
+        frozenset(kreise),
+    )
 
 
 # ------------------------------------------------------------------ § 29d shares
+
 
 @dataclasses.dataclass(frozen=True)
 class Share:
@@ -261,35 +284,53 @@ class Allocation:
 def needed_figure(year: int, have_budget: bool, have_count: bool) -> str:
     """What the tool needs before it can print money, in plain German."""
     if have_count and not have_budget:
-        return (f"Kein Geldbetrag berechnet: Für {year} hält das Regelwerk kein Budget fest ({NO_AMOUNT}). "
-                "Bitte das Budget des Landes mit --budget EUR angeben oder statt der landesweiten Zahl den "
-                "Betrag je Person mit --per-head EUR.")
-    lines = [f"Kein Geldbetrag berechnet: Nach {FAG} ist der Betrag je Person das Budget des Landes "
-             "geteilt durch die landesweite Zahl der gezählten Personen. Eine Kreisliste ist nur ein Teil "
-             "des Landes; aus ihrer eigenen Zahl ergibt sich kein Betrag."]
+        return (
+            f"Kein Geldbetrag berechnet: Für {year} hält das Regelwerk kein Budget fest ({NO_AMOUNT}). "
+            "Bitte das Budget des Landes mit --budget EUR angeben oder statt der landesweiten Zahl den "
+            "Betrag je Person mit --per-head EUR."
+        )
+    lines = [
+        f"Kein Geldbetrag berechnet: Nach {FAG} ist der Betrag je Person das Budget des Landes "
+        "geteilt durch die landesweite Zahl der gezählten Personen. Eine Kreisliste ist nur ein Teil "
+        "des Landes; aus ihrer eigenen Zahl ergibt sich kein Betrag."
+    ]
     if not have_budget:
-        lines.append(f"Für {year} hält das Regelwerk kein Budget fest ({NO_AMOUNT}): zur landesweiten Zahl "
-                     "also auch --budget EUR angeben, oder --per-head EUR verwenden.")
-    lines.append("Bitte eine der Angaben machen: --landesweit-anzahl N (landesweite Zahl der gezählten "
-                 "Personen, z. B. vom Statistischen Landesamt), --per-head EUR (Betrag je Person) oder "
-                 "--statewide (diese Liste umfasst das ganze Land).")
+        lines.append(
+            f"Für {year} hält das Regelwerk kein Budget fest ({NO_AMOUNT}): zur landesweiten Zahl "
+            "also auch --budget EUR angeben, oder --per-head EUR verwenden."
+        )
+    lines.append(
+        "Bitte eine der Angaben machen: --landesweit-anzahl N (landesweite Zahl der gezählten "
+        "Personen, z. B. vom Statistischen Landesamt), --per-head EUR (Betrag je Person) oder "
+        "--statewide (diese Liste umfasst das ganze Land)."
+    )
     return "\n".join(lines)
 
 
-def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year: int,
-                    budget: Decimal | None = None, per_head: Decimal | None = None,
-                    statewide_count: int | None = None, statewide: bool = False) -> Allocation:
+def lastenausgleich(
+    engine: Engine,
+    pairs: Iterable[tuple[InputRow, Any]],
+    year: int,
+    budget: Decimal | None = None,
+    per_head: Decimal | None = None,
+    statewide_count: int | None = None,
+    statewide: bool = False,
+) -> Allocation:
     """Counts from decisions made on the year's Stichtag (see `stichtag_of`), and the
     shares: per-head given → count × per-head; state-wide count N → count × budget ÷ N;
     `statewide` → N is this roster's own count. Each share is rounded half-up to cents
     from the unrounded per-head amount; the difference between the roster's part of the
     budget and the sum of the rounded shares is reported."""
     if per_head is not None and (statewide_count is not None or statewide):
-        raise AllocationError("--per-head und eine landesweite Zahl (--landesweit-anzahl/--statewide) "
-                              "schließen sich aus: bitte nur eine Angabe machen")
+        raise AllocationError(
+            "--per-head und eine landesweite Zahl (--landesweit-anzahl/--statewide) "
+            "schließen sich aus: bitte nur eine Angabe machen"
+        )
     if statewide_count is not None and statewide:
-        raise AllocationError("--landesweit-anzahl und --statewide schließen sich aus: bei --statewide ist "
-                              "die landesweite Zahl die Zahl dieser Liste")
+        raise AllocationError(
+            "--landesweit-anzahl und --statewide schließen sich aus: bei --statewide ist "
+            "die landesweite Zahl die Zahl dieser Liste"
+        )
     stichtag, assumed = stichtag_of(engine, year)
     count = count_lastenausgleich(engine, pairs, stichtag)
     source = "vorgegeben mit --budget"
@@ -303,9 +344,11 @@ def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year:
         if not statewide_count:
             raise AllocationError("--statewide: die Liste enthält keine gezählte Person, es gibt nichts zu teilen")
     if statewide_count is not None and statewide_count < count.total:
-        raise AllocationError(f"--landesweit-anzahl {count_text(statewide_count)} ist kleiner als die Zahl der "
-                              f"in dieser Liste gezählten Personen ({count_text(count.total)}): die landesweite "
-                              "Zahl umfasst jede Liste des Landes")
+        raise AllocationError(
+            f"--landesweit-anzahl {count_text(statewide_count)} ist kleiner als die Zahl der "
+            f"in dieser Liste gezählten Personen ({count_text(count.total)}): die landesweite "
+            "Zahl umfasst jede Liste des Landes"
+        )
     basis = ""
     missing = None
     rate: Decimal | None = None  # the exact per-head amount
@@ -313,11 +356,15 @@ def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year:
         rate, basis = per_head, "vorgegeben mit --per-head"
     elif statewide_count is not None and budget is not None:
         rate = budget / Decimal(statewide_count)
-        who = "Zahl dieser Liste, als landesweit erklärt (--statewide)" if statewide else \
-            "landesweite Zahl (--landesweit-anzahl)"
+        who = (
+            "Zahl dieser Liste, als landesweit erklärt (--statewide)"
+            if statewide
+            else "landesweite Zahl (--landesweit-anzahl)"
+        )
         basis = f"Budget ÷ {count_text(statewide_count)} Personen, {who}; {FAG}"
     else:
         missing = needed_figure(year, budget is not None, statewide_count is not None)
+
     def amount(n: int) -> Decimal | None:
         if statewide_count is not None and budget is not None and per_head is None:
             # n × budget ÷ N in one step, so no rounded per-head amount enters a share
@@ -330,11 +377,26 @@ def lastenausgleich(engine: Engine, pairs: Iterable[tuple[InputRow, Any]], year:
         county_part = amount(count.total)  # the roster's part as the law has it, not the sum of rounded shares
         total_share = sum((s.share for s in shares if s.share is not None), Decimal(0))
         difference = county_part - total_share if county_part is not None else None
-    return Allocation(year, stichtag, assumed, count, budget, source, rate, basis, statewide_count, county_part,
-                      shares, total_share, difference, missing)
+    return Allocation(
+        year,
+        stichtag,
+        assumed,
+        count,
+        budget,
+        source,
+        rate,
+        basis,
+        statewide_count,
+        county_part,
+        shares,
+        total_share,
+        difference,
+        missing,
+    )
 
 
 # ------------------------------------------------------------------ Integrationsmanagement budget
+
 
 @dataclasses.dataclass(frozen=True)
 class ImBudget:
@@ -367,17 +429,24 @@ def fundable_posts(budget: Decimal, rate: Decimal, months: int) -> Decimal:
     return (budget / (rate * Decimal(months) / Decimal(12))).quantize(CENT, rounding=ROUND_DOWN)
 
 
-def _im_row(name: str, persons: int, unknown: int, per_person: Decimal | None,
-            rates: dict[str, Decimal | None], months: int, applicant: bool) -> ImBudget:
+def _im_row(
+    name: str,
+    persons: int,
+    unknown: int,
+    per_person: Decimal | None,
+    rates: dict[str, Decimal | None],
+    months: int,
+    applicant: bool,
+) -> ImBudget:
     budget = None if per_person is None else money(Decimal(persons) * per_person)
-    posts = {r: None if budget is None or rate is None else fundable_posts(budget, rate, months)
-             for r, rate in rates.items()}
+    posts = {
+        r: None if budget is None or rate is None else fundable_posts(budget, rate, months) for r, rate in rates.items()
+    }
     known = [v for v in posts.values() if v is not None]
     return ImBudget(name, persons, unknown, budget, posts, applicant and bool(known) and max(known) < 1)
 
 
-def im_budgets(engine: Engine, pairs17: Iterable[tuple[InputRow, Any]],
-               budget_day: dt.date = IM_BUDGET_DAY) -> ImTable:
+def im_budgets(engine: Engine, pairs17: Iterable[tuple[InputRow, Any]], budget_day: dt.date = IM_BUDGET_DAY) -> ImTable:
     """The IM budget of 2018–2019 per Gemeinde (domain: the § 29d count on 15.09.2017 — the
     `lastenausgleich` outcome on that day, not the IM target group — × the rate per person,
     for the whole period) and the posts it funds at each annual rate. `pairs17` are the
@@ -390,18 +459,28 @@ def im_budgets(engine: Engine, pairs17: Iterable[tuple[InputRow, Any]],
     rates = {name: _decimal(param_value(engine, name, budget_day)[0]) for name in RATE_PARAMETERS}
     # Only a Gemeinde is told to pool or hand the task over; a Stadtkreis (Gemeinde and Kreis
     # in one) or the Landkreis itself is the fallback applicant and is never flagged.
-    rows = tuple(_im_row(g.name, g.counted, g.unknown, per_person, rates, months,
-                         g.name != NO_GEMEINDE and kreis_key(g.name) not in count.kreise)
-                 for g in count.gemeinden)
+    rows = tuple(
+        _im_row(
+            g.name,
+            g.counted,
+            g.unknown,
+            per_person,
+            rates,
+            months,
+            g.name != NO_GEMEINDE and kreis_key(g.name) not in count.kreise,
+        )
+        for g in count.gemeinden
+    )
     # the total is not an applicant: it is never flagged (the Landkreis is the fallback itself)
     total = _im_row("Gesamt", count.total, count.unknown, per_person, rates, months, False)
-    total = dataclasses.replace(total, budget=None if per_person is None else
-                                sum((r.budget for r in rows if r.budget is not None), Decimal(0)))
-    return ImTable(count, per_person, assumed and per_person is not None, months, months_v is None, rates, rows,
-                   total)
+    total = dataclasses.replace(
+        total, budget=None if per_person is None else sum((r.budget for r in rows if r.budget is not None), Decimal(0))
+    )
+    return ImTable(count, per_person, assumed and per_person is not None, months, months_v is None, rates, rows, total)
 
 
 # ------------------------------------------------------------------ text
+
 
 def _rate_label(rate: Decimal | None) -> str:
     return "VZÄ zu " + (NO_AMOUNT if rate is None else _german(rate, 0) + " €/Jahr")
@@ -423,9 +502,12 @@ def _notes_lines(count: Count) -> list[str]:
     if not count.notes:
         return []
     counted = sum(1 for n in count.notes if n.counted)
-    lines = ["", f"Hinweise zur Zählung vom {count.day:%d.%m.%Y}: {count_text(len(count.notes))} Zeilen mit ungültigen Angaben, deren Zählung "
-             f"trotzdem entschieden ist (die Angabe gilt als unbekannt); davon {count_text(counted)} gezählt. "
-             "Die Angaben bitte berichtigen:"]
+    lines = [
+        "",
+        f"Hinweise zur Zählung vom {count.day:%d.%m.%Y}: {count_text(len(count.notes))} Zeilen mit ungültigen Angaben, deren Zählung "
+        f"trotzdem entschieden ist (die Angabe gilt als unbekannt); davon {count_text(counted)} gezählt. "
+        "Die Angaben bitte berichtigen:",
+    ]
     for n in count.notes:
         ident = f" ({n.record_id})" if n.record_id else ""
         verdict = "gezählt" if n.counted else "nicht gezählt (entschieden: nein)"
@@ -437,20 +519,29 @@ def _notes_lines(count: Count) -> list[str]:
 
 def allocation_text(result: Allocation) -> str:
     c = result.count
-    lines = [f"Integrationslastenausgleich nach {FAG}, Jahr {result.year} – Stichtag {result.stichtag:%d.%m.%Y}"
-             + (" [Annahme des Regelwerks: Stichtag oder Budget dieses Jahres ist keiner Vorschrift entnommen]"
-                if result.assumption else "")]
+    lines = [
+        f"Integrationslastenausgleich nach {FAG}, Jahr {result.year} – Stichtag {result.stichtag:%d.%m.%Y}"
+        + (
+            " [Annahme des Regelwerks: Stichtag oder Budget dieses Jahres ist keiner Vorschrift entnommen]"
+            if result.assumption
+            else ""
+        )
+    ]
     if result.missing is None or result.budget is None:
-        lines.append(f"Budget des Landes: {eur(result.budget)}"
-                     + (f" ({result.budget_source})" if result.budget is not None else ""))
+        lines.append(
+            f"Budget des Landes: {eur(result.budget)}"
+            + (f" ({result.budget_source})" if result.budget is not None else "")
+        )
     lines.append(_counts_line(c))
     if result.per_head is not None:
         shown = money(result.per_head)
         exact = "" if shown == result.per_head else "; gerundet angezeigt, gerechnet mit dem ungerundeten Betrag"
         lines.append(f"Betrag je Person: {eur(result.per_head)} ({result.per_head_basis}{exact})")
     if result.statewide_count is not None and result.county_part is not None:
-        lines.append(f"Anteil dieser Liste am Budget: {eur(result.county_part)} "
-                     f"({count_text(c.total)} × Budget ÷ {count_text(result.statewide_count)})")
+        lines.append(
+            f"Anteil dieser Liste am Budget: {eur(result.county_part)} "
+            f"({count_text(c.total)} × Budget ÷ {count_text(result.statewide_count)})"
+        )
     lines.append("")
     width = max([30] + [len(g.name) for g in c.gemeinden])
     money_col = result.per_head is not None
@@ -464,11 +555,15 @@ def allocation_text(result: Allocation) -> str:
     lines.append(total + (f" {eur(result.total_share):>18}" if money_col else ""))
     if money_col:
         lines.append("")
-        lines.append("Rundung: jeder Anteil kaufmännisch (ab 0,5 Cent aufwärts) auf Cent gerundet, berechnet aus dem "
-                     "ungerundeten Betrag je Person.")
+        lines.append(
+            "Rundung: jeder Anteil kaufmännisch (ab 0,5 Cent aufwärts) auf Cent gerundet, berechnet aus dem "
+            "ungerundeten Betrag je Person."
+        )
         if result.rounding_difference:
-            lines.append(f"Rundungsdifferenz zum Anteil dieser Liste: {eur(result.rounding_difference)} "
-                         f"(Anteil {eur(result.county_part)}, Summe der Anteile {eur(result.total_share)})")
+            lines.append(
+                f"Rundungsdifferenz zum Anteil dieser Liste: {eur(result.rounding_difference)} "
+                f"(Anteil {eur(result.county_part)}, Summe der Anteile {eur(result.total_share)})"
+            )
     else:
         lines += ["", result.missing or ""]
     lines += _notes_lines(c)
@@ -478,15 +573,21 @@ def allocation_text(result: Allocation) -> str:
 def im_text(table: ImTable, notes: bool = True) -> str:
     """`notes=False` leaves the Hinweise out where the § 29d table of the same day shows them."""
     years = _german(Decimal(table.months) / Decimal(12), 0 if table.months % 12 == 0 else 2)
-    lines = [f"Integrationsmanagement ({VWV_IM}): Budget 2018–2019 je Gemeinde aus der Zählung vom "
-             f"{IM_COUNT_DAY:%d.%m.%Y} nach {FAG}",
-             f"Satz je gezählte Person: {eur(table.per_person)} für den ganzen Zeitraum von {table.months} Monaten"
-             + (f" ({IM_RATE_SOURCE})" if table.per_person is not None and table.per_person_assumption else "")]
+    lines = [
+        f"Integrationsmanagement ({VWV_IM}): Budget 2018–2019 je Gemeinde aus der Zählung vom "
+        f"{IM_COUNT_DAY:%d.%m.%Y} nach {FAG}",
+        f"Satz je gezählte Person: {eur(table.per_person)} für den ganzen Zeitraum von {table.months} Monaten"
+        + (f" ({IM_RATE_SOURCE})" if table.per_person is not None and table.per_person_assumption else ""),
+    ]
     if table.months_fallback:
-        lines.append(f"Zeitraum: {table.months} Monate – das Regelwerk nennt keinen Zeitraum des IM-Budgets; die "
-                     "veröffentlichten Zuteilungen 2018–2019 decken 24 Monate.")
-    lines.append(f"Finanzierbare Stellen (VZÄ) = Budget ÷ (Förderung je Jahr × {years} Jahre), auf zwei "
-                 "Nachkommastellen abgerundet: eine Stelle wird nie über das Budget hinaus gefördert. " + POST_RATE_SOURCE + ".")
+        lines.append(
+            f"Zeitraum: {table.months} Monate – das Regelwerk nennt keinen Zeitraum des IM-Budgets; die "
+            "veröffentlichten Zuteilungen 2018–2019 decken 24 Monate."
+        )
+    lines.append(
+        f"Finanzierbare Stellen (VZÄ) = Budget ÷ (Förderung je Jahr × {years} Jahre), auf zwei "
+        "Nachkommastellen abgerundet: eine Stelle wird nie über das Budget hinaus gefördert. " + POST_RATE_SOURCE + "."
+    )
     lines.append(_counts_line(table.count))
     lines.append("")
     width = max([30] + [len(r.name) for r in table.rows])
@@ -504,8 +605,11 @@ def im_text(table: ImTable, notes: bool = True) -> str:
             flagged.append(row.name)
         lines.append(line)
     if flagged:
-        lines += ["", f"* Budget reicht für keine volle Stelle (auch zum niedrigeren Satz unter 1,00 VZÄ): "
-                  f"{count_text(len(flagged))} Gemeinden. Wege: {WAYS_OUT} ({WAYS_OUT_SOURCE})."]
+        lines += [
+            "",
+            f"* Budget reicht für keine volle Stelle (auch zum niedrigeren Satz unter 1,00 VZÄ): "
+            f"{count_text(len(flagged))} Gemeinden. Wege: {WAYS_OUT} ({WAYS_OUT_SOURCE}).",
+        ]
     if table.per_person is None or any(v is None for v in table.rates.values()):
         lines += ["", f"„{NO_AMOUNT}“: das Regelwerk hält für den Zeitraum keinen Satz fest."]
     if notes:
@@ -525,8 +629,9 @@ class Column:
     kind: str
 
 
-def table_model(result: Allocation | None, table: ImTable | None
-                ) -> tuple[list[Column], list[list[int | str | Decimal | None]]]:
+def table_model(
+    result: Allocation | None, table: ImTable | None
+) -> tuple[list[Column], list[list[int | str | Decimal | None]]]:
     """The table(s) as typed cells: one row per Gemeinde (§ 29d first, then Gemeinden that
     occur only in the 2017 count), a last row "Gesamt". A money cell is a Decimal, None where
     no amount is computed (no state-wide figure given), or "kein Betrag festgelegt" where the
@@ -534,8 +639,13 @@ def table_model(result: Allocation | None, table: ImTable | None
     columns = [Column("gemeinde", TEXT)]
     share_gap: str | None = None
     if result is not None:
-        columns += [Column("gezaehlt", COUNT), Column("offen", COUNT), Column("fehler", COUNT),
-                    Column("hinweise", COUNT), Column("anteil_eur", EUR)]
+        columns += [
+            Column("gezaehlt", COUNT),
+            Column("offen", COUNT),
+            Column("fehler", COUNT),
+            Column("hinweise", COUNT),
+            Column("anteil_eur", EUR),
+        ]
         if result.per_head is None and result.budget is None and result.statewide_count is not None:
             share_gap = NO_AMOUNT
     if table is not None:
@@ -555,12 +665,22 @@ def table_model(result: Allocation | None, table: ImTable | None
         if result is not None:
             if name == "Gesamt":
                 c = result.count
-                line += [c.total, c.unknown, c.unread, sum(1 for n in c.notes if n.counted),
-                         result.total_share if result.per_head is not None else share_gap]
+                line += [
+                    c.total,
+                    c.unknown,
+                    c.unread,
+                    sum(1 for n in c.notes if n.counted),
+                    result.total_share if result.per_head is not None else share_gap,
+                ]
             elif name in counts:
                 g = counts[name]
-                line += [g.counted, g.unknown, g.unread, g.noted,
-                         shares[name] if result.per_head is not None else share_gap]
+                line += [
+                    g.counted,
+                    g.unknown,
+                    g.unread,
+                    g.noted,
+                    shares[name] if result.per_head is not None else share_gap,
+                ]
             else:
                 line += [0, 0, 0, 0, Decimal(0) if result.per_head is not None else share_gap]
         if table is not None:
@@ -609,7 +729,9 @@ def json_text(result: Allocation | None, table: ImTable | None) -> str:
     doc: dict[str, Any] = {"zeilen": [{c.name: _json_number(v) for v, c in zip(row, columns)} for row in rows]}
     if result is not None:
         doc["lastenausgleich"] = {
-            "jahr": result.year, "stichtag": result.stichtag.isoformat(), "quelle": FAG,
+            "jahr": result.year,
+            "stichtag": result.stichtag.isoformat(),
+            "quelle": FAG,
             "budget_eur": _json_number(result.budget) if result.budget is not None else NO_AMOUNT,
             "landesweite_anzahl": result.statewide_count,
             "betrag_je_person_eur": None if result.per_head is None else float(money(result.per_head)),
@@ -618,19 +740,38 @@ def json_text(result: Allocation | None, table: ImTable | None) -> str:
             "rundungsdifferenz_eur": _json_number(result.rounding_difference),
             "rundung": "je Anteil kaufmännisch auf Cent, aus dem ungerundeten Betrag je Person",
             "fehlt": result.missing,
-            "hinweise": [{"zeile": n.row, "id": n.record_id, "gemeinde": n.gemeinde, "felder": list(n.fields),
-                          "gezaehlt": n.counted} for n in result.count.notes]}
+            "hinweise": [
+                {
+                    "zeile": n.row,
+                    "id": n.record_id,
+                    "gemeinde": n.gemeinde,
+                    "felder": list(n.fields),
+                    "gezaehlt": n.counted,
+                }
+                for n in result.count.notes
+            ],
+        }
     if table is not None:
         doc["im_budget"] = {
-            "zaehlung_vom": IM_COUNT_DAY.isoformat(), "quelle": f"{VWV_IM}; {FAG}",
+            "zaehlung_vom": IM_COUNT_DAY.isoformat(),
+            "quelle": f"{VWV_IM}; {FAG}",
             "satz_je_person_eur": _json_number(table.per_person) if table.per_person is not None else NO_AMOUNT,
             "satz_quelle": IM_RATE_SOURCE if table.per_person_assumption else None,
             "zeitraum_monate": table.months,
             "foerdersatz_je_jahr_eur": {r: NO_AMOUNT if v is None else _json_number(v) for r, v in table.rates.items()},
             "keine_volle_stelle": [r.name for r in table.rows if r.below_one_post],
             "wege": f"{WAYS_OUT} ({WAYS_OUT_SOURCE})",
-            "hinweise": [{"zeile": n.row, "id": n.record_id, "gemeinde": n.gemeinde, "felder": list(n.fields),
-                          "gezaehlt": n.counted} for n in table.count.notes]}
+            "hinweise": [
+                {
+                    "zeile": n.row,
+                    "id": n.record_id,
+                    "gemeinde": n.gemeinde,
+                    "felder": list(n.fields),
+                    "gezaehlt": n.counted,
+                }
+                for n in table.count.notes
+            ],
+        }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 

@@ -33,8 +33,10 @@ class Summary:
 
     def text(self, lang: str = "de") -> str:
         if lang == "de":
-            out = (f"{self.rows} Zeilen gelesen: {self.decided} entschieden, {self.unknown} mit offenen Fragen, "
-                   f"{self.errors} mit Fehlern")
+            out = (
+                f"{self.rows} Zeilen gelesen: {self.decided} entschieden, {self.unknown} mit offenen Fragen, "
+                f"{self.errors} mit Fehlern"
+            )
             if self.info and self.info.ignored:
                 out += f"\nNicht verwendete Spalten: {', '.join(self.info.ignored)}"
             return out
@@ -50,20 +52,32 @@ def columns_for(engine: Engine, entity: str | None, lang: str) -> list[str]:
     cols = ["zeile" if de else "row", ent.id_field or "id"]
     for oid in ent.outcome_order:
         cols += [oid, f"{oid}_{'grund' if de else 'reason'}"]
-    cols += ["fehlende_angaben" if de else "missing", "fehler" if de else "errors",
-             "regelwerk" if de else "ruleset", "regelwerk_sha256" if de else "ruleset_sha256"]
+    cols += [
+        "fehlende_angaben" if de else "missing",
+        "fehler" if de else "errors",
+        "regelwerk" if de else "ruleset",
+        "regelwerk_sha256" if de else "ruleset_sha256",
+    ]
     return cols
 
 
-def german_headers(engine: Engine, entity: str | None, columns: list[str], info: RosterInfo | None = None
-                   ) -> list[str]:
+def german_headers(engine: Engine, entity: str | None, columns: list[str], info: RosterInfo | None = None) -> list[str]:
     """The CSV result's column names as the caseworker XLSX labels them (the id column
     as the input file names it)."""
     ent = engine.entity(entity)
     used = {fact: header for header, fact in info.columns.items()} if info and info.format != "jsonl" else {}
-    fixed = {"zeile": "Zeile", "row": "Zeile", "fehlende_angaben": "Fehlende Angaben", "missing": "Fehlende Angaben",
-             "fehler": "Fehler", "errors": "Fehler", "regelwerk": "Regelwerk", "ruleset": "Regelwerk",
-             "regelwerk_sha256": "Regelwerk SHA-256", "ruleset_sha256": "Regelwerk SHA-256"}
+    fixed = {
+        "zeile": "Zeile",
+        "row": "Zeile",
+        "fehlende_angaben": "Fehlende Angaben",
+        "missing": "Fehlende Angaben",
+        "fehler": "Fehler",
+        "errors": "Fehler",
+        "regelwerk": "Regelwerk",
+        "ruleset": "Regelwerk",
+        "regelwerk_sha256": "Regelwerk SHA-256",
+        "ruleset_sha256": "Regelwerk SHA-256",
+    }
     out = []
     for c in columns:
         base = c.rsplit("_", 1)[0] if c.endswith(("_grund", "_reason")) else None
@@ -88,8 +102,9 @@ def cell_value(value: Any, status: str, lang: str, german_numbers: bool) -> Any:
     return value
 
 
-def decision_row(number: int, decision: Decision, engine: Engine, lang: str, german_numbers: bool,
-                 xlsx: bool = False) -> dict[str, Any]:
+def decision_row(
+    number: int, decision: Decision, engine: Engine, lang: str, german_numbers: bool, xlsx: bool = False
+) -> dict[str, Any]:
     ent = engine.entity(decision.entity)
     de = lang == "de"
     row: dict[str, Any] = {"zeile" if de else "row": number, ent.id_field or "id": decision.record_id or ""}
@@ -120,9 +135,10 @@ def error_row(row: InputRow, engine: Engine, entity: str | None, lang: str) -> d
     return out
 
 
-UNDECIDABLE = ("Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des Kalenders "
-               "(Jahr 9999) oder außerhalb",
-               "record cannot be decided: a date lies too close to the end of the calendar (year 9999) or beyond")
+UNDECIDABLE = (
+    "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des Kalenders (Jahr 9999) oder außerhalb",
+    "record cannot be decided: a date lies too close to the end of the calendar (year 9999) or beyond",
+)
 
 
 def undecidable(row: InputRow) -> InputRow:
@@ -142,8 +158,7 @@ def _unreadable(row: InputRow) -> bool:
     return row.record is None or row.error is not None
 
 
-def decide_chunk(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None
-                 ) -> tuple[list[InputRow], Any]:
+def decide_chunk(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None) -> tuple[list[InputRow], Any]:
     """The batch table of a chunk's readable rows. Should the engine fail on a record
     (date arithmetic beyond year 9999), that record becomes an error row and the others
     are decided: the chunk, with such rows marked, and the table of the rest."""
@@ -164,8 +179,9 @@ def decide_chunk(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str
     return marked, engine.decide_table([r.record for r in marked if not _unreadable(r)], on, entity=entity)
 
 
-def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None
-                   ) -> Iterator[tuple[InputRow, Decision | None]]:
+def evaluated_rows(
+    engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None
+) -> Iterator[tuple[InputRow, Decision | None]]:
     """Each input row with its decision, in order; None for a row that could not be read
     or decided (its `error` says why)."""
     for row in rows:
@@ -184,11 +200,24 @@ def evaluated_rows(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity
 BATCH_ROWS = 20_000  # rows decided together on the batch path; memory stays flat
 
 
-def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Path, *, entity: str | None = None,
-                    lang: str = "de", in_format: str | None = None, out_format: str | None = None,
-                    encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
-                    progress: Callable[[int], None] | None = None, keep: Sequence[str] = (),
-                    columns: str | None = None, source_name: str | None = None) -> Summary:
+def evaluate_roster(
+    engine: Engine,
+    src: str | Path,
+    on: dt.date,
+    out: str | Path,
+    *,
+    entity: str | None = None,
+    lang: str = "de",
+    in_format: str | None = None,
+    out_format: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep: Sequence[str] = (),
+    columns: str | None = None,
+    source_name: str | None = None,
+) -> Summary:
     """CSV and XLSX output go through the column-wise batch path in chunks; JSON lines
     carry the full decision of each record and use the per-record path. XLSX is the
     caseworker result (`xlsx_result.CaseworkerResult`): `keep` names the input columns
@@ -198,8 +227,22 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
     ent = engine.entity(entity)
     fmt = format_of(out, out_format)
     if fmt == "xlsx":
-        return _evaluate_to_xlsx(engine, src, on, out, entity, in_format, encoding, delimiter, sheet, progress,
-                                 keep, columns == "codes", started, source_name or Path(src).name)
+        return _evaluate_to_xlsx(
+            engine,
+            src,
+            on,
+            out,
+            entity,
+            in_format,
+            encoding,
+            delimiter,
+            sheet,
+            progress,
+            keep,
+            columns == "codes",
+            started,
+            source_name or Path(src).name,
+        )
     blocks = None
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
@@ -208,8 +251,14 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     german = info.german or info.format != "csv"
     cols = columns_for(engine, entity, lang)
-    writer = RosterWriter(out, fmt, cols, delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
-                          bom=german, header=german_headers(engine, entity, cols, info) if columns == "de" else None)
+    writer = RosterWriter(
+        out,
+        fmt,
+        cols,
+        delimiter=(info.delimiter or ";") if info.format == "csv" else ";",
+        bom=german,
+        header=german_headers(engine, entity, cols, info) if columns == "de" else None,
+    )
     summary = Summary(info=info)
     try:
         if fmt == "jsonl":
@@ -217,27 +266,41 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                 _count(summary, decision)
                 if decision is None:
                     rid = _record_id(row, ent)
-                    writer.write({}, {"row": row.number, "record_id": rid, "errors": [
-                        {"field": None, "code": "undecidable" if row.record is not None else "row",
-                         "message": {"de": row.error, "en": row.error_en}}],
-                        "ruleset": engine.info.model_dump()})
+                    writer.write(
+                        {},
+                        {
+                            "row": row.number,
+                            "record_id": rid,
+                            "errors": [
+                                {
+                                    "field": None,
+                                    "code": "undecidable" if row.record is not None else "row",
+                                    "message": {"de": row.error, "en": row.error_en},
+                                }
+                            ],
+                            "ruleset": engine.info.model_dump(),
+                        },
+                    )
                 else:
-                    writer.write({}, {"row": row.number, **decision.model_dump(
-                        mode="json", exclude={"outcomes": {"__all__": {"trace"}}})})
+                    writer.write(
+                        {},
+                        {
+                            "row": row.number,
+                            **decision.model_dump(mode="json", exclude={"outcomes": {"__all__": {"trace"}}}),
+                        },
+                    )
                 if progress is not None:
                     progress(summary.rows)
         elif blocks is not None:
             # Plain blocks come as Arrow columns and go out as whole lines built from the
             # table's codes; other blocks take the exact reader and the row writer.
-            text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"),
-                                  "\r\n" if german else "\n")
+            text = CsvBlockWriter(engine, entity, lang, german, str(info.delimiter or ";"), "\r\n" if german else "\n")
 
             def fast(block: Any) -> tuple[bytes, int, int] | None:
                 try:
                     return text.block(engine.decide_table(block.columns, on, entity=entity), block.first)
                 except (ValueError, OverflowError):
                     return None  # a record the engine cannot decide: this block row by row
-
 
             # Arrow blocks are decided and formatted two at a time in threads (numpy and
             # Arrow release the GIL) and written in order; at most three are held at once.
@@ -257,8 +320,9 @@ def evaluate_roster(engine: Engine, src: str | Path, on: dt.date, out: str | Pat
                     progress(summary.rows)
         else:
             for chunk in _chunks(rows, BATCH_ROWS):
-                for out_row, state in _table_rows(engine, chunk, on, entity, lang, german and fmt == "csv",
-                                                  fmt == "xlsx"):
+                for out_row, state in _table_rows(
+                    engine, chunk, on, entity, lang, german and fmt == "csv", fmt == "xlsx"
+                ):
                     _tally(summary, state)
                     writer.write(out_row)
                 if progress is not None:
@@ -312,8 +376,9 @@ class CsvBlockWriter:
     distinct combinations of those, so each combination's cells are formatted and quoted
     once and rows are joined in C. Byte for byte what the row writer writes (tested)."""
 
-    def __init__(self, engine: Engine, entity: str | None, lang: str, german_numbers: bool, delimiter: str,
-                 lineterminator: str) -> None:
+    def __init__(
+        self, engine: Engine, entity: str | None, lang: str, german_numbers: bool, delimiter: str, lineterminator: str
+    ) -> None:
         self.engine = engine
         self.ent = engine.entity(entity)
         self.lang = lang
@@ -351,8 +416,10 @@ class CsvBlockWriter:
         per_outcome = []
         keys = []
         for oid in self.ent.outcome_order:
-            cs = [table.codes(name) for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption",
-                                                   f"{oid}_missing")]
+            cs = [
+                table.codes(name)
+                for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption", f"{oid}_missing")
+            ]
             key = np.zeros(n, dtype=np.int64)
             for c in cs:
                 key = key * max(1, len(c.values)) + c.codes
@@ -368,8 +435,15 @@ class CsvBlockWriter:
             for oid, (v, st, r, a, m) in per_outcome:
                 value, status, rule = v.values[v.codes[row]], st.values[st.codes[row]], r.values[r.codes[row]]
                 asm, miss = a.values[a.codes[row]], m.values[m.codes[row]]
-                rkey = (oid, value if not isinstance(value, float) else repr(value), type(value), status, rule, asm,
-                        tuple(miss))
+                rkey = (
+                    oid,
+                    value if not isinstance(value, float) else repr(value),
+                    type(value),
+                    status,
+                    rule,
+                    asm,
+                    tuple(miss),
+                )
                 hit = self.reasons.get(rkey)
                 if hit is None:
                     cell = cell_value(value, status, self.lang, self.german_numbers)
@@ -392,9 +466,10 @@ class CsvBlockWriter:
             pa.array(ids, type=pa.string()),
             pc.take(pa.array(segs, type=pa.string()), pa.array(inverse)),
             pc.take(pa.array(err_texts, type=pa.string()), pa.array(errors.codes)),
-            self.delim)
+            self.delim,
+        )
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-        data = memoryview(lines.buffers()[2])[int(offsets[lines.offset]):int(offsets[lines.offset + n])]
+        data = memoryview(lines.buffers()[2])[int(offsets[lines.offset]) : int(offsets[lines.offset + n])]
         unknown = int(np.count_nonzero(unknown_combo[inverse] & ~has_error))
         return bytes(data), int(np.count_nonzero(has_error)), unknown
 
@@ -436,8 +511,9 @@ def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
         yield chunk
 
 
-def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None, lang: str,
-                german_numbers: bool, xlsx: bool) -> Iterator[tuple[dict[str, Any], str]]:
+def _table_rows(
+    engine: Engine, chunk: list[InputRow], on: dt.date, entity: str | None, lang: str, german_numbers: bool, xlsx: bool
+) -> Iterator[tuple[dict[str, Any], str]]:
     """Output rows of one chunk, in input order, from one batch-table evaluation."""
     from .explain import short_reason
 
@@ -453,11 +529,22 @@ def _table_rows(engine: Engine, chunk: list[InputRow], on: dt.date, entity: str 
     # Per outcome: its columns once, and (cell, reason) memoised by what they depend on —
     # a roster has few distinct combinations of value, rule, assumption and missing facts.
     # (outcome, reason column, values, statuses, rules, missing, assumptions, memo)
-    per_outcome: list[tuple[str, str, list[Any], list[Any], list[Any], list[Any], list[Any],
-                            dict[tuple[Any, ...], tuple[Any, str]]]] = []
+    per_outcome: list[
+        tuple[str, str, list[Any], list[Any], list[Any], list[Any], list[Any], dict[tuple[Any, ...], tuple[Any, str]]]
+    ] = []
     for oid in ent.outcome_order:
-        per_outcome.append((oid, f"{oid}_{'grund' if de else 'reason'}", cols[oid], cols[f"{oid}_status"],
-                            cols[f"{oid}_rule"], cols[f"{oid}_missing"], cols[f"{oid}_assumption"], {}))
+        per_outcome.append(
+            (
+                oid,
+                f"{oid}_{'grund' if de else 'reason'}",
+                cols[oid],
+                cols[f"{oid}_status"],
+                cols[f"{oid}_rule"],
+                cols[f"{oid}_missing"],
+                cols[f"{oid}_assumption"],
+                {},
+            )
+        )
     j = 0
     for row in chunk:
         if _unreadable(row):
@@ -523,8 +610,9 @@ class TableDecision:
         return sorted({f for o in self.outcomes.values() for f in o.missing})
 
 
-def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None,
-                    size: int = BATCH_ROWS) -> Iterator[tuple[InputRow, TableDecision | None]]:
+def table_decisions(
+    engine: Engine, rows: Iterator[InputRow], on: dt.date, entity: str | None = None, size: int = BATCH_ROWS
+) -> Iterator[tuple[InputRow, TableDecision | None]]:
     """Like `evaluated_rows`, through the batch path: each input row with its outcome
     values (None for an unreadable row), in order, deciding a chunk at a time."""
     ent = engine.entity(entity)
@@ -543,8 +631,14 @@ def table_decisions(engine: Engine, rows: Iterator[InputRow], on: dt.date, entit
                 if status == "value":
                     status = "yes" if v is True else "no" if v is False else "value"
                 outcomes[oid] = _Outcome(v, status, cols[f"{oid}_missing"][j], cols[f"{oid}_rule"][j])
-            errs = [_Issue(_Msg(de, en)) for de, en in zip(cols["errors"][j].split("; "), cols["errors_en"][j].split("; "))
-                    ] if cols["errors"][j] else []
+            errs = (
+                [
+                    _Issue(_Msg(de, en))
+                    for de, en in zip(cols["errors"][j].split("; "), cols["errors_en"][j].split("; "))
+                ]
+                if cols["errors"][j]
+                else []
+            )
             yield row, TableDecision(cols["record_id"][j], outcomes, errs)
             j += 1
 
@@ -568,8 +662,10 @@ def progress_line(done: int, total: int | None, rate: float, width: int = 30) ->
         return f"{count} Zeilen ({speed}/s)"
     share = min(1.0, done / total)
     filled = int(round(share * width))
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:5.1f} %  {count} von "
-            f"{total:,}".replace(",", ".") + f" Zeilen ({speed}/s)")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:5.1f} %  {count} von {total:,}".replace(",", ".")
+        + f" Zeilen ({speed}/s)"
+    )
 
 
 def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Callable[[int], None] | None:
@@ -591,10 +687,22 @@ def terminal_progress(path: str | Path | None = None, stream: Any = None) -> Cal
     return tick
 
 
-def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | Path, entity: str | None,
-                      in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None,
-                      progress: Callable[[int], None] | None, keep: Sequence[str], codes: bool,
-                      started: float, source_name: str) -> Summary:
+def _evaluate_to_xlsx(
+    engine: Engine,
+    src: str | Path,
+    on: dt.date,
+    out: str | Path,
+    entity: str | None,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    progress: Callable[[int], None] | None,
+    keep: Sequence[str],
+    codes: bool,
+    started: float,
+    source_name: str,
+) -> Summary:
     """The caseworker XLSX: chunks through the batch table, one sheet row per input row."""
     from .explain import short_reason
     from .xlsx_result import CaseworkerResult, parse_keep
@@ -608,8 +716,9 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
         blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
     headers = {fact: header for header, fact in info.columns.items()} if info.format != "jsonl" else {}
-    result = CaseworkerResult(out, engine, entity, kept, codes, on, source_name, headers,
-                              row_offset=0 if info.format == "jsonl" else 1)
+    result = CaseworkerResult(
+        out, engine, entity, kept, codes, on, source_name, headers, row_offset=0 if info.format == "jsonl" else 1
+    )
     memo: dict[tuple[Any, ...], str] = {}
 
     def reason_of(oid: str, v: Any, status: str, rule: Any, asm: Any, miss: list[str]) -> str:
@@ -636,19 +745,31 @@ def _evaluate_to_xlsx(engine: Engine, src: str | Path, on: dt.date, out: str | P
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
                     return {k: v[i].as_py() for k, v in cols.items()}
 
-                entries = list(zip(range(block.first, block.first + block.n), zip(*kept_cols) if kept_cols
-                                   else [()] * block.n, range(block.n), [None] * block.n))
+                entries = list(
+                    zip(
+                        range(block.first, block.first + block.n),
+                        zip(*kept_cols) if kept_cols else [()] * block.n,
+                        range(block.n),
+                        [None] * block.n,
+                    )
+                )
                 result.write_table(table, entries, reason_of, record_at)
             else:
                 chunk, table = decide_chunk(engine, _block_rows(block), on, entity)
-                entries = [(r.number, [(r.record or {}).get(f) for f in kept], r.record,
-                            (r.error or "") if _unreadable(r) else None) for r in chunk]
+                entries = [
+                    (
+                        r.number,
+                        [(r.record or {}).get(f) for f in kept],
+                        r.record,
+                        (r.error or "") if _unreadable(r) else None,
+                    )
+                    for r in chunk
+                ]
                 result.write_table(table, entries, reason_of)
             if progress is not None:
                 progress(result.rows)
     finally:
         result.close(info.ignored)
-    summary = Summary(rows=result.rows, decided=result.decided, unknown=result.unknown, errors=result.errors,
-                      info=info)
+    summary = Summary(rows=result.rows, decided=result.decided, unknown=result.unknown, errors=result.errors, info=info)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -112,17 +112,23 @@ def run_case(path: Path, engine_for: Callable[[tuple[str, ...]], Engine], explai
             continue
         got = decision.outcomes[oid]
         if not _same(expected, got.value):
-            failures.append(f"{oid}: expected {_show(expected)}, got {_show(got.value)}\n"
-                            f"      rule path: {' → '.join(got.rule_path) or '–'}\n"
-                            f"      reason:    {got.reason.de}")
+            failures.append(
+                f"{oid}: expected {_show(expected)}, got {_show(got.value)}\n"
+                f"      rule path: {' → '.join(got.rule_path) or '–'}\n"
+                f"      reason:    {got.reason.de}"
+            )
         if expected is None and oid not in case.missing:
-            failures.append(f"{oid}: expected unknown, but the case does not say which facts are missing "
-                            f"(got missing: {got.missing})")
+            failures.append(
+                f"{oid}: expected unknown, but the case does not say which facts are missing "
+                f"(got missing: {got.missing})"
+            )
     for oid, rule in case.rules.items():
         got_o = decision.outcomes.get(oid)
         if got_o is not None and got_o.rule != rule:
-            failures.append(f"{oid}: expected deciding rule {rule}, got {got_o.rule}\n"
-                            f"      rule path: {' → '.join(got_o.rule_path) or '–'}")
+            failures.append(
+                f"{oid}: expected deciding rule {rule}, got {got_o.rule}\n"
+                f"      rule path: {' → '.join(got_o.rule_path) or '–'}"
+            )
     for oid, facts in case.missing.items():
         got_o = decision.outcomes.get(oid)
         if got_o is not None and sorted(facts) != got_o.missing:
@@ -198,8 +204,9 @@ def citations(source: str) -> list[str]:
     return [c for c in out if c]
 
 
-def coverage(results: list[CaseResult], engines: Callable[[tuple[str, ...]], Engine]
-             ) -> tuple[list[RuleCoverage], list[SourceCoverage]]:
+def coverage(
+    results: list[CaseResult], engines: Callable[[tuple[str, ...]], Engine]
+) -> tuple[list[RuleCoverage], list[SourceCoverage]]:
     """Which rules the cases exercise, with a true and with a false condition (every
     rule in force is evaluated, also those a higher rule shadows), grouped by each
     legal source the rules cite. A rule without a condition needs only a "yes"."""
@@ -212,8 +219,9 @@ def coverage(results: list[CaseResult], engines: Callable[[tuple[str, ...]], Eng
         ent = base.entity(ename)
         for oid in ent.outcome_order:
             for r in ent.outcomes[oid].rules:
-                rules[(ename, r.id)] = RuleCoverage(ename, oid, r.id, r.spec.source or "", r.spec.assumption,
-                                                    unconditional=r.cond is None)
+                rules[(ename, r.id)] = RuleCoverage(
+                    ename, oid, r.id, r.spec.source or "", r.spec.assumption, unconditional=r.cond is None
+                )
     for res in results:
         if res.case is None or res.decision is None:
             continue

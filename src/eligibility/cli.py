@@ -82,10 +82,16 @@ def main() -> None:
     """Entscheidet, ob eine Person zu einer gesetzlich bestimmten Zielgruppe gehört, und erklärt warum."""
 
 
-_rules_option = click.option("--rules", "rules", type=click.Path(), default=None,
-                             help="Regelwerk-Ordner (Standard: das mitgelieferte rules/).")
-_overlay_option = click.option("--overlay", "overlays", multiple=True, type=click.Path(),
-                               help="Kreis-Overlay, z. B. rules/overlays/goeppingen.yaml (mehrfach möglich).")
+_rules_option = click.option(
+    "--rules", "rules", type=click.Path(), default=None, help="Regelwerk-Ordner (Standard: das mitgelieferte rules/)."
+)
+_overlay_option = click.option(
+    "--overlay",
+    "overlays",
+    multiple=True,
+    type=click.Path(),
+    help="Kreis-Overlay, z. B. rules/overlays/goeppingen.yaml (mehrfach möglich).",
+)
 
 
 @main.command()
@@ -97,8 +103,16 @@ _overlay_option = click.option("--overlay", "overlays", multiple=True, type=clic
 @click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person; z. B. stelle).")
 @click.option("--brief", is_flag=True, help="Nur Ergebnis und Begründung, ohne Bedingungsbaum.")
-def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, ...], fmt: str, lang: str,
-          entity: str | None, brief: bool) -> None:
+def check(
+    person: str,
+    on: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    fmt: str,
+    lang: str,
+    entity: str | None,
+    brief: bool,
+) -> None:
     """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
@@ -114,8 +128,12 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
         timeline = None
         if not decision.errors:
             timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=day + dt.timedelta(days=3650))
-        click.echo(engine.render(decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief,
-                                 timeline=timeline), nl=False)
+        click.echo(
+            engine.render(
+                decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief, timeline=timeline
+            ),
+            nl=False,
+        )
     if decision.errors:
         for e in decision.errors:
             click.echo(f"Fehler: {getattr(e.message, lang)}", err=True)
@@ -125,10 +143,21 @@ def check(person: str, on: str | None, rules: str | None, overlays: tuple[str, .
 @main.command()
 @click.argument("rules_dir", required=False, type=click.Path())
 @_overlay_option
-@click.option("--samples", type=click.IntRange(100), default=6000, show_default=True,
-              help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
-              help="text für Menschen; json für Skripte; sarif (2.1.0) für Anmerkungen in CI und Editoren.")
+@click.option(
+    "--samples",
+    type=click.IntRange(100),
+    default=6000,
+    show_default=True,
+    help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text für Menschen; json für Skripte; sarif (2.1.0) für Anmerkungen in CI und Editoren.",
+)
 def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt: str) -> None:
     """Prüft ein Regelwerk wie ein Compiler: Fehler und Warnungen mit Datei, Zeile und Hinweis."""
     from .engine import default_rules_dir
@@ -154,8 +183,9 @@ def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt
         from . import __version__
         from .diagnostics_out import to_json, to_sarif
 
-        info = ({"name": engine.info.name, "version": engine.info.version, "sha256": engine.info.sha256}
-                if engine else None)
+        info = (
+            {"name": engine.info.name, "version": engine.info.version, "sha256": engine.info.sha256} if engine else None
+        )
         click.echo(to_json(diags, info) if fmt == "json" else to_sarif(diags, __version__))
         if errors:
             sys.exit(1)
@@ -171,13 +201,23 @@ def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @_rules_option
-@click.option("--coverage/--no-coverage", "show_coverage", default=True, show_default=True,
-              help="Abdeckung nach Rechtsquelle und Regel ausgeben.")
-@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None,
-              help="Fehlschlag, wenn weniger Prozent der Regeln mit ja und nein geprüft sind.")
+@click.option(
+    "--coverage/--no-coverage",
+    "show_coverage",
+    default=True,
+    show_default=True,
+    help="Abdeckung nach Rechtsquelle und Regel ausgeben.",
+)
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="Fehlschlag, wenn weniger Prozent der Regeln mit ja und nein geprüft sind.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def test_cmd(paths: tuple[str, ...], rules: str | None, show_coverage: bool, min_coverage: float | None,
-             fmt: str) -> None:
+def test_cmd(
+    paths: tuple[str, ...], rules: str | None, show_coverage: bool, min_coverage: float | None, fmt: str
+) -> None:
     """Führt Falldateien aus (Standard: cases/) und zeigt, welche Rechtsquellen sie abdecken."""
     from .cases import coverage, run_cases
     from .diagnostics import RuleSetError as _RSE
@@ -198,14 +238,25 @@ def test_cmd(paths: tuple[str, ...], rules: str | None, show_coverage: bool, min
     covered = sum(1 for r in rule_cov if r.complete)
     pct = 100.0 * covered / len(rule_cov) if rule_cov else 100.0
     if fmt == "json":
-        click.echo(json.dumps({
-            "passed": len(results) - len(failed), "failed": len(failed),
-            "failures": [{"case": r.path, "messages": r.failures} for r in failed],
-            "coverage": {"rules_complete_percent": round(pct, 1),
-                         "rules": [dataclasses_asdict(r) for r in rule_cov],
-                         "sources": [{"citation": s.citation, "complete": s.complete,
-                                      "rules": [r.rule for r in s.rules]} for s in source_cov]},
-        }, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "passed": len(results) - len(failed),
+                    "failed": len(failed),
+                    "failures": [{"case": r.path, "messages": r.failures} for r in failed],
+                    "coverage": {
+                        "rules_complete_percent": round(pct, 1),
+                        "rules": [dataclasses_asdict(r) for r in rule_cov],
+                        "sources": [
+                            {"citation": s.citation, "complete": s.complete, "rules": [r.rule for r in s.rules]}
+                            for s in source_cov
+                        ],
+                    },
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         for r in failed:
             click.echo(f"FEHLER {r.path}")
@@ -237,20 +288,35 @@ def dataclasses_asdict(obj: Any) -> dict[str, Any]:
 
 
 _input_options = [
-    click.option("--in-format", type=click.Choice(["csv", "xlsx", "jsonl"]), default=None,
-                 help="Format der Eingabe (Standard: nach Dateiendung)."),
+    click.option(
+        "--in-format",
+        type=click.Choice(["csv", "xlsx", "jsonl"]),
+        default=None,
+        help="Format der Eingabe (Standard: nach Dateiendung).",
+    ),
     click.option("--encoding", default=None, help="Zeichenkodierung der CSV-Datei (Standard: erkannt; z. B. cp1252)."),
     click.option("--delimiter", default=None, help="Trennzeichen der CSV-Datei (Standard: erkannt)."),
-    click.option("--sheet", default=None,
-                 help="Tabellenblatt der Tabellendatei (Standard: das Blatt, dessen Kopfzeile die meisten Felder hat)."),
+    click.option(
+        "--sheet",
+        default=None,
+        help="Tabellenblatt der Tabellendatei (Standard: das Blatt, dessen Kopfzeile die meisten Felder hat).",
+    ),
 ]
 
 
 _column_options = [
-    click.option("--missing-column", "missing_columns", multiple=True, metavar="FELD",
-                 help="Diese Spalte fehlt absichtlich: die Angabe ist für jede Zeile unbekannt (mehrfach möglich)."),
-    click.option("--allow-missing", is_flag=True,
-                 help="Jede fehlende Spalte ist gewollt (sonst bricht das Programm ab, wenn die Regeln sie lesen)."),
+    click.option(
+        "--missing-column",
+        "missing_columns",
+        multiple=True,
+        metavar="FELD",
+        help="Diese Spalte fehlt absichtlich: die Angabe ist für jede Zeile unbekannt (mehrfach möglich).",
+    ),
+    click.option(
+        "--allow-missing",
+        is_flag=True,
+        help="Jede fehlende Spalte ist gewollt (sonst bricht das Programm ab, wenn die Regeln sie lesen).",
+    ),
 ]
 
 
@@ -315,9 +381,17 @@ def _stdin_roster(path: str, in_format: str | None) -> str:
     return name
 
 
-def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str | None, encoding: str | None,
-                   delimiter: str | None, sheet: str | None, rules_read: bool = True,
-                   outcomes: tuple[str, ...] | None = None) -> None:
+def _check_columns(
+    engine: Engine,
+    entity: str | None,
+    path: str,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    rules_read: bool = True,
+    outcomes: tuple[str, ...] | None = None,
+) -> None:
     """Stop (exit 2) before anything is decided when a column the rules read is absent
     after matching, unless the user said it is missing on purpose; say for every
     unrecognised column which field it probably means. Headers are no personal data."""
@@ -340,8 +414,10 @@ def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{path}: {exc}")
     for header, fact in info.suggestions.items():
-        click.echo(f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ "
-                   f"({ent.facts[fact].label.de})", err=True)
+        click.echo(
+            f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ ({ent.facts[fact].label.de})",
+            err=True,
+        )
     if not rules_read:
         return
     missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose, outcomes)
@@ -352,9 +428,17 @@ def _check_columns(engine: Engine, entity: str | None, path: str, in_format: str
             click.echo(f"Hinweis: Spalte „{name}“ fehlt absichtlich – für jede Zeile unbekannt", err=True)
 
 
-def _roster_rows(engine: Engine, path: str, on: Any, entity: str | None, in_format: str | None,
-                 encoding: str | None, delimiter: str | None, sheet: str | None,
-                 outcomes: tuple[str, ...] | None = None) -> Any:
+def _roster_rows(
+    engine: Engine,
+    path: str,
+    on: Any,
+    entity: str | None,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    outcomes: tuple[str, ...] | None = None,
+) -> Any:
     from .batch import table_decisions
     from .rosters import read_roster
 
@@ -377,8 +461,11 @@ def _report_recoded(info: Any, lang: str = "de") -> None:
         return
     shown = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
     if lang == "de":
-        click.echo(f"Hinweis: {len(rows)} Zeile{'n' if len(rows) != 1 else ''} nicht UTF-8, als Windows-1252 gelesen "
-                   f"(Zeile {shown})", err=True)
+        click.echo(
+            f"Hinweis: {len(rows)} Zeile{'n' if len(rows) != 1 else ''} nicht UTF-8, als Windows-1252 gelesen "
+            f"(Zeile {shown})",
+            err=True,
+        )
     else:
         click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
 
@@ -397,23 +484,50 @@ def _date_option(value: Any) -> Any:
 @main.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
-@click.option("--out", "out", type=click.Path(), default=None,
-              help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).",
+)
 @_rules_option
 @_overlay_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
 @click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @click.option("--errors-ok", is_flag=True, help="Exit 0 auch bei fehlerhaften Zeilen.")
-@click.option("--keep", "keep", multiple=True,
-              help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
-                   "Standard: ID, Gemeinde, Kreis).")
-@click.option("--columns", "columns", type=click.Choice(["de", "codes"]), default=None,
-              help="Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und "
-                   "Ergebnisnamen für Programme (Standard bei .csv).")
+@click.option(
+    "--keep",
+    "keep",
+    multiple=True,
+    help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
+    "Standard: ID, Gemeinde, Kreis).",
+)
+@click.option(
+    "--columns",
+    "columns",
+    type=click.Choice(["de", "codes"]),
+    default=None,
+    help="Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und "
+    "Ergebnisnamen für Programme (Standard bei .csv).",
+)
 @_with_input_options
-def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None, overlays: tuple[str, ...],
-             entity: str | None, lang: str, errors_ok: bool, keep: tuple[str, ...], columns: str | None,
-             in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+def evaluate(
+    input_file: str,
+    on: str | None,
+    out: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    entity: str | None,
+    lang: str,
+    errors_ok: bool,
+    keep: tuple[str, ...],
+    columns: str | None,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Wertet eine ganze Liste aus (CSV aus Excel, XLSX, JSON Lines): eine Ergebniszeile je Eingabezeile."""
     from .batch import evaluate_roster, terminal_progress
     from .rosters import format_of
@@ -438,9 +552,21 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
     _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet)
     progress = terminal_progress(src)
     try:
-        summary = evaluate_roster(engine, src, day, target, entity=entity, lang=lang, in_format=in_format,
-                                  encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress,
-                                  keep=keep, columns=columns)
+        summary = evaluate_roster(
+            engine,
+            src,
+            day,
+            target,
+            entity=entity,
+            lang=lang,
+            in_format=in_format,
+            encoding=encoding,
+            delimiter=delimiter,
+            sheet=sheet,
+            progress=progress,
+            keep=keep,
+            columns=columns,
+        )
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
     if progress is not None:
@@ -459,8 +585,17 @@ def evaluate(input_file: str, on: str | None, out: str | None, rules: str | None
 @_rules_option
 @_overlay_option
 @_with_input_options
-def report(input_file: str, on: str | None, out: str, rules: str | None, overlays: tuple[str, ...],
-           in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+def report(
+    input_file: str,
+    on: str | None,
+    out: str,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Bericht je Gemeinde und gesamt als HTML-Seite: Zielgruppen, Prioritäten, offene Fragen, Fehler."""
     from .report import collect, render_report
 
@@ -469,28 +604,61 @@ def report(input_file: str, on: str | None, out: str, rules: str | None, overlay
     info, pairs = _roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
     data = collect(engine, pairs, day, info.ignored, row_offset=0 if info.format == "jsonl" else 1)
     Path(out).write_text(render_report(engine, data), encoding="utf-8")
-    click.echo(f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
-               f"Bericht: {out}", err=True)
+    click.echo(
+        f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
+        f"Bericht: {out}",
+        err=True,
+    )
 
 
 @main.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
-@click.option("--year", type=int, default=None,
-              help="Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).")
-@click.option("--landesweit-anzahl", "--statewide-count", "statewide_count", type=str, default=None, metavar="N",
-              help="Landesweite Zahl der gezählten Personen: Betrag je Person = Budget ÷ N.")
+@click.option(
+    "--year",
+    type=int,
+    default=None,
+    help="Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).",
+)
+@click.option(
+    "--landesweit-anzahl",
+    "--statewide-count",
+    "statewide_count",
+    type=str,
+    default=None,
+    metavar="N",
+    help="Landesweite Zahl der gezählten Personen: Betrag je Person = Budget ÷ N.",
+)
 @click.option("--statewide", is_flag=True, help="Die Liste umfasst das ganze Land: N = Zahl dieser Liste.")
 @click.option("--per-head", type=str, default=None, metavar="EUR", help="Betrag je Person in EUR.")
-@click.option("--budget", type=str, default=None, metavar="EUR", help="Landesmittel in EUR (Standard: aus dem Regelwerk).")
-@click.option("--im-budget", "im_budget", is_flag=True,
-              help="Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.")
+@click.option(
+    "--budget", type=str, default=None, metavar="EUR", help="Landesmittel in EUR (Standard: aus dem Regelwerk)."
+)
+@click.option(
+    "--im-budget",
+    "im_budget",
+    is_flag=True,
+    help="Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.",
+)
 @click.option("--out", "out", type=click.Path(), default=None, help="Tabelle zusätzlich als .csv, .xlsx oder .json.")
 @_rules_option
 @_overlay_option
 @_with_input_options
-def allocation(input_file: str, year: int | None, statewide_count: str | None, statewide: bool, per_head: str | None,
-               budget: str | None, im_budget: bool, out: str | None, rules: str | None, overlays: tuple[str, ...],
-               in_format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+def allocation(
+    input_file: str,
+    year: int | None,
+    statewide_count: str | None,
+    statewide: bool,
+    per_head: str | None,
+    budget: str | None,
+    im_budget: bool,
+    out: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Zählung nach § 29d FAG je Gemeinde zum 15.09. und Anteil am Budget; IM-Budget je Gemeinde.
 
     Geldbeträge nur mit einer landesweiten Angabe (--landesweit-anzahl, --per-head oder --statewide):
@@ -508,25 +676,39 @@ def allocation(input_file: str, year: int | None, statewide_count: str | None, s
         ph = alloc.parse_amount(per_head, "--per-head") if per_head else None
         n = alloc.parse_count(statewide_count, "--landesweit-anzahl") if statewide_count else None
         if ph is not None and (n is not None or statewide):
-            raise alloc.AllocationError("--per-head und eine landesweite Zahl (--landesweit-anzahl/--statewide) "
-                                        "schließen sich aus: bitte nur eine Angabe machen")
+            raise alloc.AllocationError(
+                "--per-head und eine landesweite Zahl (--landesweit-anzahl/--statewide) "
+                "schließen sich aus: bitte nur eine Angabe machen"
+            )
         stichtag = alloc.stichtag_of(engine, year)[0] if year is not None else None
         result = None
         if year is not None:
             # The count reads only what deciding § 29d reads: other missing columns do not stop it.
-            _, pairs = _roster_rows(engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet,
-                                    outcomes=("lastenausgleich",))
+            _, pairs = _roster_rows(
+                engine, input_file, stichtag, None, in_format, encoding, delimiter, sheet, outcomes=("lastenausgleich",)
+            )
             result = alloc.lastenausgleich(engine, pairs, year, b, ph, n, statewide)
         table = None
         if im_budget:
-            _, pairs17 = _roster_rows(engine, input_file, alloc.IM_COUNT_DAY, None, in_format, encoding, delimiter,
-                                      sheet, outcomes=("lastenausgleich",))
+            _, pairs17 = _roster_rows(
+                engine,
+                input_file,
+                alloc.IM_COUNT_DAY,
+                None,
+                in_format,
+                encoding,
+                delimiter,
+                sheet,
+                outcomes=("lastenausgleich",),
+            )
             table = alloc.im_budgets(engine, pairs17)
     except alloc.AllocationError as exc:
         _fail(str(exc))
-    parts = ([alloc.allocation_text(result)] if result is not None else []) + \
-        ([alloc.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
-         if table is not None else [])
+    parts = ([alloc.allocation_text(result)] if result is not None else []) + (
+        [alloc.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
+        if table is not None
+        else []
+    )
     click.echo("\n\n".join(parts))
     if not im_budget:
         click.echo("Das IM-Budget 2018–2019 je Gemeinde und die Stellen, die es finanziert: mit --im-budget.", err=True)
@@ -554,13 +736,27 @@ def _eur(x: Any) -> str:
 @main.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
-@click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
-              help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.")
+@click.option(
+    "--style",
+    type=click.Choice(["excel", "plain"]),
+    default="excel",
+    show_default=True,
+    help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.",
+)
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
 @_rules_option
 @_with_input_options
-def convert(input_file: str, out: str, style: str, entity: str | None, rules: str | None, in_format: str | None,
-            encoding: str | None, delimiter: str | None, sheet: str | None) -> None:
+def convert(
+    input_file: str,
+    out: str,
+    style: str,
+    entity: str | None,
+    rules: str | None,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Wandelt eine Liste in ein anderes Format (z. B. Excel-CSV nach XLSX) mit den Spalten des Faktenschemas."""
     from .rosters import convert as _convert
 
@@ -569,8 +765,9 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
         _fail(f"Datei nicht gefunden: {input_file}")
     _check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet, rules_read=False)
     try:
-        written, failed = _convert(input_file, out, engine.entity(entity).facts, style, in_format, encoding,
-                                   delimiter, sheet)
+        written, failed = _convert(
+            input_file, out, engine.entity(entity).facts, style, in_format, encoding, delimiter, sheet
+        )
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{input_file}: {exc}")
     click.echo(f"{written} Zeilen geschrieben: {out}", err=True)
@@ -589,9 +786,19 @@ def convert(input_file: str, out: str, style: str, entity: str | None, rules: st
 @_overlay_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
 @_with_input_options
-def impact(old: str, new: str, input_file: str, on: str | None, out: str | None, overlays: tuple[str, ...],
-           entity: str | None, in_format: str | None, encoding: str | None, delimiter: str | None,
-           sheet: str | None) -> None:
+def impact(
+    old: str,
+    new: str,
+    input_file: str,
+    on: str | None,
+    out: str | None,
+    overlays: tuple[str, ...],
+    entity: str | None,
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Wen eine Regeländerung betrifft: je Person alter und neuer Wert und die Regel, die es ändert."""
     from . import impact as imp
     from .explain import environment
@@ -623,16 +830,21 @@ def impact(old: str, new: str, input_file: str, on: str | None, out: str | None,
 
             rows_out = imp.flip_rows(result)
             with target.open("w", encoding="utf-8-sig", newline="") as fh:
-                w = _csv.DictWriter(fh, fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache",
-                                                    "art", "quelle"], delimiter=";")
+                w = _csv.DictWriter(
+                    fh,
+                    fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache", "art", "quelle"],
+                    delimiter=";",
+                )
                 w.writeheader()
                 from .cells import neutralise
 
                 # Ids and names are the roster's text: no live formula in a spreadsheet.
                 w.writerows({k: neutralise(v) for k, v in r.items()} for r in rows_out)
         elif target.suffix.lower() in (".html", ".htm"):
-            target.write_text(environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
-                              encoding="utf-8")
+            target.write_text(
+                environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
+                encoding="utf-8",
+            )
         else:
             target.write_text(text, encoding="utf-8")
         click.echo(f"geschrieben: {out}", err=True)
@@ -659,16 +871,28 @@ def applied(on: str | None, rules: str | None, overlays: tuple[str, ...]) -> Non
 @_rules_option
 @_overlay_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
-def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str | None, rules: str | None,
-             overlays: tuple[str, ...], entity: str | None) -> None:
+def timeline(
+    person: str,
+    start: str | None,
+    end: str | None,
+    fmt: str,
+    out: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    entity: str | None,
+) -> None:
     """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
     from . import timeline as tl
 
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     try:
-        t = engine.timeline(record, _date_option(start) if start else None, _date_option(end) if end else None,
-                            entity=entity or meta.get("entity"))
+        t = engine.timeline(
+            record,
+            _date_option(start) if start else None,
+            _date_option(end) if end else None,
+            entity=entity or meta.get("entity"),
+        )
     except ValueError as exc:
         _fail(str(exc))
     if fmt == "json":
@@ -686,16 +910,29 @@ def timeline(person: str, start: str | None, end: str | None, fmt: str, out: str
 
 @main.command()
 @click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
-@click.option("--within", default="90d", show_default=True,
-              help="Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.")
+@click.option(
+    "--within",
+    default="90d",
+    show_default=True,
+    help="Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.",
+)
 @click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
 @click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
 @_rules_option
 @_overlay_option
 @_with_input_options
-def upcoming(input_file: str, within: str, on: str | None, out: str | None, rules: str | None,
-             overlays: tuple[str, ...], in_format: str | None, encoding: str | None, delimiter: str | None,
-             sheet: str | None) -> None:
+def upcoming(
+    input_file: str,
+    within: str,
+    on: str | None,
+    out: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    in_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> None:
     """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
     from .rosters import read_roster
     from .upcoming import upcoming_changes, window_end, write_upcoming
@@ -718,10 +955,12 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
     if text:
         click.echo(text, nl=False)
     changes = result.change_lines
-    click.echo(f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei "
-               f"{len({c.row for c in changes})} Personen vom {day:%d.%m.%Y} bis {end:%d.%m.%Y}"
-               + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else ""),
-               err=True)
+    click.echo(
+        f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei "
+        f"{len({c.row for c in changes})} Personen vom {day:%d.%m.%Y} bis {end:%d.%m.%Y}"
+        + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else ""),
+        err=True,
+    )
 
 
 @main.command()
@@ -729,22 +968,45 @@ def upcoming(input_file: str, within: str, on: str | None, out: str | None, rule
 @_overlay_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse (Standard: nur dieser Rechner).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--token-env", default="ELIGIBILITY_TOKEN", show_default=True,
-              help="Umgebungsvariable mit dem Bearer-Token für /v1 (leer: kein Token).")
-@click.option("--max-body", type=click.IntRange(1024), default=10 * 1024 * 1024, show_default=True,
-              help="Größte Anfrage in Bytes (darüber 413).")
-@click.option("--reload-seconds", type=float, default=2.0, show_default=True,
-              help="Wie oft die Regeldateien auf Änderungen geprüft werden (0: nie).")
-def serve(rules: str | None, overlays: tuple[str, ...], host: str, port: int, token_env: str, max_body: int,
-          reload_seconds: float) -> None:
+@click.option(
+    "--token-env",
+    default="ELIGIBILITY_TOKEN",
+    show_default=True,
+    help="Umgebungsvariable mit dem Bearer-Token für /v1 (leer: kein Token).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024),
+    default=10 * 1024 * 1024,
+    show_default=True,
+    help="Größte Anfrage in Bytes (darüber 413).",
+)
+@click.option(
+    "--reload-seconds",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Wie oft die Regeldateien auf Änderungen geprüft werden (0: nie).",
+)
+def serve(
+    rules: str | None,
+    overlays: tuple[str, ...],
+    host: str,
+    port: int,
+    token_env: str,
+    max_body: int,
+    reload_seconds: float,
+) -> None:
     """Startet den HTTP-Dienst: JSON-API unter /v1 und die Seite für Sachbearbeitung unter /."""
     try:
         import uvicorn
 
         from .service import create_app, token_from_env, warn_if_exposed
     except ImportError:
-        _fail("der HTTP-Dienst braucht FastAPI und uvicorn: im Projektordner .venv/bin/pip install -e '.[serve]' "
-              "(bash scripts/test installiert sie mit)")
+        _fail(
+            "der HTTP-Dienst braucht FastAPI und uvicorn: im Projektordner .venv/bin/pip install -e '.[serve]' "
+            "(bash scripts/test installiert sie mit)"
+        )
     token = token_from_env(token_env) if token_env else None
     warning = warn_if_exposed(host, token)
     if warning:
@@ -762,14 +1024,27 @@ def serve(rules: str | None, overlays: tuple[str, ...], host: str, port: int, to
 @click.option("--rows", type=click.IntRange(1), required=True, help="Anzahl Personen.")
 @click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--style", type=click.Choice(["excel", "plain"]), default="excel", show_default=True,
-              help="excel: deutsches Excel-CSV; plain: Programm-CSV (Komma, ISO-Daten).")
-@click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Anteil absichtlich fehlerhafter Zeilen.")
+@click.option(
+    "--style",
+    type=click.Choice(["excel", "plain"]),
+    default="excel",
+    show_default=True,
+    help="excel: deutsches Excel-CSV; plain: Programm-CSV (Komma, ISO-Daten).",
+)
+@click.option(
+    "--dirty-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Anteil absichtlich fehlerhafter Zeilen.",
+)
 @click.option("--broken-encoding", type=click.IntRange(0), default=0, help="Zeilen in falscher Zeichenkodierung.")
-@click.option("--reference", default="2018-09-15", show_default=True, help="Datum, bis zu dem Ereignisse erfunden werden.")
-def generate_roster(rows: int, out: str, seed: int, style: str, dirty_rate: float, broken_encoding: int,
-                    reference: str) -> None:
+@click.option(
+    "--reference", default="2018-09-15", show_default=True, help="Datum, bis zu dem Ereignisse erfunden werden."
+)
+def generate_roster(
+    rows: int, out: str, seed: int, style: str, dirty_rate: float, broken_encoding: int, reference: str
+) -> None:
     """Erzeugt eine synthetische Personenliste eines erfundenen Landkreises (Beispiele, Tests, Messungen)."""
     from .synth import write_roster
 
@@ -780,8 +1055,12 @@ def generate_roster(rows: int, out: str, seed: int, style: str, dirty_rate: floa
 @main.command()
 @_rules_option
 @click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
-@click.option("--rule-file", "rule_file", is_flag=True,
-              help="Statt des Faktenschemas: das JSON Schema der Regeldateien selbst (für YAML-Editoren).")
+@click.option(
+    "--rule-file",
+    "rule_file",
+    is_flag=True,
+    help="Statt des Faktenschemas: das JSON Schema der Regeldateien selbst (für YAML-Editoren).",
+)
 def schema(rules: str | None, entity: str | None, rule_file: bool) -> None:
     """Gibt das Faktenschema eines Datensatzes als JSON Schema aus."""
     if rule_file:
@@ -814,8 +1093,10 @@ def docs(rules_dir: str | None, out: str | None, fmt: str, check: bool) -> None:
     if check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
-            click.echo(f"{out} ist nicht aktuell: eligibility docs --out {out}" + (" --format html" if fmt == "html" else ""),
-                       err=True)
+            click.echo(
+                f"{out} ist nicht aktuell: eligibility docs --out {out}" + (" --format html" if fmt == "html" else ""),
+                err=True,
+            )
             sys.exit(1)
         click.echo(f"{out} ist aktuell.")
         return

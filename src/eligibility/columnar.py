@@ -46,8 +46,12 @@ class Col:
 
 
 def _const(n: int, value: Any, dtype: Any) -> Col:
-    return Col(np.full(n, value, dtype=dtype), np.ones(n, dtype=bool), np.zeros(n, dtype=np.uint64),
-               scalar=np.array(value, dtype=dtype)[()])
+    return Col(
+        np.full(n, value, dtype=dtype),
+        np.ones(n, dtype=bool),
+        np.zeros(n, dtype=np.uint64),
+        scalar=np.array(value, dtype=dtype)[()],
+    )
 
 
 def _scalar_col(n: int, v: Any) -> Col:
@@ -89,9 +93,14 @@ class Columns:
     own conversion: a roster repeats the same dates and codes over and over, and one
     conversion function keeps one semantics. Columns no rule reads are only validated."""
 
-    def __init__(self, ent: CompiledEntity, records: list[Mapping[str, Any]] | None = None,
-                 columns: Mapping[str, Any] | None = None, used: set[str] | None = None,
-                 memo: dict[str, dict[Any, tuple[Any, bool, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        ent: CompiledEntity,
+        records: list[Mapping[str, Any]] | None = None,
+        columns: Mapping[str, Any] | None = None,
+        used: set[str] | None = None,
+        memo: dict[str, dict[Any, tuple[Any, bool, Any]]] | None = None,
+    ) -> None:
         self.ent = ent
         # Conversions of distinct cells, kept across the chunks of a roster and across calls.
         self.memo = {} if memo is None else memo
@@ -134,8 +143,10 @@ class Columns:
         """The same columns for a subset of rows (field errors are not carried)."""
         sub = copy.copy(self)
         sub.n = len(rows)
-        sub.columns = {name: Col(c.val[rows], c.known[rows], c.miss[rows] if isinstance(c.miss, np.ndarray) else
-                                 c.miss) for name, c in self.columns.items()}
+        sub.columns = {
+            name: Col(c.val[rows], c.known[rows], c.miss[rows] if isinstance(c.miss, np.ndarray) else c.miss)
+            for name, c in self.columns.items()
+        }
         sub.errors, sub.error_en = {}, {}
         return sub
 
@@ -145,8 +156,11 @@ class Columns:
         bit = self.bits.get(name, np.uint64(0))
         if raws is None:
             if name in self.used or name == self.ent.id_field:
-                vals = np.full(self.n, None, dtype=object) if spec.type in ("text", "list") else \
-                    np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
+                vals = (
+                    np.full(self.n, None, dtype=object)
+                    if spec.type in ("text", "list")
+                    else np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
+                )
                 self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
             return
         if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
@@ -214,8 +228,9 @@ class Columns:
             u_vals[:] = values
         u_known = np.array(known, dtype=bool)
         bit = self.bits.get(name, np.uint64(0))
-        self.columns[name] = Col(u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64),
-                                 codes=idx, uniq=u_vals)
+        self.columns[name] = Col(
+            u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64), codes=idx, uniq=u_vals
+        )
 
     def _dates(self, name: str, spec: FactSpec, raws: Any) -> None:
         """An Arrow date column: day numbers are ordinals already; an empty cell means
@@ -245,9 +260,13 @@ class Columns:
         u_vals = np.append(days, empty if empty is not None else 0)
         u_known = np.append(np.ones(len(days), dtype=bool), empty_known)
         u_known[late] = False
-        self.columns[name] = Col(u_vals[idx], u_known[idx],
-                                 np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
-                                 codes=idx, uniq=u_vals)
+        self.columns[name] = Col(
+            u_vals[idx],
+            u_known[idx],
+            np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
+            codes=idx,
+            uniq=u_vals,
+        )
 
     def _free_text(self, name: str, raws: Any) -> Col | None:
         """Free text (ids, names of places): every value is its own answer; no memo. Only
@@ -279,8 +298,12 @@ class Columns:
         if not keep:
             return None
         vals = np.empty(self.n, dtype=object)
-        vals[:] = [(r.strip() or None) if type(r) is str else (None if r is missing or r is None
-                   or isinstance(r, (dict, list)) else str(r).strip() or None) for r in cells]
+        vals[:] = [
+            (r.strip() or None)
+            if type(r) is str
+            else (None if r is missing or r is None or isinstance(r, (dict, list)) else str(r).strip() or None)
+            for r in cells
+        ]
         return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
 
 
@@ -558,8 +581,14 @@ class BatchEvaluator:
         else:
             b = self.expr(right)
         known = a.known & b.known
-        fn = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-              ">=": np.greater_equal}[op]
+        fn = {
+            "==": np.equal,
+            "!=": np.not_equal,
+            "<": np.less,
+            "<=": np.less_equal,
+            ">": np.greater,
+            ">=": np.greater_equal,
+        }[op]
         with np.errstate(invalid="ignore"):
             if b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
                 val = fn(a.uniq, b.scalar)[a.codes]  # once per distinct value
@@ -657,8 +686,16 @@ class BatchEvaluator:
         if self.track:
             miss = np.zeros(n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
         asm &= (status == 0) & (rule_idx >= 0)
-        res = {"_ids": ids, "_status": status, "_rule": rule_idx, "_miss": miss, "_true_id": true_id, "_asm": asm,
-               "conclusions": conclusions, "rules": [r.id for r in rules]}
+        res = {
+            "_ids": ids,
+            "_status": status,
+            "_rule": rule_idx,
+            "_miss": miss,
+            "_true_id": true_id,
+            "_asm": asm,
+            "conclusions": conclusions,
+            "rules": [r.id for r in rules],
+        }
         self.outcome_cache[oid] = res
         return res
 
@@ -678,8 +715,9 @@ def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
         start = days.astype("datetime64[M]")
         dom = (days - start.astype("datetime64[D]")).astype(np.int64)
         target = start + months.astype("timedelta64[M]")
-        length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]")
-                  - target.astype("datetime64[D]")).astype(np.int64)
+        length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
+            np.int64
+        )
         out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
     return np.where(never, NEVER_ORD, out.astype(np.int64) + _EPOCH)
 
@@ -728,7 +766,8 @@ class DecisionTable:
 
     def __init__(self, arrays: dict[str, Any], outcomes: list[str], ruleset: dict[str, str]) -> None:
         self._arrays: dict[str, np.ndarray | Coded] = {
-            k: (v if isinstance(v, (np.ndarray, Coded)) else _objects(v)) for k, v in arrays.items()}
+            k: (v if isinstance(v, (np.ndarray, Coded)) else _objects(v)) for k, v in arrays.items()
+        }
         self._lists: dict[str, list[Any]] | None = None
         self.outcomes = outcomes
         self.ruleset = ruleset
@@ -805,8 +844,9 @@ class DecisionTable:
                 values = np.concatenate([c.values for c in coded])
                 dtype = code_dtype(len(values))
                 offsets = np.cumsum([0] + [len(c.values) for c in coded[:-1]])
-                arrays[k] = Coded(np.concatenate([c.codes.astype(dtype) + dtype(o)
-                                                  for c, o in zip(coded, offsets.tolist())]), values)
+                arrays[k] = Coded(
+                    np.concatenate([c.codes.astype(dtype) + dtype(o) for c, o in zip(coded, offsets.tolist())]), values
+                )
             else:
                 arrays[k] = np.concatenate([p.array(k) for p in parts])
         return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)
@@ -836,8 +876,11 @@ def columns_from_table(table: Any) -> dict[str, Any] | None:
 
 
 def _is_column(v: Any) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray)) or type(v).__module__.split(".")[0] in ("pyarrow", "polars",
-                                                                                            "pandas")
+    return isinstance(v, (list, tuple, np.ndarray)) or type(v).__module__.split(".")[0] in (
+        "pyarrow",
+        "polars",
+        "pandas",
+    )
 
 
 def _column_of(v: Any) -> Any:
@@ -890,8 +933,13 @@ def records_from_table(table: Any) -> list[Mapping[str, Any]]:
     return rows
 
 
-def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, on: dt.date,
-                   ruleset: dict[str, str], columns: Mapping[str, Any] | None = None) -> DecisionTable:
+def decide_columns(
+    ev: BatchEvaluator,
+    records: list[Mapping[str, Any]] | None,
+    on: dt.date,
+    ruleset: dict[str, str],
+    columns: Mapping[str, Any] | None = None,
+) -> DecisionTable:
     # The prepared evaluator is shared by an engine's calls; a run keeps its state (columns,
     # caches) on a shallow copy, so concurrent calls never see each other's rows.
     ev = copy.copy(ev)
@@ -911,9 +959,11 @@ def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, 
     if id_field:
         idcol = cols.columns[id_field]
         # numpy takes None as an object scalar here; its stubs do not list None as array-like.
-        out["record_id"] = (np.where(idcol.known, idcol.val, None)  # type: ignore[call-overload]
-                            if idcol.val.dtype == object else
-                            _objects([str(v) if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())]))
+        out["record_id"] = (
+            np.where(idcol.known, idcol.val, None)  # type: ignore[call-overload]
+            if idcol.val.dtype == object
+            else _objects([str(v) if k else None for v, k in zip(idcol.val.tolist(), idcol.known.tolist())])
+        )
     else:
         out["record_id"] = _objects([None] * cols.n)
     statuses = _objects(["value", "unknown", "not_in_force"])
@@ -922,8 +972,9 @@ def decide_columns(ev: BatchEvaluator, records: list[Mapping[str, Any]] | None, 
         res = results[oid]
         decided = res["_status"] == 0
         out[oid] = Coded(np.where(decided, res["_ids"], len(res["conclusions"])), _objects(res["conclusions"] + [None]))
-        out[f"{oid}_rule"] = Coded(np.where(decided & (res["_rule"] >= 0), res["_rule"], len(res["rules"])),
-                                   _objects(res["rules"] + [None]))
+        out[f"{oid}_rule"] = Coded(
+            np.where(decided & (res["_rule"] >= 0), res["_rule"], len(res["rules"])), _objects(res["rules"] + [None])
+        )
         out[f"{oid}_status"] = Coded(res["_status"], statuses)
         # Code 0 is "nothing missing"; the undecided rows' fact sets follow.
         miss_codes = np.zeros(cols.n, dtype=np.int64)

@@ -45,8 +45,14 @@ class Env:
 
     __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force")
 
-    def __init__(self, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, params: dict[str, Any],
-                 rules_in_force: dict[str, list[CompiledRule]]) -> None:
+    def __init__(
+        self,
+        entity: CompiledEntity,
+        facts: dict[str, Any],
+        on: dt.date,
+        params: dict[str, Any],
+        rules_in_force: dict[str, list[CompiledRule]],
+    ) -> None:
         self.entity = entity
         self.facts = facts
         self.on = on
@@ -216,8 +222,10 @@ class CompiledRuleSet:
         if cached is not None:
             return cached
         ent = self.entities[entity]
-        out = {name: ([r for r in oc.rules if r.in_force(on)] if oc.in_force(on) else [])
-               for name, oc in ent.outcomes.items()}
+        out = {
+            name: ([r for r in oc.rules if r.in_force(on)] if oc.in_force(on) else [])
+            for name, oc in ent.outcomes.items()
+        }
         if len(self._rules_cache) > 4096:
             self._rules_cache.clear()
         self._rules_cache[key] = out
@@ -346,8 +354,13 @@ def _date_fn(name: str) -> Callable[..., Any]:
     def year(d: Any) -> Any:
         return UNKNOWN if d is NEVER else d.year
 
-    fns: dict[str, Callable[..., Any]] = {"add_months": add_m, "add_years": add_y, "add_days": add_d,
-                                          "days_between": between, "year": year}
+    fns: dict[str, Callable[..., Any]] = {
+        "add_months": add_m,
+        "add_years": add_y,
+        "add_days": add_d,
+        "days_between": between,
+        "year": year,
+    }
     return fns[name]
 
 
@@ -412,7 +425,7 @@ class _Scope:
 
 
 def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
-    src = text[node.start:node.end]
+    src = text[node.start : node.end]
     if isinstance(node, Literal):
         v = node.value
         return CNode(node, src, lambda env: v, (), "literal")
@@ -456,8 +469,9 @@ def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
 # ---------------------------------------------------------------- rule set compiler
 
 
-def _topo_rules(outcome: str, rules: list[RuleSpec], origin: Callable[[str], Origin | None],
-                diags: list[Diagnostic]) -> list[RuleSpec]:
+def _topo_rules(
+    outcome: str, rules: list[RuleSpec], origin: Callable[[str], Origin | None], diags: list[Diagnostic]
+) -> list[RuleSpec]:
     """Precedence order: a rule that overrides another is tried first. Ties are broken
     by rule id, never by file order, so reordering files changes nothing."""
     ids = {r.id for r in rules}
@@ -470,9 +484,14 @@ def _topo_rules(outcome: str, rules: list[RuleSpec], origin: Callable[[str], Ori
             if target not in ids:
                 o = origin(r.id)
                 if o:
-                    diags.append(o.diagnostic("E017", f"rule '{r.id}' overrides '{target}', which is not a rule of "
-                                                      f"outcome '{outcome}'", ("overrides",),
-                                              did_you_mean(target, ids)))
+                    diags.append(
+                        o.diagnostic(
+                            "E017",
+                            f"rule '{r.id}' overrides '{target}', which is not a rule of outcome '{outcome}'",
+                            ("overrides",),
+                            did_you_mean(target, ids),
+                        )
+                    )
                 continue
             beats[r.id].add(target)
     # Cycle check (Kahn): what cannot be ordered is part of a cycle.
@@ -493,8 +512,14 @@ def _topo_rules(outcome: str, rules: list[RuleSpec], origin: Callable[[str], Ori
     if stuck:
         o = origin(stuck[0])
         if o:
-            diags.append(o.diagnostic("E017", f"precedence cycle between rules {', '.join(stuck)}", ("overrides",),
-                                      "an exception cannot also be overridden by the rule it overrides"))
+            diags.append(
+                o.diagnostic(
+                    "E017",
+                    f"precedence cycle between rules {', '.join(stuck)}",
+                    ("overrides",),
+                    "an exception cannot also be overridden by the rule it overrides",
+                )
+            )
         for i in stuck:
             beats[i] = set()
     # Level: an exception stands above every rule it overrides. Within a level, rules
@@ -521,22 +546,43 @@ def compile_ruleset(model: RuleSetModel) -> CompiledRuleSet:
         o = model.origin("parameter", name)
         for i, v in enumerate(p.versions):
             if v.valid_to is not None and v.valid_to < v.valid_from and o:
-                diags.append(o.diagnostic("E018", f"version {i + 1} of parameter '{name}' ends before it starts",
-                                          ("versions", i, "valid_to")))
+                diags.append(
+                    o.diagnostic(
+                        "E018",
+                        f"version {i + 1} of parameter '{name}' ends before it starts",
+                        ("versions", i, "valid_to"),
+                    )
+                )
             if v.assumption and v.note is None and o:
-                diags.append(o.diagnostic("E014", f"parameter '{name}' version {i + 1} is an assumption without a note",
-                                          ("versions", i, "assumption"), "add 'note: {de: ..., en: ...}' saying what is assumed and why"))
+                diags.append(
+                    o.diagnostic(
+                        "E014",
+                        f"parameter '{name}' version {i + 1} is an assumption without a note",
+                        ("versions", i, "assumption"),
+                        "add 'note: {de: ..., en: ...}' saying what is assumed and why",
+                    )
+                )
             if not _value_fits(v.value, p.type, p.item_type) and o:
-                diags.append(o.diagnostic("E006", f"value of parameter '{name}' version {i + 1} is not of type {p.type}",
-                                          ("versions", i, "value")))
+                diags.append(
+                    o.diagnostic(
+                        "E006",
+                        f"value of parameter '{name}' version {i + 1} is not of type {p.type}",
+                        ("versions", i, "value"),
+                    )
+                )
         _check_overlaps(name, p, o, diags)
     entities: dict[str, CompiledEntity] = {}
     for ename, ent in sorted(model.entities.items()):
         entities[ename] = _compile_entity(model, ent, param_types, diags)
     if model.manifest.default_entity not in entities and model.manifest_origin:
-        diags.append(model.manifest_origin.diagnostic("E022", f"default_entity '{model.manifest.default_entity}' has "
-                                                              "no facts or outcomes", ("default_entity",),
-                                                      did_you_mean(model.manifest.default_entity, list(entities))))
+        diags.append(
+            model.manifest_origin.diagnostic(
+                "E022",
+                f"default_entity '{model.manifest.default_entity}' has no facts or outcomes",
+                ("default_entity",),
+                did_you_mean(model.manifest.default_entity, list(entities)),
+            )
+        )
     if any(d.severity == "error" for d in diags):
         raise RuleSetError([d for d in diags if d.severity == "error"])
     return CompiledRuleSet(model, entities, param_types)
@@ -563,35 +609,55 @@ def _check_overlaps(name: str, p: ParameterSpec, o: Origin | None, diags: list[D
     for (_i, a), (j, b) in zip(vs, vs[1:]):
         a_end = a.valid_to or dt.date.max
         if b.valid_from <= a_end and o:
-            diags.append(o.diagnostic("E015", f"parameter '{name}': versions valid from {a.valid_from} and from "
-                                              f"{b.valid_from} are both valid on {b.valid_from}",
-                                      ("versions", j, "valid_from"),
-                                      f"end the earlier version with 'valid_to: {b.valid_from - dt.timedelta(days=1)}'"))
+            diags.append(
+                o.diagnostic(
+                    "E015",
+                    f"parameter '{name}': versions valid from {a.valid_from} and from "
+                    f"{b.valid_from} are both valid on {b.valid_from}",
+                    ("versions", j, "valid_from"),
+                    f"end the earlier version with 'valid_to: {b.valid_from - dt.timedelta(days=1)}'",
+                )
+            )
 
 
-def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str, Type],
-                    diags: list[Diagnostic]) -> CompiledEntity:
+def _compile_entity(
+    model: RuleSetModel, ent: EntityModel, param_types: dict[str, Type], diags: list[Diagnostic]
+) -> CompiledEntity:
     fact_types = {n: type_of_spec(f.type, f.values, f.item_type) for n, f in ent.facts.items()}
     scope = _Scope(ent, fact_types, param_types)
     # Names must be unique across kinds: an expression must never be ambiguous.
     seen: dict[str, str] = {}
-    for kind, names in (("fact", ent.facts), ("derived", ent.derived), ("outcome", ent.outcomes),
-                        ("parameter", model.parameters)):
+    for kind, names in (
+        ("fact", ent.facts),
+        ("derived", ent.derived),
+        ("outcome", ent.outcomes),
+        ("parameter", model.parameters),
+    ):
         for n in names:
             if n == REFERENCE_DATE or n in seen:
-                o = model.origin(kind if kind != "parameter" else "parameter", *(() if kind == "parameter" else (ent.name,)), n)
+                o = model.origin(
+                    kind if kind != "parameter" else "parameter", *(() if kind == "parameter" else (ent.name,)), n
+                )
                 if o:
-                    diags.append(o.diagnostic("E008", f"name '{n}' is used for a {seen.get(n, 'built-in')} and a {kind}",
-                                              (), "give it a distinct name", key=True))
+                    diags.append(
+                        o.diagnostic(
+                            "E008",
+                            f"name '{n}' is used for a {seen.get(n, 'built-in')} and a {kind}",
+                            (),
+                            "give it a distinct name",
+                            key=True,
+                        )
+                    )
             seen.setdefault(n, kind)
-
 
     def parse_at(text: str, origin: Origin | None, sub: tuple[Any, ...], what: str) -> Node | None:
         try:
             return parse(text)
         except ExpressionError as exc:
             if origin:
-                diags.append(origin.diagnostic("E009", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column))
+                diags.append(
+                    origin.diagnostic("E009", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
+                )
             return None
 
     # Derived facts and outcomes may read each other: infer types in dependency order
@@ -603,8 +669,9 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
         if node is not None:
             derived_nodes[n] = node
     for oname, ospec in ent.outcomes.items():
-        scope.outcome_types[oname] = (type_of_spec("enum", ospec.values) if ospec.type == "enum"
-                                      else type_of_spec(ospec.type))
+        scope.outcome_types[oname] = (
+            type_of_spec("enum", ospec.values) if ospec.type == "enum" else type_of_spec(ospec.type)
+        )
 
     visiting: list[str] = []
     failed: set[str] = set()
@@ -613,8 +680,10 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
         def resolve(name: str, column: int) -> Type:
             kind = scope.kind(name)
             if kind is None:
-                hint = did_you_mean(name, scope.all_names()) or "facts, derived facts, outcomes and parameters are " \
-                                                               "declared in the rule files"
+                hint = (
+                    did_you_mean(name, scope.all_names())
+                    or "facts, derived facts, outcomes and parameters are declared in the rule files"
+                )
                 raise _UnknownName(f"unknown name '{name}'", column, hint)
             if kind == "stichtag":
                 return DATE
@@ -632,9 +701,10 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
         if name in scope.derived_types:
             return scope.derived_types[name]
         if name in visiting:
-            cycle = visiting[visiting.index(name):] + [name]
-            raise _Cycle(f"cycle between derived facts: {' -> '.join(cycle)}", column,
-                         "a derived fact cannot depend on itself")
+            cycle = visiting[visiting.index(name) :] + [name]
+            raise _Cycle(
+                f"cycle between derived facts: {' -> '.join(cycle)}", column, "a derived fact cannot depend on itself"
+            )
         if name not in derived_nodes or name in failed:
             return BOOL if name in failed else _raise_unknown(name, column)
         visiting.append(name)
@@ -654,13 +724,19 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
                 diags.append(origin.diagnostic("E016", exc.message, sub, exc.hint, column_offset=exc.column))
         except _UnknownName as exc:
             if origin:
-                diags.append(origin.diagnostic("E010", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column))
+                diags.append(
+                    origin.diagnostic("E010", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
+                )
         except EnumValueError as exc:
             if origin:
-                diags.append(origin.diagnostic("E012", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column))
+                diags.append(
+                    origin.diagnostic("E012", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
+                )
         except ExpressionError as exc:
             if origin:
-                diags.append(origin.diagnostic("E011", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column))
+                diags.append(
+                    origin.diagnostic("E011", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
+                )
         return None
 
     for n in sorted(derived_nodes):
@@ -671,12 +747,22 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
 
     derived: dict[str, CompiledDerived] = {}
     for n in sorted(derived_nodes):
-        derived[n] = CompiledDerived(n, ent.derived[n], compile_expr(ent.derived[n].expr, derived_nodes[n], scope),
-                                     scope.derived_types.get(n, BOOL))
+        derived[n] = CompiledDerived(
+            n,
+            ent.derived[n],
+            compile_expr(ent.derived[n].expr, derived_nodes[n], scope),
+            scope.derived_types.get(n, BOOL),
+        )
         o = model.origin("derived", ent.name, n)
         if ent.derived[n].assumption and ent.derived[n].note is None and o:
-            diags.append(o.diagnostic("E014", f"derived fact '{n}' is an assumption without a note", ("assumption",),
-                                      "add 'note: {de: ..., en: ...}' saying what is assumed and why"))
+            diags.append(
+                o.diagnostic(
+                    "E014",
+                    f"derived fact '{n}' is an assumption without a note",
+                    ("assumption",),
+                    "add 'note: {de: ..., en: ...}' saying what is assumed and why",
+                )
+            )
 
     outcomes: dict[str, CompiledOutcome] = {}
     for oname in sorted(ent.outcomes):
@@ -687,27 +773,50 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
         for idx, r in enumerate(ordered):
             o = model.origin("rule", ent.name, r.id)
             if not (r.source and r.source.strip()) and o:
-                diags.append(o.diagnostic("E013", f"rule '{r.id}' has no source", ("id",),
-                                          "add 'source:' with law and paragraph, VwV number or Erlass and date"))
+                diags.append(
+                    o.diagnostic(
+                        "E013",
+                        f"rule '{r.id}' has no source",
+                        ("id",),
+                        "add 'source:' with law and paragraph, VwV number or Erlass and date",
+                    )
+                )
             if r.assumption and r.note is None and o:
-                diags.append(o.diagnostic("E014", f"rule '{r.id}' is an assumption without a note", ("assumption",),
-                                          "add 'note: {de: ..., en: ...}' saying what is assumed and why"))
+                diags.append(
+                    o.diagnostic(
+                        "E014",
+                        f"rule '{r.id}' is an assumption without a note",
+                        ("assumption",),
+                        "add 'note: {de: ..., en: ...}' saying what is assumed and why",
+                    )
+                )
             vf = r.valid_from or model.manifest.valid_from
             if r.valid_to is not None and r.valid_to < vf and o:
                 diags.append(o.diagnostic("E018", f"rule '{r.id}' ends before it starts", ("valid_to",)))
             cond: CNode | None = None
             if isinstance(r.when, bool):
                 if r.when is False and o:
-                    diags.append(o.diagnostic("E006", f"rule '{r.id}': 'when: false' never applies", ("when",),
-                                              "delete the rule or give it a condition"))
+                    diags.append(
+                        o.diagnostic(
+                            "E006",
+                            f"rule '{r.id}': 'when: false' never applies",
+                            ("when",),
+                            "delete the rule or give it a condition",
+                        )
+                    )
                 cond = None
             else:
                 node = parse_at(r.when, o, ("when",), f"rule '{r.id}'")
                 if node is not None:
                     t = _typed(node, r.when, o, ("when",), f"rule '{r.id}'")
                     if t is not None and t.kind != "bool" and o:
-                        diags.append(o.diagnostic("E011", f"rule '{r.id}': the condition must be true/false, not "
-                                                          f"{t.describe()}", ("when",)))
+                        diags.append(
+                            o.diagnostic(
+                                "E011",
+                                f"rule '{r.id}': the condition must be true/false, not {t.describe()}",
+                                ("when",),
+                            )
+                        )
                     cond = compile_expr(r.when, node, scope)
             compute: CNode | None = None
             value: Any = UNKNOWN
@@ -716,16 +825,26 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
                 if node is not None:
                     t = _typed(node, r.compute, o, ("compute",), f"rule '{r.id}'")
                     if t is not None and not _fits_outcome(t, otype) and o:
-                        diags.append(o.diagnostic("E021", f"rule '{r.id}' computes {t.describe()}, but outcome "
-                                                          f"'{oname}' is {otype.describe()}", ("compute",)))
+                        diags.append(
+                            o.diagnostic(
+                                "E021",
+                                f"rule '{r.id}' computes {t.describe()}, but outcome '{oname}' is {otype.describe()}",
+                                ("compute",),
+                            )
+                        )
                     compute = compile_expr(r.compute, node, scope)
             else:
                 value = _literal_conclusion(r.then, otype)
                 if value is _BAD and o:
                     allowed = ", ".join(sorted(otype.values or ())) if otype.kind == "enum" else otype.kind
-                    diags.append(o.diagnostic("E021", f"rule '{r.id}' concludes '{r.then}', which does not fit outcome "
-                                                      f"'{oname}' ({allowed})", ("then",),
-                                              did_you_mean(str(r.then), otype.values or ()) if otype.values else ""))
+                    diags.append(
+                        o.diagnostic(
+                            "E021",
+                            f"rule '{r.id}' concludes '{r.then}', which does not fit outcome '{oname}' ({allowed})",
+                            ("then",),
+                            did_you_mean(str(r.then), otype.values or ()) if otype.values else "",
+                        )
+                    )
             compiled_rules.append(CompiledRule(r.id, oname, r, cond, value, compute, idx, vf, r.valid_to))
         default = None
         if ospec.default is not None:
@@ -733,8 +852,11 @@ def _compile_entity(model: RuleSetModel, ent: EntityModel, param_types: dict[str
             if default is _BAD:
                 o = model.origin("outcome", ent.name, oname)
                 if o:
-                    diags.append(o.diagnostic("E021", f"default of outcome '{oname}' does not fit its type",
-                                              ("default", "value")))
+                    diags.append(
+                        o.diagnostic(
+                            "E021", f"default of outcome '{oname}' does not fit its type", ("default", "value")
+                        )
+                    )
                 default = None
         outcomes[oname] = CompiledOutcome(oname, ospec, otype, compiled_rules, default)
     _check_outcome_cycles(model, ent, outcomes, derived, diags)
@@ -774,8 +896,7 @@ def _fits_outcome(t: Type, otype: Type) -> bool:
     return t.kind == otype.kind
 
 
-def reachable(ent: CompiledEntity, roots: Iterable[CNode | None], through_outcomes: bool = False
-              ) -> Iterator[CNode]:
+def reachable(ent: CompiledEntity, roots: Iterable[CNode | None], through_outcomes: bool = False) -> Iterator[CNode]:
     """Every node the roots read, following derived facts into their expressions (and,
     with `through_outcomes`, referenced outcomes into their rules), each derived fact or
     outcome once."""
@@ -824,8 +945,13 @@ def _outcome_deps(oc: CompiledOutcome, derived: dict[str, CompiledDerived]) -> s
     return out
 
 
-def _check_outcome_cycles(model: RuleSetModel, ent: EntityModel, outcomes: dict[str, CompiledOutcome],
-                          derived: dict[str, CompiledDerived], diags: list[Diagnostic]) -> None:
+def _check_outcome_cycles(
+    model: RuleSetModel,
+    ent: EntityModel,
+    outcomes: dict[str, CompiledOutcome],
+    derived: dict[str, CompiledDerived],
+    diags: list[Diagnostic],
+) -> None:
     graph = {n: _outcome_deps(oc, derived) for n, oc in outcomes.items()}
     state: dict[str, int] = {}
 
@@ -833,11 +959,18 @@ def _check_outcome_cycles(model: RuleSetModel, ent: EntityModel, outcomes: dict[
         state[n] = 1
         for d in sorted(graph.get(n, ())):
             if state.get(d) == 1:
-                cyc = path[path.index(d):] + [d] if d in path else [n, d]
+                cyc = path[path.index(d) :] + [d] if d in path else [n, d]
                 o = model.origin("outcome", ent.name, n)
                 if o:
-                    diags.append(o.diagnostic("E016", f"cycle between outcomes: {' -> '.join(cyc)}", (),
-                                              "an outcome cannot depend on itself", key=True))
+                    diags.append(
+                        o.diagnostic(
+                            "E016",
+                            f"cycle between outcomes: {' -> '.join(cyc)}",
+                            (),
+                            "an outcome cannot depend on itself",
+                            key=True,
+                        )
+                    )
             elif state.get(d) is None:
                 visit(d, path + [d])
         state[n] = 2
@@ -868,4 +1001,3 @@ class _Cycle(ExpressionError):
 
 def _raise_unknown(name: str, column: int) -> Type:
     raise _UnknownName(f"unknown name '{name}'", column)
-

@@ -37,7 +37,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E022": (ERROR, "overlay refers to something the rule set does not have"),
     "E023": (ERROR, "rule can never fire: no input makes its condition true while it is in force"),
     "E024": (ERROR, "rule can never decide: a higher-precedence rule always decides first"),
-    "E025": (ERROR, "two rules conclude different values for the same outcome on some input, with no precedence between them"),
+    "E025": (
+        ERROR,
+        "two rules conclude different values for the same outcome on some input, with no precedence between them",
+    ),
     "E026": (ERROR, "source id that the source register does not have"),
     "E027": (ERROR, "free-text source in a rule set that has a source register"),
     "E028": (ERROR, "one written form of a value claimed by two values of a fact"),

@@ -187,7 +187,9 @@ class DurableEngine:
         self.entity = engine.entity(entity)
         self._not_handled = durable_engine.MessageNotHandledException
         self._host = durable_engine.Host()
-        self._rulesets: dict[dt.date, tuple[list[tuple[str, list[str]]], _Translator, dict[str, list[CompiledRule]]]] = {}
+        self._rulesets: dict[
+            dt.date, tuple[list[tuple[str, list[str]]], _Translator, dict[str, list[CompiledRule]]]
+        ] = {}
         self._fired: dict[str, set[str]] = {}
 
     def outcomes(self) -> list[str]:
@@ -211,7 +213,9 @@ class DurableEngine:
             groups.setdefault(lvl(o), []).append(o)
         return [groups[k] for k in sorted(groups)]
 
-    def _ruleset_for(self, on: dt.date) -> tuple[list[tuple[str, list[str]]], _Translator, dict[str, list[CompiledRule]]]:
+    def _ruleset_for(
+        self, on: dt.date
+    ) -> tuple[list[tuple[str, list[str]]], _Translator, dict[str, list[CompiledRule]]]:
         if on in self._rulesets:
             return self._rulesets[on]
         crs = self.engine.compiled

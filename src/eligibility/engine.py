@@ -38,7 +38,11 @@ def default_rules_dir() -> Path:
         return packaged
     # The source checkout (src/ layout): the rules/ beside pyproject.toml.
     checkout = here.parents[2] if len(here.parents) > 2 else None
-    if checkout is not None and (checkout / "pyproject.toml").is_file() and (checkout / "rules" / "ruleset.yaml").is_file():
+    if (
+        checkout is not None
+        and (checkout / "pyproject.toml").is_file()
+        and (checkout / "rules" / "ruleset.yaml").is_file()
+    ):
         return checkout / "rules"
     return Path("rules")
 
@@ -96,8 +100,9 @@ class Engine:
     def __init__(self, compiled: CompiledRuleSet) -> None:
         self.compiled = compiled
         m = compiled.model
-        self.info = RuleSetInfo(name=m.manifest.name, version=m.manifest.version, sha256=m.sha256,
-                                overlays=[o.name for o in m.overlays])
+        self.info = RuleSetInfo(
+            name=m.manifest.name, version=m.manifest.version, sha256=m.sha256, overlays=[o.name for o in m.overlays]
+        )
         self._builders: dict[str, Any] = {}
         self._batch: dict[str, Any] = {}
         self._info_data = self.info.model_dump(mode="json")
@@ -111,8 +116,9 @@ class Engine:
         return (_from_model, (self.compiled.model,))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None,
-             overlays: Iterable[str | os.PathLike[str]] = ()) -> Engine:
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, overlays: Iterable[str | os.PathLike[str]] = ()
+    ) -> Engine:
         """Load, check and compile a rule set directory (default: the shipped rules).
         Raises RuleSetError with `file:line:col` diagnostics."""
         root = Path(path) if path is not None else default_rules_dir()
@@ -144,8 +150,9 @@ class Engine:
 
     # ------------------------------------------------------------------ decisions
 
-    def decide(self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None,
-               explain: bool = True) -> Decision:
+    def decide(
+        self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None, explain: bool = True
+    ) -> Decision:
         """Decide every outcome of `record` on the reference date `on` (default today).
 
         Bad fields do not raise: they are listed in `decision.errors` and treated as
@@ -153,8 +160,9 @@ class Engine:
         `decision.raise_for_errors()` for an exception instead."""
         return Decision.model_validate(self.decide_data(record, on, entity, explain))
 
-    def decide_data(self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None,
-                    explain: bool = True) -> dict[str, Any]:
+    def decide_data(
+        self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None, explain: bool = True
+    ) -> dict[str, Any]:
         """The same decision as `decide`, as JSON-ready data: exactly what
         `decide(...).model_dump(mode="json")` gives (tested), without building the model.
         For services and pipelines that serialise anyway. Labels and other static parts
@@ -163,16 +171,31 @@ class Engine:
         ent = self.entity(entity)
         if not isinstance(record, Mapping):
             data = self.decide_data({}, day, ent.name, explain=False)
-            data["errors"] = [{"field": None, "code": "record", "message": {
-                "de": "Datensatz ist kein Objekt mit Feldern", "en": "record is not an object with fields"}}]
+            data["errors"] = [
+                {
+                    "field": None,
+                    "code": "record",
+                    "message": {
+                        "de": "Datensatz ist kein Objekt mit Feldern",
+                        "en": "record is not an object with fields",
+                    },
+                }
+            ]
             return data
         facts, field_errors = normalize(record, ent.facts, self._convert_memo.setdefault(ent.name, {}))
         issues = [{"field": e.field, "code": e.code, "message": {"de": e.de, "en": e.en}} for e in field_errors]
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
-            issues.append({"field": "on", "code": "on_out_of_range", "message": {
-                "de": f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})",
-                "en": f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})"}})
+            issues.append(
+                {
+                    "field": "on",
+                    "code": "on_out_of_range",
+                    "message": {
+                        "de": f"Stichtag liegt außerhalb des Geltungsbereichs des Regelwerks (ab {manifest.valid_from:%d.%m.%Y})",
+                        "en": f"reference date is outside the rule set's range (from {manifest.valid_from.isoformat()})",
+                    },
+                }
+            )
         outcomes = evaluate_entity(self.compiled, ent, facts, day, explain=explain)
         missing: set[str] = set()
         questions: dict[str, dict[str, Any]] = {}
@@ -181,19 +204,33 @@ class Engine:
                 missing.update(o["missing"])
                 for q in o["questions"]:
                     questions.setdefault(q["fact"], q)
-        return {"schema_version": SCHEMA_VERSION, "record_id": record_id(record, ent.id_field), "entity": ent.name,
-                "on": day.isoformat(), "outcomes": outcomes, "missing": sorted(missing),
-                "questions": [questions[f] for f in sorted(questions)], "errors": issues, "ruleset": self._info_data}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "record_id": record_id(record, ent.id_field),
+            "entity": ent.name,
+            "on": day.isoformat(),
+            "outcomes": outcomes,
+            "missing": sorted(missing),
+            "questions": [questions[f] for f in sorted(questions)],
+            "errors": issues,
+            "ruleset": self._info_data,
+        }
 
-    def decide_many(self, records: Iterable[Mapping[str, Any]], on: DateLike = None, entity: str | None = None,
-                    explain: bool = False) -> Iterator[Decision]:
+    def decide_many(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        on: DateLike = None,
+        entity: str | None = None,
+        explain: bool = False,
+    ) -> Iterator[Decision]:
         """One decision per record, in input order, lazily (constant memory)."""
         day = coerce_date(on)
         for record in records:
             yield self.decide(record, day, entity, explain=explain)
 
-    def decide_table(self, records: Any, on: DateLike = None, entity: str | None = None,
-                     chunk_size: int = 50_000) -> DecisionTable:
+    def decide_table(
+        self, records: Any, on: DateLike = None, entity: str | None = None, chunk_size: int = 50_000
+    ) -> DecisionTable:
         """The batch path: a whole roster at once, evaluated column-wise. `records` is a
         list of dicts, or a pandas/polars DataFrame or an Arrow table. Returns one row per
         record, in input order: the id, and per outcome its value, deciding rule, status
@@ -217,9 +254,10 @@ class Engine:
         if table_columns is not None and evaluator.supported:
             n = len(next(iter(table_columns.values()))) if table_columns else 0
             size = _chunk_for(n, chunk_size)
-            chunks = [{k: v[i:i + size] for k, v in table_columns.items()} for i in range(0, n, size)]
-            parts = _map_chunks(lambda c: decide_columns(evaluator, None, day, info0, c), chunks) \
-                or [decide_columns(evaluator, [], day, info0)]
+            chunks = [{k: v[i : i + size] for k, v in table_columns.items()} for i in range(0, n, size)]
+            parts = _map_chunks(lambda c: decide_columns(evaluator, None, day, info0, c), chunks) or [
+                decide_columns(evaluator, [], day, info0)
+            ]
             return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
         if table_columns is not None:
             n = len(next(iter(table_columns.values()))) if table_columns else 0
@@ -232,13 +270,14 @@ class Engine:
         if not evaluator.supported:
             return self._table_per_record(recs, day, ent.name, info)
         size = _chunk_for(len(recs), chunk_size)
-        parts = _map_chunks(lambda c: decide_columns(evaluator, c, day, info),
-                            [recs[i:i + size] for i in range(0, len(recs), size)]) \
-            or [decide_columns(evaluator, [], day, info)]
+        parts = _map_chunks(
+            lambda c: decide_columns(evaluator, c, day, info), [recs[i : i + size] for i in range(0, len(recs), size)]
+        ) or [decide_columns(evaluator, [], day, info)]
         return self._out_of_range(parts[0] if len(parts) == 1 else DecisionTable.concat(parts), day)
 
-    def decide_stream(self, stream: Any, on: DateLike = None, entity: str | None = None,
-                      chunk_size: int = 50_000) -> Iterator[DecisionTable]:
+    def decide_stream(
+        self, stream: Any, on: DateLike = None, entity: str | None = None, chunk_size: int = 50_000
+    ) -> Iterator[DecisionTable]:
         """The batch path over an Arrow stream, batch by batch: a `pyarrow.RecordBatchReader`,
         any object with `__arrow_c_stream__` (polars, DuckDB, nanoarrow, ...) or a DuckDB
         relation. Yields one DecisionTable per batch, in order, so that neither the input nor
@@ -279,16 +318,23 @@ class Engine:
             for oid, o in d.outcomes.items():
                 cols[oid].append(o.value)
                 cols[f"{oid}_rule"].append(o.rule)
-                cols[f"{oid}_status"].append("unknown" if o.status == "unknown" else
-                                             "not_in_force" if o.status == "not_in_force" else "value")
+                cols[f"{oid}_status"].append(
+                    "unknown" if o.status == "unknown" else "not_in_force" if o.status == "not_in_force" else "value"
+                )
                 cols[f"{oid}_missing"].append(o.missing)
                 cols[f"{oid}_assumption"].append(o.assumption)
             cols["errors"].append("; ".join(e.message.de for e in d.errors))
             cols["errors_en"].append("; ".join(e.message.en for e in d.errors))
         return DecisionTable(cols, list(ent.outcome_order), info)
 
-    def render(self, decision: Decision, fmt: str = "text", lang: str = "de", detail: bool = True,
-               timeline: Timeline | None = None) -> str:
+    def render(
+        self,
+        decision: Decision,
+        fmt: str = "text",
+        lang: str = "de",
+        detail: bool = True,
+        timeline: Timeline | None = None,
+    ) -> str:
         """The decision as German (or English) text or Markdown; with a timeline, each
         outcome also shows since when it holds and its next change."""
         marks = None
@@ -297,9 +343,12 @@ class Engine:
             for oid in decision.outcomes:
                 nxt = timeline.next_change(oid, decision.on)
                 since = timeline.since(oid, decision.on)
-                marks[oid] = {"since": since, "next": nxt.start if nxt else None,
-                              "next_value": self._word(decision.entity, oid, nxt, lang) if nxt else None,
-                              "next_cause": localize(getattr(nxt.cause, lang), lang) if nxt and nxt.cause else None}
+                marks[oid] = {
+                    "since": since,
+                    "next": nxt.start if nxt else None,
+                    "next_value": self._word(decision.entity, oid, nxt, lang) if nxt else None,
+                    "next_cause": localize(getattr(nxt.cause, lang), lang) if nxt and nxt.cause else None,
+                }
         return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
 
     def _word(self, entity: str, oid: str, iv: Interval, lang: str) -> str:
@@ -313,8 +362,9 @@ class Engine:
 
     # ------------------------------------------------------------------ timelines
 
-    def timeline(self, record: Mapping[str, Any], start: DateLike = None, end: DateLike = None,
-                 entity: str | None = None) -> Timeline:
+    def timeline(
+        self, record: Mapping[str, Any], start: DateLike = None, end: DateLike = None, entity: str | None = None
+    ) -> Timeline:
         """For every outcome, the intervals on which its value is constant, each with the
         deciding rule and what starts it, computed exactly from the change points the
         rules and the record imply. Default start: the rule set's first day; default end:
@@ -330,8 +380,9 @@ class Engine:
         if last_day is not None and last_day < first:
             raise ValueError("the end of a timeline lies before its start")
         info = {"name": self.info.name, "version": self.info.version, "sha256": self.info.sha256}
-        return build_timeline(self.compiled, ent, builder, record, first, last_day,
-                              record_id(record, ent.id_field), info)
+        return build_timeline(
+            self.compiled, ent, builder, record, first, last_day, record_id(record, ent.id_field), info
+        )
 
     # ------------------------------------------------------------------ schema
 

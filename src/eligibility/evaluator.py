@@ -54,7 +54,9 @@ def missing_of(node: CNode | None, env: Env, memo: dict[int, frozenset[str]]) ->
     return out
 
 
-def outcome_missing(oc: CompiledOutcome, result: OutcomeResult, env: Env, memo: dict[int, frozenset[str]]) -> frozenset[str]:
+def outcome_missing(
+    oc: CompiledOutcome, result: OutcomeResult, env: Env, memo: dict[int, frozenset[str]]
+) -> frozenset[str]:
     key = id(oc)
     if key in memo:
         return memo[key]
@@ -129,13 +131,17 @@ def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, A
             base["label"] = label_dict(crs.model.parameters[node.name].label, node.name)
         elif node.kind == "derived":
             d = ent.derived[node.name]
-            base.update(label=label_dict(d.spec.label, node.name), source=d.spec.source,
-                        assumption=bool(d.spec.assumption))
+            base.update(
+                label=label_dict(d.spec.label, node.name), source=d.spec.source, assumption=bool(d.spec.assumption)
+            )
         elif node.kind == "outcome":
             base["label"] = label_dict(ent.outcomes[node.name].spec.label, node.name)
         # Literals (and lists of literals) are already in the node's text.
-        base["_kids"] = tuple(k for k in node.kids if k.kind != "literal" and not (
-            k.kind == "list" and all(g.kind == "literal" for g in k.kids)))
+        base["_kids"] = tuple(
+            k
+            for k in node.kids
+            if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
+        )
         node.explain_base = base
     return base
 
@@ -191,8 +197,13 @@ def _assumption(id_: str, kind: str, lab: Text | None, note: Text | None) -> dic
     return {"id": id_, "kind": kind, "label": label_dict(lab, id_), "note": label_dict(note) if note else None}
 
 
-def _assumptions_in(node: CNode | None, crs: CompiledRuleSet, env: Env, out: dict[str, dict[str, Any]],
-                    memo: dict[str, dict[str, dict[str, Any]]]) -> None:
+def _assumptions_in(
+    node: CNode | None,
+    crs: CompiledRuleSet,
+    env: Env,
+    out: dict[str, dict[str, Any]],
+    memo: dict[str, dict[str, dict[str, Any]]],
+) -> None:
     """Assumptions a decision rests on: marked derived facts and parameter versions on
     the part of the condition that made its value, and those of outcomes it read."""
     if node is None or not _can_assume(node, env.entity, crs):
@@ -237,8 +248,13 @@ def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
     return hit
 
 
-def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: dict[str, dict[str, Any]],
-                      memo: dict[str, dict[str, dict[str, Any]]]) -> None:
+def _rule_assumptions(
+    rule: CompiledRule,
+    crs: CompiledRuleSet,
+    env: Env,
+    out: dict[str, dict[str, Any]],
+    memo: dict[str, dict[str, dict[str, Any]]],
+) -> None:
     if rule.spec.assumption and f"rule:{rule.id}" not in out:
         out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
     if rule.may_assume is None:
@@ -248,8 +264,9 @@ def _rule_assumptions(rule: CompiledRule, crs: CompiledRuleSet, env: Env, out: d
         _assumptions_in(rule.compute, crs, env, out, memo)
 
 
-def _outcome_assumptions(name: str, crs: CompiledRuleSet, env: Env, memo: dict[str, dict[str, dict[str, Any]]]
-                         ) -> dict[str, dict[str, Any]]:
+def _outcome_assumptions(
+    name: str, crs: CompiledRuleSet, env: Env, memo: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
     """The assumptions an outcome's value rests on (its deciding rule's), once per decision."""
     hit = memo.get(name)
     if hit is not None:
@@ -268,9 +285,15 @@ def _scan(rule: CompiledRule, env: Env, crs: CompiledRuleSet) -> None:
 
     nodes = list(reachable(env.entity, [rule.cond, rule.compute]))
     rule.reads_outcomes = any(n.kind == "outcome" for n in nodes)
-    rule.may_assume = bool(rule.spec.assumption) or rule.reads_outcomes or any(
-        (n.kind == "derived" and env.entity.derived[n.name].spec.assumption)
-        or (n.kind == "param" and any(v.assumption for v in crs.model.parameters[n.name].versions)) for n in nodes)
+    rule.may_assume = (
+        bool(rule.spec.assumption)
+        or rule.reads_outcomes
+        or any(
+            (n.kind == "derived" and env.entity.derived[n.name].spec.assumption)
+            or (n.kind == "param" and any(v.assumption for v in crs.model.parameters[n.name].versions))
+            for n in nodes
+        )
+    )
 
 
 def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | None = None) -> list[str]:
@@ -326,8 +349,9 @@ def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
     return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
 
 
-def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date,
-                    explain: bool = True) -> dict[str, dict[str, Any]]:
+def evaluate_entity(
+    crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
+) -> dict[str, dict[str, Any]]:
     """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
     from .explain import reason_data
     from .explain_compiler import explainer
@@ -352,28 +376,40 @@ def evaluate_entity(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[st
                 fixed = static.get(("trace", r.id))
                 if fixed is None:  # what a rule's trace entry shows whatever the record
                     fixed = static[("trace", r.id)] = (
-                        label_dict(r.spec.label, r.id), r.spec.source, bool(r.spec.assumption),
-                        explainer(r.cond, entity, crs) if r.cond is not None else None)
+                        label_dict(r.spec.label, r.id),
+                        r.spec.source,
+                        bool(r.spec.assumption),
+                        explainer(r.cond, entity, crs) if r.cond is not None else None,
+                    )
                 lab, src, asm, explain_fn = fixed
-                trace.append({
-                    "rule": r.id, "label": lab, "source": src,
-                    "condition": None if cond is UNKNOWN else bool(cond), "concludes": to_json_value(concl),
-                    "assumption": asm, "explanation": explain_fn(env, cache) if explain_fn is not None else None})
-        source = rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default
-                                                  else None)
+                trace.append(
+                    {
+                        "rule": r.id,
+                        "label": lab,
+                        "source": src,
+                        "condition": None if cond is UNKNOWN else bool(cond),
+                        "concludes": to_json_value(concl),
+                        "assumption": asm,
+                        "explanation": explain_fn(env, cache) if explain_fn is not None else None,
+                    }
+                )
+        source = (
+            rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default else None)
+        )
         o = {
             "value": None if value is UNKNOWN else to_json_value(value),
             "status": status_of(value, oc, result),
-            "label": static.get(("outcome", name)) or static.setdefault(("outcome", name),
-                                                                          label_dict(oc.spec.label, name)),
+            "label": static.get(("outcome", name))
+            or static.setdefault(("outcome", name), label_dict(oc.spec.label, name)),
             "rule": rule.id if rule else None,
             "rule_path": rule_path(name, result, env),
             "source": source,
             "assumption": bool(assumptions),
             "assumptions": list(assumptions.values()),
             "missing": missing,
-            "questions": [static.get(("question", f)) or static.setdefault(("question", f), _question(entity, f))
-                          for f in missing],
+            "questions": [
+                static.get(("question", f)) or static.setdefault(("question", f), _question(entity, f)) for f in missing
+            ],
             "reason": None,
             "trace": trace,
         }

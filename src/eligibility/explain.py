@@ -40,8 +40,13 @@ def _fmt(node: ExplanationNode, lang: str = "de") -> str:
 def environment() -> jinja2.Environment:
     # auto_reload off: templates ship with the package; checking their mtime on every
     # render cost a stat() per outcome and decision.
-    env = jinja2.Environment(loader=jinja2.PackageLoader("eligibility", "templates"), autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined, auto_reload=False)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("eligibility", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,
+    )
     env.filters["date"] = _date
     env.filters["fmt"] = _fmt
     env.filters["cite"] = localize
@@ -73,7 +78,9 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
     texts = {}
     for lang in LANGS:
         texts[lang] = tmpl.render(
-            o=o, lang=lang, amount=spec.unit == "EUR",
+            o=o,
+            lang=lang,
+            amount=spec.unit == "EUR",
             rule_label=rule.spec.label.get(lang) if rule else "",
             default_label=spec.default.label.get(lang) if spec.default else "",
             missing_labels=[q.label.de if lang == "de" else q.label.en for q in o.questions],
@@ -97,8 +104,15 @@ def reason_data(entity: CompiledEntity, outcome: str, o: dict[str, Any]) -> dict
     return {"de": cached.de, "en": cached.en}
 
 
-def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status: str, rule_id: str | None,
-                 assumption: bool, missing: list[str]) -> Label:
+def short_reason(
+    entity: CompiledEntity,
+    outcome: str,
+    value: Any,
+    table_status: str,
+    rule_id: str | None,
+    assumption: bool,
+    missing: list[str],
+) -> Label:
     """The same one-line reason as `reason`, from a batch-table row."""
     if table_status == "unknown":
         status = "unknown"
@@ -108,30 +122,53 @@ def short_reason(entity: CompiledEntity, outcome: str, value: Any, table_status:
         status = "yes" if value is True else "no" if value is False else "value"
     oc = entity.outcomes[outcome]
     rule = next((r for r in oc.rules if r.id == rule_id), None) if rule_id else None
-    source = rule.spec.source if rule else (oc.spec.default.source if status in ("yes", "no", "value")
-                                            and oc.spec.default else None)
+    source = (
+        rule.spec.source
+        if rule
+        else (oc.spec.default.source if status in ("yes", "no", "value") and oc.spec.default else None)
+    )
     key = (entity, outcome, status, rule_id, source, assumption, tuple(missing))
     cached = _REASONS.get(key)
     if cached is not None:
         return cached
     o = OutcomeDecision(
-        value=value, status=status, label=Label(de="", en=""), rule=rule_id, source=source,
+        value=value,
+        status=status,
+        label=Label(de="", en=""),
+        rule=rule_id,
+        source=source,
         assumptions=[AssumptionRef(id="x", kind="rule", label=Label(de="", en=""))] if assumption else [],
         missing=list(missing),
-        questions=[Question(fact=f, label=Label(de=entity.facts[f].label.de, en=entity.facts[f].label.get("en")),
-                            question=Label(de="", en="")) for f in missing],
-        reason=Label(de="", en=""))
+        questions=[
+            Question(
+                fact=f,
+                label=Label(de=entity.facts[f].label.de, en=entity.facts[f].label.get("en")),
+                question=Label(de="", en=""),
+            )
+            for f in missing
+        ],
+        reason=Label(de="", en=""),
+    )
     return reason(entity, outcome, o)
 
 
-def render(decision: Decision, entity: CompiledEntity, fmt: str = "text", lang: str = "de", detail: bool = True,
-           timeline: dict[str, Any] | None = None) -> str:
+def render(
+    decision: Decision,
+    entity: CompiledEntity,
+    fmt: str = "text",
+    lang: str = "de",
+    detail: bool = True,
+    timeline: dict[str, Any] | None = None,
+) -> str:
     """`timeline`: per outcome {since, next, next_value, next_cause} ("seit", "nächste Änderung")."""
     name = {"text": "decision.txt.j2", "markdown": "decision.md.j2"}[fmt]
     values = {oid: value_text(entity, oid, o.value, lang) for oid, o in decision.outcomes.items()}
     reasons = {oid: getattr(o.reason, lang) for oid, o in decision.outcomes.items()}
-    text = environment().get_template(name).render(d=decision, lang=lang, values=values, reasons=reasons,
-                                                   detail=detail, timeline=timeline or {})
+    text = (
+        environment()
+        .get_template(name)
+        .render(d=decision, lang=lang, values=values, reasons=reasons, detail=detail, timeline=timeline or {})
+    )
     # Templates are written for readability; collapse the blank lines they leave.
     lines = text.splitlines()
     out: list[str] = []

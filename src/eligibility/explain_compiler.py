@@ -30,7 +30,9 @@ def _label(t: Any, fallback: str) -> dict[str, str]:
 
 def _shown(kids: tuple[CNode, ...]) -> list[CNode]:
     # Literals (and lists of literals) are already in the node's text.
-    return [k for k in kids if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))]
+    return [
+        k for k in kids if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
+    ]
 
 
 class _Gen:
@@ -100,31 +102,43 @@ class _Gen:
     def _tree(self, node: CNode) -> str:
         v = self.value(node)
         kind = node.kind
-        head = (f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
-                f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else J({v}), "known": {v} is not U')
+        head = (
+            f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
+            f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else J({v}), "known": {v} is not U'
+        )
         if kind == "fact":
             lab = self.k(_label(self.ent.facts[node.name].label, node.name))
-            return (f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                    f'"rule": None, "children": []}}')
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None, "children": []}}'
+            )
         if kind == "stichtag":
             lab = self.k({"de": "Stichtag", "en": "reference date"})
-            return (f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                    f'"rule": None, "children": []}}')
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None, "children": []}}'
+            )
         if kind == "param":
             lab = self.k(_label(self.crs.model.parameters[node.name].label, node.name))
-            return (f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, '
-                    f'"source": PV({self.k(node.name)}, env.on)[0], "assumption": PV({self.k(node.name)}, env.on)[1], '
-                    f'"rule": None, "children": []}}')
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, '
+                f'"source": PV({self.k(node.name)}, env.on)[0], "assumption": PV({self.k(node.name)}, env.on)[1], '
+                f'"rule": None, "children": []}}'
+            )
         if kind == "derived":
             spec = self.ent.derived[node.name].spec
-            return (f'{{{head}, "name": {self.k(node.name)}, "label": {self.k(_label(spec.label, node.name))}, '
-                    f'"source": {self.k(spec.source)}, "assumption": {bool(spec.assumption)}, "rule": None, '
-                    f'"children": [XD({self.k(node.name)}, env, cache)]}}')
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {self.k(_label(spec.label, node.name))}, '
+                f'"source": {self.k(spec.source)}, "assumption": {bool(spec.assumption)}, "rule": None, '
+                f'"children": [XD({self.k(node.name)}, env, cache)]}}'
+            )
         if kind == "outcome":
             lab = self.k(_label(self.ent.outcomes[node.name].spec.label, node.name))
-            return (f'(lambda r: {{{head}, "name": {self.k(node.name)}, "label": {lab}, '
-                    f'"source": r.rule.spec.source if r.rule else None, "assumption": False, '
-                    f'"rule": r.rule.id if r.rule else None, "children": []}})(env.outcome({self.k(node.name)}))')
+            return (
+                f'(lambda r: {{{head}, "name": {self.k(node.name)}, "label": {lab}, '
+                f'"source": r.rule.spec.source if r.rule else None, "assumption": False, '
+                f'"rule": r.rule.id if r.rule else None, "children": []}})(env.outcome({self.k(node.name)}))'
+            )
         name = self.k(node.name) if node.name else "None"
         tail = f'"name": {name}, "label": None, "source": None, "assumption": False, "rule": None'
         kids = _shown(node.kids)
@@ -138,7 +152,7 @@ class _Gen:
             body += [f"            if {self.value(c)} is {stop}: ch.append({self.tree(c)})" for c in kids]
             body.append("        else:")
             body.append(f"            ch = [{', '.join(self.tree(c) for c in kids)}]")
-            body.append(f"        return {{{head}, {tail}, \"children\": ch}}")
+            body.append(f'        return {{{head}, {tail}, "children": ch}}')
             self.defs.append("\n".join(body))
             return f"{x}()"
         return f'{{{head}, {tail}, "children": [{", ".join(self.tree(c) for c in kids)}]}}'
@@ -150,9 +164,11 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
     defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
-    source = (f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}"
-              f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
-              f"        return {root}\n    return explain\n")
+    source = (
+        f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}"
+        f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
+        f"        return {root}\n    return explain\n"
+    )
     namespace: dict[str, Any] = {"__builtins__": {}}
     exec(compile(source, f"<explanation of {node.kind} node>", "exec"), namespace)  # noqa: S102 - see module doc
     params = crs.model.parameters

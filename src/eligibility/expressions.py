@@ -32,8 +32,8 @@ FUNCTIONS: dict[str, str] = {
     "days_between": "days_between(a, b): days from a to b (b - a)",
     "year": "year(date): the calendar year",
     "known": "known(x): true when x is known (an event date that has not happened is known), false when it is "
-             "unknown; never unknown itself. For conditions that must hold only where a fact is known, e.g. "
-             "known(zugang_bw_datum) and stichtag < zugang_bw_datum",
+    "unknown; never unknown itself. For conditions that must hold only where a fact is known, e.g. "
+    "known(zugang_bw_datum) and stichtag < zugang_bw_datum",
 }
 
 
@@ -130,8 +130,15 @@ def tokenize(text: str) -> list[Token]:
         m = _TOKEN.match(text, pos)
         if not m:
             ch = text[pos]
-            hint = "use == to compare" if ch == "=" else (
-                "use 'and', 'or', 'not'" if ch in "&|!" else "only names, numbers, dates, strings and operators are allowed")
+            hint = (
+                "use == to compare"
+                if ch == "="
+                else (
+                    "use 'and', 'or', 'not'"
+                    if ch in "&|!"
+                    else "only names, numbers, dates, strings and operators are allowed"
+                )
+            )
             raise ExpressionError(f"unexpected character '{ch}'", pos, hint)
         kind = m.lastgroup or ""
         if kind != "ws":
@@ -173,7 +180,7 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.at("end"):
-            raise ExpressionError("empty expression", 0, "write a condition such as: aufenthaltsstatus == \"duldung\"")
+            raise ExpressionError("empty expression", 0, 'write a condition such as: aufenthaltsstatus == "duldung"')
         node = self.parse_or()
         if not self.at("end"):
             t = self.tok
@@ -260,8 +267,11 @@ class _Parser:
             try:
                 return Literal(t.start, t.end, dt.date.fromisoformat(t.text))
             except ValueError:
-                raise ExpressionError(f"'{t.text}' is not a real date", t.start,
-                                      "dates are YYYY-MM-DD and must exist (2016-02-29, not 2017-02-29)") from None
+                raise ExpressionError(
+                    f"'{t.text}' is not a real date",
+                    t.start,
+                    "dates are YYYY-MM-DD and must exist (2016-02-29, not 2017-02-29)",
+                ) from None
         if t.kind == "string":
             self.take()
             body = t.text[1:-1]

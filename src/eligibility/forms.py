@@ -104,8 +104,10 @@ def country_forms() -> tuple[tuple[str, str], ...]:
     try:
         german = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["de"]).gettext
     except OSError:  # pragma: no cover - the catalogue ships with pycountry
+
         def german(s: str) -> str:
             return s
+
     out: list[tuple[str, str]] = []
     for c in pycountry.countries:
         code = c.alpha_3

@@ -110,8 +110,14 @@ def header_of(names: Sequence[Any], facts: Mapping[str, FactSpec]) -> Header:
     return _finish(0, 1, texts, _match(texts, table), facts, table)
 
 
-def _finish(index: int, height: int, names: Sequence[str], mapping: dict[int, str],
-            facts: Mapping[str, FactSpec], table: Mapping[str, str]) -> Header:
+def _finish(
+    index: int,
+    height: int,
+    names: Sequence[str],
+    mapping: dict[int, str],
+    facts: Mapping[str, FactSpec],
+    table: Mapping[str, str],
+) -> Header:
     ignored = [h for i, h in enumerate(names) if i not in mapping and h]
     mapped = set(mapping.values())
     # Suggest only facts no column has: a column beside a matched one is something else.
@@ -145,8 +151,13 @@ class MissingColumn:
     closest: str | None  # the header found that is most like it
 
 
-def missing_columns(ent: Any, columns: Iterable[str], ignored: Iterable[str],
-                    on_purpose: Iterable[str] = (), outcomes: Iterable[str] | None = None) -> list[MissingColumn]:
+def missing_columns(
+    ent: Any,
+    columns: Iterable[str],
+    ignored: Iterable[str],
+    on_purpose: Iterable[str] = (),
+    outcomes: Iterable[str] | None = None,
+) -> list[MissingColumn]:
     """Facts the rules read that no column matched, except those the user names as
     missing on purpose; with the closest unmatched header for each."""
     present = set(columns) | set(on_purpose)
@@ -178,9 +189,13 @@ def missing_message(missing: Sequence[MissingColumn], lang: str = "de") -> str:
         lines.append(line)
     names = " ".join(f"--missing-column {m.fact}" for m in missing)
     if lang == "de":
-        lines.append(f"Die Regeln lesen diese Angaben. Spalte umbenennen, oder wenn sie absichtlich fehlt: {names} "
-                     "(dann ist die Angabe für jede Zeile unbekannt).")
+        lines.append(
+            f"Die Regeln lesen diese Angaben. Spalte umbenennen, oder wenn sie absichtlich fehlt: {names} "
+            "(dann ist die Angabe für jede Zeile unbekannt)."
+        )
     else:
-        lines.append(f"The rules read these facts. Rename the column, or if it is missing on purpose: {names} "
-                     "(the fact is then unknown for every row).")
+        lines.append(
+            f"The rules read these facts. Rename the column, or if it is missing on purpose: {names} "
+            "(the fact is then unknown for every row)."
+        )
     return "\n".join(lines)

@@ -29,10 +29,12 @@ def load_side(spec: str, overlays: Iterable[str] = (), rules_path: str = "rules"
     if p.is_dir():
         return Engine.load(p, overlays=list(overlays)), str(p)
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        data = subprocess.run(["git", "-C", top, "archive", "--format=tar", spec, rules_path], capture_output=True,
-                              check=True).stdout
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        data = subprocess.run(
+            ["git", "-C", top, "archive", "--format=tar", spec, rules_path], capture_output=True, check=True
+        ).stdout
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         raise ValueError(f"'{spec}' ist weder ein Regelwerk-Ordner noch eine git-Revision von {rules_path}/") from exc
     tmp = Path(tempfile.mkdtemp(prefix="eligibility-rules-"))
@@ -76,8 +78,13 @@ def changes(old: Engine, new: Engine, entity: str) -> dict[tuple[str, str], Chan
         if da is None or db is None or da.spec != db.spec:
             d = db or da
             assert d is not None
-            out[("derived", name)] = Change("derived", name, "added" if da is None else "removed" if db is None
-                                            else "changed", d.spec.source or "", d.spec.label.de)
+            out[("derived", name)] = Change(
+                "derived",
+                name,
+                "added" if da is None else "removed" if db is None else "changed",
+                d.spec.source or "",
+                d.spec.label.de,
+            )
     return out
 
 
@@ -87,8 +94,9 @@ def _reads(ent: CompiledEntity, node: CNode | None) -> tuple[set[str], set[str]]
     return {n.name for n in nodes if n.kind == "param"}, {n.name for n in nodes if n.kind == "derived"}
 
 
-def attribute(oid: str, before: Decision, after: Decision, old: Engine, new: Engine,
-              diff: dict[tuple[str, str], Change]) -> Change | None:
+def attribute(
+    oid: str, before: Decision, after: Decision, old: Engine, new: Engine, diff: dict[tuple[str, str], Change]
+) -> Change | None:
     """The change that flipped an outcome: a changed rule on the new or old rule path
     first, then a changed parameter or derived fact that the deciding rules read."""
     new_path = [step.split("/", 1)[1] for step in after.outcomes[oid].rule_path if "/" in step]
@@ -120,8 +128,11 @@ def attribute(oid: str, before: Decision, after: Decision, old: Engine, new: Eng
     own: list[Change] = []
     for engine, d in ((new, after), (old, before)):
         oc = engine.entity(d.entity).outcomes.get(oid)
-        own += [diff[("rule", r.id)] for r in (oc.rules if oc else []) if ("rule", r.id) in diff
-                and diff[("rule", r.id)] not in own]
+        own += [
+            diff[("rule", r.id)]
+            for r in (oc.rules if oc else [])
+            if ("rule", r.id) in diff and diff[("rule", r.id)] not in own
+        ]
     return own[0] if len(own) == 1 else None
 
 
@@ -151,8 +162,15 @@ class ImpactResult:
     by_cause: collections.Counter[str]
 
 
-def impact(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, old_name: str, new_name: str,
-           entity: str | None = None) -> ImpactResult:
+def impact(
+    old: Engine,
+    new: Engine,
+    rows: Iterable[InputRow],
+    on: dt.date,
+    old_name: str,
+    new_name: str,
+    entity: str | None = None,
+) -> ImpactResult:
     ent_name = new.entity(entity).name
     diff = changes(old, new, ent_name)
     flips: list[Flip] = []
@@ -177,15 +195,27 @@ def impact(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, old_
             by_outcome[oid][(_word(old_value), _word(o.value))] += 1
             by_gemeinde[gemeinde][oid] += 1
             by_cause[cause.id if cause else "(nicht zuzuordnen)"] += 1
-    return ImpactResult(on, old_name, new_name, old.info, new.info, n, flips, diff, dict(by_outcome),
-                        dict(sorted(by_gemeinde.items())), by_cause)
+    return ImpactResult(
+        on,
+        old_name,
+        new_name,
+        old.info,
+        new.info,
+        n,
+        flips,
+        diff,
+        dict(by_outcome),
+        dict(sorted(by_gemeinde.items())),
+        by_cause,
+    )
 
 
 _SCREEN_ROWS = 20_000
 
 
-def _screened(old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, entity: str | None
-              ) -> Iterator[tuple[InputRow, bool]]:
+def _screened(
+    old: Engine, new: Engine, rows: Iterable[InputRow], on: dt.date, entity: str | None
+) -> Iterator[tuple[InputRow, bool]]:
     """Every row, in order, with whether an outcome may flip: rows whose outcomes come out
     the same under both rule sets on the batch path (same answers as `decide`,
     property-tested) need not be decided one by one for a cause. An impact run over a
@@ -226,8 +256,12 @@ def _word(v: Any) -> str:
 
 
 def render_text(r: ImpactResult) -> str:
-    lines = [f"Auswirkung am {r.on:%d.%m.%Y}: {r.old_name} ({r.old_info.sha256[:12]}) → {r.new_name} "
-             f"({r.new_info.sha256[:12]})", f"{r.rows} Zeilen, {len(r.flips)} geänderte Ergebnisse", ""]
+    lines = [
+        f"Auswirkung am {r.on:%d.%m.%Y}: {r.old_name} ({r.old_info.sha256[:12]}) → {r.new_name} "
+        f"({r.new_info.sha256[:12]})",
+        f"{r.rows} Zeilen, {len(r.flips)} geänderte Ergebnisse",
+        "",
+    ]
     lines.append("Geänderte Regeln und Parameter:")
     for c in r.diff.values():
         lines.append(f"  {c.what:8} {c.kind:9} {c.id}  ({c.source})")
@@ -249,9 +283,20 @@ def render_text(r: ImpactResult) -> str:
 
 
 def flip_rows(r: ImpactResult) -> list[dict[str, Any]]:
-    return [{"zeile": f.row, "id": f.record_id, "gemeinde": f.gemeinde, "ergebnis": f.outcome, "alt": _word(f.old),
-             "neu": _word(f.new), "ursache": f.cause.id if f.cause else "", "art": f.cause.kind if f.cause else "",
-             "quelle": f.cause.source if f.cause else ""} for f in r.flips]
+    return [
+        {
+            "zeile": f.row,
+            "id": f.record_id,
+            "gemeinde": f.gemeinde,
+            "ergebnis": f.outcome,
+            "alt": _word(f.old),
+            "neu": _word(f.new),
+            "ursache": f.cause.id if f.cause else "",
+            "art": f.cause.kind if f.cause else "",
+            "quelle": f.cause.source if f.cause else "",
+        }
+        for f in r.flips
+    ]
 
 
 def applied(engine: Engine, on: dt.date) -> str:
@@ -264,12 +309,16 @@ def applied(engine: Engine, on: dt.date) -> str:
         in_force = crs.rules_on(ename, on)
         for oid in ent.outcome_order:
             rules = in_force.get(oid, [])
-            lines.append(f"  {oid}: " + ("keine Regel in Kraft" if not rules else
-                                         "1 Regel" if len(rules) == 1 else f"{len(rules)} Regeln"))
+            lines.append(
+                f"  {oid}: "
+                + ("keine Regel in Kraft" if not rules else "1 Regel" if len(rules) == 1 else f"{len(rules)} Regeln")
+            )
             for r in rules:
                 until = f" bis {r.valid_to:%d.%m.%Y}" if r.valid_to else ""
-                lines.append(f"    {r.id:32} ab {r.valid_from:%d.%m.%Y}{until}  ({r.spec.source})"
-                             + ("  [Annahme]" if r.spec.assumption else ""))
+                lines.append(
+                    f"    {r.id:32} ab {r.valid_from:%d.%m.%Y}{until}  ({r.spec.source})"
+                    + ("  [Annahme]" if r.spec.assumption else "")
+                )
     lines.append("\nParameter:")
     for name, p in sorted(crs.model.parameters.items()):
         v = parameter_version(p, on)
@@ -278,6 +327,8 @@ def applied(engine: Engine, on: dt.date) -> str:
             continue
         value = ", ".join(map(str, v.value)) if isinstance(v.value, list) else format_value(v.value, "de")
         until = f" bis {v.valid_to:%d.%m.%Y}" if v.valid_to else ""
-        lines.append(f"  {name:40} = {value}  (ab {v.valid_from:%d.%m.%Y}{until}; {v.source})"
-                     + ("  [Annahme]" if v.assumption else ""))
+        lines.append(
+            f"  {name:40} = {value}  (ab {v.valid_from:%d.%m.%Y}{until}; {v.source})"
+            + ("  [Annahme]" if v.assumption else "")
+        )
     return "\n".join(lines) + "\n"

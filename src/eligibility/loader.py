@@ -39,8 +39,15 @@ class Origin:
     file: LoadedFile
     path: tuple[Any, ...]
 
-    def diagnostic(self, code: str, message: str, sub: tuple[Any, ...] = (), hint: str = "",
-                   column_offset: int = 0, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self,
+        code: str,
+        message: str,
+        sub: tuple[Any, ...] = (),
+        hint: str = "",
+        column_offset: int = 0,
+        key: bool = False,
+    ) -> Diagnostic:
         return self.file.diagnostic(code, message, self.path + sub, hint, key=key, column_offset=column_offset)
 
 
@@ -77,10 +84,15 @@ def _form_collisions(lf: LoadedFile, name: str, spec: FactSpec) -> list[Diagnost
     """A written form that two values claim: a roster cell in that form has no answer."""
     from .forms import collisions
 
-    return [lf.diagnostic("E028", f"fact '{name}': '{later.text}' is a form of both '{first.value}' and '{later.value}'",
-                          ("facts", name) + later.where,
-                          "forms match in any case and with or without umlauts and spaces; give each form to one value")
-            for first, later in collisions(spec)]
+    return [
+        lf.diagnostic(
+            "E028",
+            f"fact '{name}': '{later.text}' is a form of both '{first.value}' and '{later.value}'",
+            ("facts", name) + later.where,
+            "forms match in any case and with or without umlauts and spaces; give each form to one value",
+        )
+        for first, later in collisions(spec)
+    ]
 
 
 def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: set[str]) -> list[Diagnostic]:
@@ -92,8 +104,13 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
         clean: list[Any] = []
         node: Any = lf.data
         for part in loc:
-            real = isinstance(node, dict) and part in node or \
-                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            real = (
+                isinstance(node, dict)
+                and part in node
+                or isinstance(node, list)
+                and isinstance(part, int)
+                and 0 <= part < len(node)
+            )
             if real:
                 clean.append(part)
                 node = node[part]
@@ -102,12 +119,24 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
         if etype == "unknown_source":
             ctx = err.get("ctx", {})
             hint = did_you_mean(str(ctx.get("id", "")), str(ctx.get("known", "")).split(","))
-            diags.append(lf.diagnostic("E026", f"source id '{ctx.get('id', '')}' is not in the source register",
-                                       tuple(clean), hint or "add the document to the register (sources.yaml) first"))
+            diags.append(
+                lf.diagnostic(
+                    "E026",
+                    f"source id '{ctx.get('id', '')}' is not in the source register",
+                    tuple(clean),
+                    hint or "add the document to the register (sources.yaml) first",
+                )
+            )
             continue
         if etype == "source_not_cited":
-            diags.append(lf.diagnostic("E027", str(err.get("msg", "")), tuple(clean),
-                                       "cite a document of the register by its id: source: {id: ..., at: \"§ ...\"}"))
+            diags.append(
+                lf.diagnostic(
+                    "E027",
+                    str(err.get("msg", "")),
+                    tuple(clean),
+                    'cite a document of the register by its id: source: {id: ..., at: "§ ..."}',
+                )
+            )
             continue
         if etype == "extra_forbidden":
             parent: Any = lf.data
@@ -115,14 +144,26 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
                 parent = parent[part] if isinstance(parent, (dict, list)) else None
             allowed = _allowed_keys(exc, clean[:-1])
             hint = did_you_mean(str(last), allowed) if allowed else ""
-            diags.append(lf.diagnostic("E004", f"unknown key '{last}'", tuple(clean), hint or
-                                       (f"allowed here: {', '.join(sorted(allowed))}" if allowed else ""), key=True))
+            diags.append(
+                lf.diagnostic(
+                    "E004",
+                    f"unknown key '{last}'",
+                    tuple(clean),
+                    hint or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else ""),
+                    key=True,
+                )
+            )
         elif etype == "missing":
-            diags.append(lf.diagnostic("E005", f"missing required key '{last}'", tuple(clean),
-                                       f"add '{last}:' here"))
-        elif etype.startswith("date") :
-            diags.append(lf.diagnostic("E007", f"'{last}' is not a valid date", tuple(clean),
-                                       "write dates as YYYY-MM-DD, and check the day exists"))
+            diags.append(lf.diagnostic("E005", f"missing required key '{last}'", tuple(clean), f"add '{last}:' here"))
+        elif etype.startswith("date"):
+            diags.append(
+                lf.diagnostic(
+                    "E007",
+                    f"'{last}' is not a valid date",
+                    tuple(clean),
+                    "write dates as YYYY-MM-DD, and check the day exists",
+                )
+            )
         elif etype == "value_error":
             msg = str(err.get("msg", "")).removeprefix("Value error, ")
             diags.append(lf.diagnostic("E006", msg, tuple(clean)))
@@ -130,12 +171,19 @@ def _pydantic_diagnostics(exc: ValidationError, lf: LoadedFile, model_fields: se
             expected = err.get("ctx", {}).get("expected", "")
             diags.append(lf.diagnostic("E006", f"'{last}' must be one of {expected}", tuple(clean)))
         elif etype == "string_type" and isinstance(err.get("input"), bool):
-            diags.append(lf.diagnostic("E006", f"'{last}' must be text, but YAML read a yes/no value", tuple(clean),
-                                       "YAML reads no, yes, on, off as true/false: put the text in quotes (\"no\")"))
+            diags.append(
+                lf.diagnostic(
+                    "E006",
+                    f"'{last}' must be text, but YAML read a yes/no value",
+                    tuple(clean),
+                    'YAML reads no, yes, on, off as true/false: put the text in quotes ("no")',
+                )
+            )
         else:
             what = ".".join(str(p) for p in clean) or "file"
-            diags.append(lf.diagnostic("E006", f"{what}: {err.get('msg', 'wrong type')}", tuple(clean),
-                                       _type_hint(etype)))
+            diags.append(
+                lf.diagnostic("E006", f"{what}: {err.get('msg', 'wrong type')}", tuple(clean), _type_hint(etype))
+            )
     # One error per place is enough: pydantic reports each union member separately.
     seen: set[tuple[str, int, int, str]] = set()
     out = []
@@ -209,8 +257,16 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
     """Read and validate every rule file; raise RuleSetError with all diagnostics."""
     root_path = Path(root)
     if not root_path.is_dir():
-        raise RuleSetError([Diagnostic("E020", f"rule set directory '{root}' does not exist", str(root),
-                                       hint="pass the folder that holds ruleset.yaml")])
+        raise RuleSetError(
+            [
+                Diagnostic(
+                    "E020",
+                    f"rule set directory '{root}' does not exist",
+                    str(root),
+                    hint="pass the folder that holds ruleset.yaml",
+                )
+            ]
+        )
     diags: list[Diagnostic] = []
     digest = hashlib.sha256()
     shown_files: list[str] = []
@@ -240,8 +296,14 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         if lf.data is None:
             continue
         if not isinstance(lf.data, dict):
-            diags.append(lf.diagnostic("E006", "a rule file must be a mapping of sections", (),
-                                       "start with 'entity:', 'parameters:' or 'ruleset:'"))
+            diags.append(
+                lf.diagnostic(
+                    "E006",
+                    "a rule file must be a mapping of sections",
+                    (),
+                    "start with 'entity:', 'parameters:' or 'ruleset:'",
+                )
+            )
             continue
         loaded.append(lf)
     # The register first: every citation in every file is resolved against it.
@@ -259,21 +321,40 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
             continue
         if rf.ruleset is not None:
             if manifest is not None:
-                diags.append(lf.diagnostic("E020", "a second 'ruleset:' manifest", ("ruleset",),
-                                           "a rule set has exactly one manifest", key=True))
+                diags.append(
+                    lf.diagnostic(
+                        "E020",
+                        "a second 'ruleset:' manifest",
+                        ("ruleset",),
+                        "a rule set has exactly one manifest",
+                        key=True,
+                    )
+                )
             else:
                 manifest = rf.ruleset
                 manifest_origin = Origin(lf, ("ruleset",))
                 if manifest.valid_to is not None and manifest.valid_to < manifest.valid_from:
-                    diags.append(manifest_origin.diagnostic(
-                        "E018", f"the rule set ends ({manifest.valid_to}) before it starts ({manifest.valid_from})",
-                        ("valid_to",), "check valid_from and valid_to of the manifest"))
+                    diags.append(
+                        manifest_origin.diagnostic(
+                            "E018",
+                            f"the rule set ends ({manifest.valid_to}) before it starts ({manifest.valid_from})",
+                            ("valid_to",),
+                            "check valid_from and valid_to of the manifest",
+                        )
+                    )
         if rf.amendments:
             amendments.extend(rf.amendments)
         for name, spec in (rf.parameters or {}).items():
             if name in parameters:
-                diags.append(lf.diagnostic("E008", f"parameter '{name}' is defined twice", ("parameters", name),
-                                           f"first in {origins[('parameter', name)].file.path}", key=True))
+                diags.append(
+                    lf.diagnostic(
+                        "E008",
+                        f"parameter '{name}' is defined twice",
+                        ("parameters", name),
+                        f"first in {origins[('parameter', name)].file.path}",
+                        key=True,
+                    )
+                )
                 continue
             parameters[name] = spec
             origins[("parameter", name)] = Origin(lf, ("parameters", name))
@@ -283,13 +364,23 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
                 ent.label = rf.label
             if rf.id_field:
                 ent.id_field = rf.id_field
-            for section, target, kind in (("facts", ent.facts, "fact"), ("derived", ent.derived, "derived"),
-                                          ("outcomes", ent.outcomes, "outcome")):
+            for section, target, kind in (
+                ("facts", ent.facts, "fact"),
+                ("derived", ent.derived, "derived"),
+                ("outcomes", ent.outcomes, "outcome"),
+            ):
                 for name, spec in (getattr(rf, section) or {}).items():
                     key = (kind, rf.entity, name)
                     if name in target:
-                        diags.append(lf.diagnostic("E008", f"{kind} '{name}' is defined twice", (section, name),
-                                                   f"first in {origins[key].file.path}", key=True))
+                        diags.append(
+                            lf.diagnostic(
+                                "E008",
+                                f"{kind} '{name}' is defined twice",
+                                (section, name),
+                                f"first in {origins[key].file.path}",
+                                key=True,
+                            )
+                        )
                         continue
                     target[name] = spec
                     origins[key] = Origin(lf, (section, name))
@@ -299,9 +390,14 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
                         for i, rule in enumerate(spec.rules):
                             rkey = ("rule", rf.entity, rule.id)
                             if rkey in origins:
-                                diags.append(lf.diagnostic("E008", f"rule id '{rule.id}' is used twice",
-                                                           (section, name, "rules", i, "id"),
-                                                           f"first in {origins[rkey].file.path}"))
+                                diags.append(
+                                    lf.diagnostic(
+                                        "E008",
+                                        f"rule id '{rule.id}' is used twice",
+                                        (section, name, "rules", i, "id"),
+                                        f"first in {origins[rkey].file.path}",
+                                    )
+                                )
                                 continue
                             origins[rkey] = Origin(lf, (section, name, "rules", i))
     overlay_specs: list[OverlaySpec] = []
@@ -322,27 +418,52 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         shown_files.append(f"overlay:{ov_path.name}")
         for name, override in of.parameters.items():
             if name not in parameters:
-                diags.append(lf.diagnostic("E022", f"overlay sets parameter '{name}', which the rule set does not have",
-                                           ("parameters", name), did_you_mean(name, list(parameters)), key=True))
+                diags.append(
+                    lf.diagnostic(
+                        "E022",
+                        f"overlay sets parameter '{name}', which the rule set does not have",
+                        ("parameters", name),
+                        did_you_mean(name, list(parameters)),
+                        key=True,
+                    )
+                )
                 continue
             parameters[name] = parameters[name].model_copy(update={"versions": override.versions})
             origins[("parameter", name)] = Origin(lf, ("parameters", name))
     # Only when no file has a manifest at all: one that failed validation is reported already.
     has_manifest_key = any(isinstance(lf.data, dict) and "ruleset" in lf.data for lf in loaded)
     if manifest is None and not has_manifest_key and not any(d.code == "E001" for d in diags):
-        diags.append(Diagnostic("E020", "no 'ruleset:' manifest found", str(root),
-                                hint="add a ruleset.yaml with name, version, jurisdiction, title and valid_from"))
+        diags.append(
+            Diagnostic(
+                "E020",
+                "no 'ruleset:' manifest found",
+                str(root),
+                hint="add a ruleset.yaml with name, version, jurisdiction, title and valid_from",
+            )
+        )
     if diags:
         raise RuleSetError(diags)
     assert manifest is not None
     for name in sources:
         origins.setdefault(("source", name), Origin(source_files[name], ("sources", name)))
-    return RuleSetModel(str(root_path), manifest, sorted(amendments, key=lambda a: a.date), parameters, entities,
-                        overlay_specs, shown_files, digest.hexdigest(), origins, manifest_origin, sources)
+    return RuleSetModel(
+        str(root_path),
+        manifest,
+        sorted(amendments, key=lambda a: a.date),
+        parameters,
+        entities,
+        overlay_specs,
+        shown_files,
+        digest.hexdigest(),
+        origins,
+        manifest_origin,
+        sources,
+    )
 
 
-def _register(files: list[LoadedFile]
-              ) -> tuple[dict[str, SourceSpec], dict[str, LoadedFile], list[Diagnostic], set[str], set[str]]:
+def _register(
+    files: list[LoadedFile],
+) -> tuple[dict[str, SourceSpec], dict[str, LoadedFile], list[Diagnostic], set[str], set[str]]:
     """The source register from every file's `sources:` section, entry by entry: a broken
     entry is reported once here and drops only itself (its id stays citable, so one typo
     in the register does not turn every citation of it into a second error). Returns the
@@ -370,8 +491,15 @@ def _register(files: list[LoadedFile]
                 continue
             for sid, spec in reg.sources.items():
                 if sid in sources:
-                    diags.append(lf.diagnostic("E008", f"source '{sid}' is defined twice", ("sources", sid),
-                                               f"first in {source_files[sid].path}", key=True))
+                    diags.append(
+                        lf.diagnostic(
+                            "E008",
+                            f"source '{sid}' is defined twice",
+                            ("sources", sid),
+                            f"first in {source_files[sid].path}",
+                            key=True,
+                        )
+                    )
                     continue
                 sources[sid] = spec
                 source_files[sid] = lf

@@ -227,7 +227,9 @@ class RuleFile(_Strict):
     @model_validator(mode="after")
     def _check(self) -> RuleFile:
         if (self.facts or self.derived or self.outcomes or self.id_field or self.label) and not self.entity:
-            raise ValueError("facts, derived facts and outcomes belong to a record type: add 'entity: person' (or the record type's name)")
+            raise ValueError(
+                "facts, derived facts and outcomes belong to a record type: add 'entity: person' (or the record type's name)"
+            )
         return self
 
 
@@ -251,10 +253,13 @@ def rule_file_schema() -> dict[str, Any]:
     models above, so that YAML editors complete and check keys (yaml-language-server)."""
     from pydantic.json_schema import models_json_schema
 
-    _, defs = models_json_schema([(RuleFile, "validation"), (OverlayFile, "validation")],
-                                 ref_template="#/$defs/{model}")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "eligibility rule file or overlay",
-            "description": "A file of a rule set folder (rules/*.yaml) or of its overlays/ folder.",
-            "anyOf": [{"$ref": "#/$defs/RuleFile"}, {"$ref": "#/$defs/OverlayFile"}],
-            "$defs": defs["$defs"]}
+    _, defs = models_json_schema(
+        [(RuleFile, "validation"), (OverlayFile, "validation")], ref_template="#/$defs/{model}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "eligibility rule file or overlay",
+        "description": "A file of a rule set folder (rules/*.yaml) or of its overlays/ folder.",
+        "anyOf": [{"$ref": "#/$defs/RuleFile"}, {"$ref": "#/$defs/OverlayFile"}],
+        "$defs": defs["$defs"],
+    }

@@ -71,12 +71,9 @@ _NUMBER_GERMAN_GROUPS = re.compile(r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]+)?
 _NUMBER_ENGLISH_GROUPS = re.compile(r"[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]+)?")
 _NUMBER_EN = {
     "Zahl erwartet": "number expected",
-    "mehrdeutige Zahl (Tausenderpunkt oder Dezimalpunkt?) – bitte ohne Punkt oder mit Dezimalkomma":
-        "ambiguous number (thousands or decimal point?) – write it without the point or with a decimal comma",
-    "mehrdeutige Zahl (Dezimalkomma oder Tausenderkomma?) – bitte ohne Komma":
-        "ambiguous number (decimal or thousands comma?) – write it without the comma",
-    "Zahl mit Tausenderkomma und Dezimalpunkt – bitte deutsch (1.234,5) oder ohne Trennzeichen":
-        "number with thousands comma and decimal point – write it the German way (1.234,5) or without separators",
+    "mehrdeutige Zahl (Tausenderpunkt oder Dezimalpunkt?) – bitte ohne Punkt oder mit Dezimalkomma": "ambiguous number (thousands or decimal point?) – write it without the point or with a decimal comma",
+    "mehrdeutige Zahl (Dezimalkomma oder Tausenderkomma?) – bitte ohne Komma": "ambiguous number (decimal or thousands comma?) – write it without the comma",
+    "Zahl mit Tausenderkomma und Dezimalpunkt – bitte deutsch (1.234,5) oder ohne Trennzeichen": "number with thousands comma and decimal point – write it the German way (1.234,5) or without separators",
 }
 
 
@@ -106,8 +103,7 @@ def parse_number(text: str, integral: bool) -> Decimal | str:
     return "Zahl erwartet"
 
 
-def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str], country: bool = False
-                 ) -> FieldError:
+def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str], country: bool = False) -> FieldError:
     """A value no form matches: the field, its label and the closest allowed value. The
     value itself is not quoted: error texts reach terminals and logs, values are personal."""
     close = difflib.get_close_matches(forms.fold(text), sorted(table), n=1, cutoff=0.6)
@@ -118,7 +114,9 @@ def _not_allowed(name: str, spec: FactSpec, text: str, table: Mapping[str, str],
         closest = f"{value} ({label.de})" if label else value
     allowed = ", ".join(spec.values or ()) if spec.type == "enum" else ""
     de = f"{name}: {'kein bekanntes Land' if country else 'kein erlaubter Wert'} für „{spec.label.de}“"
-    en = f"{name}: {'not a known country' if country else 'not an allowed value'} for '{spec.label.en or spec.label.de}'"
+    en = (
+        f"{name}: {'not a known country' if country else 'not an allowed value'} for '{spec.label.en or spec.label.de}'"
+    )
     if allowed:
         de += f" (erlaubt: {allowed})"
         en += f" (allowed: {allowed})"
@@ -143,9 +141,12 @@ class DateOutOfRange(ValueError):
 
 def _in_calendar(name: str, day: dt.date) -> tuple[Any, FieldError | None]:
     if day > LATEST_DATE:
-        return UNKNOWN, FieldError(name, "date_range",
-                                   f"{name}: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen",
-                                   f"{name}: date after {LATEST_DATE.isoformat()}: it cannot be computed with")
+        return UNKNOWN, FieldError(
+            name,
+            "date_range",
+            f"{name}: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen",
+            f"{name}: date after {LATEST_DATE.isoformat()}: it cannot be computed with",
+        )
     return day, None
 
 
@@ -172,13 +173,21 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
                     return UNKNOWN, _not_allowed(name, spec, text, {**forms.countries(), **table}, country=True)
             text = hit if hit is not None else text
         if spec.pattern and not re.fullmatch(spec.pattern, text):
-            return UNKNOWN, FieldError(name, "pattern", f"{name}: Wert hat nicht die erwartete Form",
-                                       f"{name}: value does not have the expected form")
+            return UNKNOWN, FieldError(
+                name,
+                "pattern",
+                f"{name}: Wert hat nicht die erwartete Form",
+                f"{name}: value does not have the expected form",
+            )
         return text, None
     if kind == "enum":
         if not isinstance(value, str):
-            return UNKNOWN, FieldError(name, "enum", f"{name}: Text erwartet ({', '.join(spec.values or ())})",
-                                       f"{name}: text expected ({', '.join(spec.values or ())})")
+            return UNKNOWN, FieldError(
+                name,
+                "enum",
+                f"{name}: Text erwartet ({', '.join(spec.values or ())})",
+                f"{name}: text expected ({', '.join(spec.values or ())})",
+            )
         text = value.strip()
         if spec.values and text in spec.values:
             return text, None
@@ -204,13 +213,19 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
         text = str(value).strip()
         d = parse_date(text)
         if d is None and _SHORT_YEAR.match(text):
-            return UNKNOWN, FieldError(name, "date",
-                                       f"{name}: zweistellige Jahreszahl ist mehrdeutig (erwartet TT.MM.JJJJ)",
-                                       f"{name}: a two-digit year is ambiguous (expected DD.MM.YYYY)")
+            return UNKNOWN, FieldError(
+                name,
+                "date",
+                f"{name}: zweistellige Jahreszahl ist mehrdeutig (erwartet TT.MM.JJJJ)",
+                f"{name}: a two-digit year is ambiguous (expected DD.MM.YYYY)",
+            )
         if d is None:
-            return UNKNOWN, FieldError(name, "date",
-                                       f"{name}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
-                                       f"{name}: not a valid date (expected YYYY-MM-DD or DD.MM.YYYY)")
+            return UNKNOWN, FieldError(
+                name,
+                "date",
+                f"{name}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
+                f"{name}: not a valid date (expected YYYY-MM-DD or DD.MM.YYYY)",
+            )
         return _in_calendar(name, d)
     if kind in ("int", "decimal"):
         if isinstance(value, bool):
@@ -227,12 +242,14 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
         if not num.is_finite():
             return UNKNOWN, FieldError(name, "number", f"{name}: Zahl erwartet", f"{name}: number expected")
         if spec.minimum is not None and num < spec.minimum or spec.maximum is not None and num > spec.maximum:
-            return UNKNOWN, FieldError(name, "range", f"{name}: Zahl außerhalb des erlaubten Bereichs",
-                                       f"{name}: number out of range")
+            return UNKNOWN, FieldError(
+                name, "range", f"{name}: Zahl außerhalb des erlaubten Bereichs", f"{name}: number out of range"
+            )
         if kind == "int":
             if num != num.to_integral_value():
-                return UNKNOWN, FieldError(name, "number", f"{name}: ganze Zahl erwartet",
-                                           f"{name}: whole number expected")
+                return UNKNOWN, FieldError(
+                    name, "number", f"{name}: ganze Zahl erwartet", f"{name}: whole number expected"
+                )
             return int(num), None
         return num, None
     if kind == "list":
@@ -241,8 +258,9 @@ def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldErro
     return value, None  # pragma: no cover
 
 
-def normalize(record: Mapping[str, Any], facts: Mapping[str, FactSpec], memo: dict[Any, Any] | None = None
-              ) -> tuple[dict[str, Any], list[FieldError]]:
+def normalize(
+    record: Mapping[str, Any], facts: Mapping[str, FactSpec], memo: dict[Any, Any] | None = None
+) -> tuple[dict[str, Any], list[FieldError]]:
     """Typed facts of a record: only known values are present (absent = unknown).
     `memo` (owned by the caller, one per facts schema) remembers conversions of cells."""
     out: dict[str, Any] = {}

@@ -97,8 +97,13 @@ class ReportData:
     open_persons: int = 0  # persons with at least one missing fact
 
 
-def collect(engine: Engine, pairs: Iterable[tuple[InputRow, CountedDecision | None]], on: dt.date,
-            ignored: Sequence[str] = (), row_offset: int = 1) -> ReportData:
+def collect(
+    engine: Engine,
+    pairs: Iterable[tuple[InputRow, CountedDecision | None]],
+    on: dt.date,
+    ignored: Sequence[str] = (),
+    row_offset: int = 1,
+) -> ReportData:
     """`row_offset` turns data row numbers into the rows a caseworker sees: 1 for a
     spreadsheet or CSV (header = row 1, as in the XLSX result), 0 for JSON lines."""
     ent = engine.entity("person")
@@ -145,10 +150,17 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, CountedDecision | No
                 error_reasons[e.message.de] += 1
             error_total += 1
             if len(error_ids) < MAX_LISTED:
-                error_ids.append((row.number + row_offset, neutralise(decision.record_id or ""),
-                                  "; ".join(e.message.de for e in decision.errors)))
+                error_ids.append(
+                    (
+                        row.number + row_offset,
+                        neutralise(decision.record_id or ""),
+                        "; ".join(e.message.de for e in decision.errors),
+                    )
+                )
         status, _ = convert_value("aufenthaltsstatus", status_spec, record.get("aufenthaltsstatus"))
-        label = status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
+        label = (
+            status_spec.value_labels[status].de if isinstance(status, str) and status_spec.value_labels else "unbekannt"
+        )
         statuses[label] += 1
         for t in (total, g):
             t.persons += 1
@@ -179,14 +191,30 @@ def collect(engine: Engine, pairs: Iterable[tuple[InputRow, CountedDecision | No
                 ids.append(neutralise(decision.record_id or "") or f"Zeile {row.number + row_offset}")
     kreis = kreise.most_common(1)[0][0] if kreise else ""
     ordered = dict(sorted(gemeinden.items(), key=lambda kv: (-kv[1].persons - kv[1].errors, kv[0])))
-    open_by_gemeinde = {f: {gm: (open_counts[(f, gm)], ids) for gm, ids in sorted(per.items())}
-                        for f, per in open_ids.items()}
-    return ReportData(on, kreis, total, ordered, statuses, missing, missing_persons, error_reasons, error_ids, rows,
-                      error_total, open_by_gemeinde, list(ignored), open_persons)
+    open_by_gemeinde = {
+        f: {gm: (open_counts[(f, gm)], ids) for gm, ids in sorted(per.items())} for f, per in open_ids.items()
+    }
+    return ReportData(
+        on,
+        kreis,
+        total,
+        ordered,
+        statuses,
+        missing,
+        missing_persons,
+        error_reasons,
+        error_ids,
+        rows,
+        error_total,
+        open_by_gemeinde,
+        list(ignored),
+        open_persons,
+    )
 
 
-def _bars(items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640, bar: int = 16,
-          label_width: int = 190) -> dict[str, Any]:
+def _bars(
+    items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640, bar: int = 16, label_width: int = 190
+) -> dict[str, Any]:
     """Geometry of a horizontal stacked bar chart, computed here so the template only draws."""
     top = max((sum(v for _, v, _ in parts) for _, parts in items), default=0) or 1
     scale = (width - label_width - 60) / top
@@ -198,14 +226,29 @@ def _bars(items: list[tuple[str, list[tuple[str, int, str]]]], width: int = 640,
             w = value * scale
             segments.append({"x": round(x, 1), "w": round(w, 1), "color": color, "name": seg_name, "value": value})
             x += w
-        rows.append({"y": i * (bar + 6), "name": name, "segments": segments, "total": sum(v for _, v, _ in parts),
-                     "end": round(x, 1)})
-    return {"rows": rows, "height": len(items) * (bar + 6) + 4, "width": width, "bar": bar,
-            "label_width": label_width}
+        rows.append(
+            {
+                "y": i * (bar + 6),
+                "name": name,
+                "segments": segments,
+                "total": sum(v for _, v, _ in parts),
+                "end": round(x, 1),
+            }
+        )
+    return {"rows": rows, "height": len(items) * (bar + 6) + 4, "width": width, "bar": bar, "label_width": label_width}
 
 
-COLORS = {"im": "#2b6cb0", "gu": "#dd8a2e", "other": "#b8c4d4", "unknown": "#9f7aea", "hoch": "#2f855a",
-          "normal": "#4299e1", "niedrig": "#c05621", "unklar": "#9f7aea", "keine": "#a0aec0"}
+COLORS = {
+    "im": "#2b6cb0",
+    "gu": "#dd8a2e",
+    "other": "#b8c4d4",
+    "unknown": "#9f7aea",
+    "hoch": "#2f855a",
+    "normal": "#4299e1",
+    "niedrig": "#c05621",
+    "unklar": "#9f7aea",
+    "keine": "#a0aec0",
+}
 
 
 def created_at() -> dt.datetime:
@@ -218,29 +261,95 @@ def created_at() -> dt.datetime:
 
 def render_report(engine: Engine, data: ReportData, created: dt.datetime | None = None) -> str:
     ent = engine.entity("person")
-    gem_bars = _bars([
-        (name, [("Zielgruppe IM", t.yes["integrationsmanagement"], COLORS["im"]),
-                ("AUB-berechtigt in GU", t.yes["aub_berechtigt_in_gu"], COLORS["gu"]),
-                ("noch offen", t.unknown["integrationsmanagement"], COLORS["unknown"]),
-                ("übrige", max(0, t.persons - t.yes["integrationsmanagement"] - t.yes["aub_berechtigt_in_gu"]
-                               - t.unknown["integrationsmanagement"]), COLORS["other"])])
-        for name, t in data.gemeinden.items() if t.persons])
-    status_bars = _bars([(name, [(name, n, COLORS["im"])]) for name, n in data.statuses.most_common()],
-                        width=760, label_width=400)
-    prio_bars = _bars([(label, [(label, data.total.priority[key], COLORS[key])])
-                       for key, label in (("hoch", "hoch"), ("normal", "normal"), ("niedrig", "niedrig"),
-                                          ("unklar", "noch offen"), ("keine", "keine Priorität (eingebürgert oder am Stichtag noch nicht aufgenommen)"))])
-    worklist: list[dict[str, Any]] = [{"fact": f, "label": ent.facts[f].label.de, "question": ent.facts[f].question.de,
-                 "blocked": n, "persons": data.missing_persons[f]} for f, n in data.missing.most_common()]
-    open_rows = [{"fact": w["fact"], "label": w["label"], "question": w["question"], "gemeinde": gm, "persons": n,
-                  "ids": ids, "more": n - len(ids)}
-                 for w in worklist for gm, (n, ids) in data.open_by_gemeinde.get(w["fact"], {}).items()]
+    gem_bars = _bars(
+        [
+            (
+                name,
+                [
+                    ("Zielgruppe IM", t.yes["integrationsmanagement"], COLORS["im"]),
+                    ("AUB-berechtigt in GU", t.yes["aub_berechtigt_in_gu"], COLORS["gu"]),
+                    ("noch offen", t.unknown["integrationsmanagement"], COLORS["unknown"]),
+                    (
+                        "übrige",
+                        max(
+                            0,
+                            t.persons
+                            - t.yes["integrationsmanagement"]
+                            - t.yes["aub_berechtigt_in_gu"]
+                            - t.unknown["integrationsmanagement"],
+                        ),
+                        COLORS["other"],
+                    ),
+                ],
+            )
+            for name, t in data.gemeinden.items()
+            if t.persons
+        ]
+    )
+    status_bars = _bars(
+        [(name, [(name, n, COLORS["im"])]) for name, n in data.statuses.most_common()], width=760, label_width=400
+    )
+    prio_bars = _bars(
+        [
+            (label, [(label, data.total.priority[key], COLORS[key])])
+            for key, label in (
+                ("hoch", "hoch"),
+                ("normal", "normal"),
+                ("niedrig", "niedrig"),
+                ("unklar", "noch offen"),
+                ("keine", "keine Priorität (eingebürgert oder am Stichtag noch nicht aufgenommen)"),
+            )
+        ]
+    )
+    worklist: list[dict[str, Any]] = [
+        {
+            "fact": f,
+            "label": ent.facts[f].label.de,
+            "question": ent.facts[f].question.de,
+            "blocked": n,
+            "persons": data.missing_persons[f],
+        }
+        for f, n in data.missing.most_common()
+    ]
+    open_rows = [
+        {
+            "fact": w["fact"],
+            "label": w["label"],
+            "question": w["question"],
+            "gemeinde": gm,
+            "persons": n,
+            "ids": ids,
+            "more": n - len(ids),
+        }
+        for w in worklist
+        for gm, (n, ids) in data.open_by_gemeinde.get(w["fact"], {}).items()
+    ]
     when = (created or created_at()).astimezone(dt.UTC)
     labels = {oid: ent.outcomes[oid].spec.label.de for oid in PERSON_OUTCOMES}
-    short = {"anschlussunterbringung": "AUB-Kreis", "aub_berechtigt_in_gu": "AUB-berechtigt in GU",
-             "integrationsmanagement": "Zielgruppe IM", "lastenausgleich": "§ 29d FAG"}
-    return environment().get_template("report.html.j2").render(
-        d=data, engine=engine, info=engine.info, gem_bars=gem_bars, status_bars=status_bars, prio_bars=prio_bars,
-        worklist=worklist, open_rows=open_rows, labels=labels, short=short, outcomes=PERSON_OUTCOMES,
-        colors=COLORS, on=data.on.strftime("%d.%m.%Y"), created=when.strftime("%d.%m.%Y, %H:%M UTC"),
-        status_total=sum(data.statuses.values()))
+    short = {
+        "anschlussunterbringung": "AUB-Kreis",
+        "aub_berechtigt_in_gu": "AUB-berechtigt in GU",
+        "integrationsmanagement": "Zielgruppe IM",
+        "lastenausgleich": "§ 29d FAG",
+    }
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            d=data,
+            engine=engine,
+            info=engine.info,
+            gem_bars=gem_bars,
+            status_bars=status_bars,
+            prio_bars=prio_bars,
+            worklist=worklist,
+            open_rows=open_rows,
+            labels=labels,
+            short=short,
+            outcomes=PERSON_OUTCOMES,
+            colors=COLORS,
+            on=data.on.strftime("%d.%m.%Y"),
+            created=when.strftime("%d.%m.%Y, %H:%M UTC"),
+            status_total=sum(data.statuses.values()),
+        )
+    )

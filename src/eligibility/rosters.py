@@ -194,7 +194,7 @@ class _Lines:
         if self.first:
             self.first = False
             if line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
+                line = line[len(codecs.BOM_UTF8) :]
         try:
             return self.line_no, line.decode(self.encoding), False
         except UnicodeDecodeError:
@@ -235,8 +235,14 @@ def _bad(number: int, de: str, en: str, line: int = 0) -> InputRow:
     return InputRow(number, None, de, en, line)
 
 
-def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mapping: dict[int, str], delim: str,
-                number: int, recoded: list[int] | None = None) -> Iterator[InputRow]:
+def _parse_rows(
+    lines: Iterable[tuple[int, str, bool]],
+    header: list[str],
+    mapping: dict[int, str],
+    delim: str,
+    number: int,
+    recoded: list[int] | None = None,
+) -> Iterator[InputRow]:
     """Rows of a CSV body after `number` rows: one InputRow per record, unreadable ones
     with the reason; blank rows are skipped and not counted.
 
@@ -258,8 +264,12 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
             continue
         if "\x00" in text:
             number += 1
-            yield _bad(number, "Zeile enthält ein NUL-Zeichen (Binärdaten?)", "row contains a NUL character (binary data?)",
-                       line_no)
+            yield _bad(
+                number,
+                "Zeile enthält ein NUL-Zeichen (Binärdaten?)",
+                "row contains a NUL character (binary data?)",
+                line_no,
+            )
             continue
         fields, err = _parse_one(text, delim)
         if err == _OPEN:
@@ -274,23 +284,39 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
                 fields, err = _parse_one(joined, delim)
                 if err != _OPEN:
                     break
-            if err is None and fields is not None and len(fields) == width and not any(
-                    t[1].count(delim) + 1 >= width for t in taken[1:]):
+            if (
+                err is None
+                and fields is not None
+                and len(fields) == width
+                and not any(t[1].count(delim) + 1 >= width for t in taken[1:])
+            ):
                 fallback = any(t[2] for t in taken)
             else:
                 back.extend(reversed(taken[1:]))
                 number += 1
-                yield _bad(number, "Anführungszeichen nicht geschlossen – Zeile nicht lesbar",
-                           "unbalanced quote – row cannot be read", line_no)
+                yield _bad(
+                    number,
+                    "Anführungszeichen nicht geschlossen – Zeile nicht lesbar",
+                    "unbalanced quote – row cannot be read",
+                    line_no,
+                )
                 continue
         elif err is not None:
             number += 1
             if "new-line" in err:
-                yield _bad(number, "Zeile enthält einen einzelnen Zeilenumbruch (CR) mitten in einem Feld",
-                           "row contains a lone carriage return (CR) inside a field", line_no)
+                yield _bad(
+                    number,
+                    "Zeile enthält einen einzelnen Zeilenumbruch (CR) mitten in einem Feld",
+                    "row contains a lone carriage return (CR) inside a field",
+                    line_no,
+                )
             else:
-                yield _bad(number, "Zeile ist kein gültiges CSV (Anführungszeichen?)", "row is not valid CSV (quotes?)",
-                           line_no)
+                yield _bad(
+                    number,
+                    "Zeile ist kein gültiges CSV (Anführungszeichen?)",
+                    "row is not valid CSV (quotes?)",
+                    line_no,
+                )
             continue
         assert fields is not None
         if not fields or all(not f.strip() for f in fields):
@@ -301,8 +327,12 @@ def _parse_rows(lines: Iterable[tuple[int, str, bool]], header: list[str], mappi
             if recoded is not None:
                 recoded.append(number)
         if len(fields) > width:
-            yield _bad(number, f"Zeile hat {len(fields)} Felder, die Kopfzeile {width}",
-                       f"row has {len(fields)} fields, the header {width}", line_no)
+            yield _bad(
+                number,
+                f"Zeile hat {len(fields)} Felder, die Kopfzeile {width}",
+                f"row has {len(fields)} fields, the header {width}",
+                line_no,
+            )
             continue
         record = {fact: fields[i] for i, fact in mapping.items() if i < len(fields)}
         yield InputRow(number, record, line=line_no)
@@ -315,8 +345,9 @@ def _split(line: str, delim: str) -> list[str]:
         return [line]
 
 
-def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None, delimiter: str | None
-              ) -> tuple[IO[bytes], _Lines, list[str] | None, dict[int, str], RosterInfo]:
+def _csv_head(
+    path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None, delimiter: str | None
+) -> tuple[IO[bytes], _Lines, list[str] | None, dict[int, str], RosterInfo]:
     """Open a CSV roster at its first data line: the header is searched among the first
     lines (title rows above it are skipped, two header rows joined), for each delimiter
     unless one is given; the delimiter whose header matches most fields wins."""
@@ -335,7 +366,7 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
         if not line:
             break
         if not sample and line.startswith(codecs.BOM_UTF8):
-            line = line[len(codecs.BOM_UTF8):]
+            line = line[len(codecs.BOM_UTF8) :]
         try:
             text = line.decode(py_enc)
         except UnicodeDecodeError:
@@ -343,12 +374,15 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
         sample.append(text.rstrip("\r\n"))
         ends.append(raw.tell())
     found: tuple[int, str, Header] | None = None
-    for d in ([delimiter] if delimiter else [";", ",", "\t", "|"]):
+    for d in [delimiter] if delimiter else [";", ",", "\t", "|"]:
         h = find_header([_split(line, d) for line in sample], facts)
         if h is None:
             continue
-        if found is None or h.score > found[0] or (
-                h.score == found[0] and sample[h.index].count(d) > sample[found[2].index].count(found[1])):
+        if (
+            found is None
+            or h.score > found[0]
+            or (h.score == found[0] and sample[h.index].count(d) > sample[found[2].index].count(found[1]))
+        ):
             found = (h.score, d, h)
     if found is None:
         raw.seek(0, 2)
@@ -367,8 +401,9 @@ def _csv_head(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | N
     return raw, lines, list(header.names), mapping, info
 
 
-def read_csv(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
-             delimiter: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
+def read_csv(
+    path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None, delimiter: str | None = None
+) -> tuple[RosterInfo, Iterator[InputRow]]:
     raw, lines, header, mapping, info = _csv_head(path, facts, encoding, delimiter)
     if header is None:
         raw.close()
@@ -397,9 +432,13 @@ class Block:
 BLOCK_BYTES = 1 << 20  # ~7,000 rows: memory stays flat (measured: 2 and 4 MB blocks grow with the roster)
 
 
-def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: str | None = None,
-                    delimiter: str | None = None, block_rows: int = 20_000
-                    ) -> tuple[RosterInfo, Iterator[Block]]:
+def read_csv_blocks(
+    path: str | Path,
+    facts: Mapping[str, FactSpec],
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    block_rows: int = 20_000,
+) -> tuple[RosterInfo, Iterator[Block]]:
     """The roster in blocks. A block of plain lines (no quote character, no NUL, no lone
     carriage return, valid in its encoding, as many fields as the header in every line) is
     parsed by Arrow's CSV reader in C++; any other block by the exact reader above — for a
@@ -449,8 +488,9 @@ def read_csv_blocks(path: str | Path, facts: Mapping[str, FactSpec], encoding: s
                     columns, n = fast
                     for lo in range(0, n, block_rows):
                         hi = min(n, lo + block_rows)
-                        yield Block(number + lo + 1, hi - lo,
-                                    columns={k: v.slice(lo, hi - lo) for k, v in columns.items()})
+                        yield Block(
+                            number + lo + 1, hi - lo, columns={k: v.slice(lo, hi - lo) for k, v in columns.items()}
+                        )
                     number += n
         finally:
             raw.close()
@@ -480,8 +520,9 @@ def _decodable_parts(data: bytes, enc: str) -> Iterator[tuple[bytes, bool]]:
 _BLANK = rf"^{STRIP_CLASS}*$"  # what str.strip() turns into ""
 
 
-def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: dict[int, str]
-                 ) -> tuple[dict[str, Any], int] | None:
+def _arrow_block(
+    data: bytes, enc: str, delim: str, header: list[str], mapping: dict[int, str]
+) -> tuple[dict[str, Any], int] | None:
     """Columns of a block of plain lines, or None if the block needs the exact reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -506,11 +547,21 @@ def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: 
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
-                                             newlines_in_values=False, ignore_empty_lines=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, null_values=[],
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim,
+                quote_char=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
     except (pa.ArrowException, ValueError):
         return None
     if invalid:
@@ -535,7 +586,7 @@ def _arrow_block(data: bytes, enc: str, delim: str, header: list[str], mapping: 
 def _cell(v: Any) -> Any:
     """A spreadsheet cell as the record path reads it: calamine gives every number as a
     float, so a whole number (an id, a count) is an int again; a date-time is its day."""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
         return int(v)
     if isinstance(v, dt.datetime):
         return v.date()
@@ -544,8 +595,9 @@ def _cell(v: Any) -> Any:
     return v
 
 
-def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
-              ) -> tuple[RosterInfo, Iterator[InputRow]]:
+def read_xlsx(
+    path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
+) -> tuple[RosterInfo, Iterator[InputRow]]:
     """A spreadsheet (.xlsx, .xlsm, .xls, .xlsb, .ods) read by calamine (Rust). Without
     `sheet`, the sheet whose header matches most fields (the first of equals)."""
     from python_calamine import CalamineError, CalamineWorkbook
@@ -557,10 +609,9 @@ def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None
     names = list(wb.sheet_names)
     if sheet is not None and sheet not in names:
         wb.close()
-        raise ValueError(f"Tabellenblatt „{sheet}“ gibt es nicht; die Datei hat: "
-                         + ", ".join(f"„{n}“" for n in names))
+        raise ValueError(f"Tabellenblatt „{sheet}“ gibt es nicht; die Datei hat: " + ", ".join(f"„{n}“" for n in names))
     chosen: tuple[str, Header, list[Any], Iterator[Any]] | None = None
-    for name in ([sheet] if sheet is not None else names):
+    for name in [sheet] if sheet is not None else names:
         try:
             it = iter(wb.get_sheet_by_name(name).iter_rows())
         except CalamineError:
@@ -582,13 +633,18 @@ def read_xlsx(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None
         try:
             number = 0
             first = header.index + header.height + 1  # iter_rows starts at the sheet's row 1
-            for sheet_row, row in enumerate(itertools.chain(head[header.index + header.height:], it), start=first):
+            for sheet_row, row in enumerate(itertools.chain(head[header.index + header.height :], it), start=first):
                 if not row or all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
                     continue
                 number += 1
                 if len(row) > width and any(_cell(c) != "" for c in row[width:]):
-                    yield InputRow(number, None, f"Zeile hat Werte rechts der Kopfzeile (mehr als {width} Spalten)",
-                                   f"row has values right of the header (more than {width} columns)", sheet_row)
+                    yield InputRow(
+                        number,
+                        None,
+                        f"Zeile hat Werte rechts der Kopfzeile (mehr als {width} Spalten)",
+                        f"row has values right of the header (more than {width} columns)",
+                        sheet_row,
+                    )
                     continue
                 record = {fact: _cell(row[i]) for i, fact in mapping.items() if i < len(row)}
                 yield InputRow(number, record, line=sheet_row)
@@ -633,7 +689,9 @@ def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
         key = exc.key if len(exc.key) <= 60 else exc.key[:60] + "…"
         return InputRow(number, None, f"Schlüssel „{key}“ kommt zweimal vor", f"key '{key}' occurs twice")
     except UnicodeDecodeError:
-        return InputRow(number, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+        return InputRow(
+            number, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)"
+        )
     except (json.JSONDecodeError, RecursionError):
         return InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
     if not isinstance(data, dict):
@@ -691,7 +749,9 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
         try:
             text = Path(path).read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
-            yield InputRow(1, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)")
+            yield InputRow(
+                1, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)"
+            )
             return
         pos = text.index("[") + 1
         number = 0
@@ -700,8 +760,12 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
             pos = ws.match(text, pos).end()  # type: ignore[union-attr]
             if pos >= len(text) or text[pos] == "]":
                 if pos >= len(text):
-                    yield InputRow(number + 1, None, "JSON-Liste nicht geschlossen (fehlt „]“?)",
-                                   "JSON array not closed (missing ']'?)")
+                    yield InputRow(
+                        number + 1,
+                        None,
+                        "JSON-Liste nicht geschlossen (fehlt „]“?)",
+                        "JSON array not closed (missing ']'?)",
+                    )
                 return
             number += 1
             try:
@@ -709,8 +773,12 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
             except (json.JSONDecodeError, DuplicateKey, RecursionError) as exc:
                 if not isinstance(exc, DuplicateKey):
                     # Past a syntax error the elements cannot be told apart: this one row says so.
-                    yield InputRow(number, None, "Element ist kein gültiges JSON – der Rest der Liste ist nicht lesbar",
-                                   "element is not valid JSON – the rest of the array cannot be read")
+                    yield InputRow(
+                        number,
+                        None,
+                        "Element ist kein gültiges JSON – der Rest der Liste ist nicht lesbar",
+                        "element is not valid JSON – the rest of the array cannot be read",
+                    )
                     return
                 yield _json_row(number, functools.partial(_reraise, exc))
                 if isinstance(exc, DuplicateKey):
@@ -730,9 +798,14 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
     return info, (array() if is_array else lines())
 
 
-def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
-                encoding: str | None = None, delimiter: str | None = None,
-                sheet: str | None = None) -> tuple[RosterInfo, Iterator[InputRow]]:
+def read_roster(
+    path: str | Path,
+    facts: Mapping[str, FactSpec],
+    fmt: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+) -> tuple[RosterInfo, Iterator[InputRow]]:
     kind = format_of(path, fmt)
     if kind == "csv":
         return read_csv(path, facts, encoding, delimiter)
@@ -741,8 +814,14 @@ def read_roster(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None
     return read_jsonl(path, facts)
 
 
-def roster_info(path: str | Path, facts: Mapping[str, FactSpec], fmt: str | None = None,
-                encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None) -> RosterInfo:
+def roster_info(
+    path: str | Path,
+    facts: Mapping[str, FactSpec],
+    fmt: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+) -> RosterInfo:
     """What reading would find (format, header, columns), without reading the rows."""
     info, rows = read_roster(path, facts, fmt, encoding, delimiter, sheet)
     try:
@@ -762,8 +841,15 @@ class RosterWriter:
     stream. Text cells are neutralised against formula injection (`cells.neutralise`).
     Output is deterministic: XLSX timestamps are fixed."""
 
-    def __init__(self, path: str | Path, fmt: str, columns: list[str], delimiter: str = ";",
-                 bom: bool = True, header: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: str,
+        columns: list[str],
+        delimiter: str = ";",
+        bom: bool = True,
+        header: list[str] | None = None,
+    ) -> None:
         """`columns`: the keys of the rows written; `header`: the names written for them
         (default: the keys)."""
         self.path = Path(path)
@@ -772,8 +858,8 @@ class RosterWriter:
         self.count = 0
         if fmt == "csv":
             # The writer keeps its file open across write() calls and closes it in close().
-            self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8-sig" if bom else "utf-8",  # noqa: SIM115
-                                            newline="")
+            encoding = "utf-8-sig" if bom else "utf-8"
+            self._fh: IO[str] | None = open(self.path, "w", encoding=encoding, newline="")  # noqa: SIM115
             self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
             self._csv.writerow(header or columns)
         elif fmt == "jsonl":
@@ -790,8 +876,15 @@ class RosterWriter:
         self.count += 1
         if self.fmt == "jsonl":
             assert self._fh is not None
-            self._fh.write(json.dumps(document if document is not None else dict(row), ensure_ascii=False,
-                                      sort_keys=False, separators=(",", ":")) + "\n")
+            self._fh.write(
+                json.dumps(
+                    document if document is not None else dict(row),
+                    ensure_ascii=False,
+                    sort_keys=False,
+                    separators=(",", ":"),
+                )
+                + "\n"
+            )
         elif self.fmt == "csv":
             self._csv.writerow(["" if row.get(c) is None else neutralise(row.get(c)) for c in self.columns])
         else:
@@ -822,8 +915,9 @@ def _write_deterministic_zip(data: bytes, target: Path) -> None:
             content = src.read(info.filename)
             if info.filename == "docProps/core.xml":
                 # openpyxl stamps "modified" with the time of saving, whatever was set.
-                content = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>2000-01-01T00:00:00Z\g<2>",
-                                 content)
+                content = re.sub(
+                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>2000-01-01T00:00:00Z\g<2>", content
+                )
             dst.writestr(fixed, content)
 
 
@@ -835,9 +929,16 @@ def _as_text(value: Any, german: bool) -> Any:
     return value
 
 
-def convert(src: str | Path, dst: str | Path, facts: Mapping[str, FactSpec], style: str = "excel",
-            in_format: str | None = None, encoding: str | None = None, delimiter: str | None = None,
-            sheet: str | None = None) -> tuple[int, list[InputRow]]:
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    facts: Mapping[str, FactSpec],
+    style: str = "excel",
+    in_format: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+) -> tuple[int, list[InputRow]]:
     """Copy a roster into another format (the columns the engine knows, in schema order).
     Rows that cannot be read are returned, not written: nothing is silently dropped."""
     info, rows = read_roster(src, facts, in_format, encoding, delimiter, sheet)
@@ -856,8 +957,12 @@ def convert(src: str | Path, dst: str | Path, facts: Mapping[str, FactSpec], sty
                 failed.append(row)
                 continue
             # XLSX gets real dates; CSV writes them as text in the chosen style.
-            cells = {h: (xlsx_cell(facts[n], row.record[n]) if fmt == "xlsx" else _as_text(row.record[n], german))
-                     if n in row.record else None for h, n in zip(headers, names)}
+            cells = {
+                h: (xlsx_cell(facts[n], row.record[n]) if fmt == "xlsx" else _as_text(row.record[n], german))
+                if n in row.record
+                else None
+                for h, n in zip(headers, names)
+            }
             doc = {n: (_as_text(row.record[n], False) if n in row.record else None) for n in names if n in row.record}
             writer.write(cells, doc)
             written += 1

@@ -43,18 +43,40 @@ def collect(engine: Engine, lang: str = "de") -> dict[str, Any]:
     for ename in engine.entities:
         ent = engine.entity(ename)
         vb = Verbalizer(crs, ent, lang)
-        facts = [{"name": n, "label": f.label.get(lang), "type": f.type, "event": f.event,
-                  "allowed": ", ".join(f.values or []), "question": f.question.get(lang),
-                  "aliases": ", ".join(f.aliases)} for n, f in ent.facts.items()]
+        facts = [
+            {
+                "name": n,
+                "label": f.label.get(lang),
+                "type": f.type,
+                "event": f.event,
+                "allowed": ", ".join(f.values or []),
+                "question": f.question.get(lang),
+                "aliases": ", ".join(f.aliases),
+            }
+            for n, f in ent.facts.items()
+        ]
         derived = []
         for n in sorted(ent.derived):
             d = ent.derived[n]
-            derived.append({"name": n, "label": d.spec.label.get(lang), "condition": vb.text(d.node),
-                            "expression": d.spec.expr, "source": d.spec.source or "", "assumption": d.spec.assumption,
-                            "note": d.spec.note.get(lang) if d.spec.note else ""})
+            derived.append(
+                {
+                    "name": n,
+                    "label": d.spec.label.get(lang),
+                    "condition": vb.text(d.node),
+                    "expression": d.spec.expr,
+                    "source": d.spec.source or "",
+                    "assumption": d.spec.assumption,
+                    "note": d.spec.note.get(lang) if d.spec.note else "",
+                }
+            )
             if d.spec.assumption:
-                assumptions.append({"where": f"{ename} / abgeleitet: {n}", "label": d.spec.label.get(lang),
-                                    "note": d.spec.note.get(lang) if d.spec.note else ""})
+                assumptions.append(
+                    {
+                        "where": f"{ename} / abgeleitet: {n}",
+                        "label": d.spec.label.get(lang),
+                        "note": d.spec.note.get(lang) if d.spec.note else "",
+                    }
+                )
         outcomes = []
         for oid in ent.outcome_order:
             oc = ent.outcomes[oid]
@@ -69,26 +91,59 @@ def collect(engine: Engine, lang: str = "de") -> dict[str, Any]:
                     else:
                         conclusion = format_value(v, lang)
                 overrides = r.spec.overrides
-                rules.append(RuleDoc(
-                    id=r.id, label=r.spec.label.get(lang), source=r.spec.source or "",
-                    valid=_valid(r.valid_from, r.valid_to), condition=vb.text(r.cond),
-                    expression=r.spec.when if isinstance(r.spec.when, str) else ("immer" if lang == "de" else "always"),
-                    conclusion=conclusion,
-                    overrides=("alle anderen Regeln" if lang == "de" else "all other rules") if overrides == "all"
-                    else ", ".join(overrides),
-                    assumption=r.spec.assumption, note=r.spec.note.get(lang) if r.spec.note else ""))
+                rules.append(
+                    RuleDoc(
+                        id=r.id,
+                        label=r.spec.label.get(lang),
+                        source=r.spec.source or "",
+                        valid=_valid(r.valid_from, r.valid_to),
+                        condition=vb.text(r.cond),
+                        expression=r.spec.when
+                        if isinstance(r.spec.when, str)
+                        else ("immer" if lang == "de" else "always"),
+                        conclusion=conclusion,
+                        overrides=("alle anderen Regeln" if lang == "de" else "all other rules")
+                        if overrides == "all"
+                        else ", ".join(overrides),
+                        assumption=r.spec.assumption,
+                        note=r.spec.note.get(lang) if r.spec.note else "",
+                    )
+                )
                 if r.spec.assumption:
-                    assumptions.append({"where": f"{ename} / {oid} / {r.id}", "label": r.spec.label.get(lang),
-                                        "note": r.spec.note.get(lang) if r.spec.note else ""})
+                    assumptions.append(
+                        {
+                            "where": f"{ename} / {oid} / {r.id}",
+                            "label": r.spec.label.get(lang),
+                            "note": r.spec.note.get(lang) if r.spec.note else "",
+                        }
+                    )
             default = None
             if oc.spec.default is not None:
-                default = {"value": format_value(oc.default, lang), "label": oc.spec.default.label.get(lang),
-                           "source": oc.spec.default.source or ""}
-            outcomes.append({"id": oid, "label": oc.spec.label.get(lang), "type": oc.spec.type,
-                             "source": oc.spec.source or "", "allowed": ", ".join(oc.spec.values or []),
-                             "default": default, "rules": rules})
-        entities.append({"name": ename, "label": ent.model.label.get(lang) if ent.model.label else ename,
-                         "facts": facts, "derived": derived, "outcomes": outcomes})
+                default = {
+                    "value": format_value(oc.default, lang),
+                    "label": oc.spec.default.label.get(lang),
+                    "source": oc.spec.default.source or "",
+                }
+            outcomes.append(
+                {
+                    "id": oid,
+                    "label": oc.spec.label.get(lang),
+                    "type": oc.spec.type,
+                    "source": oc.spec.source or "",
+                    "allowed": ", ".join(oc.spec.values or []),
+                    "default": default,
+                    "rules": rules,
+                }
+            )
+        entities.append(
+            {
+                "name": ename,
+                "label": ent.model.label.get(lang) if ent.model.label else ename,
+                "facts": facts,
+                "derived": derived,
+                "outcomes": outcomes,
+            }
+        )
     parameters = []
     for name in sorted(model.parameters):
         p = model.parameters[name]
@@ -98,28 +153,63 @@ def collect(engine: Engine, lang: str = "de") -> dict[str, Any]:
             text = ", ".join(str(x) for x in value) if isinstance(value, list) else format_value(value, lang)
             if p.unit and not isinstance(value, list):
                 text += f" {p.unit}"
-            versions.append({"valid": _valid(v.valid_from, v.valid_to), "value": text or "(leer)",
-                             "source": v.source, "assumption": v.assumption,
-                             "note": v.note.get(lang) if v.note else ""})
+            versions.append(
+                {
+                    "valid": _valid(v.valid_from, v.valid_to),
+                    "value": text or "(leer)",
+                    "source": v.source,
+                    "assumption": v.assumption,
+                    "note": v.note.get(lang) if v.note else "",
+                }
+            )
             if v.assumption:
-                assumptions.append({"where": f"Parameter {name} ({_valid(v.valid_from, v.valid_to)})",
-                                    "label": p.label.get(lang), "note": v.note.get(lang) if v.note else ""})
+                assumptions.append(
+                    {
+                        "where": f"Parameter {name} ({_valid(v.valid_from, v.valid_to)})",
+                        "label": p.label.get(lang),
+                        "note": v.note.get(lang) if v.note else "",
+                    }
+                )
         parameters.append({"name": name, "label": p.label.get(lang), "versions": versions})
     overlays = []
     overlay_dir = Path(model.root) / OVERLAY_DIR
     if overlay_dir.is_dir():
         from .loader import load_model
+
         for path in sorted(overlay_dir.glob("*.yaml")):
             m = load_model(model.root, [path])
             spec = m.overlays[0]
             changed = [n for n in m.parameters if m.parameters[n] != model.parameters.get(n)]
-            overlays.append({"file": f"{OVERLAY_DIR}/{path.name}", "label": spec.label.get(lang),
-                             "source": spec.source, "parameters": ", ".join(changed)})
-    amendments = [{"date": a.date.strftime("%d.%m.%Y"), "title": a.title.get(lang), "source": a.source,
-                   "encoded": a.encoded, "note": a.note.get(lang) if a.note else ""} for a in model.amendments]
-    return {"manifest": model.manifest, "sha256": model.sha256, "entities": entities, "parameters": parameters,
-            "assumptions": assumptions, "overlays": overlays, "amendments": amendments, "lang": lang,
-            "title": model.manifest.title.get(lang), "sources": bibliography(engine, lang)}
+            overlays.append(
+                {
+                    "file": f"{OVERLAY_DIR}/{path.name}",
+                    "label": spec.label.get(lang),
+                    "source": spec.source,
+                    "parameters": ", ".join(changed),
+                }
+            )
+    amendments = [
+        {
+            "date": a.date.strftime("%d.%m.%Y"),
+            "title": a.title.get(lang),
+            "source": a.source,
+            "encoded": a.encoded,
+            "note": a.note.get(lang) if a.note else "",
+        }
+        for a in model.amendments
+    ]
+    return {
+        "manifest": model.manifest,
+        "sha256": model.sha256,
+        "entities": entities,
+        "parameters": parameters,
+        "assumptions": assumptions,
+        "overlays": overlays,
+        "amendments": amendments,
+        "lang": lang,
+        "title": model.manifest.title.get(lang),
+        "sources": bibliography(engine, lang),
+    }
 
 
 def bibliography(engine: Engine, lang: str = "de") -> list[dict[str, Any]]:
@@ -147,10 +237,19 @@ def bibliography(engine: Engine, lang: str = "de") -> list[dict[str, Any]]:
     out = []
     for sid in sorted(model.sources, key=lambda i: (order.index(model.sources[i].kind), i)):
         source = model.sources[sid]
-        out.append({"id": sid, "kind": kind_label(source.kind, lang), "issuer": source.issuer, "title": source.title,
-                    "date": date_text(source.date), "locator": source.locator or "",
-                    "note": source.note.get(lang) if source.note else "", "cite_as": source.cite_as,
-                    "cited_by": ", ".join(sorted(cited_by.get(sid, ())))})
+        out.append(
+            {
+                "id": sid,
+                "kind": kind_label(source.kind, lang),
+                "issuer": source.issuer,
+                "title": source.title,
+                "date": date_text(source.date),
+                "locator": source.locator or "",
+                "note": source.note.get(lang) if source.note else "",
+                "cite_as": source.cite_as,
+                "cited_by": ", ".join(sorted(cited_by.get(sid, ()))),
+            }
+        )
     return out
 
 

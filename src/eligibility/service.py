@@ -99,9 +99,22 @@ class EngineHolder:
 
 
 class DecideRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "record": {"person_id": "P-1", "aufenthaltsstatus": "fluechtling", "aufenthaltstitel_datum": "2017-05-02",
-                   "unterbringung": "anschluss"}, "on": "2018-09-15"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "record": {
+                        "person_id": "P-1",
+                        "aufenthaltsstatus": "fluechtling",
+                        "aufenthaltstitel_datum": "2017-05-02",
+                        "unterbringung": "anschluss",
+                    },
+                    "on": "2018-09-15",
+                }
+            ]
+        },
+    )
 
     record: dict[str, Any] = Field(description="The person record (fields of GET /v1/schema/person).")
     on: dt.date | None = Field(default=None, description="Reference date; default today.")
@@ -161,8 +174,9 @@ class Health(BaseModel):
     reload_error: bool
 
 
-def problem(status: int, title: str, detail: str | None = None, errors: list[dict[str, Any]] | None = None
-            ) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str | None = None, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     body = Problem(title=title, status=status, detail=detail, errors=errors).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
@@ -170,8 +184,13 @@ def problem(status: int, title: str, detail: str | None = None, errors: list[dic
 # ---------------------------------------------------------------- app
 
 
-def create_app(rules: str | Path | None = None, overlays: list[str] | None = None, token: str | None = None,
-               max_body: int = DEFAULT_MAX_BODY, reload_seconds: float | None = 2.0) -> FastAPI:
+def create_app(
+    rules: str | Path | None = None,
+    overlays: list[str] | None = None,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    reload_seconds: float | None = 2.0,
+) -> FastAPI:
     holder = EngineHolder(rules, overlays or [], reload_seconds or 2.0)
 
     from contextlib import asynccontextmanager
@@ -183,11 +202,15 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
         yield
         holder.stop()
 
-    app = FastAPI(title="eligibility", version=__version__, lifespan=lifespan,
-                  description="Decides whether a person belongs to the target groups of Baden-Württemberg's "
-                              "Pakt für Integration, and explains why. Decisions are the same JSON as "
-                              "`eligibility check --format json`.",
-                  responses={413: {"model": Problem}, 401: {"model": Problem}})
+    app = FastAPI(
+        title="eligibility",
+        version=__version__,
+        lifespan=lifespan,
+        description="Decides whether a person belongs to the target groups of Baden-Württemberg's "
+        "Pakt für Integration, and explains why. Decisions are the same JSON as "
+        "`eligibility check --format json`.",
+        responses={413: {"model": Problem}, 401: {"model": Problem}},
+    )
     app.state.holder = holder
 
     @app.middleware("http")
@@ -199,15 +222,20 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
                     return problem(413, "Request body too large", f"at most {max_body} bytes")
             except ValueError:
                 return problem(400, "Bad Content-Length")
-        if (token and request.url.path.startswith("/v1/")
-                and request.headers.get("authorization", "") != f"Bearer {token}"):
+        if (
+            token
+            and request.url.path.startswith("/v1/")
+            and request.headers.get("authorization", "") != f"Bearer {token}"
+        ):
             return problem(401, "Missing or wrong bearer token")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
-                  for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
         return problem(422, "Invalid request", "see errors", errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -232,27 +260,48 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
         info = holder.engine.info
-        return Health(status="ok", ruleset={"name": info.name, "version": info.version, "sha256": info.sha256},
-                      reload_error=holder.last_error is not None)
+        return Health(
+            status="ok",
+            ruleset={"name": info.name, "version": info.version, "sha256": info.sha256},
+            reload_error=holder.last_error is not None,
+        )
 
-    @app.post("/v1/decide", response_model=Decision, tags=["decisions"],
-              responses={422: {"model": Problem}})
+    @app.post("/v1/decide", response_model=Decision, tags=["decisions"], responses={422: {"model": Problem}})
     def decide(body: DecideRequest) -> Any:
         engine = engine_for(body.entity)
         # The decision as data (no model built): the same JSON, tested.
         d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
         if d["errors"]:
-            errors = [{"field": f"record.{e['field']}" if e["field"] and e["field"] != "on" else (e["field"] or "record"),
-                       "code": e["code"], "message": e["message"]["en"]} for e in d["errors"]]
+            errors = [
+                {
+                    "field": f"record.{e['field']}" if e["field"] and e["field"] != "on" else (e["field"] or "record"),
+                    "code": e["code"],
+                    "message": e["message"]["en"],
+                }
+                for e in d["errors"]
+            ]
             return problem(422, "Invalid record", "; ".join(e["message"]["en"] for e in d["errors"]), errors)
         return JSONResponse(d)
 
-    @app.post("/v1/decide/batch", tags=["decisions"],
-              responses={200: {"content": {"application/x-ndjson": {}}, "description": BATCH_DESCRIPTION},
-                         422: {"model": Problem}},
-              openapi_extra={"requestBody": {"content": {
-                  "application/json": {"schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
-                  "application/x-ndjson": {"schema": {"type": "string"}}}, "required": True}})
+    @app.post(
+        "/v1/decide/batch",
+        tags=["decisions"],
+        responses={
+            200: {"content": {"application/x-ndjson": {}}, "description": BATCH_DESCRIPTION},
+            422: {"model": Problem},
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+                "required": True,
+            }
+        },
+    )
     async def decide_batch(request: Request) -> Any:
         engine = holder.engine
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
@@ -282,13 +331,18 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
                 payload = BatchRequest.model_validate_json(raw)
             except Exception as exc:  # noqa: BLE001 - pydantic or JSON error
                 errs: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
-                return problem(422, "Invalid request", None,
-                               [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-                                for e in errs] or [{"field": "body", "message": "not valid JSON"}])
+                return problem(
+                    422,
+                    "Invalid request",
+                    None,
+                    [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in errs]
+                    or [{"field": "body", "message": "not valid JSON"}],
+                )
             records, on, entity = list(payload.records), payload.on, payload.entity
         if entity is not None and entity not in engine.entities:
-            return problem(422, "Invalid record", f"unknown record type '{entity}'", [{"field": "entity",
-                                                                                       "message": "unknown"}])
+            return problem(
+                422, "Invalid record", f"unknown record type '{entity}'", [{"field": "entity", "message": "unknown"}]
+            )
         day = on or dt.date.today()
 
         def stream() -> Iterator[bytes]:
@@ -303,9 +357,20 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
                     field_errors += 1
                 out += 1
                 yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
-            yield (json.dumps({"summary": {"records_in": len(records), "lines_out": out,
-                                           "decisions": out - problems, "problems": problems,
-                                           "with_field_errors": field_errors}}) + "\n").encode()
+            yield (
+                json.dumps(
+                    {
+                        "summary": {
+                            "records_in": len(records),
+                            "lines_out": out,
+                            "decisions": out - problems,
+                            "problems": problems,
+                            "with_field_errors": field_errors,
+                        }
+                    }
+                )
+                + "\n"
+            ).encode()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -325,13 +390,26 @@ def create_app(rules: str | Path | None = None, overlays: list[str] | None = Non
         entities = {}
         for ename in engine.entities:
             ent = engine.entity(ename)
-            entities[ename] = [OutcomeInfo(
-                id=oid, label={"de": oc.spec.label.de, "en": oc.spec.label.get("en")}, type=oc.spec.type,
-                values=oc.spec.values, sources=sorted({r.spec.source for r in oc.rules if r.spec.source}))
-                for oid, oc in ((o, ent.outcomes[o]) for o in ent.outcome_order)]
-        return RulesInfo(name=m.manifest.name, version=m.manifest.version, sha256=m.sha256,
-                         overlays=engine.info.overlays, jurisdiction=m.manifest.jurisdiction,
-                         valid_from=m.manifest.valid_from, entities=entities, engine_version=__version__)
+            entities[ename] = [
+                OutcomeInfo(
+                    id=oid,
+                    label={"de": oc.spec.label.de, "en": oc.spec.label.get("en")},
+                    type=oc.spec.type,
+                    values=oc.spec.values,
+                    sources=sorted({r.spec.source for r in oc.rules if r.spec.source}),
+                )
+                for oid, oc in ((o, ent.outcomes[o]) for o in ent.outcome_order)
+            ]
+        return RulesInfo(
+            name=m.manifest.name,
+            version=m.manifest.version,
+            sha256=m.sha256,
+            overlays=engine.info.overlays,
+            jurisdiction=m.manifest.jurisdiction,
+            valid_from=m.manifest.valid_from,
+            entities=entities,
+            engine_version=__version__,
+        )
 
     @app.get("/v1/schema/{entity}", tags=["rules"], responses={404: {"model": Problem}})
     def schema(entity: str) -> Any:
@@ -355,19 +433,32 @@ class _Unprocessable(Exception):
 BATCH_DESCRIPTION = (
     "One line per record, in input order, each with `index`: the decision, or for a record that is "
     "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
-    "problem object). The last line is `{\"summary\": {\"records_in\", \"lines_out\", \"decisions\", "
-    "\"problems\", \"with_field_errors\"}}`: a response without it, or with records_in != lines_out, "
-    "is incomplete.")
+    'problem object). The last line is `{"summary": {"records_in", "lines_out", "decisions", '
+    '"problems", "with_field_errors"}}`: a response without it, or with records_in != lines_out, '
+    "is incomplete."
+)
 
 
 def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str | None) -> dict[str, Any]:
     """The answer line for one batch record: its decision, or its id and a problem."""
     if not isinstance(rec, dict):
-        return {"index": index, "record_id": None,
-                "problem": {"type": "about:blank", "title": "Invalid record", "status": 422,
-                            "detail": "line is not a JSON object"},
-                "errors": [{"field": None, "code": "record", "message": {
-                    "de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"}}]}
+        return {
+            "index": index,
+            "record_id": None,
+            "problem": {
+                "type": "about:blank",
+                "title": "Invalid record",
+                "status": 422,
+                "detail": "line is not a JSON object",
+            },
+            "errors": [
+                {
+                    "field": None,
+                    "code": "record",
+                    "message": {"de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"},
+                }
+            ],
+        }
     ent = engine.entity(entity)
     rid = rec.get(ent.id_field) if ent.id_field else None
     rid = None if rid is None else str(rid)
@@ -375,20 +466,42 @@ def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str |
         doc = engine.decide_data(rec, day, entity=entity, explain=False)
     except (ValueError, OverflowError):
         # Date arithmetic beyond year 9999: this record gets its problem, the stream goes on.
-        return {"index": index, "record_id": rid,
-                "problem": {"type": "about:blank", "title": "Record cannot be decided", "status": 422,
-                            "detail": "a date lies too close to the end of the calendar (year 9999) or beyond"},
-                "errors": [{"field": None, "code": "undecidable", "message": {
-                    "de": "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des "
-                          "Kalenders (Jahr 9999) oder außerhalb",
-                    "en": "record cannot be decided: a date lies too close to the end of the calendar "
-                          "(year 9999) or beyond"}}]}
+        return {
+            "index": index,
+            "record_id": rid,
+            "problem": {
+                "type": "about:blank",
+                "title": "Record cannot be decided",
+                "status": 422,
+                "detail": "a date lies too close to the end of the calendar (year 9999) or beyond",
+            },
+            "errors": [
+                {
+                    "field": None,
+                    "code": "undecidable",
+                    "message": {
+                        "de": "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des "
+                        "Kalenders (Jahr 9999) oder außerhalb",
+                        "en": "record cannot be decided: a date lies too close to the end of the calendar "
+                        "(year 9999) or beyond",
+                    },
+                }
+            ],
+        }
     except Exception as exc:  # noqa: BLE001 - one record's failure must not cut the stream
         log.error("internal error in batch record %d: %s", index, type(exc).__name__)  # no record content
-        return {"index": index, "record_id": rid,
-                "problem": {"type": "about:blank", "title": "Internal error", "status": 500},
-                "errors": [{"field": None, "code": "internal", "message": {
-                    "de": "interner Fehler bei diesem Datensatz", "en": "internal error for this record"}}]}
+        return {
+            "index": index,
+            "record_id": rid,
+            "problem": {"type": "about:blank", "title": "Internal error", "status": 500},
+            "errors": [
+                {
+                    "field": None,
+                    "code": "internal",
+                    "message": {"de": "interner Fehler bei diesem Datensatz", "en": "internal error for this record"},
+                }
+            ],
+        }
     outcomes = {k: {f: v for f, v in o.items() if f != "trace"} for k, o in doc["outcomes"].items()}
     return {"index": index, **doc, "outcomes": outcomes}
 
@@ -396,8 +509,10 @@ def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str |
 def warn_if_exposed(host: str, token: str | None) -> str | None:
     loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
     if not loopback and not token:
-        return (f"WARNUNG: Der Dienst lauscht auf {host} ohne Zugangsschlüssel. Personenbezogene Daten! "
-                "Setzen Sie ELIGIBILITY_TOKEN oder binden Sie an 127.0.0.1 und nutzen Sie einen Reverse-Proxy.")
+        return (
+            f"WARNUNG: Der Dienst lauscht auf {host} ohne Zugangsschlüssel. Personenbezogene Daten! "
+            "Setzen Sie ELIGIBILITY_TOKEN oder binden Sie an 127.0.0.1 und nutzen Sie einen Reverse-Proxy."
+        )
     return None
 
 

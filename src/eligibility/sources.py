@@ -16,8 +16,17 @@ from typing import Any, Literal
 from pydantic import GetCoreSchemaHandler, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
-SourceKind = Literal["gesetz", "verordnung", "verwaltungsvorschrift", "erlass", "amtlich", "rechtsprechung",
-                     "praxis", "presse", "annahme"]
+SourceKind = Literal[
+    "gesetz",
+    "verordnung",
+    "verwaltungsvorschrift",
+    "erlass",
+    "amtlich",
+    "rechtsprechung",
+    "praxis",
+    "presse",
+    "annahme",
+]
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "gesetz": ("Gesetz", "statute"),
@@ -95,15 +104,28 @@ class Cited(str):
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.with_info_plain_validator_function(
-            cls._validate, serialization=core_schema.to_string_ser_schema(),
-            json_schema_input_schema=core_schema.union_schema([
-                core_schema.str_schema(),
-                core_schema.typed_dict_schema({"id": core_schema.typed_dict_field(core_schema.str_schema()),
-                                               "at": core_schema.typed_dict_field(core_schema.str_schema(),
-                                                                                  required=False)}),
-                core_schema.list_schema(core_schema.typed_dict_schema(
-                    {"id": core_schema.typed_dict_field(core_schema.str_schema()),
-                     "at": core_schema.typed_dict_field(core_schema.str_schema(), required=False)}))]))
+            cls._validate,
+            serialization=core_schema.to_string_ser_schema(),
+            json_schema_input_schema=core_schema.union_schema(
+                [
+                    core_schema.str_schema(),
+                    core_schema.typed_dict_schema(
+                        {
+                            "id": core_schema.typed_dict_field(core_schema.str_schema()),
+                            "at": core_schema.typed_dict_field(core_schema.str_schema(), required=False),
+                        }
+                    ),
+                    core_schema.list_schema(
+                        core_schema.typed_dict_schema(
+                            {
+                                "id": core_schema.typed_dict_field(core_schema.str_schema()),
+                                "at": core_schema.typed_dict_field(core_schema.str_schema(), required=False),
+                            }
+                        )
+                    ),
+                ]
+            ),
+        )
 
     @classmethod
     def _validate(cls, value: Any, info: ValidationInfo) -> Cited:
@@ -113,8 +135,10 @@ class Cited(str):
         if isinstance(value, str):
             if register:
                 raise PydanticCustomError(
-                    "source_not_cited", "the source '{text}' is free text, but this rule set has a source register",
-                    {"text": value[:60]})
+                    "source_not_cited",
+                    "the source '{text}' is free text, but this rule set has a source register",
+                    {"text": value[:60]},
+                )
             return cls.make(value)
         items = [value] if isinstance(value, dict) else value
         if not isinstance(items, list) or not items:
@@ -127,8 +151,11 @@ class Cited(str):
             if at is not None and not isinstance(at, (str, int)):
                 raise PydanticCustomError("source_shape", "'at' is the pinpoint as text, e.g. \"§ 9 Abs. 1\"", {})
             if register is not None and item["id"] not in register:
-                raise PydanticCustomError("unknown_source", "source id '{id}' is not in the register",
-                                          {"id": item["id"], "known": ",".join(sorted(register))})
+                raise PydanticCustomError(
+                    "unknown_source",
+                    "source id '{id}' is not in the register",
+                    {"id": item["id"], "known": ",".join(sorted(register))},
+                )
             refs.append(Ref(item["id"], str(at) if at is not None else None))
         t = tuple(refs)
         return cls.make(format_refs(t, register or {}), t)

@@ -13,28 +13,76 @@ from pathlib import Path
 from typing import Any
 
 GEMEINDEN = [
-    "Musterstadt", "Beispielheim", "Neuhausen am Bach", "Talbach", "Oberfelden", "Unterfelden", "Kirchberg an der Aach",
-    "Lindenau", "Rosenthal", "Steinach", "Wiesental", "Bergheim", "Mühlhausen im Tal", "Eichstetten", "Hohenwart",
-    "Altdorf", "Sonnenbühl", "Buchau", "Waldkirchen", "Seefelden", "Hagenau", "Grünberg", "Ahornhausen",
-    "Birkenfeld", "Tannweiler", "Fichtenau", "Erlenbach", "Weidenhof", "Espenried", "Ulmenstetten",
+    "Musterstadt",
+    "Beispielheim",
+    "Neuhausen am Bach",
+    "Talbach",
+    "Oberfelden",
+    "Unterfelden",
+    "Kirchberg an der Aach",
+    "Lindenau",
+    "Rosenthal",
+    "Steinach",
+    "Wiesental",
+    "Bergheim",
+    "Mühlhausen im Tal",
+    "Eichstetten",
+    "Hohenwart",
+    "Altdorf",
+    "Sonnenbühl",
+    "Buchau",
+    "Waldkirchen",
+    "Seefelden",
+    "Hagenau",
+    "Grünberg",
+    "Ahornhausen",
+    "Birkenfeld",
+    "Tannweiler",
+    "Fichtenau",
+    "Erlenbach",
+    "Weidenhof",
+    "Espenried",
+    "Ulmenstetten",
 ]
 # Larger towns take more persons (weights roughly by population).
 WEIGHTS = [18, 12, 9, 7, 6, 5, 5, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 1.5, 1.5, 1.5, 1.2, 1.2, 1, 1, 1, 1, 1]
 KREIS = "Landkreis Beispiel"
 
 GERMAN_HEADERS = {
-    "person_id": "Personen-ID", "aufenthaltsstatus": "Aufenthaltsstatus", "aufenthaltstitel_datum": "Titel erteilt am",
-    "aufnahme_uab_datum": "Aufnahme UAB", "zugang_bw_datum": "Zugang BW",
-    "asylentscheidung_unanfechtbar_datum": "Asylentscheidung unanfechtbar", "gu_pflicht_ende_datum": "Ende GU-Pflicht",
-    "unterbringung": "Unterbringung", "gemeinde": "Gemeinde", "kreis": "Kreis", "herkunftsland": "Herkunftsland",
-    "familiennachzug": "Familiennachzug", "geboren_nach_zugang": "geboren nach Zugang",
-    "beratung_beginn_datum": "Beratungsbeginn", "beratung_verlaengerung_begruendet": "Verlängerung begründet",
+    "person_id": "Personen-ID",
+    "aufenthaltsstatus": "Aufenthaltsstatus",
+    "aufenthaltstitel_datum": "Titel erteilt am",
+    "aufnahme_uab_datum": "Aufnahme UAB",
+    "zugang_bw_datum": "Zugang BW",
+    "asylentscheidung_unanfechtbar_datum": "Asylentscheidung unanfechtbar",
+    "gu_pflicht_ende_datum": "Ende GU-Pflicht",
+    "unterbringung": "Unterbringung",
+    "gemeinde": "Gemeinde",
+    "kreis": "Kreis",
+    "herkunftsland": "Herkunftsland",
+    "familiennachzug": "Familiennachzug",
+    "geboren_nach_zugang": "geboren nach Zugang",
+    "beratung_beginn_datum": "Beratungsbeginn",
+    "beratung_verlaengerung_begruendet": "Verlängerung begründet",
 }
 FIELDS = list(GERMAN_HEADERS)
 EXTRA_COLUMN = "Bemerkung"  # a column the engine does not use: reported, never read
 
-COUNTRIES = [("SYR", 30), ("AFG", 15), ("IRQ", 12), ("ERI", 6), ("NGA", 6), ("GMB", 6), ("TUR", 5), ("IRN", 4),
-             ("SOM", 3), ("PAK", 3), ("GEO", 2), ("DZA", 2), ("KOS", 1)]
+COUNTRIES = [
+    ("SYR", 30),
+    ("AFG", 15),
+    ("IRQ", 12),
+    ("ERI", 6),
+    ("NGA", 6),
+    ("GMB", 6),
+    ("TUR", 5),
+    ("IRN", 4),
+    ("SOM", 3),
+    ("PAK", 3),
+    ("GEO", 2),
+    ("DZA", 2),
+    ("KOS", 1),
+]
 
 
 def _pick(rnd: random.Random, pairs: list[tuple[str, float]]) -> str:
@@ -56,9 +104,21 @@ def person(rnd: random.Random, index: int, reference: dt.date) -> dict[str, Any]
     else:
         # Most arrivals in 2015 and early 2016 (about 185,000 in BW in 2015).
         zugang = _pick_period(rnd)
-        status = _pick(rnd, [("fluechtling", 30), ("subsidiaer", 14), ("gestattung", 14), ("duldung", 12),
-                             ("abschiebungsverbot", 5), ("asylberechtigt", 3), ("ausreisepflichtig", 3),
-                             ("aufnahme_22_23", 3), ("sonstiger_titel", 8), ("eingebuergert", 2)])
+        status = _pick(
+            rnd,
+            [
+                ("fluechtling", 30),
+                ("subsidiaer", 14),
+                ("gestattung", 14),
+                ("duldung", 12),
+                ("abschiebungsverbot", 5),
+                ("asylberechtigt", 3),
+                ("ausreisepflichtig", 3),
+                ("aufnahme_22_23", 3),
+                ("sonstiger_titel", 8),
+                ("eingebuergert", 2),
+            ],
+        )
         country = _pick(rnd, [(c, float(w)) for c, w in COUNTRIES])
     familiennachzug = status == "sonstiger_titel" and rnd.random() < 0.7
     if familiennachzug:
@@ -143,8 +203,9 @@ def dirty(rnd: random.Random, rec: dict[str, Any]) -> tuple[dict[str, Any], str]
     return rec, kind
 
 
-def records(n: int, seed: int = 1, reference: dt.date = dt.date(2018, 9, 15), dirty_rate: float = 0.0
-            ) -> Iterator[dict[str, Any]]:
+def records(
+    n: int, seed: int = 1, reference: dt.date = dt.date(2018, 9, 15), dirty_rate: float = 0.0
+) -> Iterator[dict[str, Any]]:
     rnd = random.Random(seed)
     for i in range(1, n + 1):
         rec = person(rnd, i, reference)
@@ -169,8 +230,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_roster(path: str | Path, n: int, seed: int = 1, reference: dt.date = dt.date(2018, 9, 15),
-                 dirty_rate: float = 0.0, style: str = "excel", broken_encoding_rows: int = 0) -> int:
+def write_roster(
+    path: str | Path,
+    n: int,
+    seed: int = 1,
+    reference: dt.date = dt.date(2018, 9, 15),
+    dirty_rate: float = 0.0,
+    style: str = "excel",
+    broken_encoding_rows: int = 0,
+) -> int:
     """Write a roster. style "excel": German Excel CSV (";", UTF-8 BOM, TT.MM.JJJJ, German
     headers, ja/nein) or XLSX by suffix; "plain": program CSV ("," UTF-8, ISO dates,
     field names) or JSON lines by suffix. Returns the number of rows written."""

@@ -114,48 +114,86 @@ class TimelineBuilder:
         self.exact = not any(n.kind in ("call", "arith") and _depends_on_stichtag(n) for n in nodes)
         self.date_facts = [n for n, f in ent.facts.items() if f.type == "date"]
         # Date-valued computations from facts and parameters only (add_months(aufnahme, 24)).
-        self.computed = [n for n in nodes if n.kind == "call" and n.name in ("add_months", "add_years", "add_days")
-                         and not _depends_on_stichtag(n)]
+        self.computed = [
+            n
+            for n in nodes
+            if n.kind == "call" and n.name in ("add_months", "add_years", "add_days") and not _depends_on_stichtag(n)
+        ]
         seen: set[int] = set()
         self.computed = [n for n in self.computed if not (id(n) in seen or seen.add(id(n)))]  # type: ignore[func-returns-value]
-        self.literals = sorted({n.ast.value for n in nodes  # type: ignore[attr-defined]
-                                if n.kind == "literal" and isinstance(n.ast.value, dt.date)})  # type: ignore[attr-defined]
+        self.literals = sorted(
+            {
+                n.ast.value
+                for n in nodes  # type: ignore[attr-defined]
+                if n.kind == "literal" and isinstance(n.ast.value, dt.date)
+            }
+        )  # type: ignore[attr-defined]
         # Validity boundaries: rules, outcomes, parameter versions, the rule set.
         self.static: dict[dt.date, list[tuple[str, Label]]] = {}
         m = crs.model
         for oid, oc in ent.outcomes.items():
             for r in oc.rules:
                 if r.valid_from != m.manifest.valid_from:  # in force from the first day is no change
-                    self._add_static(r.valid_from, f"rule:{r.id}", Label(
-                        de=f"Regel {r.id} tritt in Kraft ({r.spec.source})",
-                        en=f"rule {r.id} takes effect ({r.spec.source})"))
+                    self._add_static(
+                        r.valid_from,
+                        f"rule:{r.id}",
+                        Label(
+                            de=f"Regel {r.id} tritt in Kraft ({r.spec.source})",
+                            en=f"rule {r.id} takes effect ({r.spec.source})",
+                        ),
+                    )
                 if r.valid_to:
-                    self._add_static(r.valid_to + ONE_DAY, f"rule:{r.id}", Label(
-                        de=f"Regel {r.id} tritt außer Kraft ({r.spec.source})", en=f"rule {r.id} ends ({r.spec.source})"))
+                    self._add_static(
+                        r.valid_to + ONE_DAY,
+                        f"rule:{r.id}",
+                        Label(
+                            de=f"Regel {r.id} tritt außer Kraft ({r.spec.source})",
+                            en=f"rule {r.id} ends ({r.spec.source})",
+                        ),
+                    )
             if oc.spec.valid_from:
-                self._add_static(oc.spec.valid_from, f"outcome:{oid}", Label(de=f"{oid} gilt ab hier", en=f"{oid} starts"))
+                self._add_static(
+                    oc.spec.valid_from, f"outcome:{oid}", Label(de=f"{oid} gilt ab hier", en=f"{oid} starts")
+                )
             if oc.spec.valid_to:
-                self._add_static(oc.spec.valid_to + ONE_DAY, f"outcome:{oid}", Label(de=f"{oid} endet", en=f"{oid} ends"))
+                self._add_static(
+                    oc.spec.valid_to + ONE_DAY, f"outcome:{oid}", Label(de=f"{oid} endet", en=f"{oid} ends")
+                )
         for name, p in m.parameters.items():
             starts = {v.valid_from for v in p.versions}
             for v in p.versions:
-                self._add_static(v.valid_from, f"param:{name}", Label(
-                    de=f"{p.label.de}: neue Fassung ({v.source})", en=f"{p.label.get('en')}: new version ({v.source})"))
+                self._add_static(
+                    v.valid_from,
+                    f"param:{name}",
+                    Label(
+                        de=f"{p.label.de}: neue Fassung ({v.source})",
+                        en=f"{p.label.get('en')}: new version ({v.source})",
+                    ),
+                )
                 if v.valid_to and v.valid_to + ONE_DAY not in starts:
-                    self._add_static(v.valid_to + ONE_DAY, f"param:{name}", Label(
-                        de=f"{p.label.de}: Fassung endet", en=f"{p.label.get('en')}: version ends"))
+                    self._add_static(
+                        v.valid_to + ONE_DAY,
+                        f"param:{name}",
+                        Label(de=f"{p.label.de}: Fassung endet", en=f"{p.label.get('en')}: version ends"),
+                    )
         for d in self.literals:
             for day in (d, d + ONE_DAY):
-                self._add_static(day, "literal", Label(de=f"Stichtag {d:%d.%m.%Y} im Regelwerk",
-                                                       en=f"date {d.isoformat()} in the rules"))
+                self._add_static(
+                    day,
+                    "literal",
+                    Label(de=f"Stichtag {d:%d.%m.%Y} im Regelwerk", en=f"date {d.isoformat()} in the rules"),
+                )
         self.start_of_rules = m.manifest.valid_from
-        self._add_static(m.manifest.valid_from, "ruleset", Label(de="Beginn des Regelwerks", en="start of the rule set"))
+        self._add_static(
+            m.manifest.valid_from, "ruleset", Label(de="Beginn des Regelwerks", en="start of the rule set")
+        )
         if m.manifest.valid_to:
-            self._add_static(m.manifest.valid_to + ONE_DAY, "ruleset", Label(de="Ende des Regelwerks",
-                                                                             en="end of the rule set"))
+            self._add_static(
+                m.manifest.valid_to + ONE_DAY, "ruleset", Label(de="Ende des Regelwerks", en="end of the rule set")
+            )
 
     def _period_words(self, node: CNode, env: Env) -> tuple[str, str]:
-        """"Frist: Aufnahme durch die untere Aufnahmebehörde + 24 Monate"."""
+        """ "Frist: Aufnahme durch die untere Aufnahmebehörde + 24 Monate"."""
         base, amount = node.kids[0], node.kids[1]
         if base.kind == "fact":
             label = self.ent.facts[base.name].label
@@ -163,14 +201,19 @@ class TimelineBuilder:
         else:
             de = en = base.text
         n = amount.fn(env)
-        unit_de, unit_en = {"add_months": ("Monate", "months"), "add_years": ("Jahre", "years"),
-                            "add_days": ("Tage", "days")}[node.name]
+        unit_de, unit_en = {
+            "add_months": ("Monate", "months"),
+            "add_years": ("Jahre", "years"),
+            "add_days": ("Tage", "days"),
+        }[node.name]
         return f"Frist ab {de} + {n} {unit_de}", f"period from {en} + {n} {unit_en}"
 
     def _add_static(self, day: dt.date, key: str, text: Label) -> None:
         self.static.setdefault(day, []).append((key, text))
 
-    def change_points(self, facts: Mapping[str, Any], start: dt.date, end: dt.date) -> dict[dt.date, list[tuple[str, Label]]]:
+    def change_points(
+        self, facts: Mapping[str, Any], start: dt.date, end: dt.date
+    ) -> dict[dt.date, list[tuple[str, Label]]]:
         points: dict[dt.date, list[tuple[str, Label]]] = {start: []}
         for day, causes in self.static.items():
             if start <= day <= end:
@@ -181,18 +224,28 @@ class TimelineBuilder:
                 label = self.ent.facts[name].label
                 for day in (v, v + ONE_DAY):
                     if start <= day <= end:
-                        points.setdefault(day, []).append((f"fact:{name}", Label(
-                            de=f"{label.de}: {v:%d.%m.%Y}", en=f"{label.get('en')}: {v.isoformat()}")))
+                        points.setdefault(day, []).append(
+                            (
+                                f"fact:{name}",
+                                Label(de=f"{label.de}: {v:%d.%m.%Y}", en=f"{label.get('en')}: {v.isoformat()}"),
+                            )
+                        )
         # Computed dates depend on parameter versions: evaluate them in each stretch in
         # which all parameters are constant.
-        param_days = sorted({d for d, cs in self.static.items() if any(k.startswith("param:") for k, _ in cs)}
-                            | {start})
+        param_days = sorted(
+            {d for d, cs in self.static.items() if any(k.startswith("param:") for k, _ in cs)} | {start}
+        )
         stretches = [d for d in param_days if d <= end]
         for i, day in enumerate(stretches):
             if i + 1 < len(stretches) and stretches[i + 1] <= start:
                 continue
-            env = Env(self.ent, dict(facts), max(day, start), self.crs.params_on(max(day, start)),
-                      self.crs.rules_on(self.ent.name, max(day, start)))
+            env = Env(
+                self.ent,
+                dict(facts),
+                max(day, start),
+                self.crs.params_on(max(day, start)),
+                self.crs.rules_on(self.ent.name, max(day, start)),
+            )
             for node in self.computed:
                 try:
                     v = node.fn(env)
@@ -202,14 +255,25 @@ class TimelineBuilder:
                     what_de, what_en = self._period_words(node, env)
                     for d in (v, v + ONE_DAY):
                         if start <= d <= end:
-                            points.setdefault(d, []).append((f"period:{node.text}", Label(
-                                de=f"{what_de} endet mit Ablauf des {v:%d.%m.%Y}" if d > v else f"{what_de}: {v:%d.%m.%Y}",
-                                en=f"{what_en} ends at the end of {v.isoformat()}" if d > v else f"{what_en}: {v.isoformat()}")))
+                            points.setdefault(d, []).append(
+                                (
+                                    f"period:{node.text}",
+                                    Label(
+                                        de=f"{what_de} endet mit Ablauf des {v:%d.%m.%Y}"
+                                        if d > v
+                                        else f"{what_de}: {v:%d.%m.%Y}",
+                                        en=f"{what_en} ends at the end of {v.isoformat()}"
+                                        if d > v
+                                        else f"{what_en}: {v.isoformat()}",
+                                    ),
+                                )
+                            )
         return points
 
 
-def _evaluate(crs: CompiledRuleSet, ent: CompiledEntity, facts: dict[str, Any], day: dt.date
-              ) -> dict[str, tuple[Any, str, str | None, tuple[str, ...], Any]]:
+def _evaluate(
+    crs: CompiledRuleSet, ent: CompiledEntity, facts: dict[str, Any], day: dt.date
+) -> dict[str, tuple[Any, str, str | None, tuple[str, ...], Any]]:
     from .evaluator import outcome_missing, status_of
 
     env = Env(ent, facts, day, crs.params_on(day), crs.rules_on(ent.name, day))
@@ -223,17 +287,27 @@ def _evaluate(crs: CompiledRuleSet, ent: CompiledEntity, facts: dict[str, Any], 
     return out
 
 
-def _cause_for(causes: list[tuple[str, Label]], new_rule: str | None, old_rule: str | None, considered: set[str],
-               facts_read: set[str]) -> Label | None:
+def _cause_for(
+    causes: list[tuple[str, Label]],
+    new_rule: str | None,
+    old_rule: str | None,
+    considered: set[str],
+    facts_read: set[str],
+) -> Label | None:
     """What starts an interval: the new deciding rule taking effect, the old one ending,
     a period ending, an event of the record, a new parameter version, in that order."""
     if not causes:
         return None
     order: list[Callable[[str], bool]]
-    order = [lambda k: k == f"rule:{new_rule}", lambda k: k == f"rule:{old_rule}",
-             lambda k: k.startswith("rule:") and k[5:] in considered, lambda k: k.startswith("period:"),
-             lambda k: k.startswith("fact:") and k[5:] in facts_read, lambda k: k.startswith("param:"),
-             lambda k: True]
+    order = [
+        lambda k: k == f"rule:{new_rule}",
+        lambda k: k == f"rule:{old_rule}",
+        lambda k: k.startswith("rule:") and k[5:] in considered,
+        lambda k: k.startswith("period:"),
+        lambda k: k.startswith("fact:") and k[5:] in facts_read,
+        lambda k: k.startswith("param:"),
+        lambda k: True,
+    ]
     for test in order:
         for key, text in causes:
             if test(key):
@@ -244,8 +318,16 @@ def _cause_for(causes: list[tuple[str, Label]], new_rule: str | None, old_rule: 
 HORIZON = dt.date(2099, 12, 31)
 
 
-def build_timeline(crs: CompiledRuleSet, ent: CompiledEntity, builder: TimelineBuilder, record: Mapping[str, Any],
-                   start: dt.date, end: dt.date | None, record_id: str | None, info: dict[str, str]) -> Timeline:
+def build_timeline(
+    crs: CompiledRuleSet,
+    ent: CompiledEntity,
+    builder: TimelineBuilder,
+    record: Mapping[str, Any],
+    start: dt.date,
+    end: dt.date | None,
+    record_id: str | None,
+    info: dict[str, str],
+) -> Timeline:
     """`end` None: one year after the record's last change point (found in the same pass)."""
     facts, _ = normalize(record, ent.facts)
     if end is None:
@@ -269,12 +351,23 @@ def build_timeline(crs: CompiledRuleSet, ent: CompiledEntity, builder: TimelineB
             if intervals[oid]:
                 intervals[oid][-1].end = day - ONE_DAY
             rule_ids = {r.id for r, _ in result.considered}
-            facts_read = {n.name for n in reachable(ent, [x for r, _ in result.considered for x in (r.cond, r.compute)])
-                          if n.kind == "fact"}
+            facts_read = {
+                n.name
+                for n in reachable(ent, [x for r, _ in result.considered for x in (r.cond, r.compute)])
+                if n.kind == "fact"
+            }
             old_rule = intervals[oid][-1].rule if intervals[oid] else None
             cause = None if i == 0 else _cause_for(points[day], rule, old_rule, rule_ids, facts_read)
-            intervals[oid].append(Interval(start=day, value=None if value is UNKNOWN else to_json_value(value),
-                                           status=status, rule=rule, missing=list(missing), cause=cause))
+            intervals[oid].append(
+                Interval(
+                    start=day,
+                    value=None if value is UNKNOWN else to_json_value(value),
+                    status=status,
+                    rule=rule,
+                    missing=list(missing),
+                    cause=cause,
+                )
+            )
             previous[oid] = key
     for ivs in intervals.values():
         if ivs:
@@ -306,13 +399,17 @@ def words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
 def render_text(engine: Any, t: Timeline, lang: str = "de") -> str:
     ent = engine.entity(t.entity)
     ws = words(engine, t, lang)
-    lines = [f"Zeitleiste {t.record_id or ''} · {t.start:%d.%m.%Y} – {t.end:%d.%m.%Y} · "
-             f"Regelwerk {t.ruleset['name']} {t.ruleset['version']} (sha256 {t.ruleset['sha256'][:12]})"]
+    lines = [
+        f"Zeitleiste {t.record_id or ''} · {t.start:%d.%m.%Y} – {t.end:%d.%m.%Y} · "
+        f"Regelwerk {t.ruleset['name']} {t.ruleset['version']} (sha256 {t.ruleset['sha256'][:12]})"
+    ]
     for oid, ivs in t.outcomes.items():
         lines += ["", ent.outcomes[oid].spec.label.get(lang)]
         for iv, w in zip(ivs, ws[oid]):
             until = f"{iv.end:%d.%m.%Y}" if iv.end else "offen"
-            cause = f"  ← {iv.cause.get(lang) if hasattr(iv.cause, 'get') else getattr(iv.cause, lang)}" if iv.cause else ""
+            cause = (
+                f"  ← {iv.cause.get(lang) if hasattr(iv.cause, 'get') else getattr(iv.cause, lang)}" if iv.cause else ""
+            )
             lines.append(f"  {iv.start:%d.%m.%Y} – {until:10}  {w:24} {iv.rule or '':28}{cause}")
     return "\n".join(lines) + "\n"
 
@@ -331,9 +428,15 @@ def render_html(engine: Any, t: Timeline) -> str:
         for iv, w in zip(ivs, ws[oid]):
             end = iv.end or t.end
             x = label_width + (iv.start - t.start).days * scale
-            segs.append({"x": round(x, 1), "w": round(max(0.5, ((end - iv.start).days + 1) * scale), 1),
-                         "color": COLORS.get(iv.status, "#a0aec0"), "text": w,
-                         "span": f"{iv.start:%d.%m.%Y} – {end:%d.%m.%Y}"})
+            segs.append(
+                {
+                    "x": round(x, 1),
+                    "w": round(max(0.5, ((end - iv.start).days + 1) * scale), 1),
+                    "color": COLORS.get(iv.status, "#a0aec0"),
+                    "text": w,
+                    "span": f"{iv.start:%d.%m.%Y} – {end:%d.%m.%Y}",
+                }
+            )
         rows.append({"y": i * 26, "label": ent.outcomes[oid].spec.label.de[:40], "segments": segs})
     ticks = []
     for year in range(t.start.year, t.end.year + 2):

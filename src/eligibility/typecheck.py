@@ -102,8 +102,9 @@ def infer(node: Node, resolve: Resolver) -> Type:
         if lt.kind not in NUMERIC or rt.kind not in NUMERIC:
             bad = node.left if lt.kind not in NUMERIC else node.right
             hint = "use add_days, add_months or days_between for dates" if DATE in (lt, rt) else ""
-            raise TypeError_(f"'{node.op}' needs numbers, not {(lt if bad is node.left else rt).describe()}",
-                             bad.start, hint)
+            raise TypeError_(
+                f"'{node.op}' needs numbers, not {(lt if bad is node.left else rt).describe()}", bad.start, hint
+            )
         if node.op == "/" or "decimal" in (lt.kind, rt.kind):
             return DECIMAL
         return INT
@@ -111,15 +112,21 @@ def infer(node: Node, resolve: Resolver) -> Type:
         lt, rt = infer(node.left, resolve), infer(node.right, resolve)
         if node.op in ("in", "not in"):
             if rt.kind != "list":
-                raise TypeError_(f"'{node.op}' needs a list on the right, not {rt.describe()}", node.right.start,
-                                 'write x in ["a", "b"]')
+                raise TypeError_(
+                    f"'{node.op}' needs a list on the right, not {rt.describe()}",
+                    node.right.start,
+                    'write x in ["a", "b"]',
+                )
             _check_pair(node.left, lt, node.right, rt.item or ANY, resolve)
             return BOOL
         if node.op in ("<", "<=", ">", ">="):
             ok = (lt.kind in NUMERIC and rt.kind in NUMERIC) or (lt.kind == rt.kind == "date")
             if not ok:
-                raise TypeError_(f"cannot order {lt.describe()} and {rt.describe()} with '{node.op}'", node.start,
-                                 "only numbers and dates have an order")
+                raise TypeError_(
+                    f"cannot order {lt.describe()} and {rt.describe()} with '{node.op}'",
+                    node.start,
+                    "only numbers and dates have an order",
+                )
             return BOOL
         _check_pair(node.left, lt, node.right, rt, resolve)
         return BOOL
@@ -144,8 +151,11 @@ def infer(node: Node, resolve: Resolver) -> Type:
 def _expect_bool(node: Node, resolve: Resolver, where: str) -> None:
     t = infer(node, resolve)
     if t.kind != "bool":
-        raise TypeError_(f"{where} needs a condition (true/false), not {t.describe()}", node.start,
-                         "compare the value, e.g. x == \"...\"")
+        raise TypeError_(
+            f"{where} needs a condition (true/false), not {t.describe()}",
+            node.start,
+            'compare the value, e.g. x == "..."',
+        )
 
 
 def _compatible(a: Type, b: Type) -> bool:

@@ -87,8 +87,7 @@ class UpcomingResult:
         return [c for c in self.changes if c.date is not None]
 
 
-def upcoming_changes(engine: Engine, rows: Iterable[InputRow], on: dt.date, end: dt.date | int
-                     ) -> UpcomingResult:
+def upcoming_changes(engine: Engine, rows: Iterable[InputRow], on: dt.date, end: dt.date | int) -> UpcomingResult:
     """Every row's changes in (on, end]: rows that `evaluate` counts as errors are error lines."""
     from .batch import table_decisions
 
@@ -119,8 +118,11 @@ def upcoming_changes(engine: Engine, rows: Iterable[InputRow], on: dt.date, end:
             for prev, iv in zip(ivs, ivs[1:]):
                 if (prev.value, prev.status) == (iv.value, iv.status):
                     continue
-                by_day.setdefault(iv.start, []).append(OutcomeChange(
-                    oid, _word(ent, oid, prev), _word(ent, oid, iv), iv.rule or "", iv.cause.de if iv.cause else ""))
+                by_day.setdefault(iv.start, []).append(
+                    OutcomeChange(
+                        oid, _word(ent, oid, prev), _word(ent, oid, iv), iv.rule or "", iv.cause.de if iv.cause else ""
+                    )
+                )
         for day, changes in by_day.items():
             lines.append(UpcomingChange(day, row.number, rid, gemeinde, tuple(changes)))
     lines.sort(key=lambda c: (c.date, c.row))
@@ -138,8 +140,7 @@ def _word(ent: Any, oid: str, iv: Any) -> str:
 
 
 COLUMNS = ["datum", "zeile", "id", "gemeinde", "aenderungen", "ergebnisse", "regeln", "anlass", "fehler"]
-XLSX_COLUMNS = ["Datum", "Zeile", "ID", "Gemeinde", "Änderungen", "Ergebnisse (Codes)", "Regeln", "Anlass",
-                "Fehler"]
+XLSX_COLUMNS = ["Datum", "Zeile", "ID", "Gemeinde", "Änderungen", "Ergebnisse (Codes)", "Regeln", "Anlass", "Fehler"]
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -150,8 +151,9 @@ def _unique(items: Iterable[str]) -> list[str]:
     return out
 
 
-def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.date, out: str | None,
-                   row_offset: int = 1) -> str:
+def write_upcoming(
+    engine: Engine, result: UpcomingResult, on: dt.date, end: dt.date, out: str | None, row_offset: int = 1
+) -> str:
     """The worklist as text (out None), HTML, XLSX, CSV or JSON lines. The outputs for
     people (text, HTML, XLSX) number rows as Excel shows them (`row_offset` 1: header =
     row 1; 0 for JSON lines input); CSV and JSON lines keep the data row number."""
@@ -159,14 +161,21 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
     # One line per change in every output's vocabulary: the writers pick columns by name.
     rows: list[dict[str, Any]] = []
     for c in result.changes:
-        rows.append({
-            "date": c.date, "datum": c.date.strftime("%d.%m.%Y") if c.date else "", "zeile": c.row,
-            "id": c.record_id, "gemeinde": c.gemeinde,
-            "aenderungen": "; ".join(f"{labels[x.outcome]}: {x.old} → {x.new}" for x in c.changes),
-            "ergebnisse": ", ".join(x.outcome for x in c.changes),
-            "regeln": ", ".join(_unique(x.rule for x in c.changes)),
-            "anlass": "; ".join(_unique(x.cause for x in c.changes)), "fehler": c.error,
-            "items": [{"label": labels[x.outcome], "old": x.old, "new": x.new} for x in c.changes]})
+        rows.append(
+            {
+                "date": c.date,
+                "datum": c.date.strftime("%d.%m.%Y") if c.date else "",
+                "zeile": c.row,
+                "id": c.record_id,
+                "gemeinde": c.gemeinde,
+                "aenderungen": "; ".join(f"{labels[x.outcome]}: {x.old} → {x.new}" for x in c.changes),
+                "ergebnisse": ", ".join(x.outcome for x in c.changes),
+                "regeln": ", ".join(_unique(x.rule for x in c.changes)),
+                "anlass": "; ".join(_unique(x.cause for x in c.changes)),
+                "fehler": c.error,
+                "items": [{"label": labels[x.outcome], "old": x.old, "new": x.new} for x in c.changes],
+            }
+        )
     if out is None:
         lines = [f"Änderungen vom {on:%d.%m.%Y} bis {end:%d.%m.%Y}:"]
         for r in rows:
@@ -174,14 +183,19 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
             if r["date"] is None:
                 lines.append(f"  {'Fehler':10}  {who:14} {r['gemeinde'][:20]:20} {r['fehler']}")
             else:
-                lines.append(f"  {r['datum']}  {who:14} {r['gemeinde'][:20]:20} {r['aenderungen']}"
-                             + (f"  ({r['anlass']})" if r["anlass"] else ""))
+                lines.append(
+                    f"  {r['datum']}  {who:14} {r['gemeinde'][:20]:20} {r['aenderungen']}"
+                    + (f"  ({r['anlass']})" if r["anlass"] else "")
+                )
         return "\n".join(lines) + "\n"
     target = Path(out)
     if target.suffix.lower() in (".html", ".htm"):
-        target.write_text(environment().get_template("upcoming.html.j2").render(
-            rows=rows, on=on, end=end, info=engine.info, errors=result.errors, row_offset=row_offset),
-            encoding="utf-8")
+        target.write_text(
+            environment()
+            .get_template("upcoming.html.j2")
+            .render(rows=rows, on=on, end=end, info=engine.info, errors=result.errors, row_offset=row_offset),
+            encoding="utf-8",
+        )
         return ""
     fmt = format_of(target)
     if fmt == "xlsx":
@@ -189,9 +203,24 @@ def write_upcoming(engine: Engine, result: UpcomingResult, on: dt.date, end: dt.
         writer = RosterWriter(target, fmt, XLSX_COLUMNS)
         try:
             for r in rows:
-                writer.write(dict(zip(XLSX_COLUMNS, [r["date"], r["zeile"] + row_offset, r["id"], r["gemeinde"],
-                                                     r["aenderungen"], r["ergebnisse"], r["regeln"], r["anlass"],
-                                                     r["fehler"]])))
+                writer.write(
+                    dict(
+                        zip(
+                            XLSX_COLUMNS,
+                            [
+                                r["date"],
+                                r["zeile"] + row_offset,
+                                r["id"],
+                                r["gemeinde"],
+                                r["aenderungen"],
+                                r["ergebnisse"],
+                                r["regeln"],
+                                r["anlass"],
+                                r["fehler"],
+                            ],
+                        )
+                    )
+                )
         finally:
             writer.close()
         return ""

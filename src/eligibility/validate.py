@@ -76,10 +76,16 @@ def _parameter_gaps(crs: CompiledRuleSet) -> list[Diagnostic]:
         vs = sorted(enumerate(p.versions), key=lambda iv: iv[1].valid_from)
         for (i, a), (j, b) in zip(vs, vs[1:]):
             if a.valid_to is not None and (b.valid_from - a.valid_to).days > 1:
-                out.append(_diag(_origin(crs, "parameter", name), "W101",
-                                 f"parameter '{name}' has no value from {a.valid_to + dt.timedelta(days=1)} to "
-                                 f"{b.valid_from - dt.timedelta(days=1)}", ("versions", j, "valid_from"),
-                                 f"let version {i + 1} run to {b.valid_from - dt.timedelta(days=1)}, or add a version"))
+                out.append(
+                    _diag(
+                        _origin(crs, "parameter", name),
+                        "W101",
+                        f"parameter '{name}' has no value from {a.valid_to + dt.timedelta(days=1)} to "
+                        f"{b.valid_from - dt.timedelta(days=1)}",
+                        ("versions", j, "valid_from"),
+                        f"let version {i + 1} run to {b.valid_from - dt.timedelta(days=1)}, or add a version",
+                    )
+                )
     return out
 
 
@@ -114,9 +120,15 @@ def _params_in_force(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnost
             for pname in sorted(_params_read(r.cond, ent) | _params_read(r.compute, ent)):
                 gap = _covered(crs.model.parameters[pname], start, end)
                 if gap is not None:
-                    out.append(_diag(_origin(crs, "rule", ent.name, r.id), "E019",
-                                     f"rule '{r.id}' is in force on {gap}, but parameter '{pname}' has no value then",
-                                     ("id",), "limit the rule with valid_from/valid_to, or add a parameter version"))
+                    out.append(
+                        _diag(
+                            _origin(crs, "rule", ent.name, r.id),
+                            "E019",
+                            f"rule '{r.id}' is in force on {gap}, but parameter '{pname}' has no value then",
+                            ("id",),
+                            "limit the rule with valid_from/valid_to, or add a parameter version",
+                        )
+                    )
     return out
 
 
@@ -126,17 +138,26 @@ def _outcome_gaps(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnostic]
     for oid, oc in ent.outcomes.items():
         start = oc.spec.valid_from or m.valid_from
         end = oc.spec.valid_to or m.valid_to
-        points = sorted({start} | {r.valid_from for r in oc.rules} |
-                        {r.valid_to + dt.timedelta(days=1) for r in oc.rules if r.valid_to})
+        points = sorted(
+            {start}
+            | {r.valid_from for r in oc.rules}
+            | {r.valid_to + dt.timedelta(days=1) for r in oc.rules if r.valid_to}
+        )
         for day in points:
             if day < start or (end and day > end):
                 continue
             if not any(r.in_force(day) for r in oc.rules):
                 nxt = min([r.valid_from for r in oc.rules if r.valid_from > day] or [end or dt.date(2100, 1, 1)])
-                out.append(_diag(_origin(crs, "outcome", ent.name, oid), "W105",
-                                 f"outcome '{oid}' has no rule in force from {day}"
-                                 + (f" to {nxt - dt.timedelta(days=1)}" if nxt != dt.date(2100, 1, 1) else ""),
-                                 (), "declare the outcome's own valid_from/valid_to, or add a rule for that period"))
+                out.append(
+                    _diag(
+                        _origin(crs, "outcome", ent.name, oid),
+                        "W105",
+                        f"outcome '{oid}' has no rule in force from {day}"
+                        + (f" to {nxt - dt.timedelta(days=1)}" if nxt != dt.date(2100, 1, 1) else ""),
+                        (),
+                        "declare the outcome's own valid_from/valid_to, or add a rule for that period",
+                    )
+                )
     return out
 
 
@@ -148,18 +169,27 @@ def _weak_sources(crs: CompiledRuleSet, ent: CompiledEntity) -> list[Diagnostic]
         return []
     out = []
     for oid, oc in ent.outcomes.items():
-        cited = [oc.spec.source, oc.spec.default.source if oc.spec.default else None,
-                 *(r.spec.source for r in oc.rules)]
+        cited = [
+            oc.spec.source,
+            oc.spec.default.source if oc.spec.default else None,
+            *(r.spec.source for r in oc.rules),
+        ]
         kinds: set[str] = set()
         for c in cited:
             if isinstance(c, Cited):
                 kinds |= c.kinds(register)
         if kinds and not kinds & PRIMARY_KINDS:
-            out.append(_diag(_origin(crs, "outcome", ent.name, oid), "W106",
-                             f"outcome '{oid}' rests only on sources of these kinds: "
-                             + ", ".join(kind_label(k, "en") for k in sorted(kinds)), (),
-                             "cite the law, regulation or official publication it follows, or keep the warning "
-                             "as a reminder that it is practice"))
+            out.append(
+                _diag(
+                    _origin(crs, "outcome", ent.name, oid),
+                    "W106",
+                    f"outcome '{oid}' rests only on sources of these kinds: "
+                    + ", ".join(kind_label(k, "en") for k in sorted(kinds)),
+                    (),
+                    "cite the law, regulation or official publication it follows, or keep the warning "
+                    "as a reminder that it is practice",
+                )
+            )
     return out
 
 
@@ -204,16 +234,37 @@ def _unused(crs: CompiledRuleSet) -> list[Diagnostic]:
     for ent in crs.entities.values():
         for name, f in ent.facts.items():
             if (ent.name, name) not in read and not f.id and not f.informational:
-                out.append(_diag(_origin(crs, "fact", ent.name, name), "W104", f"no rule reads fact '{name}'", (),
-                                 "remove it, or mark it 'informational: true' if reports use it"))
+                out.append(
+                    _diag(
+                        _origin(crs, "fact", ent.name, name),
+                        "W104",
+                        f"no rule reads fact '{name}'",
+                        (),
+                        "remove it, or mark it 'informational: true' if reports use it",
+                    )
+                )
         for name in ent.derived:
             if (ent.name, name) not in read:
-                out.append(_diag(_origin(crs, "derived", ent.name, name), "W104",
-                                 f"no rule reads derived fact '{name}'", (), "remove it"))
+                out.append(
+                    _diag(
+                        _origin(crs, "derived", ent.name, name),
+                        "W104",
+                        f"no rule reads derived fact '{name}'",
+                        (),
+                        "remove it",
+                    )
+                )
     for name, p in crs.model.parameters.items():
         if name not in params and not p.informational:
-            out.append(_diag(_origin(crs, "parameter", name), "W104", f"no rule reads parameter '{name}'", (),
-                             "remove it, or mark it 'informational: true' if tools use it"))
+            out.append(
+                _diag(
+                    _origin(crs, "parameter", name),
+                    "W104",
+                    f"no rule reads parameter '{name}'",
+                    (),
+                    "remove it, or mark it 'informational: true' if tools use it",
+                )
+            )
     return out
 
 
@@ -234,12 +285,23 @@ class _Domain:
     def __init__(self, crs: CompiledRuleSet, ent: CompiledEntity) -> None:
         self.crs = crs
         self.ent = ent
-        nodes = [d.node for d in ent.derived.values()] + [n for oc in ent.outcomes.values() for r in oc.rules
-                                                        for n in (r.cond, r.compute) if n is not None]
+        nodes = [d.node for d in ent.derived.values()] + [
+            n for oc in ent.outcomes.values() for r in oc.rules for n in (r.cond, r.compute) if n is not None
+        ]
         literals_dates: set[dt.date] = set()
-        numbers: set[Decimal] = {Decimal(0), Decimal(1), Decimal("0.25"), Decimal("0.3"), Decimal("0.5"),
-                                 Decimal("0.75"), Decimal(2), Decimal(10), Decimal(100), Decimal(1000),
-                                 Decimal(100000)}
+        numbers: set[Decimal] = {
+            Decimal(0),
+            Decimal(1),
+            Decimal("0.25"),
+            Decimal("0.3"),
+            Decimal("0.5"),
+            Decimal("0.75"),
+            Decimal(2),
+            Decimal(10),
+            Decimal(100),
+            Decimal(1000),
+            Decimal(100000),
+        }
         texts: set[str] = {"ANDERS"}  # a value no rule names
         self.month_offsets: set[int] = {0, 1, 6, 12, 24, 36, 48}
         for n in _walk(nodes):
@@ -257,7 +319,7 @@ class _Domain:
                     self.month_offsets.add(months * (12 if n.name == "add_years" else 1))
         for p in crs.model.parameters.values():
             for v in p.versions:
-                for x in (v.value if isinstance(v.value, list) else [v.value]):
+                for x in v.value if isinstance(v.value, list) else [v.value]:
                     if isinstance(x, dt.date):
                         literals_dates.add(x)
                     elif isinstance(x, str):
@@ -271,8 +333,12 @@ class _Domain:
                     literals_dates.add(v.valid_to)
         self.reference_days: list[dt.date] = []
         m = crs.model.manifest
-        bounds = {m.valid_from} | {r.valid_from for oc in ent.outcomes.values() for r in oc.rules} | \
-                 {r.valid_to for oc in ent.outcomes.values() for r in oc.rules if r.valid_to} | literals_dates
+        bounds = (
+            {m.valid_from}
+            | {r.valid_from for oc in ent.outcomes.values() for r in oc.rules}
+            | {r.valid_to for oc in ent.outcomes.values() for r in oc.rules if r.valid_to}
+            | literals_dates
+        )
         for b in sorted(bounds):
             for k in (-1, 0, 1):
                 d = b + dt.timedelta(days=k)
@@ -376,31 +442,54 @@ def _rule_search(crs: CompiledRuleSet, ent: CompiledEntity, samples: int, seed: 
                 for r in true_rules[1:]:
                     shadowed_by[r.id].add(first.id)
                 for i, a in enumerate(true_rules):
-                    for b in true_rules[i + 1:]:
-                        if a.compute is None and b.compute is None and (a.value != b.value or
-                                                                        type(a.value) is not type(b.value)) \
-                                and b.id not in beats[a.id] and a.id not in beats[b.id]:
+                    for b in true_rules[i + 1 :]:
+                        if (
+                            a.compute is None
+                            and b.compute is None
+                            and (a.value != b.value or type(a.value) is not type(b.value))
+                            and b.id not in beats[a.id]
+                            and a.id not in beats[b.id]
+                        ):
                             conflicts.setdefault((a.id, b.id), (on, facts_now))
         for r in oc.rules:
             o = _origin(crs, "rule", ent.name, r.id)
             if not any(r.in_force(d) for d in days):
                 continue
             if fired[r.id] == 0:
-                out.append(_diag(o, "E023", f"rule '{r.id}' can never fire: no combination of the boundary values "
-                                            f"of its facts makes its condition true while it is in force",
-                                 ("when",), "check the condition against its validity period and the enum values"))
+                out.append(
+                    _diag(
+                        o,
+                        "E023",
+                        f"rule '{r.id}' can never fire: no combination of the boundary values "
+                        f"of its facts makes its condition true while it is in force",
+                        ("when",),
+                        "check the condition against its validity period and the enum values",
+                    )
+                )
             elif decided[r.id] == 0:
                 by = ", ".join(sorted(shadowed_by[r.id]))
                 verb = "decides" if len(shadowed_by[r.id]) == 1 else "decide"
-                out.append(_diag(o, "E024", f"rule '{r.id}' never decides: whenever it applies, {by} {verb} first",
-                                 ("id",), "remove the rule, narrow the earlier one, or make this one an exception "
-                                          "('overrides')"))
+                out.append(
+                    _diag(
+                        o,
+                        "E024",
+                        f"rule '{r.id}' never decides: whenever it applies, {by} {verb} first",
+                        ("id",),
+                        "remove the rule, narrow the earlier one, or make this one an exception ('overrides')",
+                    )
+                )
         for (a_id, b_id), (on, witness) in sorted(conflicts.items()):
             shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(witness.items()))
-            out.append(_diag(_origin(crs, "rule", ent.name, b_id), "E025",
-                             f"rules '{a_id}' and '{b_id}' of outcome '{oid}' conclude different values on {on} "
-                             f"for {shown}, and neither overrides the other", ("id",),
-                             f"add 'overrides: [{a_id}]' to the exception, or make the conditions exclusive"))
+            out.append(
+                _diag(
+                    _origin(crs, "rule", ent.name, b_id),
+                    "E025",
+                    f"rules '{a_id}' and '{b_id}' of outcome '{oid}' conclude different values on {on} "
+                    f"for {shown}, and neither overrides the other",
+                    ("id",),
+                    f"add 'overrides: [{a_id}]' to the exception, or make the conditions exclusive",
+                )
+            )
     return out
 
 

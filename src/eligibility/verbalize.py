@@ -11,17 +11,50 @@ from typing import Any
 from .compiler import CNode, CompiledEntity, CompiledRuleSet
 
 _OPS = {
-    "de": {"==": "ist", "!=": "ist nicht", "<": "vor/kleiner als", "<=": "bis/höchstens", ">": "nach/größer als",
-           ">=": "ab/mindestens", "in": "ist eines von", "not in": "ist keines von", "and": "und", "or": "oder",
-           "not": "nicht"},
-    "en": {"==": "is", "!=": "is not", "<": "before/less than", "<=": "up to", ">": "after/greater than",
-           ">=": "from/at least", "in": "is one of", "not in": "is none of", "and": "and", "or": "or", "not": "not"},
+    "de": {
+        "==": "ist",
+        "!=": "ist nicht",
+        "<": "vor/kleiner als",
+        "<=": "bis/höchstens",
+        ">": "nach/größer als",
+        ">=": "ab/mindestens",
+        "in": "ist eines von",
+        "not in": "ist keines von",
+        "and": "und",
+        "or": "oder",
+        "not": "nicht",
+    },
+    "en": {
+        "==": "is",
+        "!=": "is not",
+        "<": "before/less than",
+        "<=": "up to",
+        ">": "after/greater than",
+        ">=": "from/at least",
+        "in": "is one of",
+        "not in": "is none of",
+        "and": "and",
+        "or": "or",
+        "not": "not",
+    },
 }
 _DATE_OPS = {
-    "de": {"<": "liegt vor", "<=": "liegt spätestens am", ">": "liegt nach", ">=": "liegt frühestens am", "==": "ist",
-           "!=": "ist nicht"},
-    "en": {"<": "is before", "<=": "is on or before", ">": "is after", ">=": "is on or after", "==": "is",
-           "!=": "is not"},
+    "de": {
+        "<": "liegt vor",
+        "<=": "liegt spätestens am",
+        ">": "liegt nach",
+        ">=": "liegt frühestens am",
+        "==": "ist",
+        "!=": "ist nicht",
+    },
+    "en": {
+        "<": "is before",
+        "<=": "is on or before",
+        ">": "is after",
+        ">=": "is on or after",
+        "==": "is",
+        "!=": "is not",
+    },
 }
 
 
@@ -62,8 +95,11 @@ class Verbalizer:
         if node.kind == "fact":
             spec = self.entity.facts[node.name]
             if spec.value_labels and value in spec.value_labels:
-                return f"„{spec.value_labels[value].get(self.lang)}“" if self.lang == "de" else \
-                    f'"{spec.value_labels[value].get(self.lang)}"'
+                return (
+                    f"„{spec.value_labels[value].get(self.lang)}“"
+                    if self.lang == "de"
+                    else f'"{spec.value_labels[value].get(self.lang)}"'
+                )
         return _literal(value, self.lang)
 
     def text(self, node: CNode | None, top: bool = True) -> str:
@@ -103,8 +139,12 @@ class Verbalizer:
             left, right = node.kids
             op = node.name
             if op in ("in", "not in") and right.kind == "list":
-                values = [self.enum_value(left, c.ast.value) if c.kind == "literal" and isinstance(c.ast.value, str)  # type: ignore[attr-defined]
-                          else self.text(c, False) for c in right.kids]
+                values = [
+                    self.enum_value(left, c.ast.value)
+                    if c.kind == "literal" and isinstance(c.ast.value, str)  # type: ignore[attr-defined]
+                    else self.text(c, False)
+                    for c in right.kids
+                ]
                 sep = " oder " if lang == "de" else " or "
                 verb = _OPS[lang][op]
                 return f"{self.text(left, False)} {verb}: {sep.join(values)}"

@@ -26,9 +26,20 @@ def _fields(engine: Any) -> list[dict[str, Any]]:
     for name, f in ent.facts.items():
         choices = None
         if f.type == "enum":
-            choices = [(v, (f.value_labels[v].de if f.value_labels and v in f.value_labels else v)) for v in f.values or []]
-        out.append({"name": name, "label": f.label.de, "help": f.question.de, "type": f.type, "event": f.event,
-                    "choices": choices, "id": f.id})
+            choices = [
+                (v, (f.value_labels[v].de if f.value_labels and v in f.value_labels else v)) for v in f.values or []
+            ]
+        out.append(
+            {
+                "name": name,
+                "label": f.label.de,
+                "help": f.question.de,
+                "type": f.type,
+                "event": f.event,
+                "choices": choices,
+                "id": f.id,
+            }
+        )
     return out
 
 
@@ -65,8 +76,14 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def form_page() -> HTMLResponse:
-        return page("page_form.html.j2", fields=_fields(holder.engine), values={}, on=dt.date.today().strftime("%d.%m.%Y"),
-                    problems=[], choices=EVENT_CHOICES)
+        return page(
+            "page_form.html.j2",
+            fields=_fields(holder.engine),
+            values={},
+            on=dt.date.today().strftime("%d.%m.%Y"),
+            problems=[],
+            choices=EVENT_CHOICES,
+        )
 
     @app.post("/pruefen", response_class=HTMLResponse, include_in_schema=False)
     async def check_page(request: Request) -> HTMLResponse:
@@ -81,8 +98,15 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
             decision = engine.decide(record, day, explain=True)
             problems = [e.message.de for e in decision.errors]
         if problems:
-            return page("page_form.html.j2", status=422, fields=_fields(engine), values=form,
-                        on=on_text or dt.date.today().strftime("%d.%m.%Y"), problems=problems, choices=EVENT_CHOICES)
+            return page(
+                "page_form.html.j2",
+                status=422,
+                fields=_fields(engine),
+                values=form,
+                on=on_text or dt.date.today().strftime("%d.%m.%Y"),
+                problems=problems,
+                choices=EVENT_CHOICES,
+            )
         assert day is not None  # an unreadable Stichtag is one of the problems answered above
         timeline = engine.timeline(record, end=day + dt.timedelta(days=3650))
         ent = engine.entity()
@@ -90,12 +114,28 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         for oid, o in decision.outcomes.items():
             since = timeline.since(oid, day)
             nxt = timeline.next_change(oid, day)
-            rows.append({"id": oid, "o": o, "value": value_text(ent, oid, o.value, "de") if o.status == "value" else None,
-                         "since": since, "next": nxt,
-                         "next_word": (("noch offen" if nxt.status == "unknown" else value_text(ent, oid, nxt.value, "de"))
-                                       if nxt else None)})
-        return page("page_result.html.j2", d=decision, rows=rows, record=record,
-                    labels={n: f.label.de for n, f in ent.facts.items()}, today=dt.date.today())
+            rows.append(
+                {
+                    "id": oid,
+                    "o": o,
+                    "value": value_text(ent, oid, o.value, "de") if o.status == "value" else None,
+                    "since": since,
+                    "next": nxt,
+                    "next_word": (
+                        ("noch offen" if nxt.status == "unknown" else value_text(ent, oid, nxt.value, "de"))
+                        if nxt
+                        else None
+                    ),
+                }
+            )
+        return page(
+            "page_result.html.j2",
+            d=decision,
+            rows=rows,
+            record=record,
+            labels={n: f.label.de for n, f in ent.facts.items()},
+            today=dt.date.today(),
+        )
 
     @app.post("/liste", include_in_schema=False)
     async def roster_page(request: Request) -> Response:
@@ -110,17 +150,30 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         day = parse_date(on_text) if on_text else dt.date.today()
         what = str(form.get("ausgabe") or "ergebnis")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            return page("page_form.html.j2", status=422, fields=_fields(engine), values={}, on=on_text,
-                        problems=["Bitte eine Liste (.csv oder .xlsx) auswählen"], choices=EVENT_CHOICES)
+            return page(
+                "page_form.html.j2",
+                status=422,
+                fields=_fields(engine),
+                values={},
+                on=on_text,
+                problems=["Bitte eine Liste (.csv oder .xlsx) auswählen"],
+                choices=EVENT_CHOICES,
+            )
         suffix = Path(upload.filename).suffix.lower()
         try:
             format_of(upload.filename)
         except ValueError:
             suffix = ""
         if suffix not in (".csv", ".xlsx", ".jsonl") or day is None:
-            return page("page_form.html.j2", status=422, fields=_fields(engine), values={}, on=on_text,
-                        problems=["Liste muss .csv, .xlsx oder .jsonl sein; Stichtag als TT.MM.JJJJ"],
-                        choices=EVENT_CHOICES)
+            return page(
+                "page_form.html.j2",
+                status=422,
+                fields=_fields(engine),
+                values={},
+                on=on_text,
+                problems=["Liste muss .csv, .xlsx oder .jsonl sein; Stichtag als TT.MM.JJJJ"],
+                choices=EVENT_CHOICES,
+            )
         tmp = Path(tempfile.mkdtemp(prefix="eligibility-upload-"))
         src = tmp / f"liste{suffix}"
         src.write_bytes(await upload.read())
@@ -132,11 +185,23 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
         if what == "bericht":
             info, rows = read_roster(src, engine.entity().facts)
-            html = render_report(engine, collect(engine, table_decisions(engine, rows, day), day, info.ignored,
-                                                 row_offset=0 if info.format == "jsonl" else 1))
+            html = render_report(
+                engine,
+                collect(
+                    engine,
+                    table_decisions(engine, rows, day),
+                    day,
+                    info.ignored,
+                    row_offset=0 if info.format == "jsonl" else 1,
+                ),
+            )
             cleanup()
             return HTMLResponse(html)
         out = tmp / "ergebnis.xlsx"
         evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
-        return FileResponse(out, filename=f"ergebnis_{day:%Y-%m-%d}.xlsx", background=BackgroundTask(cleanup),
-                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return FileResponse(
+            out,
+            filename=f"ergebnis_{day:%Y-%m-%d}.xlsx",
+            background=BackgroundTask(cleanup),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )

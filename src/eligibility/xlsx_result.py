@@ -41,8 +41,9 @@ class XlsxSheet:
     (XlsxWriter's per-cell path costs ~10 µs a cell). The rows are byte for byte what
     XlsxWriter itself writes for the same cells (tested), so the file is as valid."""
 
-    def __init__(self, path: str | Path, columns: Sequence[str], sheet: str = "Ergebnis",
-                 unique: Sequence[int] = ()) -> None:
+    def __init__(
+        self, path: str | Path, columns: Sequence[str], sheet: str = "Ergebnis", unique: Sequence[int] = ()
+    ) -> None:
         """`unique`: indexes of columns whose values seldom repeat (ids): not memoised."""
         import tempfile
 
@@ -51,10 +52,16 @@ class XlsxSheet:
         self.path = Path(path)
         self.columns = list(columns)
         self.count = 0
-        self._wb = xlsxwriter.Workbook(str(self.path), {
-            "constant_memory": True,
-            # Never let the library turn text into formulas or links: input is text.
-            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False})
+        self._wb = xlsxwriter.Workbook(
+            str(self.path),
+            {
+                "constant_memory": True,
+                # Never let the library turn text into formulas or links: input is text.
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
         self._wb.set_properties({"created": FIXED_CREATED})
         self._ws = self._wb.add_worksheet(sheet)
         self._bold = self._wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
@@ -129,8 +136,12 @@ class XlsxSheet:
         self._flush()
         self._wb.close()
         try:
-            _insert_rows(self.path, self._rows, f"A1:{_column_letter(len(self.columns) - 1)}{self.count + 1}",
-                         sheet_part="xl/worksheets/sheet1.xml")
+            _insert_rows(
+                self.path,
+                self._rows,
+                f"A1:{_column_letter(len(self.columns) - 1)}{self.count + 1}",
+                sheet_part="xl/worksheets/sheet1.xml",
+            )
         finally:
             self._rows.close()
 
@@ -305,9 +316,18 @@ def parse_keep(values: Sequence[str], facts: Mapping[str, Any], id_field: str | 
 class CaseworkerResult:
     """The `evaluate` result as a caseworker reads it, one row per input row, in order."""
 
-    def __init__(self, path: str | Path, engine: Any, entity: str | None, keep: Sequence[str], codes: bool,
-                 on: dt.date, source_name: str, headers: Mapping[str, str] | None = None,
-                 row_offset: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        engine: Any,
+        entity: str | None,
+        keep: Sequence[str],
+        codes: bool,
+        on: dt.date,
+        source_name: str,
+        headers: Mapping[str, str] | None = None,
+        row_offset: int = 1,
+    ) -> None:
         """`row_offset`: added to the data row number for "Zeile" — 1 for a spreadsheet or
         CSV (the header is row 1), 0 for JSON lines (line n is record n)."""
         self.engine = engine
@@ -325,13 +345,19 @@ class CaseworkerResult:
         facts = self.ent.facts
         cols: list[str] = ["zeile" if codes else "Zeile"]
         for f in self.keep:
-            cols.append(f if codes else (self.headers.get(f) or (facts[f].aliases[0] if facts[f].aliases
-                                                                  else facts[f].label.de)))
+            cols.append(
+                f
+                if codes
+                else (self.headers.get(f) or (facts[f].aliases[0] if facts[f].aliases else facts[f].label.de))
+            )
         for oid in self.ent.outcome_order:
             label = self.ent.outcomes[oid].spec.label.de
             cols += [oid, f"{oid}_grund"] if codes else [label, f"{label}: Begründung"]
-        cols += (["fragen", "hinweise", "regelwerk", "regelwerk_sha256"] if codes
-                 else ["Zu klären", "Hinweise", "Regelwerk", "Regelwerk SHA-256"])
+        cols += (
+            ["fragen", "hinweise", "regelwerk", "regelwerk_sha256"]
+            if codes
+            else ["Zu klären", "Hinweise", "Regelwerk", "Regelwerk SHA-256"]
+        )
         self.columns = cols
         id_field = self.ent.id_field
         self.sheet = XlsxSheet(path, cols, unique=tuple(1 + i for i, f in enumerate(self.keep) if f == id_field))
@@ -417,8 +443,13 @@ class CaseworkerResult:
         cells += ["", reason, self._ruleset, self._sha]
         self.sheet.write(cells)
 
-    def write_decided(self, number: int, record: Mapping[str, Any] | None,
-                      outcomes: Sequence[tuple[str, Any, str, str | None, str, Sequence[str]]], errors: str) -> None:
+    def write_decided(
+        self,
+        number: int,
+        record: Mapping[str, Any] | None,
+        outcomes: Sequence[tuple[str, Any, str, str | None, str, Sequence[str]]],
+        errors: str,
+    ) -> None:
         """`outcomes`: per outcome (id, value, status, rule, reason text, missing facts)."""
         self.rows += 1
         cells: list[Any] = [number + self.row_offset, *self._kept(record)]
@@ -441,8 +472,13 @@ class CaseworkerResult:
         cells += [self.questions(sorted(missing)), self.hints(record, errors), self._ruleset, self._sha]
         self.sheet.write(cells)
 
-    def write_table(self, table: Any, rows: Sequence[tuple[int, Sequence[Any], Any, str | None]],
-                    reason_of: Any, record_at: Any = None) -> None:
+    def write_table(
+        self,
+        table: Any,
+        rows: Sequence[tuple[int, Sequence[Any], Any, str | None]],
+        reason_of: Any,
+        record_at: Any = None,
+    ) -> None:
         """A decided block, in input order. `rows`: per input row (number, kept values,
         the record — or its index for `record_at`, which builds it only when a hint needs
         it —, error or None); rows without error are the table's rows, in order. The outcome cells of a row depend only on its outcomes'
@@ -464,8 +500,10 @@ class CaseworkerResult:
             per_outcome = []
             keys = []
             for oid in self.ent.outcome_order:
-                cs = [table.codes(name) for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption",
-                                                       f"{oid}_missing")]
+                cs = [
+                    table.codes(name)
+                    for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption", f"{oid}_missing")
+                ]
                 key = np.zeros(n, dtype=np.int64)
                 for c in cs:
                     key = key * max(1, len(c.values)) + c.codes
@@ -523,27 +561,40 @@ class CaseworkerResult:
                 for c, v in texts:
                     sheet.measure(c, v)
                 sheet.measure(hints_col, hints)
-            sheet.write_xml(f'<c r="A\x00"><v>{number + self.row_offset}</v></c>'
-                            + "".join([cell_xml(c, v) for c, v in enumerate(cells, start=1)]) + seg
-                            + (cell_xml(hints_col, hints) if hints else "") + tail)
+            sheet.write_xml(
+                f'<c r="A\x00"><v>{number + self.row_offset}</v></c>'
+                + "".join([cell_xml(c, v) for c, v in enumerate(cells, start=1)])
+                + seg
+                + (cell_xml(hints_col, hints) if hints else "")
+                + tail
+            )
 
     def close(self, ignored: Sequence[str] = ()) -> None:
         info = self.engine.info
-        self.sheet.info_sheet("Angaben zur Auswertung", [
-            ("Stichtag", self.on),
-            ("Regelwerk", info.name),
-            ("Version", info.version),
-            ("SHA-256 des Regelwerks", info.sha256),
-            ("Eingabedatei", self.source_name),
-            ("Zeilen gelesen", self.rows),
-            ("davon entschieden", self.decided),
-            ("davon mit offenen Fragen", self.unknown),
-            ("davon mit Fehlern", self.errors),
-            ("Nicht verwendete Spalten", ", ".join(ignored) if ignored else "keine"),
-            ("Spalte „Zeile“", ("Nummer der Datenzeile + 1, also die Zeile, wie Excel sie zeigt, wenn die "
-                                 "Kopfzeile in Zeile 1 steht (erste Datenzeile = 2); zugleich die Zeile in diesem "
-                                 "Blatt. Leerzeilen der Eingabe werden nicht mitgezählt.") if self.row_offset else
-             "Nummer des Datensatzes in der Eingabe (JSON Lines: Zeile n = Datensatz n; Leerzeilen nicht "
-             "mitgezählt)."),
-        ])
+        self.sheet.info_sheet(
+            "Angaben zur Auswertung",
+            [
+                ("Stichtag", self.on),
+                ("Regelwerk", info.name),
+                ("Version", info.version),
+                ("SHA-256 des Regelwerks", info.sha256),
+                ("Eingabedatei", self.source_name),
+                ("Zeilen gelesen", self.rows),
+                ("davon entschieden", self.decided),
+                ("davon mit offenen Fragen", self.unknown),
+                ("davon mit Fehlern", self.errors),
+                ("Nicht verwendete Spalten", ", ".join(ignored) if ignored else "keine"),
+                (
+                    "Spalte „Zeile“",
+                    (
+                        "Nummer der Datenzeile + 1, also die Zeile, wie Excel sie zeigt, wenn die "
+                        "Kopfzeile in Zeile 1 steht (erste Datenzeile = 2); zugleich die Zeile in diesem "
+                        "Blatt. Leerzeilen der Eingabe werden nicht mitgezählt."
+                    )
+                    if self.row_offset
+                    else "Nummer des Datensatzes in der Eingabe (JSON Lines: Zeile n = Datensatz n; Leerzeilen nicht "
+                    "mitgezählt).",
+                ),
+            ],
+        )
         self.sheet.close()

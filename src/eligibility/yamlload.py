@@ -54,8 +54,9 @@ class LoadedFile:
                 return None
             p = p[:-1]
 
-    def diagnostic(self, code: str, message: str, path: Path_ = (), hint: str = "", key: bool = False,
-                   column_offset: int = 0) -> Diagnostic:
+    def diagnostic(
+        self, code: str, message: str, path: Path_ = (), hint: str = "", key: bool = False, column_offset: int = 0
+    ) -> Diagnostic:
         pos = self.position(path)
         line = col = 0
         if pos is not None:
@@ -90,9 +91,17 @@ def load_yaml(path: str | Path, display_path: str | None = None) -> tuple[Loaded
         line = mark.line + 1 if mark else 0
         col = mark.column + 1 if mark else 0
         msg = (exc.problem or exc.context or "YAML syntax error").strip()
-        return None, [Diagnostic("E001", f"YAML syntax error: {msg}", shown, line, col,
-                                 "check indentation and quoting; values with ':' or '#' need quotes",
-                                 read_source_line(path, line))]
+        return None, [
+            Diagnostic(
+                "E001",
+                f"YAML syntax error: {msg}",
+                shown,
+                line,
+                col,
+                "check indentation and quoting; values with ':' or '#' need quotes",
+                read_source_line(path, line),
+            )
+        ]
     finally:
         loader.dispose()
     diags: list[Diagnostic] = []
@@ -107,20 +116,37 @@ def load_yaml(path: str | Path, display_path: str | None = None) -> tuple[Loaded
 def _pos(node: yaml.Node, key_node: yaml.Node | None = None) -> Position:
     m = node.start_mark
     offset = 1 if getattr(node, "style", None) in ("'", '"') else 0
-    return Position(m.line + 1, m.column + 1, m.column + 1 + offset,
-                    key_node.start_mark.line + 1 if key_node is not None else 0)
+    return Position(
+        m.line + 1, m.column + 1, m.column + 1 + offset, key_node.start_mark.line + 1 if key_node is not None else 0
+    )
 
 
-def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, Position], diags: list[Diagnostic],
-             shown: str, real: str, constructor: yaml.SafeLoader, depth: int,
-             key_node: yaml.Node | None = None) -> Any:
+def _convert(
+    node: yaml.Node,
+    path: Path_,
+    positions: dict[Path_, Position],
+    diags: list[Diagnostic],
+    shown: str,
+    real: str,
+    constructor: yaml.SafeLoader,
+    depth: int,
+    key_node: yaml.Node | None = None,
+) -> Any:
     positions[path] = _pos(node, key_node)
     line = node.start_mark.line + 1
     col = node.start_mark.column + 1
     if node.tag not in _ALLOWED_TAGS:
-        diags.append(Diagnostic("E002", f"YAML tag '{node.tag}' is not allowed in rule files", shown, line, col,
-                                "rule files are data: remove the tag and write the value as plain YAML",
-                                read_source_line(real, line)))
+        diags.append(
+            Diagnostic(
+                "E002",
+                f"YAML tag '{node.tag}' is not allowed in rule files",
+                shown,
+                line,
+                col,
+                "rule files are data: remove the tag and write the value as plain YAML",
+                read_source_line(real, line),
+            )
+        )
         return None
     if depth > 64:
         diags.append(Diagnostic("E001", "nesting too deep", shown, line, col))
@@ -130,43 +156,76 @@ def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, Position], dia
         seen: dict[Any, int] = {}
         for knode, vnode in node.value:
             if knode.tag not in _ALLOWED_TAGS or not isinstance(knode, yaml.ScalarNode):
-                diags.append(Diagnostic("E002", "mapping keys must be plain scalars", shown,
-                                        knode.start_mark.line + 1, knode.start_mark.column + 1,
-                                        "", read_source_line(real, knode.start_mark.line + 1)))
+                diags.append(
+                    Diagnostic(
+                        "E002",
+                        "mapping keys must be plain scalars",
+                        shown,
+                        knode.start_mark.line + 1,
+                        knode.start_mark.column + 1,
+                        "",
+                        read_source_line(real, knode.start_mark.line + 1),
+                    )
+                )
                 continue
             key = _scalar(knode, constructor, diags, shown, real)
             if isinstance(key, (dt.date, float)) or key is None:
                 key = knode.value
             if key in seen:
                 kl = knode.start_mark.line + 1
-                diags.append(Diagnostic("E003", f"duplicate key '{key}' (first at line {seen[key]})", shown, kl,
-                                        knode.start_mark.column + 1, "remove or rename one of them",
-                                        read_source_line(real, kl)))
+                diags.append(
+                    Diagnostic(
+                        "E003",
+                        f"duplicate key '{key}' (first at line {seen[key]})",
+                        shown,
+                        kl,
+                        knode.start_mark.column + 1,
+                        "remove or rename one of them",
+                        read_source_line(real, kl),
+                    )
+                )
                 continue
             seen[key] = knode.start_mark.line + 1
             out[key] = _convert(vnode, path + (key,), positions, diags, shown, real, constructor, depth + 1, knode)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), positions, diags, shown, real, constructor, depth + 1)
-                for i, item in enumerate(node.value)]
+        return [
+            _convert(item, path + (i,), positions, diags, shown, real, constructor, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
     assert isinstance(node, yaml.ScalarNode)  # the composer builds mapping, sequence and scalar nodes only
     return _scalar(node, constructor, diags, shown, real)
 
 
-def _scalar(node: yaml.ScalarNode, constructor: yaml.SafeLoader, diags: list[Diagnostic], shown: str,
-            real: str) -> Any:
+def _scalar(node: yaml.ScalarNode, constructor: yaml.SafeLoader, diags: list[Diagnostic], shown: str, real: str) -> Any:
     try:
         value = constructor.construct_object(node, deep=True)
     except (ValueError, yaml.constructor.ConstructorError, OverflowError):
         line = node.start_mark.line + 1
         if node.tag == "tag:yaml.org,2002:timestamp":
-            diags.append(Diagnostic("E007", f"'{node.value}' is not a real date", shown, line,
-                                    node.start_mark.column + 1,
-                                    "write dates as YYYY-MM-DD and check the day exists (e.g. 2016-02-29 but not 2017-02-29)",
-                                    read_source_line(real, line)))
+            diags.append(
+                Diagnostic(
+                    "E007",
+                    f"'{node.value}' is not a real date",
+                    shown,
+                    line,
+                    node.start_mark.column + 1,
+                    "write dates as YYYY-MM-DD and check the day exists (e.g. 2016-02-29 but not 2017-02-29)",
+                    read_source_line(real, line),
+                )
+            )
         else:
-            diags.append(Diagnostic("E006", f"cannot read value '{node.value}'", shown, line,
-                                    node.start_mark.column + 1, "", read_source_line(real, line)))
+            diags.append(
+                Diagnostic(
+                    "E006",
+                    f"cannot read value '{node.value}'",
+                    shown,
+                    line,
+                    node.start_mark.column + 1,
+                    "",
+                    read_source_line(real, line),
+                )
+            )
         return None
     if isinstance(value, dt.datetime):
         return value.date()
