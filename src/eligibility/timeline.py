@@ -121,13 +121,14 @@ class TimelineBuilder:
         ]
         seen: set[int] = set()
         self.computed = [n for n in self.computed if not (id(n) in seen or seen.add(id(n)))]  # type: ignore[func-returns-value]
+        # Literal nodes carry their value on the AST (typed as the base Node).
         self.literals = sorted(
             {
-                n.ast.value
-                for n in nodes  # type: ignore[attr-defined]
-                if n.kind == "literal" and isinstance(n.ast.value, dt.date)
+                n.ast.value  # type: ignore[attr-defined]
+                for n in nodes
+                if n.kind == "literal" and isinstance(n.ast.value, dt.date)  # type: ignore[attr-defined]
             }
-        )  # type: ignore[attr-defined]
+        )
         # Validity boundaries: rules, outcomes, parameter versions, the rule set.
         self.static: dict[dt.date, list[tuple[str, Label]]] = {}
         m = crs.model

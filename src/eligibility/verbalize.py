@@ -140,7 +140,7 @@ class Verbalizer:
             op = node.name
             if op in ("in", "not in") and right.kind == "list":
                 values = [
-                    self.enum_value(left, c.ast.value)
+                    self.enum_value(left, c.ast.value)  # type: ignore[attr-defined]
                     if c.kind == "literal" and isinstance(c.ast.value, str)  # type: ignore[attr-defined]
                     else self.text(c, False)
                     for c in right.kids
