@@ -413,20 +413,8 @@ class CsvBlockWriter:
         n = len(table)
         if n == 0:
             return b"", 0, 0
-        per_outcome = []
-        keys = []
-        for oid in self.ent.outcome_order:
-            cs = [
-                table.codes(name)
-                for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption", f"{oid}_missing")
-            ]
-            key = np.zeros(n, dtype=np.int64)
-            for c in cs:
-                key = key * max(1, len(c.values)) + c.codes
-            per_outcome.append((oid, cs))
-            keys.append(key)
-        # One key per row over all outcomes; rows with the same key have the same cells.
-        firsts, inverse = _group(keys)
+        # Rows with the same outcome state over all outcomes have the same cells.
+        per_outcome, firsts, inverse = outcome_groups(table, self.ent.outcome_order)
         segs: list[str] = []
         unknown_combo = np.zeros(len(firsts), dtype=bool)
         for j, row in enumerate(firsts.tolist()):
@@ -472,6 +460,26 @@ class CsvBlockWriter:
         data = memoryview(lines.buffers()[2])[int(offsets[lines.offset]) : int(offsets[lines.offset + n])]
         unknown = int(np.count_nonzero(unknown_combo[inverse] & ~has_error))
         return bytes(data), int(np.count_nonzero(has_error)), unknown
+
+
+def outcome_groups(table: Any, outcome_order: Sequence[str]) -> tuple[list[tuple[str, list[Any]]], Any, Any]:
+    """A decision table's rows grouped by their state in every outcome (value, status, rule,
+    assumption, missing facts): per outcome its coded columns, each group's first row, and
+    each row's group. The writers format one row per group and repeat it."""
+    n = len(table)
+    per_outcome = []
+    keys = []
+    for oid in outcome_order:
+        cs = [
+            table.codes(name) for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption", f"{oid}_missing")
+        ]
+        key = np.zeros(n, dtype=np.int64)
+        for c in cs:
+            key = key * max(1, len(c.values)) + c.codes
+        per_outcome.append((oid, cs))
+        keys.append(key)
+    firsts, inverse = _group(keys)
+    return per_outcome, firsts, inverse
 
 
 def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -485,9 +485,8 @@ class CaseworkerResult:
         (value, status, rule, assumption, missing facts); a block has few distinct
         combinations, so their XML is built once per combination (as the CSV block writer
         does) and each row adds its number, kept columns and hints."""
-        import numpy as np
 
-        from .batch import _group
+        from .batch import outcome_groups
 
         sheet = self.sheet
         n = len(table)
@@ -497,19 +496,7 @@ class CaseworkerResult:
             # The same two cells end every row: measured here, as the row-wise path measures them.
             sheet.measure(len(self.columns) - 2, self._ruleset)
             sheet.measure(len(self.columns) - 1, self._sha)
-            per_outcome = []
-            keys = []
-            for oid in self.ent.outcome_order:
-                cs = [
-                    table.codes(name)
-                    for name in (oid, f"{oid}_status", f"{oid}_rule", f"{oid}_assumption", f"{oid}_missing")
-                ]
-                key = np.zeros(n, dtype=np.int64)
-                for c in cs:
-                    key = key * max(1, len(c.values)) + c.codes
-                per_outcome.append((oid, cs))
-                keys.append(key)
-            firsts, inverse = _group(keys)
+            per_outcome, firsts, inverse = outcome_groups(table, self.ent.outcome_order)
             segments: list[tuple[str, list[tuple[int, str]], bool]] = []
             for row in firsts.tolist():
                 texts: list[tuple[int, str]] = []
