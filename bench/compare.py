@@ -36,7 +36,7 @@ import json, resource, sys, time, datetime as dt
 t0 = time.perf_counter()
 kind, n, on = sys.argv[1], int(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
 sys.path.insert(0, sys.argv[4])
-from eligibility.synth import records
+from eligibility.apps.synth import records
 rows = [] if kind == "csv" else [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
                                   for r in records(n, seed=42, reference=dt.date(2024, 6, 1))]
 def rss():
@@ -81,8 +81,8 @@ elif kind in ("single", "single_model"):
 elif kind == "csv":
     import tempfile, os
     from eligibility import Engine
-    from eligibility.batch import evaluate_roster
-    from eligibility.synth import write_roster
+    from eligibility.apps.evaluate import evaluate_roster
+    from eligibility.apps.synth import write_roster
     engine = Engine.load(); t_ready = time.perf_counter()
     d = tempfile.mkdtemp(); src = os.path.join(d, "in.csv"); dst = os.path.join(d, "out.csv")
     write_roster(src, n, seed=42, reference=dt.date(2024, 6, 1))
@@ -116,7 +116,7 @@ elif kind in ("zen", "zen_trace"):
     dt_s = time.perf_counter() - t
 elif kind == "durable":
     from eligibility import Engine
-    from eligibility.durable_bridge import DurableEngine
+    from eligibility.eval.durable import DurableEngine
     engine = Engine.load(); bridge = DurableEngine(engine); bridge.decide(rows[0], on); t_ready = time.perf_counter()
     t = time.perf_counter()
     for r in rows:
@@ -143,7 +143,7 @@ def agreement(n: int) -> dict[str, int]:
     import handwritten
 
     from eligibility import Engine
-    from eligibility.synth import records
+    from eligibility.apps.synth import records
 
     engine = Engine.load()
     rows = [
@@ -165,7 +165,7 @@ def agreement(n: int) -> dict[str, int]:
     except ImportError:
         pass
     try:
-        from eligibility.durable_bridge import DurableEngine
+        from eligibility.eval.durable import DurableEngine
 
         bridge = DurableEngine(engine)
         peers["durable"] = bridge.decide

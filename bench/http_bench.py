@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from eligibility.synth import records
+from eligibility.apps.synth import records
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "eligibility.cli", "serve", "--port", str(port), "--reload-seconds", "0"],
+        [sys.executable, "-m", "eligibility", "serve", "--port", str(port), "--reload-seconds", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

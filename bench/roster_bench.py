@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time, datetime as dt
 t0 = time.perf_counter()
 from eligibility import Engine
-from eligibility.batch import evaluate_roster
+from eligibility.apps.evaluate import evaluate_roster
 engine = Engine.load()
 t1 = time.perf_counter()
 s = evaluate_roster(engine, sys.argv[1], dt.date(2018, 9, 15), sys.argv[2])
@@ -43,7 +43,7 @@ def roster(data: Path, n: int, fmt: str) -> Path:
             [
                 py,
                 "-m",
-                "eligibility.cli",
+                "eligibility",
                 "generate-roster",
                 "--rows",
                 str(n),
@@ -60,7 +60,7 @@ def roster(data: Path, n: int, fmt: str) -> Path:
     if not src.exists():
         # The same rows in the other format; unreadable rows (a few broken bytes) are left out.
         subprocess.run(
-            [py, "-m", "eligibility.cli", "convert", str(csv_src), "--out", str(src)]
+            [py, "-m", "eligibility", "convert", str(csv_src), "--out", str(src)]
             + (["--style", "plain"] if fmt == "jsonl" else []),
             capture_output=True,
         )

@@ -11,7 +11,7 @@ import resource
 import time
 
 from eligibility import Engine
-from eligibility.synth import records
+from eligibility.apps.synth import records
 
 
 def main() -> None:

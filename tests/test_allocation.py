@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.allocation import (
+from eligibility.apps.allocation import (
     AllocationError,
     count_lastenausgleich,
     im_budgets,
@@ -20,9 +20,9 @@ from eligibility.allocation import (
     parse_amount,
     parse_count,
 )
-from eligibility.batch import evaluated_rows, table_decisions
-from eligibility.cli import main
-from eligibility.rosters import read_roster
+from eligibility.apps.evaluate import evaluated_rows, table_decisions
+from eligibility.cli.main import main
+from eligibility.io.rosters import read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTY = ROOT / "examples" / "roster_landkreis_beispiel.csv"

@@ -73,8 +73,8 @@ def test_entity_with_computed_amounts_uses_the_per_record_path_with_the_same_ans
 
 
 def test_evaluate_csv_through_the_batch_path_is_byte_identical_to_the_per_record_path(tmp_path):
-    from eligibility.batch import columns_for, decision_row, error_row, evaluate_roster, evaluated_rows
-    from eligibility.rosters import RosterWriter, read_roster
+    from eligibility.apps.evaluate import columns_for, decision_row, error_row, evaluate_roster, evaluated_rows
+    from eligibility.io.rosters import RosterWriter, read_roster
 
     src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
     for lang in ("de", "en"):
@@ -91,9 +91,9 @@ def test_evaluate_csv_through_the_batch_path_is_byte_identical_to_the_per_record
 
 
 def test_report_counts_are_the_same_through_both_paths():
-    from eligibility.batch import evaluated_rows, table_decisions
-    from eligibility.report import collect
-    from eligibility.rosters import read_roster
+    from eligibility.apps.evaluate import evaluated_rows, table_decisions
+    from eligibility.apps.report import collect
+    from eligibility.io.rosters import read_roster
 
     src = ROOT / "examples" / "roster_landkreis_beispiel.csv"
     on = dt.date(2018, 9, 15)
@@ -147,7 +147,7 @@ def test_a_date_beyond_the_computable_calendar_is_the_same_field_error_on_every_
 def test_a_reference_date_beyond_the_computable_calendar_is_refused_with_a_message():
     from click.testing import CliRunner
 
-    from eligibility.cli import main
+    from eligibility.cli.main import main
 
     r = CliRunner().invoke(
         main, ["check", str(ROOT / "examples" / "anerkannter_fluechtling.yaml"), "--on", "9999-12-31"]

@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cases import citations
-from eligibility.cli import main
+from eligibility.apps.cases import citations
+from eligibility.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

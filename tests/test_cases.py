@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.cases import EngineCache, find_cases, run_case
+from eligibility.apps.cases import EngineCache, find_cases, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = find_cases([ROOT / "cases"])

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from strategies import person_records, reference_dates
 
 from eligibility import Engine
-from eligibility.decision import Decision
-from eligibility.evaluator import explain_node, make_env
-from eligibility.explain_compiler import compile_explainer
-from eligibility.records import normalize
-from eligibility.values import UNKNOWN, to_json_value
+from eligibility.decision.model import Decision
+from eligibility.decision.records import normalize
+from eligibility.eval.evaluator import explain_node, make_env
+from eligibility.eval.explaining import compile_explainer
+from eligibility.lang.values import UNKNOWN, to_json_value
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()

@@ -12,7 +12,7 @@ from eligibility import Engine
 
 durable = pytest.importorskip("durable.engine", reason="optional extra eligibility[durable] not installed")
 
-from eligibility.durable_bridge import DurableEngine  # noqa: E402
+from eligibility.eval.durable import DurableEngine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load(ROOT / "rules")

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eligibility import Engine
-from eligibility.compiler import Env
-from eligibility.evaluator import make_env
-from eligibility.expressions import ExpressionError, parse
-from eligibility.values import NEVER, UNKNOWN, add_months
+from eligibility.compile.compiler import Env
+from eligibility.eval.evaluator import make_env
+from eligibility.lang.syntax import ExpressionError, parse
+from eligibility.lang.values import NEVER, UNKNOWN, add_months
 
 MINI = """ruleset:
   name: mini
@@ -243,7 +243,7 @@ def known_reference(expr: str, env: dict, on: dt.date):
 @settings(max_examples=150, deadline=None)
 @given(known_formulas, truth, truth, truth, st.sampled_from([U, NEVER, dt.date(2019, 1, 1), dt.date(2021, 1, 1)]))
 def test_known_is_the_same_on_every_evaluation_path(tmp_path_factory, expr, va, vb, vc, vd):
-    from eligibility.evaluator import explain_node
+    from eligibility.eval.evaluator import explain_node
 
     tmp = tmp_path_factory.mktemp("known")
     on = dt.date(2020, 1, 1)

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import FIELDS, person_records, reference_dates
 
-from eligibility import Engine, rosters
-from eligibility.batch import CsvBlockWriter, evaluate_roster
-from eligibility.rosters import read_csv, read_csv_blocks
-from eligibility.synth import GERMAN_HEADERS
+from eligibility import Engine
+from eligibility.apps.evaluate import CsvBlockWriter, evaluate_roster
+from eligibility.apps.synth import GERMAN_HEADERS
+from eligibility.io import rosters
+from eligibility.io.rosters import read_csv, read_csv_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -251,9 +252,9 @@ def test_block_writer_quotes_like_csv_writer(fields, delimiter, eol):
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_fast_csv_output_equals_the_row_writer_on_a_dirty_roster(tmp_path, lang):
-    from eligibility.batch import _table_rows, columns_for
-    from eligibility.rosters import RosterWriter, read_roster
-    from eligibility.synth import write_roster
+    from eligibility.apps.evaluate import _table_rows, columns_for
+    from eligibility.apps.synth import write_roster
+    from eligibility.io.rosters import RosterWriter, read_roster
 
     src = tmp_path / "in.csv"
     write_roster(src, 3000, seed=5, dirty_rate=0.05, broken_encoding_rows=3)
@@ -309,8 +310,8 @@ def test_a_pandas_frame_equals_the_record_path():
 def test_fast_csv_output_for_a_record_type_with_computed_amounts(tmp_path):
     # Post applications compute amounts, so their table comes from the per-record path;
     # the CSV written from it is still the row writer's, byte for byte.
-    from eligibility.batch import _table_rows, columns_for
-    from eligibility.rosters import RosterWriter, read_roster
+    from eligibility.apps.evaluate import _table_rows, columns_for
+    from eligibility.io.rosters import RosterWriter, read_roster
 
     src = tmp_path / "stellen.csv"
     src.write_text(
@@ -333,7 +334,7 @@ def test_fast_csv_output_for_a_record_type_with_computed_amounts(tmp_path):
 def test_the_strip_class_is_exactly_what_python_strips():
     import pyarrow.compute as pc
 
-    from eligibility.records import STRIP_CLASS
+    from eligibility.decision.records import STRIP_CLASS
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     matched = pc.match_substring_regex(pa.array(chars), rf"^{STRIP_CLASS}$").to_pylist()

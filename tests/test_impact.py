@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cli import main
-from eligibility.impact import impact, load_side
-from eligibility.rosters import read_roster
-from eligibility.synth import write_roster
+from eligibility.apps.impact import impact, load_side
+from eligibility.apps.synth import write_roster
+from eligibility.cli.main import main
+from eligibility.io.rosters import read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "amendments" / "ukraine_2022"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from eligibility import Engine
-from eligibility.batch import evaluated_rows
-from eligibility.report import collect, render_report
-from eligibility.rosters import read_roster
+from eligibility.apps.evaluate import evaluated_rows
+from eligibility.apps.report import collect, render_report
+from eligibility.io.rosters import read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -38,8 +38,8 @@ def test_counts_add_up(report_data):
 def test_one_population_every_total_agrees(tmp_path, report_data):
     """The status chart, the cards, the Gemeinde table, evaluate and upcoming count the
     same persons and the same error rows."""
-    from eligibility.batch import evaluate_roster, table_decisions
-    from eligibility.upcoming import upcoming_changes
+    from eligibility.apps.evaluate import evaluate_roster, table_decisions
+    from eligibility.apps.upcoming import upcoming_changes
 
     d = report_data
     assert sum(d.statuses.values()) == d.total.persons
@@ -68,7 +68,7 @@ def test_one_population_every_total_agrees(tmp_path, report_data):
     # the § 29d count of the report is the count allocation divides the budget by
     from click.testing import CliRunner
 
-    from eligibility.cli import main
+    from eligibility.cli.main import main
 
     r = CliRunner().invoke(main, ["allocation", str(EXAMPLE), "--year", "2018"])
     assert f"Gezählte Personen: {d.total.yes['lastenausgleich']}" in r.output

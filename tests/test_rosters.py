@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from strategies import person_records
 
 from eligibility import Engine
-from eligibility.batch import evaluate_roster
-from eligibility.cli import main
-from eligibility.rosters import read_roster
-from eligibility.synth import GERMAN_HEADERS, write_roster
+from eligibility.apps.evaluate import evaluate_roster
+from eligibility.apps.synth import GERMAN_HEADERS, write_roster
+from eligibility.cli.main import main
+from eligibility.io.rosters import read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -225,7 +225,7 @@ def test_evaluate_cli_bad_input(tmp_path):
 def test_progress_bar_on_a_terminal_only():
     import io
 
-    from eligibility.batch import count_rows, progress_line, terminal_progress
+    from eligibility.apps.evaluate import count_rows, progress_line, terminal_progress
 
     assert count_rows(ROOT / "examples" / "roster_landkreis_beispiel.csv") == 1500
     assert progress_line(750, 1500, 1234.0, width=10) == "[#####.....]  50.0 %  750 von 1.500 Zeilen (1.234/s)"

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cli import main
-from eligibility.forms import countries, country_forms, declared_forms, fold
-from eligibility.records import convert_value, normalize
-from eligibility.rosters import read_roster
-from eligibility.values import UNKNOWN
+from eligibility.cli.main import main
+from eligibility.decision.records import convert_value, normalize
+from eligibility.io import rosters as rosters_module
+from eligibility.io.rosters import read_roster
+from eligibility.lang.values import UNKNOWN
+from eligibility.source.forms import countries, country_forms, declared_forms, fold
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -357,7 +358,7 @@ def test_a_two_row_header_is_joined(tmp_path, baseline):
 
 
 def test_a_merged_group_cell_over_two_columns_is_joined():
-    from eligibility.headers import find_header
+    from eligibility.io.headers import find_header
 
     h = find_header(
         [
@@ -458,8 +459,8 @@ def test_every_roster_command_stops_on_a_missing_column(tmp_path, command):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from eligibility.batch import evaluate_roster  # noqa: E402
-from eligibility.synth import GERMAN_HEADERS  # noqa: E402
+from eligibility.apps.evaluate import evaluate_roster  # noqa: E402
+from eligibility.apps.synth import GERMAN_HEADERS  # noqa: E402
 
 COLS = list(GERMAN_HEADERS)
 BROKEN = [
@@ -722,7 +723,7 @@ def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_pa
     src.write_bytes(b"\r\n".join(lines) + b"\r\n")
     for read in (
         lambda: read_roster(src, FACTS),
-        lambda: __import__("eligibility.rosters").rosters.read_csv(src, FACTS),
+        lambda: rosters_module.read_csv(src, FACTS),
     ):
         info, rows = read()
         rows = list(rows)

@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility import Engine
-from eligibility.batch import evaluate_roster
-from eligibility.cells import TRIGGERS, is_dangerous, neutralise, restore, xlsx_text
-from eligibility.cli import main
-from eligibility.rosters import read_roster
-from eligibility.synth import GERMAN_HEADERS
+from eligibility.apps.evaluate import evaluate_roster
+from eligibility.apps.synth import GERMAN_HEADERS
+from eligibility.cli.main import main
+from eligibility.io.cells import TRIGGERS, is_dangerous, neutralise, restore, xlsx_text
+from eligibility.io.rosters import read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -301,7 +301,7 @@ def test_evaluate_answers_an_undecidable_record_on_every_format(tmp_path, fmt):
 
 
 def test_within_months_are_calendar_months():
-    from eligibility.upcoming import add_months, window_end
+    from eligibility.apps.upcoming import add_months, window_end
 
     assert window_end(dt.date(2018, 1, 31), "1m") == dt.date(2018, 2, 28)
     assert window_end(dt.date(2020, 1, 31), "1m") == dt.date(2020, 2, 29)
@@ -362,7 +362,7 @@ def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from eligibility.service import create_app
+    from eligibility.service.app import create_app
 
     src = tmp_path / "in.csv"
     hostile_csv(src, CSV_HOSTILE)
@@ -393,7 +393,7 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
     constant-memory cell XML for the same cells."""
     import xlsxwriter
 
-    from eligibility.xlsx_result import FIXED_CREATED, XlsxSheet
+    from eligibility.io.xlsx_result import FIXED_CREATED, XlsxSheet
 
     cols = ["n", "text", "date", "flag", "float", "neg"]
     cells = [
@@ -456,7 +456,7 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
 def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkeypatch, fmt, quoted):
     """Should the column-wise engine fail on one record, that record is an error row and
     the others of its block are decided (both CSV readers, XLSX, the report's pairs)."""
-    from eligibility.batch import UNDECIDABLE, table_decisions
+    from eligibility.apps.evaluate import UNDECIDABLE, table_decisions
 
     engine = Engine.load()
     real = engine.decide_table
@@ -497,9 +497,9 @@ def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkey
 def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
     """write_table (combinations built once per block) writes what write_decided writes row
     by row."""
-    from eligibility.batch import decide_chunk
-    from eligibility.explain import short_reason
-    from eligibility.xlsx_result import CaseworkerResult, parse_keep
+    from eligibility.apps.evaluate import decide_chunk
+    from eligibility.io.xlsx_result import CaseworkerResult, parse_keep
+    from eligibility.text.render import short_reason
 
     if name == "jsonl":
         src = tmp_path / "in.jsonl"

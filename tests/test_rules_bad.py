@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eligibility import Engine, RuleSetError
-from eligibility.validate import validate
+from eligibility.apps.validate import validate
 
 BAD = Path(__file__).parent / "rules_bad"
 DIRS = sorted(d for d in BAD.iterdir() if d.is_dir())

@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cli import main
-from eligibility.ruledocs import render_docs
+from eligibility.apps.docs import render_docs
+from eligibility.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()
@@ -244,7 +244,7 @@ def test_funding_period_amendment_of_28_08_2019_changes_only_the_period():
 
 
 def test_decision_json_schema_in_docs_is_current():
-    from eligibility.decision import Decision
+    from eligibility.decision.model import Decision
 
     committed = json.loads((ROOT / "docs" / "decision.schema.json").read_text(encoding="utf-8"))
     assert committed == Decision.model_json_schema(), "regenerate docs/decision.schema.json (see docs/developer.md)"

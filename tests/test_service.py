@@ -11,7 +11,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from eligibility import Engine  # noqa: E402
-from eligibility.service import create_app, warn_if_exposed  # noqa: E402
+from eligibility.service.app import create_app, warn_if_exposed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = create_app(reload_seconds=None)

@@ -11,7 +11,7 @@ pytest.importorskip("fastapi")
 import uvicorn  # noqa: E402
 from browser import launch  # noqa: E402
 
-from eligibility.service import create_app  # noqa: E402
+from eligibility.service.app import create_app  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

@@ -6,7 +6,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from eligibility.service import create_app  # noqa: E402
+from eligibility.service.app import create_app  # noqa: E402
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(reload_seconds=None))
 

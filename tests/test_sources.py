@@ -11,10 +11,10 @@ import yaml
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cases import load_case
-from eligibility.cli import main
-from eligibility.ruledocs import render_docs
-from eligibility.sources import KIND_LABELS, Cited, localize
+from eligibility.apps.cases import load_case
+from eligibility.apps.docs import render_docs
+from eligibility.cli.main import main
+from eligibility.source.citations import KIND_LABELS, Cited, localize
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = Engine.load()

@@ -112,7 +112,7 @@ def test_timeline_cli_text_json_html(tmp_path):
 
     from click.testing import CliRunner
 
-    from eligibility.cli import main
+    from eligibility.cli.main import main
 
     example = Path(__file__).resolve().parents[1] / "examples" / "ukraine_in_gu.yaml"
     r = CliRunner().invoke(main, ["timeline", str(example), "--from", "2022-01-01", "--to", "2024-12-31"])
@@ -135,7 +135,7 @@ def test_check_shows_since_and_next_change():
 
     from click.testing import CliRunner
 
-    from eligibility.cli import main
+    from eligibility.cli.main import main
 
     example = Path(__file__).resolve().parents[1] / "examples" / "anerkannter_fluechtling.yaml"
     r = CliRunner().invoke(main, ["check", str(example), "--brief"])
@@ -150,7 +150,7 @@ def test_upcoming_on_the_example_roster(tmp_path):
 
     from click.testing import CliRunner
 
-    from eligibility.cli import main
+    from eligibility.cli.main import main
 
     roster = Path(__file__).resolve().parents[1] / "examples" / "roster_landkreis_beispiel.csv"
     out = tmp_path / "anstehend.csv"
@@ -166,7 +166,7 @@ def test_upcoming_on_the_example_roster(tmp_path):
     assert dates == sorted(dates) and all(dt.date(2018, 9, 15) < d <= dt.date(2018, 12, 14) for d in dates)
     # each listed change really happens: decide the day before and the day
     engine = ENGINE
-    from eligibility.rosters import read_roster
+    from eligibility.io.rosters import read_roster
 
     _, roster_rows = read_roster(roster, engine.entity().facts)
     records = {r.number: r.record for r in roster_rows}

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility import Engine
-from eligibility.cli import main
-from eligibility.validate import validate
+from eligibility.apps.validate import validate
+from eligibility.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,7 +139,7 @@ def test_the_rule_file_schema_is_current_and_accepts_the_shipped_rules():
     import jsonschema
     import yaml
 
-    from eligibility.model import rule_file_schema
+    from eligibility.source.model import rule_file_schema
 
     committed = json.loads((ROOT / "docs" / "rule-file.schema.json").read_text(encoding="utf-8"))
     assert committed == rule_file_schema(), "run: eligibility schema --rule-file > docs/rule-file.schema.json"

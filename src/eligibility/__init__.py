@@ -8,8 +8,8 @@ try:
 except PackageNotFoundError:  # running from a checkout that was never installed
     __version__ = "0.0.0+unknown"
 
-from .decision import Decision, InvalidRecord, OutcomeDecision  # noqa: E402
-from .diagnostics import Diagnostic, RuleSetError  # noqa: E402
-from .engine import Engine  # noqa: E402
+from eligibility.decision.model import Decision, InvalidRecord, OutcomeDecision  # noqa: E402
+from eligibility.diagnostics import Diagnostic, RuleSetError  # noqa: E402
+from eligibility.engine import Engine  # noqa: E402
 
 __all__ = ["Engine", "Decision", "OutcomeDecision", "InvalidRecord", "RuleSetError", "Diagnostic", "__version__"]

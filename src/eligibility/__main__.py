@@ -1,6 +1,6 @@
 """`python -m eligibility`: the same command line as `eligibility`."""
 
-from .cli import main
+from eligibility.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -8,20 +8,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import __version__
-from .compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
-from .decision import SCHEMA_VERSION, Decision, RuleSetInfo
-from .evaluator import evaluate_entity
-from .explain import render
-from .loader import load_model
-from .records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
-from .sources import localize
+from eligibility import __version__
+from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
+from eligibility.decision.model import SCHEMA_VERSION, Decision, RuleSetInfo
+from eligibility.decision.records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
+from eligibility.eval.evaluator import evaluate_entity
+from eligibility.source.citations import localize
+from eligibility.source.loader import load_model
+from eligibility.text.render import render
 
 DateLike = dt.date | str | None
 
 if TYPE_CHECKING:
-    from .columnar import DecisionTable
-    from .timeline import Interval, Timeline
+    from eligibility.apps.timeline import Interval, Timeline
+    from eligibility.eval.columnar import DecisionTable
 
 
 def default_rules_dir() -> Path:
@@ -235,7 +235,13 @@ class Engine:
         list of dicts, or a pandas/polars DataFrame or an Arrow table. Returns one row per
         record, in input order: the id, and per outcome its value, deciding rule, status
         and missing facts, plus field errors. Same answers as `decide` (property-tested)."""
-        from .columnar import BatchEvaluator, DecisionTable, columns_from_table, decide_columns, records_from_table
+        from eligibility.eval.columnar import (
+            BatchEvaluator,
+            DecisionTable,
+            columns_from_table,
+            decide_columns,
+            records_from_table,
+        )
 
         day = coerce_date(on)
         ent = self.entity(entity)
@@ -304,7 +310,7 @@ class Engine:
         return table
 
     def _table_per_record(self, recs: list[Any], day: dt.date, entity: str, info: dict[str, str]) -> DecisionTable:
-        from .columnar import DecisionTable
+        from eligibility.eval.columnar import DecisionTable
 
         ent = self.entity(entity)
         cols: dict[str, list[Any]] = {"record_id": []}
@@ -352,7 +358,7 @@ class Engine:
         return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
 
     def _word(self, entity: str, oid: str, iv: Interval, lang: str) -> str:
-        from .explain import value_text
+        from eligibility.text.render import value_text
 
         if iv.status == "unknown":
             return "noch offen" if lang == "de" else "unknown"
@@ -369,7 +375,7 @@ class Engine:
         deciding rule and what starts it, computed exactly from the change points the
         rules and the record imply. Default start: the rule set's first day; default end:
         one year after the last change point."""
-        from .timeline import TimelineBuilder, build_timeline
+        from eligibility.apps.timeline import TimelineBuilder, build_timeline
 
         ent = self.entity(entity)
         builder = self._builders.get(ent.name)

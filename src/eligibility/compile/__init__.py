@@ -1,0 +1,1 @@
+"""From the validated rule model to the compiled form the evaluators run, with load-time checks."""

@@ -1,0 +1,1 @@
+"""The decision: the public model, person records as input, and their validation."""

@@ -1,0 +1,418 @@
+"""Evaluate one record on one reference date: outcome values, the deciding rules,
+the minimal missing facts, and (on request) the explanation tree."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from eligibility.compile.compiler import (
+    CNode,
+    CompiledEntity,
+    CompiledOutcome,
+    CompiledRule,
+    CompiledRuleSet,
+    Env,
+    OutcomeResult,
+    parameter_version,
+)
+from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
+from eligibility.source.model import Text
+
+
+def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
+    if t is None:
+        return {"de": fallback, "en": fallback}
+    return {"de": t.de, "en": t.en or t.de}
+
+
+def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date) -> Env:
+    return Env(entity, facts, on, crs.params_on(on), crs.rules_on(entity.name, on))
+
+
+# ---------------------------------------------------------------- missing facts
+
+
+def missing_of(node: CNode | None, env: Env, memo: dict[int, frozenset[str]]) -> frozenset[str]:
+    """Facts whose value could change this node's unknown value. Children that are
+    known contribute nothing: in `a and b` with b false the result is known anyway."""
+    if node is None:
+        return frozenset()
+    if node.fn(env) is not UNKNOWN:
+        return frozenset()
+    if node.kind == "fact":
+        return frozenset((node.name,))
+    if node.kind == "derived":
+        return missing_of(env.entity.derived[node.name].node, env, memo)
+    if node.kind == "outcome":
+        return outcome_missing(env.entity.outcomes[node.name], env.outcome(node.name), env, memo)
+    if node.kind in ("param", "literal", "stichtag"):
+        return frozenset()
+    out: frozenset[str] = frozenset()
+    for kid in node.kids:
+        out |= missing_of(kid, env, memo)
+    return out
+
+
+def outcome_missing(
+    oc: CompiledOutcome, result: OutcomeResult, env: Env, memo: dict[int, frozenset[str]]
+) -> frozenset[str]:
+    key = id(oc)
+    if key in memo:
+        return memo[key]
+    memo[key] = frozenset()  # guards against re-entry; outcome cycles are rejected at load
+    out: frozenset[str] = frozenset()
+    if result.value is UNKNOWN:
+        for rule in result.open_rules:
+            out |= missing_of(rule.cond, env, memo)
+            if rule.compute is not None:
+                out |= missing_of(rule.compute, env, memo)
+    memo[key] = out
+    return out
+
+
+# ---------------------------------------------------------------- explanation
+
+# A decision is built as plain data in the JSON shape of `decision.Decision` (keys in its
+# field order, every field present), so that the JSON path never builds a model and the
+# model path validates the whole decision once, in Rust. Static parts (labels, sources)
+# are shared between decisions: treat the data as read-only.
+
+
+def _value(node: CNode, env: Env, vals: dict[int, Any]) -> Any:
+    """A node's value, each node of a decision computed once (bottom-up from its operands,
+    with the same operations as the compiled closures; tests check both agree)."""
+    key = id(node)
+    try:
+        return vals[key]
+    except KeyError:
+        pass
+    kids = node.kids
+    if not kids:
+        v = node.fn(env)
+    else:
+        kv = [_value(k, env, vals) for k in kids]
+        kind = node.kind
+        if kind == "and":
+            v = False if any(x is False for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else True
+        elif kind == "or":
+            v = True if any(x is True for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else False
+        elif kind == "not":
+            v = kv[0] if kv[0] is UNKNOWN else not kv[0]
+        elif kind == "known":
+            v = kv[0] is not UNKNOWN
+        elif kind in ("compare", "arith"):
+            a = kv[0]
+            b = kv[1]
+            v = UNKNOWN if a is UNKNOWN or b is UNKNOWN else node.op(a, b)  # type: ignore[misc]
+        elif any(x is UNKNOWN for x in kv):
+            v = UNKNOWN
+        elif kind == "list":
+            v = tuple(kv)
+        else:  # call, neg
+            v = node.op(*kv)  # type: ignore[misc]
+    vals[key] = v
+    return v
+
+
+_NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assumption", "rule", "children")
+
+
+def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, Any]:
+    base = node.explain_base
+    if base is None:
+        base = dict.fromkeys(_NODE_KEYS)
+        base.update(kind=node.kind, text=node.text, known=True, assumption=False, name=node.name or None)
+        if node.kind == "fact":
+            base["label"] = label_dict(ent.facts[node.name].label, node.name)
+        elif node.kind == "stichtag":
+            base["label"] = {"de": "Stichtag", "en": "reference date"}
+        elif node.kind == "param":
+            base["label"] = label_dict(crs.model.parameters[node.name].label, node.name)
+        elif node.kind == "derived":
+            d = ent.derived[node.name]
+            base.update(
+                label=label_dict(d.spec.label, node.name), source=d.spec.source, assumption=bool(d.spec.assumption)
+            )
+        elif node.kind == "outcome":
+            base["label"] = label_dict(ent.outcomes[node.name].spec.label, node.name)
+        # Literals (and lists of literals) are already in the node's text.
+        base["_kids"] = tuple(
+            k
+            for k in node.kids
+            if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
+        )
+        node.explain_base = base
+    return base
+
+
+def explain_node(node: CNode, env: Env, crs: CompiledRuleSet, vals: dict[int, Any] | None = None) -> dict[str, Any]:
+    """The explanation tree of a condition: each node's expression, value and what it
+    read; for "and"/"or" only the operands that made the result (for a false "and" the
+    false ones, for a true "or" the true ones, for an unknown result the unknown ones)."""
+    if vals is None:
+        vals = {}
+    value = _value(node, env, vals)
+    ent = env.entity
+    base = _base(node, ent, crs)
+    out = {k: base[k] for k in _NODE_KEYS}
+    out["value"] = None if value is NEVER else to_json_value(value)
+    out["known"] = value is not UNKNOWN
+    kind = node.kind
+    if kind == "param":
+        version = parameter_version(crs.model.parameters[node.name], env.on)
+        out["source"] = version.source if version else None
+        out["assumption"] = bool(version and version.assumption)
+        out["children"] = []
+    elif kind == "derived":
+        out["children"] = [explain_node(ent.derived[node.name].node, env, crs, vals)]
+    elif kind == "outcome":
+        result = env.outcome(node.name)
+        out["rule"] = result.rule.id if result.rule else None
+        out["source"] = result.rule.spec.source if result.rule else None
+        out["children"] = []
+    else:
+        kids = base["_kids"]
+        if kind in ("and", "or") and kids:
+            if value is UNKNOWN:
+                kids = [k for k in kids if _value(k, env, vals) is UNKNOWN]
+            elif (kind == "and" and value is False) or (kind == "or" and value is True):
+                kids = [k for k in kids if _value(k, env, vals) is value]
+        out["children"] = [explain_node(k, env, crs, vals) for k in kids]
+    return out
+
+
+def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
+    """The operands that made a node's value (the same pruning as the explanation)."""
+    if node.kind in ("and", "or"):
+        value = node.fn(env)
+        if value is UNKNOWN:
+            return tuple(k for k in node.kids if k.fn(env) is UNKNOWN)
+        if (node.kind == "and" and value is False) or (node.kind == "or" and value is True):
+            return tuple(k for k in node.kids if k.fn(env) is value)
+    return node.kids
+
+
+def _assumption(id_: str, kind: str, lab: Text | None, note: Text | None) -> dict[str, Any]:
+    return {"id": id_, "kind": kind, "label": label_dict(lab, id_), "note": label_dict(note) if note else None}
+
+
+def _assumptions_in(
+    node: CNode | None,
+    crs: CompiledRuleSet,
+    env: Env,
+    out: dict[str, dict[str, Any]],
+    memo: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    """Assumptions a decision rests on: marked derived facts and parameter versions on
+    the part of the condition that made its value, and those of outcomes it read."""
+    if node is None or not _can_assume(node, env.entity, crs):
+        return
+    if node.kind == "derived":
+        d = env.entity.derived[node.name]
+        if d.spec.assumption and f"derived:{node.name}" not in out:
+            out[f"derived:{node.name}"] = _assumption(node.name, "derived", d.spec.label, d.spec.note)
+        _assumptions_in(d.node, crs, env, out, memo)
+        return
+    if node.kind == "param":
+        spec = crs.model.parameters[node.name]
+        v = parameter_version(spec, env.on)
+        if v is not None and v.assumption and f"param:{node.name}" not in out:
+            out[f"param:{node.name}"] = _assumption(node.name, "parameter", spec.label, v.note)
+        return
+    if node.kind == "outcome":
+        for key, ref in _outcome_assumptions(node.name, crs, env, memo).items():
+            if key not in out:
+                out[key] = ref
+        return
+    if not node.kids:
+        return
+    for kid in _relevant_kids(node, env):
+        _assumptions_in(kid, crs, env, out, memo)
+
+
+def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
+    """Whether anything under the node can carry an assumption (an assumed derived fact
+    or parameter version, or an outcome): the walk skips every other subtree."""
+    key = ("can_assume", id(node))  # nodes live as long as their entity
+    hit = ent.static.get(key)
+    if hit is None:
+        if node.kind == "derived":
+            d = ent.derived[node.name]
+            hit = bool(d.spec.assumption) or _can_assume(d.node, ent, crs)
+        elif node.kind == "param":
+            hit = any(v.assumption for v in crs.model.parameters[node.name].versions)
+        else:
+            hit = node.kind == "outcome" or any(_can_assume(k, ent, crs) for k in node.kids)
+        ent.static[key] = hit
+    return hit
+
+
+def _rule_assumptions(
+    rule: CompiledRule,
+    crs: CompiledRuleSet,
+    env: Env,
+    out: dict[str, dict[str, Any]],
+    memo: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    if rule.spec.assumption and f"rule:{rule.id}" not in out:
+        out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
+    if rule.may_assume is None:
+        _scan(rule, env, crs)
+    if rule.may_assume:
+        _assumptions_in(rule.cond, crs, env, out, memo)
+        _assumptions_in(rule.compute, crs, env, out, memo)
+
+
+def _outcome_assumptions(
+    name: str, crs: CompiledRuleSet, env: Env, memo: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The assumptions an outcome's value rests on (its deciding rule's), once per decision."""
+    hit = memo.get(name)
+    if hit is not None:
+        return hit
+    memo[name] = {}  # an outcome met again while it is being collected adds nothing new
+    out: dict[str, dict[str, Any]] = {}
+    result = env.outcome(name)
+    if result.rule is not None and result.value is not UNKNOWN:
+        _rule_assumptions(result.rule, crs, env, out, memo)
+    memo[name] = out
+    return out
+
+
+def _scan(rule: CompiledRule, env: Env, crs: CompiledRuleSet) -> None:
+    from eligibility.compile.compiler import reachable
+
+    nodes = list(reachable(env.entity, [rule.cond, rule.compute]))
+    rule.reads_outcomes = any(n.kind == "outcome" for n in nodes)
+    rule.may_assume = (
+        bool(rule.spec.assumption)
+        or rule.reads_outcomes
+        or any(
+            (n.kind == "derived" and env.entity.derived[n.name].spec.assumption)
+            or (n.kind == "param" and any(v.assumption for v in crs.model.parameters[n.name].versions))
+            for n in nodes
+        )
+    )
+
+
+def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | None = None) -> list[str]:
+    """`outcome/rule` steps: the deciding rule, then the deciding rules of the
+    outcomes its condition read."""
+    seen = seen or set()
+    if oc_name in seen:
+        return []
+    seen.add(oc_name)
+    if result.rule is None:
+        return [f"{oc_name}/(default)"] if result.by_default else [oc_name]
+    path = [f"{oc_name}/{result.rule.id}"]
+    if result.rule.reads_outcomes is False:
+        return path
+    for dep in _outcomes_read(result.rule, env):
+        path += rule_path(dep, env.outcome(dep), env, seen)
+    return path
+
+
+def _outcomes_read(rule: CompiledRule, env: Env) -> list[str]:
+    out: list[str] = []
+    stack = [n for n in (rule.cond, rule.compute) if n is not None]
+    while stack:
+        n = stack.pop(0)
+        if n.kind == "outcome" and n.name not in out:
+            out.append(n.name)
+        elif n.kind == "derived":
+            stack.append(env.entity.derived[n.name].node)
+        # Follow only the parts that made the result, as in the explanation.
+        if n.kind in ("and", "or"):
+            v = n.fn(env)
+            if (n.kind == "and" and v is False) or (n.kind == "or" and v is True):
+                stack.extend(k for k in n.kids if k.fn(env) is v)
+                continue
+        stack.extend(n.kids)
+    return out
+
+
+def status_of(value: Any, oc: CompiledOutcome, result: OutcomeResult) -> str:
+    if result.no_rule_in_force:
+        return "not_in_force"
+    if value is UNKNOWN or value is None:
+        return "unknown"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return "value"
+
+
+def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
+    spec = entity.facts[fact]
+    return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
+
+
+def evaluate_entity(
+    crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
+) -> dict[str, dict[str, Any]]:
+    """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
+    from eligibility.eval.explaining import explainer
+    from eligibility.text.render import reason_data
+
+    env = make_env(crs, entity, facts, on)
+    memo: dict[int, frozenset[str]] = {}
+    cache: dict[str, Any] = {}  # explanations of derived facts, built once per decision
+    asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
+    static = entity.static
+    decisions: dict[str, dict[str, Any]] = {}
+    for name in entity.outcome_order:
+        oc = entity.outcomes[name]
+        result = env.outcome(name)
+        value = result.value
+        missing = sorted(outcome_missing(oc, result, env, memo)) if value is UNKNOWN else []
+        rule = result.rule
+        assumptions = _outcome_assumptions(name, crs, env, asm_memo)
+        trace: list[dict[str, Any]] = []
+        if explain:
+            for r, cond in result.considered:
+                concl = r.value if r.compute is None else r.compute.fn(env)
+                fixed = static.get(("trace", r.id))
+                if fixed is None:  # what a rule's trace entry shows whatever the record
+                    fixed = static[("trace", r.id)] = (
+                        label_dict(r.spec.label, r.id),
+                        r.spec.source,
+                        bool(r.spec.assumption),
+                        explainer(r.cond, entity, crs) if r.cond is not None else None,
+                    )
+                lab, src, asm, explain_fn = fixed
+                trace.append(
+                    {
+                        "rule": r.id,
+                        "label": lab,
+                        "source": src,
+                        "condition": None if cond is UNKNOWN else bool(cond),
+                        "concludes": to_json_value(concl),
+                        "assumption": asm,
+                        "explanation": explain_fn(env, cache) if explain_fn is not None else None,
+                    }
+                )
+        source = (
+            rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default else None)
+        )
+        o = {
+            "value": None if value is UNKNOWN else to_json_value(value),
+            "status": status_of(value, oc, result),
+            "label": static.get(("outcome", name))
+            or static.setdefault(("outcome", name), label_dict(oc.spec.label, name)),
+            "rule": rule.id if rule else None,
+            "rule_path": rule_path(name, result, env),
+            "source": source,
+            "assumption": bool(assumptions),
+            "assumptions": list(assumptions.values()),
+            "missing": missing,
+            "questions": [
+                static.get(("question", f)) or static.setdefault(("question", f), _question(entity, f)) for f in missing
+            ],
+            "reason": None,
+            "trace": trace,
+        }
+        o["reason"] = reason_data(entity, name, o)
+        decisions[name] = o
+    return decisions

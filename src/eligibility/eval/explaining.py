@@ -1,0 +1,203 @@
+"""Compile a condition's explanation into a Python function.
+
+`evaluator.explain_node` walks a condition tree for every decision: per node a dispatch on
+its kind, a dict copy, a cache lookup. Here each condition (and each derived fact) gets a
+generated function that computes every node's value once into a local variable and builds
+the same tree with dict displays: about four times faster, with the same output (a
+property test compares both on random records; `explain_node` stays the reference).
+
+Safety: rule files never become code. The generated source contains only identifiers made
+here (v3, k7, x2), operators from fixed templates and integer indices; every name, text,
+label and literal from the rule files is passed in as a constant object, never spliced
+into the source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eligibility.compile.compiler import CNode, CompiledEntity, CompiledRuleSet, Env, _outcome_value, parameter_version
+from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
+
+Explainer = Callable[[Env, dict[str, Any]], dict[str, Any]]
+
+
+def _label(t: Any, fallback: str) -> dict[str, str]:
+    if t is None:
+        return {"de": fallback, "en": fallback}
+    return {"de": t.de, "en": t.en or t.de}
+
+
+def _shown(kids: tuple[CNode, ...]) -> list[CNode]:
+    # Literals (and lists of literals) are already in the node's text.
+    return [
+        k for k in kids if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
+    ]
+
+
+class _Gen:
+    def __init__(self, ent: CompiledEntity, crs: CompiledRuleSet) -> None:
+        self.ent = ent
+        self.crs = crs
+        self.consts: list[Any] = []
+        self.const_ix: dict[int, int] = {}
+        self.values: list[str] = []  # statements computing node values, operands first
+        self.defs: list[str] = []  # nested functions building and/or nodes
+        self.ix: dict[int, int] = {}  # id(node) -> number
+        self.trees: dict[int, str] = {}
+
+    def k(self, obj: Any) -> str:
+        key = id(obj)
+        if key not in self.const_ix:
+            self.const_ix[key] = len(self.consts)
+            self.consts.append(obj)
+        return f"k{self.const_ix[key]}"
+
+    def value(self, node: CNode) -> str:
+        """The local holding the node's value (computed once)."""
+        if id(node) in self.ix:
+            return f"v{self.ix[id(node)]}"
+        kid_vars = [self.value(c) for c in node.kids]
+        i = self.ix[id(node)] = len(self.ix)
+        v = f"v{i}"
+        kind = node.kind
+        if kind == "literal":
+            expr = self.k(node.ast.value)  # type: ignore[attr-defined]
+        elif kind == "fact":
+            expr = f"facts.get({self.k(node.name)}, U)"
+        elif kind == "stichtag":
+            expr = "env.on"
+        elif kind == "derived":
+            expr = f"env.derived({self.k(node.name)})"
+        elif kind == "outcome":
+            expr = f"OV(env, {self.k(node.name)})"
+        elif kind == "param":
+            expr = f"env.params[{self.k(node.name)}]"
+        elif kind in ("and", "or"):
+            stop, other = ("False", "True") if kind == "and" else ("True", "False")
+            decided = " or ".join(f"{x} is {stop}" for x in kid_vars)
+            unknown = " or ".join(f"{x} is U" for x in kid_vars)
+            expr = f"{stop} if ({decided}) else U if ({unknown}) else {other}"
+        elif kind == "not":
+            expr = f"U if {kid_vars[0]} is U else not {kid_vars[0]}"
+        elif kind == "known":
+            expr = f"{kid_vars[0]} is not U"
+        elif kind in ("compare", "arith"):
+            expr = f"U if {kid_vars[0]} is U or {kid_vars[1]} is U else {self.k(node.op)}({kid_vars[0]}, {kid_vars[1]})"
+        elif kind == "list":
+            unknown = " or ".join(f"{x} is U" for x in kid_vars) or "False"
+            expr = f"U if ({unknown}) else ({', '.join(kid_vars)}{',' if len(kid_vars) == 1 else ''})"
+        else:  # call, neg
+            unknown = " or ".join(f"{x} is U" for x in kid_vars) or "False"
+            expr = f"U if ({unknown}) else {self.k(node.op)}({', '.join(kid_vars)})"
+        self.values.append(f"    {v} = {expr}")
+        return v
+
+    def tree(self, node: CNode) -> str:
+        """An expression building the node's explanation dict."""
+        if id(node) not in self.trees:
+            self.trees[id(node)] = self._tree(node)
+        return self.trees[id(node)]
+
+    def _tree(self, node: CNode) -> str:
+        v = self.value(node)
+        kind = node.kind
+        head = (
+            f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
+            f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else J({v}), "known": {v} is not U'
+        )
+        if kind == "fact":
+            lab = self.k(_label(self.ent.facts[node.name].label, node.name))
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None, "children": []}}'
+            )
+        if kind == "stichtag":
+            lab = self.k({"de": "Stichtag", "en": "reference date"})
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None, "children": []}}'
+            )
+        if kind == "param":
+            lab = self.k(_label(self.crs.model.parameters[node.name].label, node.name))
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, '
+                f'"source": PV({self.k(node.name)}, env.on)[0], "assumption": PV({self.k(node.name)}, env.on)[1], '
+                f'"rule": None, "children": []}}'
+            )
+        if kind == "derived":
+            spec = self.ent.derived[node.name].spec
+            return (
+                f'{{{head}, "name": {self.k(node.name)}, "label": {self.k(_label(spec.label, node.name))}, '
+                f'"source": {self.k(spec.source)}, "assumption": {bool(spec.assumption)}, "rule": None, '
+                f'"children": [XD({self.k(node.name)}, env, cache)]}}'
+            )
+        if kind == "outcome":
+            lab = self.k(_label(self.ent.outcomes[node.name].spec.label, node.name))
+            return (
+                f'(lambda r: {{{head}, "name": {self.k(node.name)}, "label": {lab}, '
+                f'"source": r.rule.spec.source if r.rule else None, "assumption": False, '
+                f'"rule": r.rule.id if r.rule else None, "children": []}})(env.outcome({self.k(node.name)}))'
+            )
+        name = self.k(node.name) if node.name else "None"
+        tail = f'"name": {name}, "label": None, "source": None, "assumption": False, "rule": None'
+        kids = _shown(node.kids)
+        if kind in ("and", "or") and kids:
+            # Only the operands that made the result: the function picks them at run time.
+            stop = "False" if kind == "and" else "True"
+            x = f"x{self.ix[id(node)]}"
+            body = [f"    def {x}():", "        ch = []", f"        if {v} is U:"]
+            body += [f"            if {self.value(c)} is U: ch.append({self.tree(c)})" for c in kids]
+            body.append(f"        elif {v} is {stop}:")
+            body += [f"            if {self.value(c)} is {stop}: ch.append({self.tree(c)})" for c in kids]
+            body.append("        else:")
+            body.append(f"            ch = [{', '.join(self.tree(c) for c in kids)}]")
+            body.append(f'        return {{{head}, {tail}, "children": ch}}')
+            self.defs.append("\n".join(body))
+            return f"{x}()"
+        return f'{{{head}, {tail}, "children": [{", ".join(self.tree(c) for c in kids)}]}}'
+
+
+def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
+    gen = _Gen(ent, crs)
+    root = gen.tree(node)
+    consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
+    values = "\n".join("    " + line for line in gen.values)
+    defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
+    source = (
+        f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}"
+        f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
+        f"        return {root}\n    return explain\n"
+    )
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    exec(compile(source, f"<explanation of {node.kind} node>", "exec"), namespace)  # noqa: S102 - see module doc
+    params = crs.model.parameters
+    versions: dict[tuple[str, Any], tuple[Any, bool]] = {}
+
+    def param_version(name: str, on: Any) -> tuple[Any, bool]:
+        key = (name, on)
+        hit = versions.get(key)
+        if hit is None:
+            if len(versions) > 4096:
+                versions.clear()
+            v = parameter_version(params[name], on)
+            hit = versions[key] = (v.source if v else None, bool(v and v.assumption))
+        return hit
+
+    def derived(name: str, env: Env, cache: dict[str, Any]) -> dict[str, Any]:
+        hit = cache.get(name)
+        if hit is None:
+            hit = cache[name] = explainer(ent.derived[name].node, ent, crs)(env, cache)
+        return hit
+
+    plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
+    make: Callable[..., Explainer] = namespace["make"]  # the generated source above defines it
+    return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
+
+
+def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
+    """The compiled explainer of a condition, made on first use and kept on the node."""
+    fn = node.explainer
+    if fn is None:
+        fn = node.explainer = compile_explainer(node, ent, crs)
+    return fn

@@ -1,0 +1,521 @@
+"""`eligibility serve`: the engine behind a small HTTP service (FastAPI on uvicorn).
+
+JSON API under /v1 with the same decision JSON as the CLI and the Python API; errors as
+RFC 9457 problem details; the rule set is loaded once and reloaded when its files change
+(a new hash appears in responses), without dropping requests. The caseworker page at /
+lives in `webpage.py`. Nothing personal is logged: access logs carry method, path and
+status only, and records travel in request bodies, never in URLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eligibility import __version__
+from eligibility.decision.model import Decision
+from eligibility.diagnostics import RuleSetError
+from eligibility.engine import Engine, default_rules_dir
+from eligibility.source.loader import _rule_files
+
+log = logging.getLogger("eligibility.service.app")
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024  # bytes
+MAX_BATCH = 100_000
+
+
+class EngineHolder:
+    """The current engine; a background thread swaps in a new one when the rule files
+    change. A request takes the reference once, so a reload never changes the rules
+    under a running request."""
+
+    def __init__(self, rules: str | Path | None, overlays: list[str], poll_seconds: float = 2.0) -> None:
+        self.rules = Path(rules) if rules is not None else default_rules_dir()
+        self.overlays = overlays
+        self.engine = Engine.load(self.rules, overlays=overlays)
+        self._stamp = self._fingerprint()
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._poll = poll_seconds
+        self._thread: threading.Thread | None = None
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        files = _rule_files(self.rules) + [Path(o) for o in self.overlays]
+        for p in files:
+            try:
+                st = p.stat()
+                h.update(f"{p}:{st.st_mtime_ns}:{st.st_size}".encode())
+            except OSError:
+                h.update(f"{p}:missing".encode())
+        return h.hexdigest()
+
+    def check_reload(self) -> bool:
+        stamp = self._fingerprint()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            new = Engine.load(self.rules, overlays=self.overlays)
+        except RuleSetError as exc:
+            # Keep serving the last good rules; the diagnostics name files and lines only.
+            self.last_error = exc.format()
+            log.error("rule set not reloaded, keeping sha256 %s:\n%s", self.engine.info.sha256[:12], exc.format())
+            return False
+        self.engine = new
+        self.last_error = None
+        log.info("rule set reloaded: sha256 %s", new.info.sha256[:12])
+        return True
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="rules-reload", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            try:
+                self.check_reload()
+            except Exception:  # noqa: BLE001 - the watcher must never die
+                log.exception("rule reload check failed")
+
+
+# ---------------------------------------------------------------- models
+
+
+class DecideRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "record": {
+                        "person_id": "P-1",
+                        "aufenthaltsstatus": "fluechtling",
+                        "aufenthaltstitel_datum": "2017-05-02",
+                        "unterbringung": "anschluss",
+                    },
+                    "on": "2018-09-15",
+                }
+            ]
+        },
+    )
+
+    record: dict[str, Any] = Field(description="The person record (fields of GET /v1/schema/person).")
+    on: dt.date | None = Field(default=None, description="Reference date; default today.")
+    entity: str | None = Field(default=None, description="Record type (default: person; e.g. stelle).")
+    explain: bool = Field(default=True, description="Include the rule trace and explanation trees.")
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
+    on: dt.date | None = None
+    entity: str | None = None
+
+
+class TimelineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    record: dict[str, Any]
+    start: dt.date | None = Field(default=None, alias="from")
+    end: dt.date | None = Field(default=None, alias="to")
+    entity: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class OutcomeInfo(BaseModel):
+    id: str
+    label: dict[str, str]
+    type: str
+    values: list[str] | None = None
+    sources: list[str]
+
+
+class RulesInfo(BaseModel):
+    name: str
+    version: str
+    sha256: str
+    overlays: list[str]
+    jurisdiction: str
+    valid_from: dt.date
+    entities: dict[str, list[OutcomeInfo]]
+    engine_version: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    ruleset: dict[str, str]
+    reload_error: bool
+
+
+def problem(
+    status: int, title: str, detail: str | None = None, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+# ---------------------------------------------------------------- app
+
+
+def create_app(
+    rules: str | Path | None = None,
+    overlays: list[str] | None = None,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    reload_seconds: float | None = 2.0,
+) -> FastAPI:
+    holder = EngineHolder(rules, overlays or [], reload_seconds or 2.0)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if reload_seconds:
+            holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(
+        title="eligibility",
+        version=__version__,
+        lifespan=lifespan,
+        description="Decides whether a person belongs to the target groups of Baden-Württemberg's "
+        "Pakt für Integration, and explains why. Decisions are the same JSON as "
+        "`eligibility check --format json`.",
+        responses={413: {"model": Problem}, 401: {"model": Problem}},
+    )
+    app.state.holder = holder
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                if int(length) > max_body:
+                    return problem(413, "Request body too large", f"at most {max_body} bytes")
+            except ValueError:
+                return problem(400, "Bad Content-Length")
+        if (
+            token
+            and request.url.path.startswith("/v1/")
+            and request.headers.get("authorization", "") != f"Bearer {token}"
+        ):
+            return problem(401, "Missing or wrong bearer token")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return problem(422, "Invalid request", "see errors", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__)  # no record content in logs
+        return problem(500, "Internal error")
+
+    def engine_for(entity: str | None) -> Engine:
+        engine = holder.engine
+        if entity is not None and entity not in engine.entities:
+            raise _Unprocessable("entity", f"unknown record type '{entity}' (known: {', '.join(engine.entities)})")
+        return engine
+
+    @app.exception_handler(_Unprocessable)
+    async def unprocessable(_request: Request, exc: _Unprocessable) -> JSONResponse:
+        return problem(422, "Invalid record", exc.message, [{"field": exc.field, "message": exc.message}])
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    def healthz() -> Health:
+        info = holder.engine.info
+        return Health(
+            status="ok",
+            ruleset={"name": info.name, "version": info.version, "sha256": info.sha256},
+            reload_error=holder.last_error is not None,
+        )
+
+    @app.post("/v1/decide", response_model=Decision, tags=["decisions"], responses={422: {"model": Problem}})
+    def decide(body: DecideRequest) -> Any:
+        engine = engine_for(body.entity)
+        # The decision as data (no model built): the same JSON, tested.
+        d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
+        if d["errors"]:
+            errors = [
+                {
+                    "field": f"record.{e['field']}" if e["field"] and e["field"] != "on" else (e["field"] or "record"),
+                    "code": e["code"],
+                    "message": e["message"]["en"],
+                }
+                for e in d["errors"]
+            ]
+            return problem(422, "Invalid record", "; ".join(e["message"]["en"] for e in d["errors"]), errors)
+        return JSONResponse(d)
+
+    @app.post(
+        "/v1/decide/batch",
+        tags=["decisions"],
+        responses={
+            200: {"content": {"application/x-ndjson": {}}, "description": BATCH_DESCRIPTION},
+            422: {"model": Problem},
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+                "required": True,
+            }
+        },
+    )
+    async def decide_batch(request: Request) -> Any:
+        engine = holder.engine
+        ctype = request.headers.get("content-type", "").split(";")[0].strip()
+        raw = await request.body()
+        if len(raw) > max_body:
+            return problem(413, "Request body too large", f"at most {max_body} bytes")
+        on: dt.date | None = None
+        entity: str | None = None
+        if ctype in ("application/x-ndjson", "application/jsonl"):
+            on_text = request.query_params.get("on")
+            try:
+                on = dt.date.fromisoformat(on_text) if on_text else None
+            except ValueError:
+                return problem(422, "Invalid request", None, [{"field": "on", "message": "expected YYYY-MM-DD"}])
+            entity = request.query_params.get("entity")
+            lines = raw.decode("utf-8", errors="replace").splitlines()
+            records: list[Any] = []
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    records.append(None)
+        else:
+            try:
+                payload = BatchRequest.model_validate_json(raw)
+            except Exception as exc:  # noqa: BLE001 - pydantic or JSON error
+                errs: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+                return problem(
+                    422,
+                    "Invalid request",
+                    None,
+                    [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in errs]
+                    or [{"field": "body", "message": "not valid JSON"}],
+                )
+            records, on, entity = list(payload.records), payload.on, payload.entity
+        if entity is not None and entity not in engine.entities:
+            return problem(
+                422, "Invalid record", f"unknown record type '{entity}'", [{"field": "entity", "message": "unknown"}]
+            )
+        day = on or dt.date.today()
+
+        def stream() -> Iterator[bytes]:
+            # Every record yields exactly one line, in order, and a last line sums up, so a
+            # client can tell a complete answer from a cut one.
+            problems = field_errors = out = 0
+            for i, rec in enumerate(records, start=1):
+                line = batch_line(engine, i, rec, day, entity)
+                if "problem" in line:
+                    problems += 1
+                elif line.get("errors"):
+                    field_errors += 1
+                out += 1
+                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+            yield (
+                json.dumps(
+                    {
+                        "summary": {
+                            "records_in": len(records),
+                            "lines_out": out,
+                            "decisions": out - problems,
+                            "problems": problems,
+                            "with_field_errors": field_errors,
+                        }
+                    }
+                )
+                + "\n"
+            ).encode()
+
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @app.post("/v1/timeline", tags=["decisions"], responses={422: {"model": Problem}})
+    def timeline(body: TimelineRequest) -> Any:
+        engine = engine_for(body.entity)
+        try:
+            t = engine.timeline(body.record, body.start, body.end, entity=body.entity)
+        except ValueError as exc:
+            return problem(422, "Invalid request", str(exc), [{"field": "to", "message": str(exc)}])
+        return JSONResponse(json.loads(t.model_dump_json(by_alias=True)))
+
+    @app.get("/v1/rules", response_model=RulesInfo, tags=["rules"])
+    def rules_info() -> RulesInfo:
+        engine = holder.engine
+        m = engine.compiled.model
+        entities = {}
+        for ename in engine.entities:
+            ent = engine.entity(ename)
+            entities[ename] = [
+                OutcomeInfo(
+                    id=oid,
+                    label={"de": oc.spec.label.de, "en": oc.spec.label.get("en")},
+                    type=oc.spec.type,
+                    values=oc.spec.values,
+                    sources=sorted({r.spec.source for r in oc.rules if r.spec.source}),
+                )
+                for oid, oc in ((o, ent.outcomes[o]) for o in ent.outcome_order)
+            ]
+        return RulesInfo(
+            name=m.manifest.name,
+            version=m.manifest.version,
+            sha256=m.sha256,
+            overlays=engine.info.overlays,
+            jurisdiction=m.manifest.jurisdiction,
+            valid_from=m.manifest.valid_from,
+            entities=entities,
+            engine_version=__version__,
+        )
+
+    @app.get("/v1/schema/{entity}", tags=["rules"], responses={404: {"model": Problem}})
+    def schema(entity: str) -> Any:
+        engine = holder.engine
+        if entity not in engine.entities:
+            return problem(404, "Unknown record type", f"known: {', '.join(engine.entities)}")
+        return JSONResponse(engine.facts_schema(entity), media_type="application/schema+json")
+
+    from eligibility.service.page import register
+
+    register(app, holder, max_body)
+    return app
+
+
+class _Unprocessable(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+
+BATCH_DESCRIPTION = (
+    "One line per record, in input order, each with `index`: the decision, or for a record that is "
+    "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
+    'problem object). The last line is `{"summary": {"records_in", "lines_out", "decisions", '
+    '"problems", "with_field_errors"}}`: a response without it, or with records_in != lines_out, '
+    "is incomplete."
+)
+
+
+def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str | None) -> dict[str, Any]:
+    """The answer line for one batch record: its decision, or its id and a problem."""
+    if not isinstance(rec, dict):
+        return {
+            "index": index,
+            "record_id": None,
+            "problem": {
+                "type": "about:blank",
+                "title": "Invalid record",
+                "status": 422,
+                "detail": "line is not a JSON object",
+            },
+            "errors": [
+                {
+                    "field": None,
+                    "code": "record",
+                    "message": {"de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"},
+                }
+            ],
+        }
+    ent = engine.entity(entity)
+    rid = rec.get(ent.id_field) if ent.id_field else None
+    rid = None if rid is None else str(rid)
+    try:
+        doc = engine.decide_data(rec, day, entity=entity, explain=False)
+    except (ValueError, OverflowError):
+        # Date arithmetic beyond year 9999: this record gets its problem, the stream goes on.
+        return {
+            "index": index,
+            "record_id": rid,
+            "problem": {
+                "type": "about:blank",
+                "title": "Record cannot be decided",
+                "status": 422,
+                "detail": "a date lies too close to the end of the calendar (year 9999) or beyond",
+            },
+            "errors": [
+                {
+                    "field": None,
+                    "code": "undecidable",
+                    "message": {
+                        "de": "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des "
+                        "Kalenders (Jahr 9999) oder außerhalb",
+                        "en": "record cannot be decided: a date lies too close to the end of the calendar "
+                        "(year 9999) or beyond",
+                    },
+                }
+            ],
+        }
+    except Exception as exc:  # noqa: BLE001 - one record's failure must not cut the stream
+        log.error("internal error in batch record %d: %s", index, type(exc).__name__)  # no record content
+        return {
+            "index": index,
+            "record_id": rid,
+            "problem": {"type": "about:blank", "title": "Internal error", "status": 500},
+            "errors": [
+                {
+                    "field": None,
+                    "code": "internal",
+                    "message": {"de": "interner Fehler bei diesem Datensatz", "en": "internal error for this record"},
+                }
+            ],
+        }
+    outcomes = {k: {f: v for f, v in o.items() if f != "trace"} for k, o in doc["outcomes"].items()}
+    return {"index": index, **doc, "outcomes": outcomes}
+
+
+def warn_if_exposed(host: str, token: str | None) -> str | None:
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not token:
+        return (
+            f"WARNUNG: Der Dienst lauscht auf {host} ohne Zugangsschlüssel. Personenbezogene Daten! "
+            "Setzen Sie ELIGIBILITY_TOKEN oder binden Sie an 127.0.0.1 und nutzen Sie einen Reverse-Proxy."
+        )
+    return None
+
+
+def token_from_env(name: str = "ELIGIBILITY_TOKEN") -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
