@@ -17,6 +17,7 @@ import numpy as np
 from eligibility.decision.model import Decision
 from eligibility.engine import Engine
 from eligibility.io.cells import neutralise
+from eligibility.io.csv_format import CsvFormat
 from eligibility.io.rosters import Block, InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
@@ -385,21 +386,18 @@ class CsvBlockWriter:
         self.german_numbers = german_numbers
         self.delim = delimiter
         self.eol = lineterminator
-        self.specials = {delimiter, '"'} | set(lineterminator)
+        self.csv = CsvFormat(delimiter, lineterminator)
         self.reasons: dict[tuple[Any, ...], tuple[str, str]] = {}
         info = engine.info
         self.tail = self.delim + self.quote(f"{info.name} {info.version}") + self.delim + self.quote(info.sha256)
 
     def quote(self, text: str) -> str:
-        """csv.writer's QUOTE_MINIMAL for one field."""
-        if any(c in text for c in self.specials):
-            return '"' + text.replace('"', '""') + '"'
-        return text
+        return self.csv.quote(text)
 
     def quote_all(self, values: list[Any]) -> list[str]:
         texts = ["" if v is None else str(v) for v in values]
-        if any(c in "\x00".join(texts) for c in self.specials):
-            texts = [self.quote(t) for t in texts]
+        if self.csv.needs_quoting(texts):
+            texts = [self.csv.quote(t) for t in texts]
         return texts
 
     def block(self, table: Any, first: int) -> tuple[bytes, int, int]:

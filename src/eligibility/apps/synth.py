@@ -4,13 +4,14 @@ streaming, so 10^7 rows need no more memory than 10."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from eligibility.io.csv_format import CsvFormat
 
 GEMEINDEN = [
     "Musterstadt",
@@ -304,8 +305,4 @@ def _plain_cell(value: Any) -> str:
 
 
 def _csv_line(cells: list[str], delimiter: str) -> bytes:
-    import io
-
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter, lineterminator="\r\n" if delimiter == ";" else "\n").writerow(cells)
-    return buf.getvalue().encode("utf-8")
+    return CsvFormat(delimiter, "\r\n" if delimiter == ";" else "\n").line(cells).encode("utf-8")

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from eligibility.decision.records import STRIP_CLASS
 from eligibility.io.cells import neutralise
+from eligibility.io.csv_format import CsvFormat
 from eligibility.io.headers import SCAN_ROWS, Header, find_header, header_of
 from eligibility.source.model import FactSpec
 
@@ -860,8 +861,8 @@ class RosterWriter:
             # The writer keeps its file open across write() calls and closes it in close().
             encoding = "utf-8-sig" if bom else "utf-8"
             self._fh: IO[str] | None = open(self.path, "w", encoding=encoding, newline="")  # noqa: SIM115
-            self._csv = csv.writer(self._fh, delimiter=delimiter, lineterminator="\r\n" if bom else "\n")
-            self._csv.writerow(header or columns)
+            self._csv = CsvFormat(delimiter, "\r\n" if bom else "\n")
+            self._fh.write(self._csv.line(header or columns))
         elif fmt == "jsonl":
             self._fh = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         elif fmt == "xlsx":
@@ -886,7 +887,8 @@ class RosterWriter:
                 + "\n"
             )
         elif self.fmt == "csv":
-            self._csv.writerow(["" if row.get(c) is None else neutralise(row.get(c)) for c in self.columns])
+            assert self._fh is not None
+            self._fh.write(self._csv.line("" if row.get(c) is None else neutralise(row.get(c)) for c in self.columns))
         else:
             self._sheet.write([row.get(c) for c in self.columns])
 

@@ -1,0 +1,35 @@
+"""How a CSV field is quoted, written once for the row writer and the block writer.
+
+`csv.writer`'s QUOTE_MINIMAL changed in Python 3.13: before, a bare CR was left unquoted when
+the line terminator is "\\n", and readers split the record there (the "lone CR merges two
+records" problem of issue 13, seen from the other side). Our output must be byte-identical on
+every supported Python, so the rule is ours: a field is quoted when it holds the delimiter, a
+quote, a CR or a LF — which is what Python 3.13's writer does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class CsvFormat:
+    """Quoting and line building for one delimiter and line terminator."""
+
+    def __init__(self, delimiter: str, lineterminator: str) -> None:
+        self.delimiter = delimiter
+        self.lineterminator = lineterminator
+        self.specials = frozenset({delimiter, '"', "\r", "\n"})
+
+    def quote(self, text: str) -> str:
+        """One field, quoted when it must be (doubling inner quotes)."""
+        if any(c in text for c in self.specials):
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    def needs_quoting(self, texts: Iterable[str]) -> bool:
+        """Whether any of the fields must be quoted (one scan over all of them)."""
+        joined = "\x00".join(texts)
+        return any(c in joined for c in self.specials)
+
+    def line(self, fields: Iterable[object]) -> str:
+        """A whole record with its line terminator; None is an empty field."""
+        return self.delimiter.join(self.quote("" if f is None else str(f)) for f in fields) + self.lineterminator
