@@ -418,9 +418,11 @@ def create_app(
             return problem(404, "Unknown record type", f"known: {', '.join(engine.entities)}")
         return JSONResponse(engine.facts_schema(entity), media_type="application/schema+json")
 
+    from eligibility.service.openapi import stable_openapi
     from eligibility.service.page import register
 
     register(app, holder, max_body)
+    stable_openapi(app)
     return app
 
 
