@@ -3,6 +3,8 @@ a process pool, Dask and Spark, and decide_table reads Arrow streams batch by ba
 
 import concurrent.futures as cf
 import datetime as dt
+import functools
+import json
 import os
 import pickle
 import shutil
@@ -208,3 +210,24 @@ def test_an_installed_wheel_decides_from_another_folder(tmp_path):
         check=True,
     )
     assert where.stdout.strip() == str(target / "eligibility" / "_rules")
+
+
+_WITHOUT_BATCH = (
+    "import sys; sys.modules['numpy'] = None; sys.modules['pyarrow'] = None; from eligibility.cli import main; main()"
+)
+
+
+def test_one_record_is_decided_without_numpy_and_pyarrow(tmp_path):
+    """numpy and pyarrow are the `batch` extra: the single-record path (check, decide,
+    decide_data) never imports them; a batch command says which extra to install."""
+    person = tmp_path / "p.yaml"
+    person.write_text("aufenthaltsstatus: duldung\nunterbringung: anschluss\n", encoding="utf-8")
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=120)
+    out = run([sys.executable, "-c", _WITHOUT_BATCH, "check", str(person), "--on", "2018-06-01", "--format", "json"])
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["outcomes"]["anschlussunterbringung"]["value"] is True
+    roster = tmp_path / "r.csv"
+    roster.write_text("person_id;aufenthaltsstatus\nP1;duldung\n", encoding="utf-8")
+    out = run([sys.executable, "-c", _WITHOUT_BATCH, "evaluate", str(roster), "--on", "2018-06-01", "--out", "-"])
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "pip install 'eligibility[batch]'" in out.stderr

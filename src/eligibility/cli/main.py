@@ -76,7 +76,28 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return data, {}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Which extra brings a module that is optional for the single-record path.
+_EXTRAS = {"numpy": "batch", "pyarrow": "batch", "fastapi": "serve", "uvicorn": "serve", "multipart": "serve"}
+
+
+class _Group(click.Group):
+    """Turns a missing optional dependency into the command to install it, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in _EXTRAS:
+                raise
+            extra = _EXTRAS[top]
+            _fail(
+                f"dieser Befehl braucht das Zusatzpaket „{extra}“ ({top} fehlt): pip install 'eligibility[{extra}]' "
+                f"(im Projektordner: .venv/bin/pip install -e '.[{extra}]')"
+            )
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="eligibility")
 def main() -> None:
     """Entscheidet, ob eine Person zu einer gesetzlich bestimmten Zielgruppe gehört, und erklärt warum."""
