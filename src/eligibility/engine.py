@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from eligibility import __version__
 from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
+from eligibility.decision.builder import DecisionBuilder
 from eligibility.decision.model import SCHEMA_VERSION, Decision, RuleSetInfo
 from eligibility.decision.records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
 from eligibility.eval.evaluator import evaluate_entity
@@ -108,6 +110,7 @@ class Engine:
         self._info_data = self.info.model_dump(mode="json")
         # Conversions of raw cells, per record type: records repeat the same dates and codes.
         self._convert_memo: dict[str, dict[Any, Any]] = {}
+        self._decisions = DecisionBuilder()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The compiled form holds closures and generated code; the validated model does not.
@@ -157,8 +160,18 @@ class Engine:
 
         Bad fields do not raise: they are listed in `decision.errors` and treated as
         unknown, so the other outcomes are still decided. Call
-        `decision.raise_for_errors()` for an exception instead."""
-        return Decision.model_validate(self.decide_data(record, on, entity, explain))
+        `decision.raise_for_errors()` for an exception instead.
+
+        With `explain`, each outcome's `trace` (the explanation tree) is built when it is
+        first read or the decision is serialised: the same record is decided once more with
+        the explanation, so a decision kept in a list stays small (design §20)."""
+        day = coerce_date(on)
+        data = self.decide_data(record, day, entity, explain=False)
+        later = None
+        if explain and isinstance(record, Mapping):
+            kept = dict(record)  # the caller may change its record after deciding
+            later = functools.partial(self.decide_data, kept, day, data["entity"], True)
+        return self._decisions.build(data, later)
 
     def decide_data(
         self, record: Mapping[str, Any], on: DateLike = None, entity: str | None = None, explain: bool = True

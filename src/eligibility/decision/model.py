@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from eligibility.decision.lazy import LazyTrace
 
 SCHEMA_VERSION = "1"
 
@@ -76,6 +78,14 @@ class OutcomeDecision(_Out):
     questions: list[Question] = Field(default_factory=list)
     reason: Label
     trace: list[RuleTrace] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _explained(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A light decision builds its rule traces when they are first needed: serialising
+        # (every path: to_json, model_dump, FastAPI) is one such read.
+        if isinstance(self.trace, LazyTrace):
+            self.trace.fill()
+        return handler(self)
 
 
 class RecordIssue(_Out):

@@ -1,0 +1,69 @@
+"""A kept Decision is light until its explanation is read (issue 14): the traces are built on
+first read or serialisation, byte-identical to deciding with the explanation at once."""
+
+import copy
+import gc
+import json
+import pickle
+import tracemalloc
+from pathlib import Path
+
+from hypothesis import given, settings
+from strategies import person_records
+
+from eligibility import Engine
+from eligibility.decision.lazy import LazyTrace
+from eligibility.decision.model import Decision
+
+ENGINE = Engine.load(Path(__file__).resolve().parents[1] / "rules")
+ON = "2018-09-15"
+
+
+def _full(record: dict) -> Decision:
+    return Decision.model_validate(ENGINE.decide_data(record, ON))
+
+
+@settings(max_examples=150, deadline=None)
+@given(person_records())
+def test_a_light_decision_serialises_like_the_full_one(record):
+    light = ENGINE.decide(record, ON)
+    assert all(isinstance(o.trace, LazyTrace) for o in light.outcomes.values())
+    assert light.to_json() == _full(record).to_json()
+    assert light.model_dump(mode="json") == ENGINE.decide_data(record, ON)
+
+
+def test_reading_a_trace_fills_every_outcome_once_and_changing_the_record_later_does_not_matter():
+    record = {"person_id": "L1", "aufenthaltsstatus": "fluechtling", "unterbringung": "anschluss"}
+    light = ENGINE.decide(record, ON)
+    record["aufenthaltsstatus"] = "eingebuergert"  # the caller reuses its dict
+    first = light.outcomes["anschlussunterbringung"].trace
+    assert len(first) > 0 and first[0].rule
+    expected = _full({"person_id": "L1", "aufenthaltsstatus": "fluechtling", "unterbringung": "anschluss"})
+    assert light == expected and light.to_json() == expected.to_json()
+
+
+def test_pickle_and_deepcopy_give_plain_lists_with_the_same_json():
+    light = ENGINE.decide({"person_id": "L2", "aufenthaltsstatus": "duldung"}, ON)
+    for other in (pickle.loads(pickle.dumps(light)), copy.deepcopy(light)):
+        assert type(other.outcomes["prioritaet"].trace) is list
+        assert other.to_json() == light.to_json()
+
+
+def test_without_explanation_the_traces_stay_empty():
+    d = ENGINE.decide({"person_id": "L3", "aufenthaltsstatus": "duldung"}, ON, explain=False)
+    assert all(o.trace == [] and type(o.trace) is list for o in d.outcomes.values())
+    assert json.loads(d.to_json())["outcomes"]["prioritaet"]["trace"] == []
+
+
+def test_a_kept_light_decision_takes_at_most_8_kb():
+    records = [
+        {"person_id": f"M{i}", "aufenthaltsstatus": "fluechtling", "unterbringung": "anschluss"} for i in range(500)
+    ]
+    ENGINE.decide(records[0], ON)
+    gc.collect()
+    tracemalloc.start()
+    kept = [ENGINE.decide(r, ON) for r in records]
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(kept) == 500
+    assert size / len(kept) <= 8 * 1024, f"{size / len(kept) / 1024:.1f} KB per kept decision"
