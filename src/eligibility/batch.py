@@ -18,6 +18,7 @@ from .cells import neutralise
 from .decision import Decision
 from .engine import Engine
 from .rosters import Block, InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
+from .xlsx_reader import read_xlsx_blocks
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
 
@@ -247,6 +248,9 @@ def evaluate_roster(
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
         rows: Iterator[InputRow] = iter(())
+    elif fmt == "csv" and _streamed_xlsx(src, in_format):
+        info, blocks = read_xlsx_blocks(src, ent.facts, sheet, BATCH_ROWS)
+        rows = iter(())
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     german = info.german or info.format != "csv"
@@ -338,8 +342,20 @@ def _block_rows(block: Block) -> list[InputRow]:
     if block.rows is not None:
         return block.rows
     assert block.columns is not None  # a block holds rows or columns
-    cols = {k: v.to_pylist() for k, v in block.columns.items()}
+    cols = {k: _pylist(v) for k, v in block.columns.items()}
     return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
+
+
+def _pylist(column: Any) -> list[Any]:
+    """A block column (an Arrow array from CSV, a list of cells from XLSX) as a list."""
+    return column if isinstance(column, list) else column.to_pylist()
+
+
+def _streamed_xlsx(src: str | Path, in_format: str | None) -> bool:
+    """An .xlsx/.xlsm roster: read by the streaming reader, in blocks of columns."""
+    from .xlsx_reader import is_xlsx
+
+    return format_of(src, in_format) == "xlsx" and is_xlsx(src)
 
 
 def _pipelined(blocks: Iterator[Any], fn: Callable[[Any], Any], depth: int = 2) -> Iterator[tuple[Any, Any]]:
@@ -720,6 +736,9 @@ def _evaluate_to_xlsx(
     if format_of(src, in_format) == "csv":
         # Plain CSV blocks come as Arrow columns (the fast reader), the others as rows.
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
+    elif _streamed_xlsx(src, in_format):
+        # .xlsx rows come as columns of typed cells, decided like CSV's Arrow blocks.
+        info, blocks = read_xlsx_blocks(src, ent.facts, sheet, BATCH_ROWS)
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
         blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
@@ -748,10 +767,10 @@ def _evaluate_to_xlsx(
             if table is not None:
                 cols = block.columns
                 assert cols is not None  # a table is decided only from a block's columns
-                kept_cols = [cols[f].to_pylist() if f in cols else [None] * block.n for f in kept]
+                kept_cols = [_pylist(cols[f]) if f in cols else [None] * block.n for f in kept]
 
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
-                    return {k: v[i].as_py() for k, v in cols.items()}
+                    return {k: v[i] if isinstance(v, list) else v[i].as_py() for k, v in cols.items()}
 
                 entries = list(
                     zip(

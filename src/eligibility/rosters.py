@@ -425,7 +425,7 @@ class Block:
 
     first: int  # number of the first row
     n: int
-    columns: dict[str, Any] | None = None  # fact -> Arrow string array
+    columns: dict[str, Any] | None = None  # fact -> Arrow string array (CSV) or list of cells (XLSX)
     rows: list[InputRow] | None = None
 
 
