@@ -20,7 +20,8 @@ from eligibility.rosters import _cell
 from eligibility.xlsx_reader import Workbook, XlsxError, is_xlsx, read_xlsx, read_xlsx_blocks
 
 TEXT = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff") | st.sampled_from("&<>\"' \t"),
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
+    | st.sampled_from("&<>\"' \t"),
     max_size=12,
 )
 CELL = st.one_of(
@@ -190,7 +191,7 @@ def test_other_writers_forms_of_the_sheet_xml(tmp_path: Path) -> None:
         b'<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
         b'<x:dimension ref="A1:B1"/><x:sheetData>'
         b'<x:row r="2"><x:c t="inlineStr"><x:is><x:t>a&amp;b</x:t></x:is></x:c><x:c><x:v>2.5</x:v></x:c></x:row>'
-        b"<x:row><x:c t=\"b\" r='C3'><x:v>0</x:v></x:c><x:c r=\"E3\" t=\"str\"><x:f>X</x:f><x:v>&lt;y&gt;</x:v></x:c>"
+        b'<x:row><x:c t="b" r=\'C3\'><x:v>0</x:v></x:c><x:c r="E3" t="str"><x:f>X</x:f><x:v>&lt;y&gt;</x:v></x:c>'
         b'<x:c r="F3"/></x:row>'
         b'<x:row r="5" spans="1:2"><x:c r="B5" t="inlineStr"><x:is><x:r><x:t xml:space="preserve">&#xE4; </x:t></x:r>'
         b"<x:r><x:t>&#246;</x:t></x:r><x:rPh><x:t>phon</x:t></x:rPh></x:is></x:c></x:row>"
@@ -357,3 +358,26 @@ def test_block_path_output_is_byte_identical_to_the_row_path(tmp_path: Path, out
     assert (tmp_path / f"new.{out_suffix}").read_bytes() == (tmp_path / f"old.{out_suffix}").read_bytes()
     assert (new.rows, new.decided, new.unknown, new.errors) == (old.rows, old.decided, old.unknown, old.errors)
     assert new.rows == 1500 and new.errors > 0 and new.unknown > 0
+
+
+def test_blocks_from_the_reader_process_equal_the_in_process_blocks(tmp_path: Path) -> None:
+    """A large sheet is parsed by a child process: the same blocks, numbers and cells."""
+    src = tmp_path / "dirty.xlsx"
+    _dirty_workbook(src, n=800)
+    facts = Engine.load().entity(None).facts
+    runs = []
+    for parallel in (False, True):
+        info, blocks = read_xlsx_blocks(src, facts, block_rows=300, parallel=parallel)
+        runs.append((info, [(b.first, b.n, b.columns) for b in blocks]))
+    assert runs[0] == runs[1] and sum(n for _, n, _ in runs[0][1]) == 800
+
+
+def test_the_reader_process_reports_a_broken_sheet_in_german(tmp_path: Path) -> None:
+    base = tmp_path / "base.xlsx"
+    _write(base, [[["person_id"]] + [[f"P{i}"] for i in range(100)]], "shared")
+    cut = _rewrite(base, "xl/worksheets/sheet1.xml", lambda d: d.replace(b"</sheetData>", b""))
+    facts = Engine.load().entity(None).facts
+    info, blocks = read_xlsx_blocks(cut, facts, parallel=True)  # the header is read here
+    assert info.columns == {"person_id": "person_id"}
+    with pytest.raises(XlsxError, match="Tabellendatei nicht lesbar"):
+        list(blocks)

@@ -11,11 +11,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
+import os
+import pickle
 import posixpath
 import re
+import struct
+import subprocess
+import sys
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree as ET
@@ -46,7 +52,7 @@ _DURATION = re.compile(r"\[(?:h+|m+|s+)\]", re.I)
 
 
 def _format_kind(code: str) -> str:
-    """"date", "duration" or "" for a custom number format: a date when it has a d, m, y,
+    """ "date", "duration" or "" for a custom number format: a date when it has a d, m, y,
     h or s token outside quoted text, brackets ([Red], [$-407]) and escaped characters."""
     elapsed = bool(_DURATION.search(code))
     plain = re.sub(r'"[^"]*"|\\.|_.|\*.', "", code)
@@ -167,7 +173,7 @@ class Workbook:
             xfs = sroot.find(f"{{{MAIN}}}cellXfs")
             for xf in xfs if xfs is not None else []:
                 fid = int(xf.get("numFmtId", "0"))
-                kind = custom[fid] if fid in custom else ("date" if fid in _BUILTIN_DATES else "")
+                kind = custom.get(fid, "date" if fid in _BUILTIN_DATES else "")
                 if fid == 46 and fid not in custom:
                     kind = "duration"  # [h]:mm:ss
                 self.style_kind.append(kind)
@@ -196,14 +202,16 @@ class Workbook:
     def sheet_names(self) -> list[str]:
         return [s.name for s in self.sheets]
 
-    def rows(self, name: str) -> Iterator[tuple[int, list[Any]]]:
+    def rows(self, name: str) -> Generator[tuple[int, list[Any]], None, None]:
         """(sheet row number, cells from column A on) for every row from row 1, rows the
         file leaves out as empty lists; a row's cells end at its last cell in the file."""
         sheet = next(s for s in self.sheets if s.name == name)
         try:
             with self.zip.open(sheet.member) as f:
                 yield from _sheet_rows(f, self.shared, self.style_kind, self.date1904)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeDecodeError, IndexError) as exc:
+        except XlsxError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
 
 
@@ -213,61 +221,43 @@ def _resolve(base: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(base, target))
 
 
-@functools.lru_cache(maxsize=None)
-def _patterns(prefix: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+@functools.cache
+def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """The token pattern of a sheet whose elements carry `prefix` ("" or "x:"). The first
     alternative is the cell as Excel and XlsxWriter write it (r, s, t in this order; a
     <v> or a plain inline string): one match gives all of it. Any other cell (other
     attributes, formulas, rich text, self-closing) takes the second, parsed in Python."""
     p = re.escape(prefix)
     token = re.compile(
-        rb"<"
-        + p
-        + rb'c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="([a-zA-Z]+)")?>(?:<'
-        + p
-        + rb"v>([^<]*)</"
-        + p
-        + rb"v>|<"
-        + p
-        + rb"is><"
-        + p
-        + rb"t>([^<]*)</"
-        + p
-        + rb"t></"
-        + p
-        + rb"is>)</"
-        + p
-        + rb"c>"
-        + rb"|(<"
-        + p
-        + rb"c\b[^>]*?)(?:/>|>(.*?)</"
-        + p
-        + rb"c>)"
-        + rb"|(<"
-        + p
-        + rb"row\b[^>]*?)(/?)>"
-        + rb"|(</"
-        + p
-        + rb"row>)",
+        rf'<{p}c r="([A-Z]{{1,3}})\d+"(?: s="(\d+)")?(?: t="([a-zA-Z]+)")?>'
+        rf"(?:<{p}v>([^<]*)</{p}v>|<{p}is><{p}t>([^<]*)</{p}t></{p}is>)</{p}c>"
+        rf"|(<{p}c\b[^>]*?)(?:/>|>(.*?)</{p}c>)"
+        rf'|(<{p}row(?: r="(\d+)")?\b[^>]*?)(/?)>'
+        rf"|(</{p}row>)",
         re.S,
     )
-    inner = re.compile(
-        rb"<" + p + rb"v>([^<]*)</" + p + rb"v>|<" + p + rb"is>(.*?)</" + p + rb"is>|<" + p + rb"v/>", re.S
-    )
+    inner = re.compile(rf"<{p}v>([^<]*)</{p}v>|<{p}is>(.*?)</{p}is>|<{p}v/>", re.S)
     return token, inner
 
 
-_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_REF = re.compile(rb"([A-Z]{1,3})(\d*)")
-_ROW_R = re.compile(rb'\br\s*=\s*["\'](\d+)["\']')
+_ATTR = re.compile(r'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_REF = re.compile(r"([A-Z]{1,3})(\d*)")
+_ROW_R = re.compile(r'\sr\s*=\s*["\'](\d+)["\']')
 
 
-@functools.lru_cache(maxsize=4096)
-def column_index(letters: bytes) -> int:
+def column_index(letters: str) -> int:
     n = 0
     for ch in letters:
-        n = n * 26 + ch - 64
+        n = n * 26 + ord(ch) - 64
     return n - 1
+
+
+class _ColumnIndex(dict[str, int]):
+    """Column letters -> 0-based index, computed once per distinct letters."""
+
+    def __missing__(self, letters: str) -> int:
+        i = self[letters] = column_index(letters)
+        return i
 
 
 def _excel_day(value: float, date1904: bool) -> Any:
@@ -290,45 +280,44 @@ class _Values:
         self.shared = shared
         self.kind = style_kind
         self.date1904 = date1904
-        self.memo: dict[tuple[bytes, bytes, bytes], Any] = {}
+        self.memo: dict[tuple[str, str, str], Any] = {}
 
-    def __call__(self, t: bytes, s: bytes, v: bytes) -> Any:
+    def __call__(self, t: str, s: str, v: str) -> Any:
         key = (t, s, v)
         hit = self.memo.get(key, self)
         if hit is not self:
             return hit
         value = self._convert(t, s, v)
-        if len(self.memo) < 200_000 and t != b"str":
+        if len(self.memo) < 200_000 and t != "str":
             self.memo[key] = value
         return value
 
-    def _convert(self, t: bytes, s: bytes, v: bytes) -> Any:
-        if t == b"s":
+    def _convert(self, t: str, s: str, v: str) -> Any:
+        if t == "s":
             return self.shared[int(v)] if v.strip() else ""
-        if t in (b"", b"n"):
+        if t in ("", "n"):
             if not v.strip():
                 return ""
             x = float(v)
             kind = self.kind[int(s)] if s and int(s) < len(self.kind) else ""
             if kind == "date":
                 try:
-                    day = _excel_day(x, self.date1904)
+                    return _excel_day(x, self.date1904)
                 except (OverflowError, ValueError):
                     return _number(x)
-                return day
             if kind == "duration":
                 return dt.timedelta(days=x)
             return _number(x)
-        if t == b"b":
-            return v.strip() in (b"1", b"true")
-        if t == b"e":
+        if t == "b":
+            return v.strip() in ("1", "true")
+        if t == "e":
             return ""
-        if t == b"d":
+        if t == "d":
             try:
-                return dt.datetime.fromisoformat(v.decode().strip()).date()
+                return dt.datetime.fromisoformat(v.strip()).date()
             except ValueError:
-                return unescape(v.decode())
-        return _ooxml_unescape(unescape(v.decode("utf-8")))  # "str", "inlineStr" with <v>
+                return unescape(v)
+        return _ooxml_unescape(unescape(v))  # "str", "inlineStr" with <v>
 
 
 def _number(x: float) -> Any:
@@ -337,7 +326,9 @@ def _number(x: float) -> Any:
     return x
 
 
-def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904: bool) -> Iterator[tuple[int, list[Any]]]:
+def _sheet_rows(
+    f: IO[bytes], shared: list[str], style_kind: list[str], date1904: bool
+) -> Iterator[tuple[int, list[Any]]]:
     head = f.read(CHUNK)
     m = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", head)
     while m is None:
@@ -350,11 +341,12 @@ def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904
         m = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", head)
     if m.group(2):
         return
-    prefix = m.group(1) or b""
+    prefix = (m.group(1) or b"").decode("ascii")
     token, inner = _patterns(prefix)
-    row_end = b"</" + prefix + b"row>"
-    data_end = b"</" + prefix + b"sheetData>"
+    row_end = f"</{prefix}row>".encode()
+    data_end = f"</{prefix}sheetData>".encode()
     value = _Values(shared, style_kind, date1904)
+    columns = _ColumnIndex()
     buf = head[m.end() :]
     number = 0  # the last row given
     cells: list[Any] = []
@@ -373,10 +365,22 @@ def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904
                 buf += more
                 continue
             cut += len(row_end)
-        for col, s, t, v, inl, attrs, body, rattrs, rclose, rend in token.findall(buf, 0, cut):
+        # Cut after a tag, so never inside a UTF-8 sequence: the piece decodes on its own.
+        text = buf[:cut].decode("utf-8")
+        plain = "&" not in text and "_x" not in text  # no entity, no _xHHHH_ escape
+        fast = None if in_row or prefix else _simple_rows(text, plain, number, columns, value)
+        if fast is not None:
+            yield from fast
+            if fast:
+                number = fast[-1][0]
+            text = ""
+        for col, s, t, v, inl, attrs, body, rattrs, rnum, rclose, rend in token.findall(text):
             if col:  # a plain cell
-                i = column_index(col)
-                x = _ooxml_unescape(unescape(inl.decode("utf-8"))) if t == b"inlineStr" else value(t, s, v)
+                i = columns[col]
+                if t == "inlineStr":
+                    x = inl if plain else _ooxml_unescape(unescape(inl))
+                else:
+                    x = value(t, s, v)
             elif rend:
                 in_row = False
                 yield number, cells
@@ -386,8 +390,11 @@ def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904
                 if in_row:  # a row not closed before the next: given all the same
                     yield number, cells
                     cells = []
-                r = _ROW_R.search(rattrs)
-                at = int(r.group(1)) if r else number + 1
+                if rnum:
+                    at = int(rnum)
+                else:
+                    r = _ROW_R.search(rattrs)
+                    at = int(r.group(1)) if r else number + 1
                 while number + 1 < at:
                     number += 1
                     yield number, []
@@ -398,12 +405,11 @@ def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904
                 continue
             else:  # any other cell
                 i, x = _general_cell(attrs, body, len(cells), inner, value)
-                if i < 0:
-                    continue
-            if i == len(cells):
+            n = len(cells)
+            if i == n:
                 cells.append(x)
-            elif i > len(cells):
-                cells.extend([""] * (i - len(cells)))
+            elif i > n:
+                cells.extend([""] * (i - n))
                 cells.append(x)
             else:
                 cells[i] = x  # a cell given twice: the last counts
@@ -418,42 +424,114 @@ def _sheet_rows(f: IO[bytes], shared: list[str], style_kind: list[str], date1904
         buf += more
 
 
-def _general_cell(attrs: bytes, body: bytes, position: int, inner: re.Pattern[bytes], value: _Values) -> tuple[int, Any]:
-    a: dict[bytes, bytes] = {}
+_SIMPLE_CELL = re.compile(r'<c r="([A-Z]{1,3})\d+"([^>]*)>(<v>|<is><t>)([^<]*)')
+
+
+def _simple_rows(
+    text: str, plain: bool, number: int, columns: dict[str, int], value: _Values
+) -> list[tuple[int, list[Any]]] | None:
+    """The rows of a piece of sheet XML in which every row has its r and every cell is
+    `<c r=".." ...><v>..</v></c>` or a plain inline string (how XlsxWriter and Excel write
+    a roster), by a lighter pattern and counting; None if the piece has anything else, for
+    the full token pattern. A well-formed piece whose '<' count is what those forms make
+    has no other element."""
+    pieces = text.split("</row>")
+    if pieces[-1].strip() or text.count("<row") != len(pieces) - 1 or "<row r=" not in text:
+        return None
+    n_cells = text.count("<c")
+    n_v, n_is = text.count("<v>"), text.count("<is>")
+    if n_cells != text.count('<c r="') or n_v + n_is != n_cells:
+        return None
+    if text.count("<") != 2 * (len(pieces) - 1) + 4 * n_v + 6 * n_is:
+        return None
+    kinds = _ATTR_KINDS
+    memo = value.memo
+    out: list[tuple[int, list[Any]]] = []
+    found = 0
+    for piece in pieces[:-1]:
+        start = piece.find('<row r="')
+        if start < 0 or piece[:start].strip():
+            return None
+        q = piece.find('"', start + 8)
+        head_end = piece.find(">", q)
+        if not piece[start + 8 : q].isdigit() or piece[head_end - 1] == "/":
+            return None
+        at = int(piece[start + 8 : q])
+        if at <= number:
+            return None  # rows out of order: the full pattern's rules apply
+        while number + 1 < at:
+            number += 1
+            out.append((number, []))
+        number = at
+        cells: list[Any] = []
+        for col, attrs, tag, v in _SIMPLE_CELL.findall(piece, head_end):
+            found += 1
+            kind = kinds.get(attrs)
+            if kind is None:
+                a = {k.split(":")[-1]: v1 or v2 for k, v1, v2 in _ATTR.findall(attrs)}
+                kind = kinds[attrs] = (a.get("t", ""), a.get("s", ""))
+            t = kind[0]
+            if t == "inlineStr" and tag != "<v>":
+                x: Any = v if plain else _ooxml_unescape(unescape(v))
+            else:
+                if t == "inlineStr":
+                    t = "str"
+                key = (t, kind[1], v)
+                x = memo.get(key, memo)
+                if x is memo:
+                    x = value(t, kind[1], v)
+            i = columns[col]
+            n = len(cells)
+            if i == n:
+                cells.append(x)
+            elif i > n:
+                cells.extend([""] * (i - n))
+                cells.append(x)
+            else:
+                cells[i] = x
+        out.append((number, cells))
+    return out if found == n_cells else None
+
+
+_ATTR_KINDS: dict[str, tuple[str, str]] = {}  # a cell's attributes after r -> (t, s)
+
+
+def _general_cell(attrs: str, body: str, position: int, inner: re.Pattern[str], value: _Values) -> tuple[int, Any]:
+    a: dict[str, str] = {}
     for k, v1, v2 in _ATTR.findall(attrs):
-        a[k.split(b":")[-1]] = v1 or v2
-    ref = a.get(b"r")
+        a[k.split(":")[-1]] = v1 or v2
+    ref = a.get("r")
     i = position
     if ref:
         m = _REF.match(ref.strip().upper())
         if m is None:
             raise ValueError("bad cell reference")
         i = column_index(m.group(1))
-    t = a.get(b"t", b"")
-    s = a.get(b"s", b"")
+    t = a.get("t", "")
+    s = a.get("s", "")
     if not body:
         return i, ""
-    v = b""
-    inline: bytes | None = None
+    v = ""
+    inline: str | None = None
     for vm in inner.finditer(body):
         if vm.group(1) is not None and vm.group(2) is None:
             v = vm.group(1)
         elif vm.group(2) is not None:
             inline = vm.group(2)
-    if t == b"inlineStr":
+    if t == "inlineStr":
         if inline is None:
-            return i, value(b"str", b"", v) if v else ""
+            return i, value("str", "", v) if v else ""
         return i, _inline_text(inline)
     return i, value(t, s, v)
 
 
-def _inline_text(body: bytes) -> str:
-    root = ET.fromstring(b'<is xmlns="' + MAIN.encode() + b'">' + _strip_prefix(body) + b"</is>")
+def _inline_text(body: str) -> str:
+    root = ET.fromstring(f'<is xmlns="{MAIN}">' + _strip_prefix(body) + "</is>")
     return _text_of(root)
 
 
-def _strip_prefix(body: bytes) -> bytes:
-    return re.sub(rb"<(/?)\w+:", rb"<\1", body)
+def _strip_prefix(body: str) -> str:
+    return re.sub(r"<(/?)\w+:", r"<\1", body)
 
 
 # ---------------------------------------------------------------- rosters
@@ -467,7 +545,7 @@ class Opened:
     name: str
     header: Header
     head: list[tuple[int, list[Any]]]
-    rest: Iterator[tuple[int, list[Any]]]
+    rest: Generator[tuple[int, list[Any]], None, None]
 
 
 def open_roster(path: str, facts: Mapping[str, FactSpec], sheet: str | None = None) -> Opened | None:
@@ -489,7 +567,7 @@ def open_roster(path: str, facts: Mapping[str, FactSpec], sheet: str | None = No
             h = find_header([r for _, r in head], facts)
             if h is not None and (chosen is None or h.score > chosen.header.score):
                 if chosen is not None:
-                    chosen.rest.close()  # type: ignore[attr-defined]
+                    chosen.rest.close()
                 chosen = Opened(wb, name, h, head, it)
             else:
                 it.close()
@@ -509,6 +587,9 @@ def data_rows(opened: Opened) -> Iterator[tuple[int, list[Any]]]:
 
 
 def _blank(row: list[Any]) -> bool:
+    first = row[0]
+    if first.__class__ is not str or first.strip():
+        return False  # the usual row: settled by its first cell
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in row)
 
 
@@ -538,41 +619,140 @@ def read_xlsx(
     return info, rows()
 
 
+# A sheet larger than this (uncompressed XML; ~50,000 roster rows) is parsed in a second
+# process while this one decides and writes: parsing costs about as much as deciding and
+# writing CSV, and on two cores the two halves overlap (bench/RESULTS.md, issue 13).
+PARALLEL_BYTES = 32 << 20
+
+
 def read_xlsx_blocks(
-    path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None, block_rows: int = 20_000
+    path: str | Path,
+    facts: Mapping[str, FactSpec],
+    sheet: str | None = None,
+    block_rows: int = 20_000,
+    parallel: bool | None = None,
 ) -> tuple[RosterInfo, Iterator[Block]]:
-    """The same rows in blocks of columns (fact -> list of cells) for the batch path."""
+    """The same rows in blocks of columns (fact -> list of cells) for the batch path. With
+    `parallel` (default: for a sheet over PARALLEL_BYTES) the rows below the header are
+    parsed by a child process and handed over block by block (at most two waiting)."""
     opened, info = _open(path, facts, sheet)
     if opened is None:
         return info, iter(())
     mapping = sorted(opened.header.mapping.items())
     width = max([len(opened.header.names)] + [i + 1 for i, _ in mapping])
-    pad = [""] * width
-
-    def flush(first: int, chunk: list[list[Any]]) -> Block:
-        # Rows are cut or padded to the header's width and turned into columns in C.
-        cols = list(zip(*chunk))
-        return Block(first, len(chunk), columns={fact: list(cols[i]) for i, fact in mapping})
+    if parallel is None and os.environ.get("ELIGIBILITY_XLSX_PROCESS") in ("0", "1"):
+        parallel = os.environ["ELIGIBILITY_XLSX_PROCESS"] == "1"  # for benchmarks: force it off or on
+    if parallel is None:
+        member = next(s.member for s in opened.workbook.sheets if s.name == opened.name)
+        parallel = opened.workbook.zip.getinfo(member).file_size > PARALLEL_BYTES
+    if parallel:
+        skip = opened.header.index + opened.header.height
+        opened.rest.close()
+        opened.workbook.close()
+        return info, _from_child(str(path), opened.name, skip, mapping, width, block_rows)
 
     def blocks() -> Iterator[Block]:
         try:
-            number = 0
-            chunk: list[list[Any]] = []
-            for _, row in data_rows(opened):
-                if not row or _blank(row):
-                    continue
-                number += 1
-                n = len(row)
-                chunk.append(row if n == width else row[:width] if n > width else row + pad[n:])
-                if len(chunk) >= block_rows:
-                    yield flush(number - len(chunk) + 1, chunk)
-                    chunk = []
-            if chunk:
-                yield flush(number - len(chunk) + 1, chunk)
+            for first, n, columns in _column_blocks(data_rows(opened), mapping, width, block_rows):
+                yield Block(first, n, columns=columns)
         finally:
             opened.workbook.close()
 
     return info, blocks()
+
+
+def _column_blocks(
+    rows: Iterator[tuple[int, list[Any]]], mapping: list[tuple[int, str]], width: int, block_rows: int
+) -> Iterator[tuple[int, int, dict[str, list[Any]]]]:
+    """(first row number, rows, fact -> cells) per block; blank rows are no rows."""
+    pad = [""] * width
+
+    def flush(first: int, chunk: list[list[Any]]) -> tuple[int, int, dict[str, list[Any]]]:
+        # Rows are cut or padded to the header's width and turned into columns in C.
+        cols = list(zip(*chunk))
+        return first, len(chunk), {fact: list(cols[i]) for i, fact in mapping}
+
+    number = 0
+    chunk: list[list[Any]] = []
+    for _, row in rows:
+        if not row or _blank(row):
+            continue
+        number += 1
+        n = len(row)
+        chunk.append(row if n == width else row[:width] if n > width else row + pad[n:])
+        if len(chunk) >= block_rows:
+            yield flush(number - len(chunk) + 1, chunk)
+            chunk = []
+    if chunk:
+        yield flush(number - len(chunk) + 1, chunk)
+
+
+def _child(path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int) -> None:
+    """The child process: parse the sheet and write its blocks to stdout as pickled frames,
+    then ("end", None); a failure is one ("error", German message) frame."""
+    out = sys.stdout.buffer
+
+    def frame(obj: Any) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(struct.pack("<Q", len(data)))
+        out.write(data)
+
+    try:
+        wb = Workbook(path)
+        try:
+            rows = wb.rows(name)
+            for _ in range(skip):
+                next(rows, None)
+            for block in _column_blocks(rows, mapping, width, block_rows):
+                frame(("block", block))
+        finally:
+            wb.close()
+        frame(("end", None))
+    except XlsxError as exc:
+        frame(("error", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - any failure reaches the parent as a German error
+        frame(("error", str(_unreadable(type(exc).__name__))))
+    out.flush()
+
+
+def _from_child(
+    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int
+) -> Iterator[Block]:
+    """Blocks parsed by a child interpreter (`python -m eligibility.xlsx_reader`), read from
+    its stdout. A plain subprocess, not multiprocessing: nothing of the caller's __main__ is
+    imported again, and the pipe's buffer bounds what is in flight (memory stays flat)."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    args = json.dumps([path, name, skip, mapping, width, block_rows])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eligibility.xlsx_reader", args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # no traceback with a cell's value on the user's terminal
+        env=env,
+    )
+    assert proc.stdout is not None
+    pipe = proc.stdout
+    try:
+        while True:
+            head = pipe.read(8)
+            if len(head) < 8:
+                raise _unreadable("Leseprozess beendet")
+            data = pipe.read(struct.unpack("<Q", head)[0])
+            kind, payload = pickle.loads(data)
+            if kind == "end":
+                break
+            if kind == "error":
+                raise XlsxError(payload)
+            first, n, columns = payload
+            yield Block(first, n, columns=columns)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # the consumer stopped early: end the child this started
+            proc.wait()
+        pipe.close()
 
 
 def _open(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None) -> tuple[Opened | None, RosterInfo]:
@@ -596,3 +776,8 @@ def is_xlsx(path: str | Path) -> bool:
             return any(n.lower().endswith("workbook.xml") for n in z.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
         return False
+
+
+if __name__ == "__main__":
+    path_, name_, skip_, mapping_, width_, rows_ = json.loads(sys.argv[1])
+    _child(path_, name_, skip_, [(int(i), str(f)) for i, f in mapping_], width_, rows_)
