@@ -281,6 +281,7 @@ class _Values:
         self.kind = style_kind
         self.date1904 = date1904
         self.memo: dict[tuple[str, str, str], Any] = {}
+        self.by_attrs: dict[tuple[str, str], Any] = {}
 
     def __call__(self, t: str, s: str, v: str) -> Any:
         key = (t, s, v)
@@ -444,8 +445,8 @@ def _simple_rows(
         return None
     if text.count("<") != 2 * (len(pieces) - 1) + 4 * n_v + 6 * n_is:
         return None
-    kinds = _ATTR_KINDS
-    memo = value.memo
+    # (attributes after r, <v> text) -> cell: a roster repeats its codes, dates and numbers.
+    memo = value.by_attrs
     out: list[tuple[int, list[Any]]] = []
     found = 0
     for piece in pieces[:-1]:
@@ -464,22 +465,15 @@ def _simple_rows(
             out.append((number, []))
         number = at
         cells: list[Any] = []
-        for col, attrs, tag, v in _SIMPLE_CELL.findall(piece, head_end):
-            found += 1
-            kind = kinds.get(attrs)
-            if kind is None:
-                a = {k.split(":")[-1]: v1 or v2 for k, v1, v2 in _ATTR.findall(attrs)}
-                kind = kinds[attrs] = (a.get("t", ""), a.get("s", ""))
-            t = kind[0]
-            if t == "inlineStr" and tag != "<v>":
+        matches = _SIMPLE_CELL.findall(piece, head_end)
+        found += len(matches)
+        for col, attrs, tag, v in matches:
+            if tag == "<is><t>":
                 x: Any = v if plain else _ooxml_unescape(unescape(v))
             else:
-                if t == "inlineStr":
-                    t = "str"
-                key = (t, kind[1], v)
-                x = memo.get(key, memo)
+                x = memo.get((attrs, v), memo)
                 if x is memo:
-                    x = value(t, kind[1], v)
+                    x = _attr_value(attrs, v, value)
             i = columns[col]
             n = len(cells)
             if i == n:
@@ -493,7 +487,14 @@ def _simple_rows(
     return out if found == n_cells else None
 
 
-_ATTR_KINDS: dict[str, tuple[str, str]] = {}  # a cell's attributes after r -> (t, s)
+def _attr_value(attrs: str, v: str, value: _Values) -> Any:
+    """The cell of a <v> whose cell has these attributes (after r), memoised by both."""
+    a = {k.split(":")[-1]: v1 or v2 for k, v1, v2 in _ATTR.findall(attrs)}
+    t = a.get("t", "")
+    x = value("str" if t == "inlineStr" else t, a.get("s", ""), v)
+    if t != "str" and t != "inlineStr" and len(value.by_attrs) < 200_000:
+        value.by_attrs[(attrs, v)] = x
+    return x
 
 
 def _general_cell(attrs: str, body: str, position: int, inner: re.Pattern[str], value: _Values) -> tuple[int, Any]:
