@@ -232,7 +232,7 @@ def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
         rf'<{p}c r="([A-Z]{{1,3}})\d+"(?: s="(\d+)")?(?: t="([a-zA-Z]+)")?>'
         rf"(?:<{p}v>([^<]*)</{p}v>|<{p}is><{p}t>([^<]*)</{p}t></{p}is>)</{p}c>"
         rf"|(<{p}c\b[^>]*?)(?:/>|>(.*?)</{p}c>)"
-        rf'|(<{p}row(?: r="(\d+)")?\b[^>]*?)(/?)>'
+        rf'|(<{p}row\b(?: r="(\d+)")?[^>]*?)(/?)>'
         rf"|(</{p}row>)",
         re.S,
     )
