@@ -381,3 +381,51 @@ def test_the_reader_process_reports_a_broken_sheet_in_german(tmp_path: Path) -> 
     assert info.columns == {"person_id": "person_id"}
     with pytest.raises(XlsxError, match="Tabellendatei nicht lesbar"):
         list(blocks)
+
+
+@pytest.fixture(scope="module")
+def broken_roster(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A roster whose sheet XML ends two thirds in: the header reads, the rows break."""
+    tmp = tmp_path_factory.mktemp("broken")
+    good = tmp / "gut.xlsx"
+    _dirty_workbook(good, n=600)
+    return _rewrite(good, "xl/worksheets/sheet1.xml", lambda d: d[: len(d) * 2 // 3])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "{src}", "--on", "15.09.2018", "--out", "{tmp}/e.csv"],
+        ["evaluate", "{src}", "--on", "15.09.2018", "--out", "{tmp}/e.xlsx"],
+        ["convert", "{src}", "--out", "{tmp}/c.csv"],
+        ["report", "{src}", "--on", "15.09.2018", "--out", "{tmp}/r.html"],
+        ["allocation", "{src}", "--year", "2018"],
+        ["upcoming", "{src}", "--on", "15.09.2018", "--within", "90d"],
+    ],
+)
+def test_a_sheet_broken_midway_is_exit_2_with_a_german_message(
+    broken_roster: Path, tmp_path: Path, args: list[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from eligibility.cli import main
+
+    argv = [a.format(src=broken_roster, tmp=tmp_path) for a in args]
+    result = CliRunner().invoke(main, argv, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "Tabellendatei nicht lesbar" in result.output and "Traceback" not in result.output
+
+
+def test_the_upload_page_answers_a_broken_workbook_with_a_message(broken_roster: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from eligibility.service import create_app
+
+    client = TestClient(create_app())
+    for what in ("ergebnis", "bericht"):
+        r = client.post(
+            "/liste",
+            data={"stichtag": "15.09.2018", "ausgabe": what},
+            files={"datei": ("liste.xlsx", broken_roster.read_bytes())},
+        )
+        assert r.status_code == 422 and "Tabellendatei nicht lesbar" in r.text
