@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from eligibility import Engine
+from eligibility.batch import _pylist
 from eligibility.rosters import _cell
 from eligibility.xlsx_reader import Workbook, XlsxError, is_xlsx, read_xlsx, read_xlsx_blocks
 
@@ -246,7 +247,8 @@ def test_bench_roster_rows_equal_calamines(tmp_path: Path) -> None:
     flat = []
     for b in blocks:
         assert b.columns is not None
-        flat += [(b.first + i, {k: v[i] for k, v in b.columns.items()}) for i in range(b.n)]
+        cols = {k: _pylist(v) for k, v in b.columns.items()}
+        flat += [(b.first + i, {k: v[i] for k, v in cols.items()}) for i in range(b.n)]
     assert flat == [(n, rec) for n, rec, _, _ in got]
 
 
@@ -272,11 +274,12 @@ def test_is_xlsx_tells_xlsx_from_other_zips(tmp_path: Path) -> None:
     assert not is_xlsx(ods)
 
 
-def _dirty_workbook(path: Path, n: int = 1500) -> None:
+def _dirty_workbook(path: Path, n: int = 1500, mixed_dates: bool = True) -> None:
     """A roster as an office keeps it in Excel: a title row, real date cells and dates typed
     as text, numbers as ids, yes/no as text and as booleans, blank and half-blank rows,
     sparse rows, wrong values, an error cell, a time, a date too late to compute with, and
-    one column the rules do not know."""
+    one column the rules do not know. Without `mixed_dates` the date columns hold date cells
+    (one in year 9999) and empty cells only, as a program's export does."""
     import random
 
     import xlsxwriter
@@ -309,7 +312,12 @@ def _dirty_workbook(path: Path, n: int = 1500) -> None:
                     ws.write_string(r, c, "")
                 continue
             if isinstance(v, dt.date):
-                if roll < 0.15:
+                if not mixed_dates:
+                    late = roll < 0.002
+                    ws.write_datetime(
+                        r, c, dt.datetime(9999, 12, 31) if late else dt.datetime(v.year, v.month, v.day), day
+                    )
+                elif roll < 0.15:
                     ws.write_string(r, c, v.strftime("%d.%m.%Y"))
                 elif roll < 0.17:
                     ws.write_string(r, c, "31.02.2017")
@@ -337,15 +345,25 @@ def _dirty_workbook(path: Path, n: int = 1500) -> None:
     wb.close()
 
 
+@pytest.mark.parametrize("mixed_dates", [True, False])
 @pytest.mark.parametrize("out_suffix", ["csv", "xlsx"])
-def test_block_path_output_is_byte_identical_to_the_row_path(tmp_path: Path, out_suffix: str) -> None:
-    """XLSX in: the blocks of typed columns give the very bytes that calamine's rows
-    through the per-row path gave, error rows included, to CSV and to the XLSX result."""
+def test_block_path_output_is_byte_identical_to_the_row_path(
+    tmp_path: Path, out_suffix: str, mixed_dates: bool
+) -> None:
+    """XLSX in: the blocks of typed columns (lists of cells; date columns as Arrow dates
+    where they hold only dates) give the very bytes that calamine's rows through the
+    per-row path gave, error rows included, to CSV and to the XLSX result."""
+    import pyarrow as pa
+
     from eligibility import xlsx_reader
     from eligibility.batch import evaluate_roster
 
     src = tmp_path / "dirty.xlsx"
-    _dirty_workbook(src)
+    _dirty_workbook(src, mixed_dates=mixed_dates)
+    facts = Engine.load().entity(None).facts
+    _, blocks = read_xlsx_blocks(src, facts)
+    arrow = [k for b in blocks for k, v in (b.columns or {}).items() if isinstance(v, pa.Array)]
+    assert bool(arrow) is not mixed_dates  # the Arrow date path is what this case tests
     engine = Engine.load()
     on = dt.date(2018, 9, 15)
     new = evaluate_roster(engine, src, on, tmp_path / f"new.{out_suffix}")

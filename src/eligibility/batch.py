@@ -347,8 +347,19 @@ def _block_rows(block: Block) -> list[InputRow]:
 
 
 def _pylist(column: Any) -> list[Any]:
-    """A block column (an Arrow array from CSV, a list of cells from XLSX) as a list."""
-    return column if isinstance(column, list) else column.to_pylist()
+    """A block column as the list of its cells: a list (XLSX) as it is, an Arrow array (CSV
+    strings; XLSX dates, whose empty cells are nulls) with "" for a null, as the row read it."""
+    if isinstance(column, list):
+        return column
+    cells = column.to_pylist()
+    return [("" if c is None else c) for c in cells] if column.null_count else cells
+
+
+def _cell_at(column: Any, i: int) -> Any:
+    if isinstance(column, list):
+        return column[i]
+    c = column[i].as_py()
+    return "" if c is None else c
 
 
 def _streamed_xlsx(src: str | Path, in_format: str | None) -> bool:
@@ -770,7 +781,7 @@ def _evaluate_to_xlsx(
                 kept_cols = [_pylist(cols[f]) if f in cols else [None] * block.n for f in kept]
 
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
-                    return {k: v[i] if isinstance(v, list) else v[i].as_py() for k, v in cols.items()}
+                    return {k: _cell_at(v, i) for k, v in cols.items()}
 
                 entries = list(
                     zip(

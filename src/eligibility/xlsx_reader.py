@@ -21,7 +21,7 @@ import subprocess
 import sys
 import zipfile
 import zlib
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree as ET
@@ -34,8 +34,6 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 CHUNK = 1 << 20
-
-SUFFIXES = (".xlsx", ".xlsm")
 
 
 class XlsxError(ValueError):
@@ -633,7 +631,7 @@ def read_xlsx_blocks(
     block_rows: int = 20_000,
     parallel: bool | None = None,
 ) -> tuple[RosterInfo, Iterator[Block]]:
-    """The same rows in blocks of columns (fact -> list of cells) for the batch path. With
+    """The same rows in blocks of columns (fact -> cells) for the batch path. With
     `parallel` (default: for a sheet over PARALLEL_BYTES) the rows below the header are
     parsed by a child process and handed over block by block (at most two waiting)."""
     opened, info = _open(path, facts, sheet)
@@ -641,6 +639,7 @@ def read_xlsx_blocks(
         return info, iter(())
     mapping = sorted(opened.header.mapping.items())
     width = max([len(opened.header.names)] + [i + 1 for i, _ in mapping])
+    dates = sorted(f for _, f in mapping if facts[f].type == "date")
     if parallel is None and os.environ.get("ELIGIBILITY_XLSX_PROCESS") in ("0", "1"):
         parallel = os.environ["ELIGIBILITY_XLSX_PROCESS"] == "1"  # for benchmarks: force it off or on
     if parallel is None:
@@ -650,11 +649,11 @@ def read_xlsx_blocks(
         skip = opened.header.index + opened.header.height
         opened.rest.close()
         opened.workbook.close()
-        return info, _from_child(str(path), opened.name, skip, mapping, width, block_rows)
+        return info, _from_child(str(path), opened.name, skip, mapping, width, block_rows, dates)
 
     def blocks() -> Iterator[Block]:
         try:
-            for first, n, columns in _column_blocks(data_rows(opened), mapping, width, block_rows):
+            for first, n, columns in _column_blocks(data_rows(opened), mapping, width, block_rows, dates):
                 yield Block(first, n, columns=columns)
         finally:
             opened.workbook.close()
@@ -663,15 +662,26 @@ def read_xlsx_blocks(
 
 
 def _column_blocks(
-    rows: Iterator[tuple[int, list[Any]]], mapping: list[tuple[int, str]], width: int, block_rows: int
-) -> Iterator[tuple[int, int, dict[str, list[Any]]]]:
-    """(first row number, rows, fact -> cells) per block; blank rows are no rows."""
+    rows: Iterator[tuple[int, list[Any]]],
+    mapping: list[tuple[int, str]],
+    width: int,
+    block_rows: int,
+    dates: Iterable[str] = (),
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(first row number, rows, fact -> cells) per block; blank rows are no rows. A date
+    fact's column of date cells and empty cells only is an Arrow date32 array (empty = null),
+    which the batch path reads in C; any other column is the list of its cells."""
     pad = [""] * width
+    date_facts = set(dates)
 
-    def flush(first: int, chunk: list[list[Any]]) -> tuple[int, int, dict[str, list[Any]]]:
+    def flush(first: int, chunk: list[list[Any]]) -> tuple[int, int, dict[str, Any]]:
         # Rows are cut or padded to the header's width and turned into columns in C.
         cols = list(zip(*chunk))
-        return first, len(chunk), {fact: list(cols[i]) for i, fact in mapping}
+        out: dict[str, Any] = {}
+        for i, fact in mapping:
+            cells = list(cols[i])
+            out[fact] = _date_array(cells) if fact in date_facts else cells
+        return first, len(chunk), out
 
     number = 0
     chunk: list[list[Any]] = []
@@ -688,7 +698,21 @@ def _column_blocks(
         yield flush(number - len(chunk) + 1, chunk)
 
 
-def _child(path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int) -> None:
+def _date_array(cells: list[Any]) -> Any:
+    """The cells as an Arrow date32 array if each is a date or empty (""): for
+    `records.convert_value` "" and None are the same empty cell, so the batch path answers
+    the same; else the list itself (typed text, a time, a number: read cell by cell)."""
+    date, empty = dt.date, ""
+    if not all(type(c) is date or c == empty for c in cells):
+        return cells
+    import pyarrow as pa
+
+    return pa.array([None if c == empty else c for c in cells], type=pa.date32())
+
+
+def _child(
+    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int, dates: list[str]
+) -> None:
     """The child process: parse the sheet and write its blocks to stdout as pickled frames,
     then ("end", None); a failure is one ("error", German message) frame."""
     out = sys.stdout.buffer
@@ -704,7 +728,7 @@ def _child(path: str, name: str, skip: int, mapping: list[tuple[int, str]], widt
             rows = wb.rows(name)
             for _ in range(skip):
                 next(rows, None)
-            for block in _column_blocks(rows, mapping, width, block_rows):
+            for block in _column_blocks(rows, mapping, width, block_rows, dates):
                 frame(("block", block))
         finally:
             wb.close()
@@ -717,7 +741,7 @@ def _child(path: str, name: str, skip: int, mapping: list[tuple[int, str]], widt
 
 
 def _from_child(
-    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int
+    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int, dates: list[str]
 ) -> Iterator[Block]:
     """Blocks parsed by a child interpreter (`python -m eligibility.xlsx_reader`), read from
     its stdout. A plain subprocess, not multiprocessing: nothing of the caller's __main__ is
@@ -725,7 +749,7 @@ def _from_child(
     env = dict(os.environ)
     here = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    args = json.dumps([path, name, skip, mapping, width, block_rows])
+    args = json.dumps([path, name, skip, mapping, width, block_rows, dates])
     proc = subprocess.Popen(
         [sys.executable, "-m", "eligibility.xlsx_reader", args],
         stdin=subprocess.DEVNULL,
@@ -780,5 +804,5 @@ def is_xlsx(path: str | Path) -> bool:
 
 
 if __name__ == "__main__":
-    path_, name_, skip_, mapping_, width_, rows_ = json.loads(sys.argv[1])
-    _child(path_, name_, skip_, [(int(i), str(f)) for i, f in mapping_], width_, rows_)
+    path_, name_, skip_, mapping_, width_, rows_, dates_ = json.loads(sys.argv[1])
+    _child(path_, name_, skip_, [(int(i), str(f)) for i, f in mapping_], width_, rows_, dates_)
