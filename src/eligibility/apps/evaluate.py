@@ -19,6 +19,7 @@ from eligibility.engine import Engine
 from eligibility.io.cells import neutralise
 from eligibility.io.csv_format import CsvFormat
 from eligibility.io.rosters import Block, InputRow, RosterInfo, RosterWriter, format_of, read_csv_blocks, read_roster
+from eligibility.io.xlsx_reader import read_xlsx_blocks
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
 
@@ -248,6 +249,9 @@ def evaluate_roster(
     if fmt == "csv" and format_of(src, in_format) == "csv":
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
         rows: Iterator[InputRow] = iter(())
+    elif fmt == "csv" and _streamed_xlsx(src, in_format):
+        info, blocks = read_xlsx_blocks(src, ent.facts, sheet, BATCH_ROWS)
+        rows = iter(())
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
     german = info.german or info.format != "csv"
@@ -339,8 +343,31 @@ def _block_rows(block: Block) -> list[InputRow]:
     if block.rows is not None:
         return block.rows
     assert block.columns is not None  # a block holds rows or columns
-    cols = {k: v.to_pylist() for k, v in block.columns.items()}
+    cols = {k: _pylist(v) for k, v in block.columns.items()}
     return [InputRow(block.first + i, {k: c[i] for k, c in cols.items()}) for i in range(block.n)]
+
+
+def _pylist(column: Any) -> list[Any]:
+    """A block column as the list of its cells: a list (XLSX) as it is, an Arrow array (CSV
+    strings; XLSX dates, whose empty cells are nulls) with "" for a null, as the row read it."""
+    if isinstance(column, list):
+        return column
+    cells = column.to_pylist()
+    return [("" if c is None else c) for c in cells] if column.null_count else cells
+
+
+def _cell_at(column: Any, i: int) -> Any:
+    if isinstance(column, list):
+        return column[i]
+    c = column[i].as_py()
+    return "" if c is None else c
+
+
+def _streamed_xlsx(src: str | Path, in_format: str | None) -> bool:
+    """An .xlsx/.xlsm roster: read by the streaming reader, in blocks of columns."""
+    from eligibility.io.xlsx_reader import is_xlsx
+
+    return format_of(src, in_format) == "xlsx" and is_xlsx(src)
 
 
 def _pipelined(blocks: Iterator[Any], fn: Callable[[Any], Any], depth: int = 2) -> Iterator[tuple[Any, Any]]:
@@ -718,6 +745,9 @@ def _evaluate_to_xlsx(
     if format_of(src, in_format) == "csv":
         # Plain CSV blocks come as Arrow columns (the fast reader), the others as rows.
         info, blocks = read_csv_blocks(src, ent.facts, encoding, delimiter, BATCH_ROWS)
+    elif _streamed_xlsx(src, in_format):
+        # .xlsx rows come as columns of typed cells, decided like CSV's Arrow blocks.
+        info, blocks = read_xlsx_blocks(src, ent.facts, sheet, BATCH_ROWS)
     else:
         info, rows = read_roster(src, ent.facts, in_format, encoding, delimiter, sheet)
         blocks = (Block(c[0].number, len(c), rows=c) for c in _chunks(rows, BATCH_ROWS))
@@ -746,10 +776,10 @@ def _evaluate_to_xlsx(
             if table is not None:
                 cols = block.columns
                 assert cols is not None  # a table is decided only from a block's columns
-                kept_cols = [cols[f].to_pylist() if f in cols else [None] * block.n for f in kept]
+                kept_cols = [_pylist(cols[f]) if f in cols else [None] * block.n for f in kept]
 
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
-                    return {k: v[i].as_py() for k, v in cols.items()}
+                    return {k: _cell_at(v, i) for k, v in cols.items()}
 
                 entries = list(
                     zip(

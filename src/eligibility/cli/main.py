@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -472,7 +473,18 @@ def _roster_rows(
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         _fail(f"{path}: {exc}")
-    return info, table_decisions(engine, rows, on, entity)
+    return info, _unreadable_fails(path, table_decisions(engine, rows, on, entity))
+
+
+def _unreadable_fails(path: str, pairs: Iterator[Any]) -> Iterator[Any]:
+    """An .xlsx is streamed, so a broken sheet shows while its rows are read, not when it is
+    opened: the same German error and exit code then."""
+    from eligibility.io.xlsx_reader import XlsxError
+
+    try:
+        yield from pairs
+    except XlsxError as exc:
+        _fail(f"{path}: {exc}")
 
 
 def _report_recoded(info: Any, lang: str = "de") -> None:

@@ -426,7 +426,7 @@ class Block:
 
     first: int  # number of the first row
     n: int
-    columns: dict[str, Any] | None = None  # fact -> Arrow string array
+    columns: dict[str, Any] | None = None  # fact -> Arrow string array (CSV) or list of cells (XLSX)
     rows: list[InputRow] | None = None
 
 
@@ -599,9 +599,15 @@ def _cell(v: Any) -> Any:
 def read_xlsx(
     path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
 ) -> tuple[RosterInfo, Iterator[InputRow]]:
-    """A spreadsheet (.xlsx, .xlsm, .xls, .xlsb, .ods) read by calamine (Rust). Without
-    `sheet`, the sheet whose header matches most fields (the first of equals)."""
+    """A spreadsheet: .xlsx/.xlsm streamed by `xlsx_reader` (flat memory), .xls, .xlsb and
+    .ods read by calamine (Rust), which loads the sheet whole. Without `sheet`, the sheet
+    whose header matches most fields (the first of equals)."""
     from python_calamine import CalamineError, CalamineWorkbook
+
+    from eligibility.io import xlsx_reader
+
+    if xlsx_reader.is_xlsx(path):
+        return xlsx_reader.read_xlsx(path, facts, sheet)
 
     try:
         wb = CalamineWorkbook.from_path(str(path))

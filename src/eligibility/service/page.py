@@ -183,22 +183,35 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
                 p.unlink()
             tmp.rmdir()
 
-        if what == "bericht":
-            info, rows = read_roster(src, engine.entity().facts)
-            html = render_report(
-                engine,
-                collect(
+        try:
+            if what == "bericht":
+                info, rows = read_roster(src, engine.entity().facts)
+                html = render_report(
                     engine,
-                    table_decisions(engine, rows, day),
-                    day,
-                    info.ignored,
-                    row_offset=0 if info.format == "jsonl" else 1,
-                ),
-            )
+                    collect(
+                        engine,
+                        table_decisions(engine, rows, day),
+                        day,
+                        info.ignored,
+                        row_offset=0 if info.format == "jsonl" else 1,
+                    ),
+                )
+                cleanup()
+                return HTMLResponse(html)
+            out = tmp / "ergebnis.xlsx"
+            evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
+        except ValueError as exc:
+            # A file that cannot be read (a broken workbook shows while it is streamed).
             cleanup()
-            return HTMLResponse(html)
-        out = tmp / "ergebnis.xlsx"
-        evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
+            return page(
+                "page_form.html.j2",
+                status=422,
+                fields=_fields(engine),
+                values={},
+                on=on_text,
+                problems=[str(exc)],
+                choices=EVENT_CHOICES,
+            )
         return FileResponse(
             out,
             filename=f"ergebnis_{day:%Y-%m-%d}.xlsx",

@@ -1,0 +1,808 @@
+"""A streaming reader for .xlsx/.xlsm sheets: the sheet XML is inflated from the zip in
+1 MB pieces and its cells are picked out with one compiled regular expression, so memory
+stays flat however long the roster is (python-calamine, used for .xls/.xlsb/.ods, loads a
+whole sheet: ~1.2 GB at 10^6 rows) and the rows can go to the column-wise batch path in
+blocks. Cells come out as calamine's cells through `rosters._cell`: text, bool, int for a
+whole number, float, `datetime.date` for a date-formatted number (1900 or 1904 system),
+"" for empty and error cells (a test compares both readers on generated workbooks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import os
+import pickle
+import posixpath
+import re
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+from xml.etree import ElementTree as ET
+
+from eligibility.io.headers import SCAN_ROWS, Header, find_header
+from eligibility.io.rosters import Block, InputRow, RosterInfo, _info_of
+from eligibility.source.model import FactSpec
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+CHUNK = 1 << 20
+
+
+class XlsxError(ValueError):
+    """An .xlsx file this reader cannot read; the message is German."""
+
+
+def _unreadable(why: str) -> XlsxError:
+    return XlsxError(f"Tabellendatei nicht lesbar ({why})")
+
+
+# Built-in number formats that show a date or a time (ECMA-376 §18.8.30); 45–47 are times.
+_BUILTIN_DATES = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 46, 47})
+_DURATION = re.compile(r"\[(?:h+|m+|s+)\]", re.I)
+
+
+def _format_kind(code: str) -> str:
+    """ "date", "duration" or "" for a custom number format: a date when it has a d, m, y,
+    h or s token outside quoted text, brackets ([Red], [$-407]) and escaped characters."""
+    elapsed = bool(_DURATION.search(code))
+    plain = re.sub(r'"[^"]*"|\\.|_.|\*.', "", code)
+    plain = re.sub(r"\[[^\]]*\]", "", plain)
+    if elapsed:
+        return "duration"
+    # "General" and "@" are no dates; an "e" is a scientific exponent, not an era.
+    plain = plain.replace("General", "").replace("general", "")
+    return "date" if re.search(r"[dmyhs]", plain, re.I) else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sheet:
+    name: str
+    member: str  # the zip entry of its XML
+
+
+_XML_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _entity(m: re.Match[str]) -> str:
+    e = m.group(1)
+    if e[0] == "#":
+        return chr(int(e[2:], 16) if e[1] in "xX" else int(e[1:]))
+    return _ENTITIES[e]
+
+
+def unescape(text: str) -> str:
+    """XML character references and entities as their characters."""
+    return _XML_ENTITY.sub(_entity, text) if "&" in text else text
+
+
+def _ooxml_unescape(text: str) -> str:
+    """Excel writes characters XML cannot hold (control characters) as _xHHHH_."""
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _text_of(el: ET.Element) -> str:
+    """A string item (<si> or <is>): its <t>, or its rich text runs' <t> joined; phonetic
+    runs (<rPh>) are not part of the text."""
+    parts: list[str] = []
+    for child in el:
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "t":
+            parts.append(child.text or "")
+        elif tag == "r":
+            for t in child:
+                if t.tag.rsplit("}", 1)[-1] == "t":
+                    parts.append(t.text or "")
+    return _ooxml_unescape("".join(parts))
+
+
+class Workbook:
+    """An .xlsx workbook's sheet list, shared strings and date styles; `rows` streams a sheet."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise _unreadable(type(exc).__name__) from exc
+        try:
+            self._read_parts()
+        except XlsxError:
+            self.zip.close()
+            raise
+        except (ET.ParseError, KeyError, ValueError, zipfile.BadZipFile, zlib.error, OSError, IndexError) as exc:
+            self.zip.close()
+            raise _unreadable(type(exc).__name__) from exc
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def _member(self, name: str) -> str | None:
+        names = self.zip.NameToInfo
+        if name in names:
+            return name
+        low = name.lower()  # some writers differ in case from what the rels say
+        return next((n for n in names if n.lower() == low), None)
+
+    def _read_parts(self) -> None:
+        wb_name = self._workbook_part()
+        root = ET.fromstring(self.zip.read(wb_name))
+        pr = root.find(f"{{{MAIN}}}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+        rels = self._rels(wb_name)
+        base = posixpath.dirname(wb_name)
+        self.sheets: list[Sheet] = []
+        sheets = root.find(f"{{{MAIN}}}sheets")
+        for s in sheets if sheets is not None else []:
+            rid = s.get(f"{{{REL}}}id")
+            target = rels.get(rid or "")
+            if target is None:
+                continue
+            member = self._member(_resolve(base, target))
+            if member is not None:
+                self.sheets.append(Sheet(s.get("name", ""), member))
+        types = {r.get("Type", "").rsplit("/", 1)[-1]: r.get("Target", "") for r in self._rel_elements(wb_name)}
+        self.shared: list[str] = []
+        ss = self._member(_resolve(base, types["sharedStrings"])) if "sharedStrings" in types else None
+        ss = ss or self._member(posixpath.join(base, "sharedStrings.xml"))
+        if ss is not None:
+            with self.zip.open(ss) as f:
+                for _, el in ET.iterparse(f):
+                    if el.tag == f"{{{MAIN}}}si":
+                        self.shared.append(_text_of(el))
+                        el.clear()
+        st = self._member(_resolve(base, types["styles"])) if "styles" in types else None
+        st = st or self._member(posixpath.join(base, "styles.xml"))
+        self.style_kind: list[str] = []  # per cellXfs index: "date", "duration" or ""
+        if st is not None:
+            sroot = ET.fromstring(self.zip.read(st))
+            custom: dict[int, str] = {}
+            fmts = sroot.find(f"{{{MAIN}}}numFmts")
+            for nf in fmts if fmts is not None else []:
+                custom[int(nf.get("numFmtId", "0"))] = _format_kind(nf.get("formatCode", ""))
+            xfs = sroot.find(f"{{{MAIN}}}cellXfs")
+            for xf in xfs if xfs is not None else []:
+                fid = int(xf.get("numFmtId", "0"))
+                kind = custom.get(fid, "date" if fid in _BUILTIN_DATES else "")
+                if fid == 46 and fid not in custom:
+                    kind = "duration"  # [h]:mm:ss
+                self.style_kind.append(kind)
+
+    def _workbook_part(self) -> str:
+        for r in self._rel_elements(""):
+            if r.get("Type", "").endswith("/officeDocument"):
+                member = self._member(_resolve("", r.get("Target", "")))
+                if member is not None:
+                    return member
+        member = self._member("xl/workbook.xml")
+        if member is None:
+            raise _unreadable("keine Arbeitsmappe in der ZIP-Datei")
+        return member
+
+    def _rel_elements(self, part: str) -> list[ET.Element]:
+        rels = self._member(posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels"))
+        if rels is None:
+            return []
+        return list(ET.fromstring(self.zip.read(rels)).iter(f"{{{PKG_REL}}}Relationship"))
+
+    def _rels(self, part: str) -> dict[str, str]:
+        return {r.get("Id", ""): r.get("Target", "") for r in self._rel_elements(part)}
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self.sheets]
+
+    def rows(self, name: str) -> Generator[tuple[int, list[Any]], None, None]:
+        """(sheet row number, cells from column A on) for every row from row 1, rows the
+        file leaves out as empty lists; a row's cells end at its last cell in the file."""
+        sheet = next(s for s in self.sheets if s.name == name)
+        try:
+            with self.zip.open(sheet.member) as f:
+                yield from _sheet_rows(f, self.shared, self.style_kind, self.date1904)
+        except XlsxError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+            raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
+
+
+def _resolve(base: str, target: str) -> str:
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(base, target))
+
+
+@functools.cache
+def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The token pattern of a sheet whose elements carry `prefix` ("" or "x:"). The first
+    alternative is the cell as Excel and XlsxWriter write it (r, s, t in this order; a
+    <v> or a plain inline string): one match gives all of it. Any other cell (other
+    attributes, formulas, rich text, self-closing) takes the second, parsed in Python."""
+    p = re.escape(prefix)
+    token = re.compile(
+        rf'<{p}c r="([A-Z]{{1,3}})\d+"(?: s="(\d+)")?(?: t="([a-zA-Z]+)")?>'
+        rf"(?:<{p}v>([^<]*)</{p}v>|<{p}is><{p}t>([^<]*)</{p}t></{p}is>)</{p}c>"
+        rf"|(<{p}c\b[^>]*?)(?:/>|>(.*?)</{p}c>)"
+        rf'|(<{p}row\b(?: r="(\d+)")?[^>]*?)(/?)>'
+        rf"|(</{p}row>)",
+        re.S,
+    )
+    inner = re.compile(rf"<{p}v>([^<]*)</{p}v>|<{p}is>(.*?)</{p}is>|<{p}v/>", re.S)
+    return token, inner
+
+
+_ATTR = re.compile(r'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_REF = re.compile(r"([A-Z]{1,3})(\d*)")
+_ROW_R = re.compile(r'\sr\s*=\s*["\'](\d+)["\']')
+
+
+def column_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+class _ColumnIndex(dict[str, int]):
+    """Column letters -> 0-based index, computed once per distinct letters."""
+
+    def __missing__(self, letters: str) -> int:
+        i = self[letters] = column_index(letters)
+        return i
+
+
+def _excel_day(value: float, date1904: bool) -> Any:
+    """A date-formatted number as calamine gives it: counted from 1899-12-30 (1904 system:
+    1462 days later; before 1 March 1900 one day more, Excel's phantom 29 February), a
+    time of day for a value below 1, else a date (the record path keeps a timestamp's day)."""
+    f = value + 1462 if date1904 else value
+    if f < 60:
+        f += 1
+    stamp = dt.datetime(1899, 12, 30) + dt.timedelta(milliseconds=round(f * 86_400_000))
+    if value < 1:
+        return stamp.time()
+    return stamp.date()
+
+
+class _Values:
+    """Cell text to value, memoised: a roster repeats the same dates and numbers."""
+
+    def __init__(self, shared: list[str], style_kind: list[str], date1904: bool) -> None:
+        self.shared = shared
+        self.kind = style_kind
+        self.date1904 = date1904
+        self.memo: dict[tuple[str, str, str], Any] = {}
+        self.by_attrs: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, t: str, s: str, v: str) -> Any:
+        key = (t, s, v)
+        hit = self.memo.get(key, self)
+        if hit is not self:
+            return hit
+        value = self._convert(t, s, v)
+        if len(self.memo) < 200_000 and t != "str":
+            self.memo[key] = value
+        return value
+
+    def _convert(self, t: str, s: str, v: str) -> Any:
+        if t == "s":
+            return self.shared[int(v)] if v.strip() else ""
+        if t in ("", "n"):
+            if not v.strip():
+                return ""
+            x = float(v)
+            kind = self.kind[int(s)] if s and int(s) < len(self.kind) else ""
+            if kind == "date":
+                try:
+                    return _excel_day(x, self.date1904)
+                except (OverflowError, ValueError):
+                    return _number(x)
+            if kind == "duration":
+                return dt.timedelta(days=x)
+            return _number(x)
+        if t == "b":
+            return v.strip() in ("1", "true")
+        if t == "e":
+            return ""
+        if t == "d":
+            try:
+                return dt.datetime.fromisoformat(v.strip()).date()
+            except ValueError:
+                return unescape(v)
+        return _ooxml_unescape(unescape(v))  # "str", "inlineStr" with <v>
+
+
+def _number(x: float) -> Any:
+    if x.is_integer() and abs(x) < 2**53:
+        return int(x)
+    return x
+
+
+def _sheet_rows(
+    f: IO[bytes], shared: list[str], style_kind: list[str], date1904: bool
+) -> Iterator[tuple[int, list[Any]]]:
+    head = f.read(CHUNK)
+    m = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", head)
+    while m is None:
+        more = f.read(CHUNK)
+        if not more:
+            if re.search(rb"</(\w+:)?(worksheet|dialogsheet|chartsheet)>", head):
+                return  # a sheet without cells
+            raise EOFError("sheet ends early")
+        head += more
+        m = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", head)
+    if m.group(2):
+        return
+    prefix = (m.group(1) or b"").decode("ascii")
+    token, inner = _patterns(prefix)
+    row_end = f"</{prefix}row>".encode()
+    data_end = f"</{prefix}sheetData>".encode()
+    value = _Values(shared, style_kind, date1904)
+    columns = _ColumnIndex()
+    buf = head[m.end() :]
+    number = 0  # the last row given
+    cells: list[Any] = []
+    in_row = False
+    done = False
+    while True:
+        end = buf.find(data_end)
+        if end >= 0:
+            cut, done = end, True
+        else:
+            cut = buf.rfind(row_end)
+            if cut < 0:
+                more = f.read(CHUNK)
+                if not more:
+                    raise EOFError("sheetData not closed")
+                buf += more
+                continue
+            cut += len(row_end)
+        # Cut after a tag, so never inside a UTF-8 sequence: the piece decodes on its own.
+        text = buf[:cut].decode("utf-8")
+        plain = "&" not in text and "_x" not in text  # no entity, no _xHHHH_ escape
+        fast = None if in_row or prefix else _simple_rows(text, plain, number, columns, value)
+        if fast is not None:
+            yield from fast
+            if fast:
+                number = fast[-1][0]
+            text = ""
+        for col, s, t, v, inl, attrs, body, rattrs, rnum, rclose, rend in token.findall(text):
+            if col:  # a plain cell
+                i = columns[col]
+                if t == "inlineStr":
+                    x = inl if plain else _ooxml_unescape(unescape(inl))
+                else:
+                    x = value(t, s, v)
+            elif rend:
+                in_row = False
+                yield number, cells
+                cells = []
+                continue
+            elif rattrs:
+                if in_row:  # a row not closed before the next: given all the same
+                    yield number, cells
+                    cells = []
+                if rnum:
+                    at = int(rnum)
+                else:
+                    r = _ROW_R.search(rattrs)
+                    at = int(r.group(1)) if r else number + 1
+                while number + 1 < at:
+                    number += 1
+                    yield number, []
+                number = max(at, number + 1)
+                in_row = not rclose
+                if rclose:
+                    yield number, []
+                continue
+            else:  # any other cell
+                i, x = _general_cell(attrs, body, len(cells), inner, value)
+            n = len(cells)
+            if i == n:
+                cells.append(x)
+            elif i > n:
+                cells.extend([""] * (i - n))
+                cells.append(x)
+            else:
+                cells[i] = x  # a cell given twice: the last counts
+        if done:
+            if in_row:
+                yield number, cells
+            return
+        buf = buf[cut:]
+        more = f.read(CHUNK)
+        if not more and data_end not in buf:
+            raise EOFError("sheetData not closed")
+        buf += more
+
+
+_SIMPLE_CELL = re.compile(r'<c r="([A-Z]{1,3})\d+"([^>]*)>(<v>|<is><t>)([^<]*)')
+
+
+def _simple_rows(
+    text: str, plain: bool, number: int, columns: dict[str, int], value: _Values
+) -> list[tuple[int, list[Any]]] | None:
+    """The rows of a piece of sheet XML in which every row has its r and every cell is
+    `<c r=".." ...><v>..</v></c>` or a plain inline string (how XlsxWriter and Excel write
+    a roster), by a lighter pattern and counting; None if the piece has anything else, for
+    the full token pattern. A well-formed piece whose '<' count is what those forms make
+    has no other element."""
+    pieces = text.split("</row>")
+    if pieces[-1].strip() or text.count("<row") != len(pieces) - 1 or "<row r=" not in text:
+        return None
+    n_cells = text.count("<c")
+    n_v, n_is = text.count("<v>"), text.count("<is>")
+    if n_cells != text.count('<c r="') or n_v + n_is != n_cells:
+        return None
+    if text.count("<") != 2 * (len(pieces) - 1) + 4 * n_v + 6 * n_is:
+        return None
+    # (attributes after r, <v> text) -> cell: a roster repeats its codes, dates and numbers.
+    memo = value.by_attrs
+    out: list[tuple[int, list[Any]]] = []
+    found = 0
+    for piece in pieces[:-1]:
+        start = piece.find('<row r="')
+        if start < 0 or piece[:start].strip():
+            return None
+        q = piece.find('"', start + 8)
+        head_end = piece.find(">", q)
+        if not piece[start + 8 : q].isdigit() or piece[head_end - 1] == "/":
+            return None
+        at = int(piece[start + 8 : q])
+        if at <= number:
+            return None  # rows out of order: the full pattern's rules apply
+        while number + 1 < at:
+            number += 1
+            out.append((number, []))
+        number = at
+        cells: list[Any] = []
+        matches = _SIMPLE_CELL.findall(piece, head_end)
+        found += len(matches)
+        for col, attrs, tag, v in matches:
+            if tag == "<is><t>":
+                x: Any = v if plain else _ooxml_unescape(unescape(v))
+            else:
+                x = memo.get((attrs, v), memo)
+                if x is memo:
+                    x = _attr_value(attrs, v, value)
+            i = columns[col]
+            n = len(cells)
+            if i == n:
+                cells.append(x)
+            elif i > n:
+                cells.extend([""] * (i - n))
+                cells.append(x)
+            else:
+                cells[i] = x
+        out.append((number, cells))
+    return out if found == n_cells else None
+
+
+def _attr_value(attrs: str, v: str, value: _Values) -> Any:
+    """The cell of a <v> whose cell has these attributes (after r), memoised by both."""
+    a = {k.split(":")[-1]: v1 or v2 for k, v1, v2 in _ATTR.findall(attrs)}
+    t = a.get("t", "")
+    x = value("str" if t == "inlineStr" else t, a.get("s", ""), v)
+    if t != "str" and t != "inlineStr" and len(value.by_attrs) < 200_000:
+        value.by_attrs[(attrs, v)] = x
+    return x
+
+
+def _general_cell(attrs: str, body: str, position: int, inner: re.Pattern[str], value: _Values) -> tuple[int, Any]:
+    a: dict[str, str] = {}
+    for k, v1, v2 in _ATTR.findall(attrs):
+        a[k.split(":")[-1]] = v1 or v2
+    ref = a.get("r")
+    i = position
+    if ref:
+        m = _REF.match(ref.strip().upper())
+        if m is None:
+            raise ValueError("bad cell reference")
+        i = column_index(m.group(1))
+    t = a.get("t", "")
+    s = a.get("s", "")
+    if not body:
+        return i, ""
+    v = ""
+    inline: str | None = None
+    for vm in inner.finditer(body):
+        if vm.group(1) is not None and vm.group(2) is None:
+            v = vm.group(1)
+        elif vm.group(2) is not None:
+            inline = vm.group(2)
+    if t == "inlineStr":
+        if inline is None:
+            return i, value("str", "", v) if v else ""
+        return i, _inline_text(inline)
+    return i, value(t, s, v)
+
+
+def _inline_text(body: str) -> str:
+    root = ET.fromstring(f'<is xmlns="{MAIN}">' + _strip_prefix(body) + "</is>")
+    return _text_of(root)
+
+
+def _strip_prefix(body: str) -> str:
+    return re.sub(r"<(/?)\w+:", r"<\1", body)
+
+
+# ---------------------------------------------------------------- rosters
+
+
+@dataclasses.dataclass(frozen=True)
+class Opened:
+    """A sheet chosen by its header: the rows read to find it and the rest to come."""
+
+    workbook: Workbook
+    name: str
+    header: Header
+    head: list[tuple[int, list[Any]]]
+    rest: Generator[tuple[int, list[Any]], None, None]
+
+
+def open_roster(path: str, facts: Mapping[str, FactSpec], sheet: str | None = None) -> Opened | None:
+    """The workbook's sheet with the best header (or `sheet`), None if no sheet has one."""
+    wb = Workbook(path)
+    names = wb.sheet_names
+    if sheet is not None and sheet not in names:
+        wb.close()
+        raise ValueError(f"Tabellenblatt „{sheet}“ gibt es nicht; die Datei hat: " + ", ".join(f"„{n}“" for n in names))
+    chosen: Opened | None = None
+    try:
+        for name in [sheet] if sheet is not None else names:
+            it = wb.rows(name)
+            head: list[tuple[int, list[Any]]] = []
+            for row in it:
+                head.append(row)
+                if len(head) >= SCAN_ROWS:
+                    break
+            h = find_header([r for _, r in head], facts)
+            if h is not None and (chosen is None or h.score > chosen.header.score):
+                if chosen is not None:
+                    chosen.rest.close()
+                chosen = Opened(wb, name, h, head, it)
+            else:
+                it.close()
+    except BaseException:
+        wb.close()
+        raise
+    if chosen is None:
+        wb.close()
+    return chosen
+
+
+def data_rows(opened: Opened) -> Iterator[tuple[int, list[Any]]]:
+    """The rows below the header, with their sheet row numbers."""
+    h = opened.header
+    yield from opened.head[h.index + h.height :]
+    yield from opened.rest
+
+
+def _blank(row: list[Any]) -> bool:
+    first = row[0]
+    if first.__class__ is not str or first.strip():
+        return False  # the usual row: settled by its first cell
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in row)
+
+
+def read_xlsx(
+    path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None = None
+) -> tuple[RosterInfo, Iterator[InputRow]]:
+    """The roster of an .xlsx sheet row by row, as `rosters.read_xlsx` gives it."""
+    opened, info = _open(path, facts, sheet)
+    if opened is None:
+        return info, iter(())
+    mapping = dict(opened.header.mapping)
+    width = len(opened.header.names)
+
+    def rows() -> Iterator[InputRow]:
+        try:
+            number = 0
+            for sheet_row, row in data_rows(opened):
+                if not row or _blank(row):
+                    continue
+                number += 1
+                if len(row) < width:
+                    row = row + [""] * (width - len(row))
+                yield InputRow(number, {fact: row[i] for i, fact in mapping.items()}, line=sheet_row)
+        finally:
+            opened.workbook.close()
+
+    return info, rows()
+
+
+# A sheet larger than this (uncompressed XML; ~50,000 roster rows) is parsed in a second
+# process while this one decides and writes: parsing costs about as much as deciding and
+# writing CSV, and on two cores the two halves overlap (bench/RESULTS.md, issue 13).
+PARALLEL_BYTES = 32 << 20
+
+
+def read_xlsx_blocks(
+    path: str | Path,
+    facts: Mapping[str, FactSpec],
+    sheet: str | None = None,
+    block_rows: int = 20_000,
+    parallel: bool | None = None,
+) -> tuple[RosterInfo, Iterator[Block]]:
+    """The same rows in blocks of columns (fact -> cells) for the batch path. With
+    `parallel` (default: for a sheet over PARALLEL_BYTES) the rows below the header are
+    parsed by a child process and handed over block by block (at most two waiting)."""
+    opened, info = _open(path, facts, sheet)
+    if opened is None:
+        return info, iter(())
+    mapping = sorted(opened.header.mapping.items())
+    width = max([len(opened.header.names)] + [i + 1 for i, _ in mapping])
+    dates = sorted(f for _, f in mapping if facts[f].type == "date")
+    if parallel is None and os.environ.get("ELIGIBILITY_XLSX_PROCESS") in ("0", "1"):
+        parallel = os.environ["ELIGIBILITY_XLSX_PROCESS"] == "1"  # for benchmarks: force it off or on
+    if parallel is None:
+        member = next(s.member for s in opened.workbook.sheets if s.name == opened.name)
+        parallel = opened.workbook.zip.getinfo(member).file_size > PARALLEL_BYTES
+    if parallel:
+        skip = opened.header.index + opened.header.height
+        opened.rest.close()
+        opened.workbook.close()
+        return info, _from_child(str(path), opened.name, skip, mapping, width, block_rows, dates)
+
+    def blocks() -> Iterator[Block]:
+        try:
+            for first, n, columns in _column_blocks(data_rows(opened), mapping, width, block_rows, dates):
+                yield Block(first, n, columns=columns)
+        finally:
+            opened.workbook.close()
+
+    return info, blocks()
+
+
+def _column_blocks(
+    rows: Iterator[tuple[int, list[Any]]],
+    mapping: list[tuple[int, str]],
+    width: int,
+    block_rows: int,
+    dates: Iterable[str] = (),
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(first row number, rows, fact -> cells) per block; blank rows are no rows. A date
+    fact's column of date cells and empty cells only is an Arrow date32 array (empty = null),
+    which the batch path reads in C; any other column is the list of its cells."""
+    pad = [""] * width
+    date_facts = set(dates)
+
+    def flush(first: int, chunk: list[list[Any]]) -> tuple[int, int, dict[str, Any]]:
+        # Rows are cut or padded to the header's width and turned into columns in C.
+        cols = list(zip(*chunk))
+        out: dict[str, Any] = {}
+        for i, fact in mapping:
+            cells = list(cols[i])
+            out[fact] = _date_array(cells) if fact in date_facts else cells
+        return first, len(chunk), out
+
+    number = 0
+    chunk: list[list[Any]] = []
+    for _, row in rows:
+        if not row or _blank(row):
+            continue
+        number += 1
+        n = len(row)
+        chunk.append(row if n == width else row[:width] if n > width else row + pad[n:])
+        if len(chunk) >= block_rows:
+            yield flush(number - len(chunk) + 1, chunk)
+            chunk = []
+    if chunk:
+        yield flush(number - len(chunk) + 1, chunk)
+
+
+def _date_array(cells: list[Any]) -> Any:
+    """The cells as an Arrow date32 array if each is a date or empty (""): for
+    `records.convert_value` "" and None are the same empty cell, so the batch path answers
+    the same; else the list itself (typed text, a time, a number: read cell by cell)."""
+    date, empty = dt.date, ""
+    if not all(type(c) is date or c == empty for c in cells):
+        return cells
+    import pyarrow as pa
+
+    return pa.array([None if c == empty else c for c in cells], type=pa.date32())
+
+
+def _child(
+    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int, dates: list[str]
+) -> None:
+    """The child process: parse the sheet and write its blocks to stdout as pickled frames,
+    then ("end", None); a failure is one ("error", German message) frame."""
+    out = sys.stdout.buffer
+
+    def frame(obj: Any) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(struct.pack("<Q", len(data)))
+        out.write(data)
+
+    try:
+        wb = Workbook(path)
+        try:
+            rows = wb.rows(name)
+            for _ in range(skip):
+                next(rows, None)
+            for block in _column_blocks(rows, mapping, width, block_rows, dates):
+                frame(("block", block))
+        finally:
+            wb.close()
+        frame(("end", None))
+    except XlsxError as exc:
+        frame(("error", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - any failure reaches the parent as a German error
+        frame(("error", str(_unreadable(type(exc).__name__))))
+    out.flush()
+
+
+def _from_child(
+    path: str, name: str, skip: int, mapping: list[tuple[int, str]], width: int, block_rows: int, dates: list[str]
+) -> Iterator[Block]:
+    """Blocks parsed by a child interpreter (`python -m eligibility.io.xlsx_reader`), read from
+    its stdout. A plain subprocess, not multiprocessing: nothing of the caller's __main__ is
+    imported again, and the pipe's buffer bounds what is in flight (memory stays flat)."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    args = json.dumps([path, name, skip, mapping, width, block_rows, dates])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eligibility.io.xlsx_reader", args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # no traceback with a cell's value on the user's terminal
+        env=env,
+    )
+    assert proc.stdout is not None
+    pipe = proc.stdout
+    try:
+        while True:
+            head = pipe.read(8)
+            if len(head) < 8:
+                raise _unreadable("Leseprozess beendet")
+            data = pipe.read(struct.unpack("<Q", head)[0])
+            kind, payload = pickle.loads(data)
+            if kind == "end":
+                break
+            if kind == "error":
+                raise XlsxError(payload)
+            first, n, columns = payload
+            yield Block(first, n, columns=columns)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # the consumer stopped early: end the child this started
+            proc.wait()
+        pipe.close()
+
+
+def _open(path: str | Path, facts: Mapping[str, FactSpec], sheet: str | None) -> tuple[Opened | None, RosterInfo]:
+    opened = open_roster(str(path), facts, sheet)
+    if opened is None:
+        return None, RosterInfo("xlsx", sheet=sheet)
+    _, info = _info_of(opened.header, "xlsx")
+    info.german = True
+    info.sheet = opened.name
+    return opened, info
+
+
+def is_xlsx(path: str | Path) -> bool:
+    """An Office Open XML workbook (.xlsx, .xlsm) by its content, whatever its name:
+    a zip with an XML workbook part (.xlsb holds a binary one, .ods no workbook part)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith("workbook.xml") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+if __name__ == "__main__":
+    path_, name_, skip_, mapping_, width_, rows_, dates_ = json.loads(sys.argv[1])
+    _child(path_, name_, skip_, [(int(i), str(f)) for i, f in mapping_], width_, rows_, dates_)
