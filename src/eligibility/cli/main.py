@@ -697,6 +697,7 @@ def allocation(
     Geldbeträge nur mit einer landesweiten Angabe (--landesweit-anzahl, --per-head oder --statewide):
     eine Kreisliste ist nur ein Teil des Landes."""
     from eligibility.apps import allocation as alloc
+    from eligibility.apps import allocation_output as alloc_out
 
     if year is None and not im_budget:
         _fail("--year fehlt (Jahr der Erhebung nach § 29d FAG), oder --im-budget für das IM-Budget allein")
@@ -737,8 +738,8 @@ def allocation(
             table = alloc.im_budgets(engine, pairs17)
     except alloc.AllocationError as exc:
         _fail(str(exc))
-    parts = ([alloc.allocation_text(result)] if result is not None else []) + (
-        [alloc.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
+    parts = ([alloc_out.allocation_text(result)] if result is not None else []) + (
+        [alloc_out.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
         if table is not None
         else []
     )
@@ -748,11 +749,11 @@ def allocation(
     if out:
         try:
             if out_format == ".xlsx":
-                alloc.write_xlsx(result, table, out)
+                alloc_out.write_xlsx(result, table, out)
             elif out_format == ".json":
-                Path(out).write_text(alloc.json_text(result, table), encoding="utf-8", newline="\n")
+                Path(out).write_text(alloc_out.json_text(result, table), encoding="utf-8", newline="\n")
             else:
-                Path(out).write_text(alloc.csv_text(result, table), encoding="utf-8-sig", newline="")
+                Path(out).write_text(alloc_out.csv_text(result, table), encoding="utf-8-sig", newline="")
         except OSError as exc:
             _fail(f"{out}: nicht schreibbar ({exc.strerror})")
         click.echo(f"Tabelle: {out}", err=True)
