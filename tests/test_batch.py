@@ -73,7 +73,8 @@ def test_entity_with_computed_amounts_uses_the_per_record_path_with_the_same_ans
 
 
 def test_evaluate_csv_through_the_batch_path_is_byte_identical_to_the_per_record_path(tmp_path):
-    from eligibility.apps.evaluate import columns_for, decision_row, error_row, evaluate_roster, evaluated_rows
+    from eligibility.apps.evaluate import evaluate_roster, evaluated_rows
+    from eligibility.apps.result_rows import columns_for, decision_row, error_row
     from eligibility.io.rosters import RosterWriter, read_roster
 
     src = ROOT / "examples" / "roster_landkreis_beispiel.csv"

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from strategies import FIELDS, person_records, reference_dates
 
 from eligibility import Engine
-from eligibility.apps.evaluate import CsvBlockWriter, evaluate_roster
+from eligibility.apps.evaluate import evaluate_roster
+from eligibility.apps.result_rows import CsvBlockWriter
 from eligibility.apps.synth import GERMAN_HEADERS
 from eligibility.io import rosters
 from eligibility.io.csv_format import CsvFormat
@@ -261,7 +262,8 @@ def test_a_field_with_cr_lf_quote_or_delimiter_is_quoted_on_every_python(field):
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_fast_csv_output_equals_the_row_writer_on_a_dirty_roster(tmp_path, lang):
-    from eligibility.apps.evaluate import _table_rows, columns_for
+    from eligibility.apps.evaluate import _table_rows
+    from eligibility.apps.result_rows import columns_for
     from eligibility.apps.synth import write_roster
     from eligibility.io.rosters import RosterWriter, read_roster
 
@@ -319,7 +321,8 @@ def test_a_pandas_frame_equals_the_record_path():
 def test_fast_csv_output_for_a_record_type_with_computed_amounts(tmp_path):
     # Post applications compute amounts, so their table comes from the per-record path;
     # the CSV written from it is still the row writer's, byte for byte.
-    from eligibility.apps.evaluate import _table_rows, columns_for
+    from eligibility.apps.evaluate import _table_rows
+    from eligibility.apps.result_rows import columns_for
     from eligibility.io.rosters import RosterWriter, read_roster
 
     src = tmp_path / "stellen.csv"

@@ -456,7 +456,8 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
 def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkeypatch, fmt, quoted):
     """Should the column-wise engine fail on one record, that record is an error row and
     the others of its block are decided (both CSV readers, XLSX, the report's pairs)."""
-    from eligibility.apps.evaluate import UNDECIDABLE, table_decisions
+    from eligibility.apps.evaluate import table_decisions
+    from eligibility.apps.result_rows import UNDECIDABLE
 
     engine = Engine.load()
     real = engine.decide_table

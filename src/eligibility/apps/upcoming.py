@@ -108,7 +108,7 @@ def upcoming_changes(engine: Engine, rows: Iterable[InputRow], on: dt.date, end:
         try:
             t = engine.timeline(row.record or {}, on, last)
         except (ValueError, OverflowError):
-            from eligibility.apps.evaluate import UNDECIDABLE
+            from eligibility.apps.result_rows import UNDECIDABLE
 
             errors.append(UpcomingChange(None, row.number, rid, gemeinde, (), UNDECIDABLE[0]))
             continue

@@ -80,9 +80,11 @@ class OutcomeDecision(_Out):
     trace: list[RuleTrace] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
-    def _explained(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _explained(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # noqa: ANN202
         # A light decision builds its rule traces when they are first needed: serialising
-        # (every path: to_json, model_dump, FastAPI) is one such read.
+        # (every path: to_json, model_dump, FastAPI) is one such read. No return annotation
+        # on purpose: with one, pydantic would publish that type as the schema instead of the
+        # model's (docs/openapi.json).
         if isinstance(self.trace, LazyTrace):
             self.trace.fill()
         return handler(self)

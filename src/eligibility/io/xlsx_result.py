@@ -486,7 +486,7 @@ class CaseworkerResult:
         combinations, so their XML is built once per combination (as the CSV block writer
         does) and each row adds its number, kept columns and hints."""
 
-        from eligibility.apps.evaluate import outcome_groups
+        from eligibility.apps.result_rows import outcome_groups
 
         sheet = self.sheet
         n = len(table)
