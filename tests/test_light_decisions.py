@@ -67,3 +67,20 @@ def test_a_kept_light_decision_takes_at_most_8_kb():
     tracemalloc.stop()
     assert len(kept) == 500
     assert size / len(kept) <= 8 * 1024, f"{size / len(kept) / 1024:.1f} KB per kept decision"
+
+
+def test_an_engine_that_is_no_longer_used_is_freed_with_its_cached_reasons():
+    # Reasons used to be cached in a module global keyed by the compiled entity, which kept
+    # every reloaded engine alive in a long-running service.
+    import weakref
+
+    from eligibility.text import render
+
+    engine = Engine.load(Path(__file__).resolve().parents[1] / "rules")
+    engine.decide({"person_id": "W1", "aufenthaltsstatus": "duldung"}, ON).to_json()
+    entity = weakref.ref(engine.entity())
+    assert entity() in render._REASONS
+    ref = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert ref() is None and entity() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import weakref
 from typing import Any
 
 import jinja2
@@ -68,8 +69,9 @@ def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> s
 def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
     """The one-line reason in German and English. It depends only on the outcome, its
     status, deciding rule, source, assumptions and missing facts, so it is memoised."""
-    key = (entity, outcome, o.status, o.rule, o.source, bool(o.assumptions), tuple(o.missing))
-    cached = _REASONS.get(key)
+    key = (outcome, o.status, o.rule, o.source, bool(o.assumptions), tuple(o.missing))
+    cache = _reasons_of(entity)
+    cached = cache.get(key)
     if cached is not None:
         return cached.model_copy()
     tmpl = environment().get_template("reason.j2")
@@ -86,19 +88,28 @@ def reason(entity: CompiledEntity, outcome: str, o: OutcomeDecision) -> Label:
             missing_labels=[q.label.de if lang == "de" else q.label.en for q in o.questions],
         ).strip()
     result = Label(**texts)
-    if len(_REASONS) > 10_000:
-        _REASONS.clear()
-    _REASONS[key] = result
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = result
     return result.model_copy()
 
 
-_REASONS: dict[tuple[object, ...], Label] = {}
+# Reasons per compiled entity, held weakly: a reloaded rule set's entities (and with them their
+# engine) are freed with their cached reasons instead of living on in a module global.
+_REASONS: weakref.WeakKeyDictionary[CompiledEntity, dict[tuple[object, ...], Label]] = weakref.WeakKeyDictionary()
+
+
+def _reasons_of(entity: CompiledEntity) -> dict[tuple[object, ...], Label]:
+    cache = _REASONS.get(entity)
+    if cache is None:
+        cache = _REASONS[entity] = {}
+    return cache
 
 
 def reason_data(entity: CompiledEntity, outcome: str, o: dict[str, Any]) -> dict[str, str]:
     """`reason` for an outcome given as data (the evaluator's JSON shape)."""
-    key = (entity, outcome, o["status"], o["rule"], o["source"], bool(o["assumptions"]), tuple(o["missing"]))
-    cached = _REASONS.get(key)
+    key = (outcome, o["status"], o["rule"], o["source"], bool(o["assumptions"]), tuple(o["missing"]))
+    cached = _reasons_of(entity).get(key)
     if cached is None:
         cached = reason(entity, outcome, OutcomeDecision.model_validate(dict(o, reason={"de": "", "en": ""})))
     return {"de": cached.de, "en": cached.en}
@@ -127,8 +138,8 @@ def short_reason(
         if rule
         else (oc.spec.default.source if status in ("yes", "no", "value") and oc.spec.default else None)
     )
-    key = (entity, outcome, status, rule_id, source, assumption, tuple(missing))
-    cached = _REASONS.get(key)
+    key = (outcome, status, rule_id, source, assumption, tuple(missing))
+    cached = _reasons_of(entity).get(key)
     if cached is not None:
         return cached
     o = OutcomeDecision(
