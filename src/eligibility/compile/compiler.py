@@ -78,7 +78,7 @@ class Env:
             return result
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CNode:
     """A compiled expression node: its AST, its source text and its closure."""
 
@@ -91,13 +91,9 @@ class CNode:
     # The operation on the operands' values (compare, arith, call, neg), for evaluators that
     # compute a tree bottom-up once (the explanation) instead of through `fn`.
     op: Callable[..., Any] | None = None
-    # Explanation fields that depend only on the rule set, and the compiled explainer of a
-    # condition (both made on first use).
-    explain_base: dict[str, Any] | None = None
-    explainer: Callable[..., Any] | None = None
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CompiledDerived:
     name: str
     spec: DerivedSpec
@@ -105,7 +101,7 @@ class CompiledDerived:
     type: Type
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CompiledRule:
     id: str
     outcome: str
@@ -116,10 +112,6 @@ class CompiledRule:
     order: int  # position in precedence order (0 = tried first)
     valid_from: dt.date
     valid_to: dt.date | None
-    # What the rule can read, found once (None until first asked): decisions skip the
-    # walks for rule paths and assumptions where they cannot find anything.
-    reads_outcomes: bool | None = None
-    may_assume: bool | None = None
 
     def in_force(self, on: dt.date) -> bool:
         return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
@@ -135,7 +127,7 @@ class OutcomeResult:
     no_rule_in_force: bool = False
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CompiledOutcome:
     name: str
     spec: OutcomeSpec
@@ -179,7 +171,7 @@ class CompiledOutcome:
         return OutcomeResult(decided, decider, considered, [], by_default=by_default)
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CompiledEntity:
     name: str
     model: EntityModel
@@ -189,13 +181,9 @@ class CompiledEntity:
     outcomes: dict[str, CompiledOutcome]
     outcome_order: list[str]
     id_field: str | None
-    # Decision parts that depend only on the rule set (labels, questions), by key; filled
-    # on first use and shared by every decision (the decision data is read-only). Keyed by
-    # kind and a name, or kind and the id() of a compiled node.
-    static: dict[tuple[str, str | int], Any] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class CompiledRuleSet:
     model: RuleSetModel
     entities: dict[str, CompiledEntity]

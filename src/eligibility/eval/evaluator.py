@@ -16,6 +16,7 @@ from eligibility.compile.compiler import (
     OutcomeResult,
     parameter_version,
 )
+from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
 from eligibility.source.model import Text
 
@@ -119,7 +120,8 @@ _NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assu
 
 
 def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, Any]:
-    base = node.explain_base
+    kept = tables(ent, crs).explain_base
+    base = kept.get(id(node))
     if base is None:
         base = dict.fromkeys(_NODE_KEYS)
         base.update(kind=node.kind, text=node.text, known=True, assumption=False, name=node.name or None)
@@ -142,7 +144,7 @@ def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, A
             for k in node.kids
             if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
         )
-        node.explain_base = base
+        kept[id(node)] = base
     return base
 
 
@@ -234,8 +236,8 @@ def _assumptions_in(
 def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
     """Whether anything under the node can carry an assumption (an assumed derived fact
     or parameter version, or an outcome): the walk skips every other subtree."""
-    key = ("can_assume", id(node))  # nodes live as long as their entity
-    hit = ent.static.get(key)
+    kept = tables(ent, crs).can_assume
+    hit = kept.get(id(node))
     if hit is None:
         if node.kind == "derived":
             d = ent.derived[node.name]
@@ -244,7 +246,7 @@ def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
             hit = any(v.assumption for v in crs.model.parameters[node.name].versions)
         else:
             hit = node.kind == "outcome" or any(_can_assume(k, ent, crs) for k in node.kids)
-        ent.static[key] = hit
+        kept[id(node)] = hit
     return hit
 
 
@@ -257,9 +259,7 @@ def _rule_assumptions(
 ) -> None:
     if rule.spec.assumption and f"rule:{rule.id}" not in out:
         out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
-    if rule.may_assume is None:
-        _scan(rule, env, crs)
-    if rule.may_assume:
+    if tables(env.entity, crs).may_assume[rule.id]:
         _assumptions_in(rule.cond, crs, env, out, memo)
         _assumptions_in(rule.compute, crs, env, out, memo)
 
@@ -280,23 +280,9 @@ def _outcome_assumptions(
     return out
 
 
-def _scan(rule: CompiledRule, env: Env, crs: CompiledRuleSet) -> None:
-    from eligibility.compile.compiler import reachable
-
-    nodes = list(reachable(env.entity, [rule.cond, rule.compute]))
-    rule.reads_outcomes = any(n.kind == "outcome" for n in nodes)
-    rule.may_assume = (
-        bool(rule.spec.assumption)
-        or rule.reads_outcomes
-        or any(
-            (n.kind == "derived" and env.entity.derived[n.name].spec.assumption)
-            or (n.kind == "param" and any(v.assumption for v in crs.model.parameters[n.name].versions))
-            for n in nodes
-        )
-    )
-
-
-def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | None = None) -> list[str]:
+def rule_path(
+    oc_name: str, result: OutcomeResult, env: Env, crs: CompiledRuleSet, seen: set[str] | None = None
+) -> list[str]:
     """`outcome/rule` steps: the deciding rule, then the deciding rules of the
     outcomes its condition read."""
     seen = seen or set()
@@ -306,10 +292,10 @@ def rule_path(oc_name: str, result: OutcomeResult, env: Env, seen: set[str] | No
     if result.rule is None:
         return [f"{oc_name}/(default)"] if result.by_default else [oc_name]
     path = [f"{oc_name}/{result.rule.id}"]
-    if result.rule.reads_outcomes is False:
+    if not tables(env.entity, crs).reads_outcomes[result.rule.id]:
         return path
     for dep in _outcomes_read(result.rule, env):
-        path += rule_path(dep, env.outcome(dep), env, seen)
+        path += rule_path(dep, env.outcome(dep), env, crs, seen)
     return path
 
 
@@ -360,7 +346,7 @@ def evaluate_entity(
     memo: dict[int, frozenset[str]] = {}
     cache: dict[str, Any] = {}  # explanations of derived facts, built once per decision
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
-    static = entity.static
+    static = tables(entity, crs).static
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
@@ -402,7 +388,7 @@ def evaluate_entity(
             "label": static.get(("outcome", name))
             or static.setdefault(("outcome", name), label_dict(oc.spec.label, name)),
             "rule": rule.id if rule else None,
-            "rule_path": rule_path(name, result, env),
+            "rule_path": rule_path(name, result, env, crs),
             "source": source,
             "assumption": bool(assumptions),
             "assumptions": list(assumptions.values()),

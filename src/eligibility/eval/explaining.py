@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eligibility.compile.compiler import CNode, CompiledEntity, CompiledRuleSet, Env, _outcome_value, parameter_version
+from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
 
 Explainer = Callable[[Env, dict[str, Any]], dict[str, Any]]
@@ -196,8 +197,10 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
 
 
 def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
-    """The compiled explainer of a condition, made on first use and kept on the node."""
-    fn = node.explainer
+    """The compiled explainer of a condition, made on first use and kept in the evaluation's
+    side table (never on the node: the IR is not written after compilation)."""
+    kept = tables(ent, crs).explainers
+    fn = kept.get(id(node))
     if fn is None:
-        fn = node.explainer = compile_explainer(node, ent, crs)
+        fn = kept[id(node)] = compile_explainer(node, ent, crs)
     return fn

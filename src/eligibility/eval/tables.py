@@ -1,0 +1,68 @@
+"""What evaluation derives from a compiled entity and keeps, beside the IR, never in it.
+
+The compiled form (`compile/compiler`) is not written after compilation (issue 14: the
+evaluator used to annotate nodes and rules with explainers, label blocks and scan results, so
+the IR's meaning depended on which decisions had run). The evaluation stage keeps its own side
+table per compiled entity instead: static analyses made once when the table is made (which
+rules read outcomes, which may rest on an assumption), and the parts made on first use
+(explanation bases, compiled explainers, labels and questions shared by every decision). The
+table is held weakly, so it goes with its entity."""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet
+
+
+@dataclasses.dataclass(eq=False)
+class EntityTables:
+    # Per rule id: whether its condition or computation reads an outcome, and whether anything
+    # it reads can carry an assumption (the walks for rule paths and assumptions skip the rest).
+    reads_outcomes: dict[str, bool]
+    may_assume: dict[str, bool]
+    # Per id() of a compiled node (nodes live as long as their entity, which this table
+    # outlives never): the static part of its explanation, its compiled explainer, whether an
+    # assumption can be found under it.
+    explain_base: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    explainers: dict[int, Any] = dataclasses.field(default_factory=dict)
+    can_assume: dict[int, bool] = dataclasses.field(default_factory=dict)
+    # Decision parts that depend only on the rule set (outcome labels, questions, the fixed
+    # part of a rule's trace entry), shared by every decision: the decision data is read-only.
+    static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+
+
+_TABLES: weakref.WeakKeyDictionary[CompiledEntity, EntityTables] = weakref.WeakKeyDictionary()
+
+
+def tables(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
+    """The side table of `entity` (made with its static analyses on first use)."""
+    hit = _TABLES.get(entity)
+    if hit is None:
+        hit = _TABLES[entity] = _analyse(entity, crs)
+    return hit
+
+
+def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
+    from eligibility.compile.compiler import reachable
+
+    reads: dict[str, bool] = {}
+    may: dict[str, bool] = {}
+    assumed_params = {name for name, p in crs.model.parameters.items() if any(v.assumption for v in p.versions)}
+    for oc in entity.outcomes.values():
+        for rule in oc.rules:
+            nodes = list(reachable(entity, [rule.cond, rule.compute]))
+            reads[rule.id] = any(n.kind == "outcome" for n in nodes)
+            may[rule.id] = (
+                bool(rule.spec.assumption)
+                or reads[rule.id]
+                or any(
+                    (n.kind == "derived" and bool(entity.derived[n.name].spec.assumption))
+                    or (n.kind == "param" and n.name in assumed_params)
+                    for n in nodes
+                )
+            )
+    return EntityTables(reads, may)
