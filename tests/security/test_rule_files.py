@@ -142,3 +142,51 @@ SHIFT = 'status == "a" and stichtag > add_days(stichtag, '
 def test_hostile_expressions_are_refused_with_their_column(tmp_path: Path, when: str, code: str, offset: int) -> None:
     rule_set(tmp_path, when)
     assert_refused(tmp_path, code, f"rules/outcome.yaml:13:{15 + offset}")
+
+
+def _count_rule_set(tmp_path: Path, func: str) -> Path:
+    """The small rule set with an int fact `anzahl` as the count of a date shift."""
+    d = rule_set(tmp_path, f'status == "a" and stichtag > {func}(seit, anzahl)')
+    facts = d / "facts.yaml"
+    facts.write_text(
+        facts.read_text(encoding="utf-8")
+        + "  anzahl:\n    type: int\n    label: {de: Anzahl, en: count}\n"
+        + '    question: {de: "Wie viele?", en: "How many?"}\n',
+        encoding="utf-8",
+    )
+    return d
+
+
+@pytest.mark.parametrize("func", ["add_days", "add_months", "add_years"])
+def test_a_record_dependent_shift_out_of_the_calendar_fails_alike_on_both_paths(tmp_path: Path, func: str) -> None:
+    """Where the count comes from a record, a result outside the calendar cannot be known
+    when loading: both evaluators raise OverflowError for exactly the same records (the
+    apps then write an error row for that record), and agree on every other one."""
+    import datetime as dt
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from eligibility import Engine
+
+    engine = Engine.load(_count_rule_set(tmp_path, func))
+    on = dt.date(2024, 1, 1)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        st.dates(dt.date(1, 1, 1), dt.date(9899, 12, 31)),
+        st.one_of(st.integers(-4_000_000, 4_000_000), st.integers(-(10**18), 10**18)),
+    )
+    def check(seit: dt.date, anzahl: int) -> None:
+        record = {"person_id": "1", "status": "a", "seit": seit.isoformat(), "anzahl": anzahl}
+        try:
+            one = engine.decide(record, on, explain=False).outcomes["ziel"].value
+        except (ValueError, OverflowError):
+            one = "error"
+        try:
+            many = next(iter(engine.decide_table([record], on).rows()))["ziel"]
+        except (ValueError, OverflowError):
+            many = "error"
+        assert one == many, (seit, anzahl)
+
+    check()
