@@ -190,3 +190,23 @@ def test_a_record_dependent_shift_out_of_the_calendar_fails_alike_on_both_paths(
         assert one == many, (seit, anzahl)
 
     check()
+
+
+def test_check_and_evaluate_give_an_error_for_a_record_whose_shift_leaves_the_calendar(tmp_path: Path) -> None:
+    _count_rule_set(tmp_path, "add_days")
+    (tmp_path / "person.yaml").write_text(
+        'person_id: "1"\nstatus: a\nseit: 2020-01-01\nanzahl: 99999999999\n', encoding="utf-8"
+    )
+    proc = run("check", "--rules", "rules", "--on", "2024-01-01", "person.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Datensatz kann nicht entschieden werden" in proc.stderr
+    (tmp_path / "liste.csv").write_text(
+        "person_id;status;seit;anzahl\n1;a;01.01.2020;5\n2;a;01.01.2020;99999999999\n3;a;01.01.2020;-5\n",
+        encoding="utf-8",
+    )
+    proc = run("evaluate", "--rules", "rules", "--on", "2024-01-01", "liste.csv", "--out", "out.csv", cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(";")[1] for line in lines[1:]] == ["1", "2", "3"]  # one row per record, in order
+    assert "Datensatz kann nicht entschieden werden" in lines[2]
+    assert "kann nicht" not in lines[1] + lines[3]
