@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,9 +48,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E027": (ERROR, "free-text source in a rule set that has a source register"),
     "E028": (ERROR, "one written form of a value claimed by two values of a fact"),
     # Limits: a hostile or broken rule file is refused before it can exhaust the machine.
-    "E029": (ERROR, "rule file larger than the limit (2 MB)"),
+    "E029": (ERROR, "rule file larger than the limit (2 MB, or 50 000 values)"),
     "E030": (ERROR, "not a regular file (directory, pipe or device named like a rule file)"),
-    "E031": (ERROR, "YAML alias that repeats a list or mapping, or too many aliases"),
+    "E031": (ERROR, "YAML aliases that expand to more values than the limit (50 000), or too many aliases"),
     "E032": (ERROR, "YAML nesting deeper than the limit (64 levels)"),
     "E033": (ERROR, "expression nested deeper than the limit (parentheses, 'not', unary minus, calls, lists)"),
     "E034": (ERROR, "expression with more parts than the limit"),
@@ -113,10 +116,25 @@ class RuleSetError(Exception):
 
 def read_source_line(path: str | Path, line: int) -> str:
     try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        st = os.stat(path)
     except OSError:
         return ""
+    if not stat.S_ISREG(st.st_mode):
+        return ""  # a pipe or device has no lines to quote, and reading it could block
+    lines = _lines(str(path), st.st_mtime_ns, st.st_size)
     return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@functools.lru_cache(maxsize=16)
+def _lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """A file's lines, read once per version of the file: a file with thousands of
+    diagnostics would otherwise be read once per diagnostic (quadratic in its size)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(size + 1)
+    except OSError:
+        return ()
+    return tuple(raw.decode("utf-8", errors="replace").splitlines())
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

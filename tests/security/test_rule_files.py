@@ -82,7 +82,7 @@ def test_billion_laughs_is_refused_without_expanding(tmp_path: Path) -> None:
         prev = c
     assert len(text.encode()) < 600
     (d / "laughs.yaml").write_text(text, encoding="utf-8")
-    assert_refused(tmp_path, "E031", "rules/laughs.yaml:7:10")
+    assert_refused(tmp_path, "E031", "rules/laughs.yaml:6:30")
 
 
 def test_a_101_mb_comment_file_is_refused_before_reading(tmp_path: Path) -> None:
@@ -92,6 +92,14 @@ def test_a_101_mb_comment_file_is_refused_before_reading(tmp_path: Path) -> None
         f.seek(0)
         f.write(b"# comment\n")
     assert_refused(tmp_path, "E029", "rules/big.yaml:1:1")
+
+
+def test_a_file_under_2_mb_with_too_many_values_is_refused_while_composing(tmp_path: Path) -> None:
+    d = rule_set(tmp_path)
+    text = "x:\n" + "".join(f"  k{i}: 1\n" for i in range(160_000))
+    assert len(text.encode()) < 2 * 1024 * 1024
+    (d / "dense.yaml").write_text(text, encoding="utf-8")
+    assert_refused(tmp_path, "E029", "rules/dense.yaml:25000:11")  # the 50 001st value
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

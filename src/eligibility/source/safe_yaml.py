@@ -37,7 +37,12 @@ Path_ = tuple[Any, ...]
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 1000
-MAX_ALIAS_VALUES = 100_000
+# Values (scalars, mappings, lists) per file, and values all aliases together expand to:
+# each costs about 1 KB once composed and converted with its position, and pure-Python
+# scanning is slow (a 2 MB file of 160 000 one-line keys took 350 MB and a minute).
+# The largest shipped file has about 700.
+MAX_VALUES = 50_000
+MAX_ALIAS_VALUES = 50_000
 
 _FILE_HINT = "a rule file is a regular text file; split a large one into several files"
 
@@ -98,13 +103,15 @@ class _Loader(yaml.SafeLoader):
     whole anchored subtree, which the conversion then copies: nine aliases of nine
     aliases of ... expand 500 bytes into gigabytes. Both are bounded here, while
     composing, before the recursion or the copy happens: the nesting depth, the number
-    of aliases, and the number of values all aliases together expand to."""
+    of aliases, the number of values all aliases together expand to, and the number of
+    values in the file."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
         self._expanded = 0
+        self._values = 0
         # (values, levels) of every composed node, by id: the anchors keep the nodes alive.
         self._shape: dict[int, tuple[int, int]] = {}
 
@@ -133,6 +140,14 @@ class _Loader(yaml.SafeLoader):
                         event.start_mark,
                     )
             return super().compose_node(parent, index)
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise _LimitError(
+                "E029",
+                f"file with more than {MAX_VALUES} values",
+                _FILE_HINT,
+                self.peek_event().start_mark,
+            )
         if self._depth >= MAX_DEPTH:
             raise _LimitError(
                 "E032",
