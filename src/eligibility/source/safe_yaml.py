@@ -93,6 +93,8 @@ class _LimitError(yaml.MarkedYAMLError):
 
     def __init__(self, code: str, message: str, hint: str, mark: yaml.Mark) -> None:
         super().__init__(problem=message, problem_mark=mark)
+        self.line = mark.line + 1
+        self.column = mark.column + 1
         self.code = code
         self.message = message
         self.hint = hint
@@ -115,9 +117,12 @@ class _Loader(yaml.SafeLoader):
         # (values, levels) of every composed node, by id: the anchors keep the nodes alive.
         self._shape: dict[int, tuple[int, int]] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def _next_mark(self) -> yaml.Mark:
+        return self.peek_event().start_mark  # type: ignore[no-untyped-call,no-any-return]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             target = self.anchors.get(event.anchor)
             if target is not None:
                 size, height = self._shape.get(id(target), (1, 1))
@@ -146,14 +151,14 @@ class _Loader(yaml.SafeLoader):
                 "E029",
                 f"file with more than {MAX_VALUES} values",
                 _FILE_HINT,
-                self.peek_event().start_mark,
+                self._next_mark(),
             )
         if self._depth >= MAX_DEPTH:
             raise _LimitError(
                 "E032",
                 f"nesting deeper than {MAX_DEPTH} levels",
                 "rule files need about a dozen levels; flatten the structure",
-                self.peek_event().start_mark,
+                self._next_mark(),
             )
         self._depth += 1
         try:
@@ -249,9 +254,9 @@ def load_yaml(
     Returns the data with positions, or diagnostics."""
     shown = display_path or str(path)
     if raw is None:
-        raw, diags = read_rule_file(path, shown)
+        raw, read_diags = read_rule_file(path, shown)
         if raw is None:
-            return None, diags
+            return None, read_diags
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -260,11 +265,8 @@ def load_yaml(
     try:
         node = loader.get_single_node()
     except _LimitError as exc:
-        line = exc.problem_mark.line + 1
         return None, [
-            Diagnostic(
-                exc.code, exc.message, shown, line, exc.problem_mark.column + 1, exc.hint, read_source_line(path, line)
-            )
+            Diagnostic(exc.code, exc.message, shown, exc.line, exc.column, exc.hint, read_source_line(path, exc.line))
         ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
