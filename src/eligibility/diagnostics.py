@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,11 +47,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E026": (ERROR, "source id that the source register does not have"),
     "E027": (ERROR, "free-text source in a rule set that has a source register"),
     "E028": (ERROR, "one written form of a value claimed by two values of a fact"),
+    # Limits: a hostile or broken rule file is refused before it can exhaust the machine.
+    "E029": (ERROR, "rule file larger than the limit (2 MB, or 50 000 values)"),
+    "E030": (ERROR, "not a regular file (directory, pipe or device named like a rule file)"),
+    "E031": (ERROR, "YAML aliases that expand to more values than the limit (50 000), or too many aliases"),
+    "E032": (ERROR, "YAML nesting deeper than the limit (64 levels)"),
+    "E033": (ERROR, "expression nested deeper than the limit (parentheses, 'not', unary minus, calls, lists)"),
+    "E034": (ERROR, "expression with more parts than the limit"),
+    "E035": (ERROR, "number or text literal longer than the limit"),
+    "E036": (ERROR, "date arithmetic by a fixed count of more than 100 years (it can leave the calendar)"),
     "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
     "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),
     "W106": (WARNING, "outcome that rests only on county practice, press or the rule set's own assumptions"),
 }
+
+
+_SHOWN_LINE = 160  # characters of the offending line shown at most
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +86,15 @@ class Diagnostic:
             where += f":{self.line}:{self.column or 1}"
         out = f"{where}: {self.code} {self.severity}: {self.message}"
         if self.source_line:
-            out += f"\n    {self.source_line.rstrip()}"
-            if self.column:
-                out += "\n    " + " " * (self.column - 1) + "^"
+            src, col = self.source_line.rstrip(), self.column
+            if len(src) > _SHOWN_LINE:
+                # A hostile file may hold one line of megabytes: show a window around the column.
+                start = max(0, min(col - 1 - _SHOWN_LINE // 2, len(src) - _SHOWN_LINE)) if col else 0
+                src = ("…" if start else "") + src[start : start + _SHOWN_LINE] + "…"
+                col = col - start + (1 if start else 0) if col else 0
+            out += f"\n    {src}"
+            if col:
+                out += "\n    " + " " * (col - 1) + "^"
         if self.hint:
             out += f"\n  hint: {self.hint}"
         return out
@@ -95,10 +116,25 @@ class RuleSetError(Exception):
 
 def read_source_line(path: str | Path, line: int) -> str:
     try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        st = os.stat(path)
     except OSError:
         return ""
+    if not stat.S_ISREG(st.st_mode):
+        return ""  # a pipe or device has no lines to quote, and reading it could block
+    lines = _lines(str(path), st.st_mtime_ns, st.st_size)
     return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@functools.lru_cache(maxsize=16)
+def _lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """A file's lines, read once per version of the file: a file with thousands of
+    diagnostics would otherwise be read once per diagnostic (quadratic in its size)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(size + 1)
+    except OSError:
+        return ()
+    return tuple(raw.decode("utf-8", errors="replace").splitlines())
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -142,6 +142,11 @@ def check(
     day = _date_option(when)
     try:
         decision = engine.decide(record, day, entity=entity or meta.get("entity"), explain=True)
+    except OverflowError:
+        # Date arithmetic whose count or date comes from the record left the calendar.
+        from eligibility.apps.evaluate import UNDECIDABLE
+
+        _fail(UNDECIDABLE[0] if lang == "de" else UNDECIDABLE[1])
     except ValueError as exc:
         _fail(str(exc))
     if fmt == "json":

@@ -27,6 +27,7 @@ from eligibility.lang.syntax import (
     Node,
     Not,
     children,
+    fixed_shift_beyond_calendar,
     parse,
 )
 from eligibility.lang.types import BOOL, DATE, EnumValueError, Type, infer, type_of_spec
@@ -640,11 +641,15 @@ def _compile_entity(
 
     def parse_at(text: str, origin: Origin | None, sub: tuple[Any, ...], what: str) -> Node | None:
         try:
-            return parse(text)
+            node = parse(text)
+            shift = fixed_shift_beyond_calendar(node)
+            if shift is not None:
+                raise shift
+            return node
         except ExpressionError as exc:
             if origin:
                 diags.append(
-                    origin.diagnostic("E009", f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
+                    origin.diagnostic(exc.code, f"{what}: {exc.message}", sub, exc.hint, column_offset=exc.column)
                 )
             return None
 

@@ -705,9 +705,16 @@ def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
     values.add_months); "has not happened" stays so; rows not `valid` give garbage that
     their known-mask hides."""
     never = d >= NEVER_ORD
+    live = valid & ~never
+    m = np.asarray(m)
+    # The per-record path raises OverflowError where a result leaves the calendar; so does
+    # this one (the callers then decide row by row and give that record an error row).
+    # Counts are checked before numpy computes with them, as int64 arithmetic would wrap.
+    if np.any(live & (np.abs(np.where(live, m, 0)) > _MAX_COUNT[f])):
+        raise OverflowError(f"{f}: date out of range")
     safe = np.where(never | ~valid, dt.date(2000, 1, 1).toordinal(), d) - _EPOCH
     days = safe.astype("datetime64[D]")
-    m = np.asarray(m)
+    m = np.where(live, m, 0)
     if f == "add_days":
         out = days + m.astype("timedelta64[D]")
     else:
@@ -719,7 +726,15 @@ def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
             np.int64
         )
         out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
-    return np.where(never, NEVER_ORD, out.astype(np.int64) + _EPOCH)
+    res = out.astype(np.int64) + _EPOCH
+    if np.any(live & ((res < 1) | (res > _MAX_ORD))):
+        raise OverflowError(f"{f}: date out of range")
+    return np.where(never, NEVER_ORD, res)
+
+
+_MAX_ORD = dt.date.max.toordinal()
+# Larger counts leave the calendar from any date (and could wrap numpy's int64).
+_MAX_COUNT = {"add_days": _MAX_ORD, "add_months": 12 * 10_000, "add_years": 10_000}
 
 
 # ---------------------------------------------------------------- the table

@@ -37,12 +37,23 @@ FUNCTIONS: dict[str, str] = {
 }
 
 
+# Limits on one expression. The shipped rules nest a few levels deep, have a few dozen
+# parts at most and numbers of a few digits; these bounds leave room for far larger rules while keeping
+# parsing, checking and evaluating an expression within a few megabytes and far from
+# Python's recursion limit (each nesting level costs the parser about 8 frames).
+MAX_DEPTH = 32
+MAX_NODES = 500
+MAX_NUMBER_DIGITS = 15  # exact in an int64 and in a float: both evaluators compute alike
+MAX_STRING_CHARS = 1000
+
+
 class ExpressionError(Exception):
-    def __init__(self, message: str, column: int, hint: str = "") -> None:
+    def __init__(self, message: str, column: int, hint: str = "", code: str = "E009") -> None:
         super().__init__(message)
         self.message = message
         self.column = column  # 0-based offset into the expression text
         self.hint = hint
+        self.code = code  # the diagnostic it is reported as: E009 syntax, E033-E035 limits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +152,20 @@ def tokenize(text: str) -> list[Token]:
             )
             raise ExpressionError(f"unexpected character '{ch}'", pos, hint)
         kind = m.lastgroup or ""
+        if kind == "number" and len(m.group()) - m.group().count(".") > MAX_NUMBER_DIGITS:
+            raise ExpressionError(
+                f"number with more than {MAX_NUMBER_DIGITS} digits",
+                m.start(),
+                f"numbers in rules have at most {MAX_NUMBER_DIGITS} digits",
+                "E035",
+            )
+        if kind == "string" and len(m.group()) - 2 > MAX_STRING_CHARS:
+            raise ExpressionError(
+                f"text longer than {MAX_STRING_CHARS} characters",
+                m.start(),
+                "compare with an enum value or a short text; long texts belong in labels and notes",
+                "E035",
+            )
         if kind != "ws":
             tokens.append(Token(kind, m.group(), m.start(), m.end()))
         pos = m.end()
@@ -155,6 +180,31 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.nodes = 0
+
+    def descend(self, at: Token) -> None:
+        """One level deeper (parenthesis, list, call, 'not', unary minus): refused past
+        MAX_DEPTH before the recursion that would overflow the stack."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression nested deeper than {MAX_DEPTH} levels",
+                at.start,
+                "split it into derived facts, or remove doubled parentheses and 'not not'",
+                "E033",
+            )
+
+    def count(self, node: Node) -> Node:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ExpressionError(
+                f"expression with more than {MAX_NODES} parts",
+                node.start,
+                'split it into derived facts, or compare with a list: x in ["a", "b"]',
+                "E034",
+            )
+        return node
 
     @property
     def tok(self) -> Token:
@@ -202,13 +252,15 @@ class _Parser:
             items.append(sub())
         if len(items) == 1:
             return first
-        return BoolOp(first.start, items[-1].end, op, tuple(items))
+        return self.count(BoolOp(first.start, items[-1].end, op, tuple(items)))
 
     def parse_not(self) -> Node:
         if self.at("name", "not"):
             t = self.take()
+            self.descend(t)
             operand = self.parse_not()
-            return Not(t.start, operand.end, operand)
+            self.depth -= 1
+            return self.count(Not(t.start, operand.end, operand))
         return self.parse_compare()
 
     def parse_compare(self) -> Node:
@@ -231,14 +283,14 @@ class _Parser:
         nxt = self.tok
         if nxt.kind == "op" and nxt.text in ("==", "!=", "<", "<=", ">", ">="):
             raise ExpressionError("comparisons cannot be chained", nxt.start, "write a < b and b < c")
-        return Compare(left.start, right.end, op, left, right)
+        return self.count(Compare(left.start, right.end, op, left, right))
 
     def parse_sum(self) -> Node:
         left = self.parse_product()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
             op = self.take().text
             right = self.parse_product()
-            left = Arith(left.start, right.end, op, left, right)
+            left = self.count(Arith(left.start, right.end, op, left, right))
         return left
 
     def parse_product(self) -> Node:
@@ -246,14 +298,16 @@ class _Parser:
         while self.tok.kind == "op" and self.tok.text in ("*", "/", "%"):
             op = self.take().text
             right = self.parse_unary()
-            left = Arith(left.start, right.end, op, left, right)
+            left = self.count(Arith(left.start, right.end, op, left, right))
         return left
 
     def parse_unary(self) -> Node:
         if self.at("op", "-"):
             t = self.take()
+            self.descend(t)
             operand = self.parse_unary()
-            return Neg(t.start, operand.end, operand)
+            self.depth -= 1
+            return self.count(Neg(t.start, operand.end, operand))
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -261,11 +315,11 @@ class _Parser:
         if t.kind == "number":
             self.take()
             value: Any = Decimal(t.text) if "." in t.text else int(t.text)
-            return Literal(t.start, t.end, value)
+            return self.count(Literal(t.start, t.end, value))
         if t.kind == "date":
             self.take()
             try:
-                return Literal(t.start, t.end, dt.date.fromisoformat(t.text))
+                return self.count(Literal(t.start, t.end, dt.date.fromisoformat(t.text)))
             except ValueError:
                 raise ExpressionError(
                     f"'{t.text}' is not a real date",
@@ -276,11 +330,11 @@ class _Parser:
             self.take()
             body = t.text[1:-1]
             body = re.sub(r"\\(.)", r"\1", body)
-            return Literal(t.start, t.end, body)
+            return self.count(Literal(t.start, t.end, body))
         if t.kind == "name":
             if t.text in ("true", "false"):
                 self.take()
-                return Literal(t.start, t.end, t.text == "true")
+                return self.count(Literal(t.start, t.end, t.text == "true"))
             if t.text in ("and", "or", "in"):
                 raise ExpressionError(f"'{t.text}' needs something before it", t.start)
             if t.text == "not":
@@ -292,7 +346,7 @@ class _Parser:
 
                     hint = did_you_mean(t.text, list(FUNCTIONS)) or "functions: " + ", ".join(sorted(FUNCTIONS))
                     raise ExpressionError(f"unknown function '{t.text}'", t.start, hint)
-                self.take()
+                self.descend(self.take())
                 args: list[Node] = []
                 if not self.at("op", ")"):
                     args.append(self.parse_or())
@@ -300,15 +354,18 @@ class _Parser:
                         self.take()
                         args.append(self.parse_or())
                 end = self.expect_op(")")
-                return Call(t.start, end.end, t.text, tuple(args))
-            return Name(t.start, t.end, t.text)
+                self.depth -= 1
+                return self.count(Call(t.start, end.end, t.text, tuple(args)))
+            return self.count(Name(t.start, t.end, t.text))
         if t.kind == "op" and t.text == "(":
-            self.take()
+            self.descend(self.take())
             inner = self.parse_or()
             self.expect_op(")")
+            self.depth -= 1
             return inner
         if t.kind == "op" and t.text == "[":
             start = self.take()
+            self.descend(start)
             items: list[Node] = []
             if not self.at("op", "]"):
                 items.append(self.parse_or())
@@ -316,13 +373,50 @@ class _Parser:
                     self.take()
                     items.append(self.parse_or())
             end = self.expect_op("]")
-            return ListExpr(start.start, end.end, tuple(items))
+            self.depth -= 1
+            return self.count(ListExpr(start.start, end.end, tuple(items)))
         raise ExpressionError(f"unexpected {self.describe(t)}", t.start)
 
 
 def parse(text: str) -> Node:
     """Parse an expression; raises ExpressionError with a 0-based column."""
     return _Parser(text).parse()
+
+
+# Record dates end at records.LATEST_DATE (31.12.9899), a century before the calendar does
+# (31.12.9999): a fixed shift within that century can never leave the calendar, a larger one
+# can, so it is refused when the rule set is loaded rather than failing on some record.
+MAX_SHIFT_YEARS = 100
+_MAX_SHIFT = {"add_days": 36_524, "add_months": 12 * MAX_SHIFT_YEARS, "add_years": MAX_SHIFT_YEARS}
+_UNIT = {"add_days": "days", "add_months": "months", "add_years": "years"}
+
+
+def fixed_shift_beyond_calendar(node: Node) -> ExpressionError | None:
+    """The first add_days/add_months/add_years whose count is a literal (or a negated
+    literal) larger than MAX_SHIFT_YEARS allow, as an E036 error; None if there is none."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        stack.extend(children(n))
+        if not (isinstance(n, Call) and n.func in _MAX_SHIFT and len(n.args) == 2):
+            continue
+        count, sign = n.args[1], 1
+        while isinstance(count, Neg):
+            count, sign = count.operand, -sign
+        if (
+            isinstance(count, Literal)
+            and isinstance(count.value, int)
+            and not isinstance(count.value, bool)
+            and abs(count.value) > _MAX_SHIFT[n.func]
+        ):
+            return ExpressionError(
+                f"{n.func}(…, {sign * count.value}) shifts a date by more than {MAX_SHIFT_YEARS} years; "
+                "that can leave the calendar (01.01.0001 to 31.12.9999)",
+                n.args[1].start,
+                f"a fixed shift is at most {_MAX_SHIFT[n.func]} {_UNIT[n.func]}",
+                "E036",
+            )
+    return None
 
 
 def names(node: Node) -> set[str]:

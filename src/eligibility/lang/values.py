@@ -93,6 +93,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     shorter, its last day (§ 188 Abs. 3 BGB). 29.02.2016 + 24 months = 28.02.2018."""
     index = day.year * 12 + (day.month - 1) + months
     year, month0 = divmod(index, 12)
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        # As date + timedelta does: out of the calendar is an OverflowError on every path.
+        raise OverflowError("date value out of range")
     last = calendar.monthrange(year, month0 + 1)[1]
     return dt.date(year, month0 + 1, min(day.day, last))
 

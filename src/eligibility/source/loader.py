@@ -29,7 +29,7 @@ from eligibility.source.model import (
     SourceSpec,
     Text,
 )
-from eligibility.source.safe_yaml import LoadedFile, load_yaml
+from eligibility.source.safe_yaml import LoadedFile, load_yaml, read_rule_file
 
 OVERLAY_DIR = "overlays"
 
@@ -286,11 +286,14 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
     loaded: list[LoadedFile] = []
     for path in _rule_files(root_path):
         rel = path.relative_to(root_path).as_posix()
-        raw = path.read_bytes()
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
-        lf, file_diags = load_yaml(path, shown(path))
-        diags.extend(file_diags)
+        raw, file_diags = read_rule_file(path, shown(path))
         shown_files.append(rel)
+        if raw is None:
+            diags.extend(file_diags)
+            continue
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        lf, file_diags = load_yaml(path, shown(path), raw)
+        diags.extend(file_diags)
         if lf is None or file_diags:
             continue
         if lf.data is None:
@@ -403,9 +406,12 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
     overlay_specs: list[OverlaySpec] = []
     for ov in overlays:
         ov_path = Path(ov)
-        raw = ov_path.read_bytes() if ov_path.is_file() else b""
+        raw, file_diags = read_rule_file(ov_path, shown(ov_path))
+        if raw is None:
+            diags.extend(file_diags)
+            continue
         digest.update(b"overlay:" + ov_path.name.encode() + b"\0" + raw + b"\0")
-        lf, file_diags = load_yaml(ov_path, shown(ov_path))
+        lf, file_diags = load_yaml(ov_path, shown(ov_path), raw)
         diags.extend(file_diags)
         if lf is None or file_diags:
             continue

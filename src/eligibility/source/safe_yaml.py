@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,22 @@ _ALLOWED_TAGS = {
 }
 
 Path_ = tuple[Any, ...]
+
+# Limits on what one rule file may cost to read. The shipped rule files are below 40 KB,
+# 12 levels deep and use a few aliases of notes; these bounds are far above that and far
+# below what exhausts a machine (issue 15: a 520-byte file of nested aliases took 7.4 GB).
+# The shipped rules use aliases only to repeat a note ({de: ..., en: ...}) a few times.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 1000
+# Values (scalars, mappings, lists) per file, and values all aliases together expand to:
+# each costs about 1 KB once composed and converted with its position, and pure-Python
+# scanning is slow (a 2 MB file of 160 000 one-line keys took 350 MB and a minute).
+# The largest shipped file has about 700.
+MAX_VALUES = 50_000
+MAX_ALIAS_VALUES = 50_000
+
+_FILE_HINT = "a rule file is a regular text file; split a large one into several files"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,22 +88,186 @@ class LoadedFile:
         return Diagnostic(code, message, self.path, line, col, hint, src)
 
 
+class _LimitError(yaml.MarkedYAMLError):
+    """A composer limit, raised before the composer recurses or copies."""
+
+    def __init__(self, code: str, message: str, hint: str, mark: yaml.Mark) -> None:
+        super().__init__(problem=message, problem_mark=mark)
+        self.line = mark.line + 1
+        self.column = mark.column + 1
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """PyYAML's composer recurses once per nesting level, and an alias stands for its
+    whole anchored subtree, which the conversion then copies: nine aliases of nine
+    aliases of ... expand 500 bytes into gigabytes. Both are bounded here, while
+    composing, before the recursion or the copy happens: the nesting depth, the number
+    of aliases, the number of values all aliases together expand to, and the number of
+    values in the file."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._expanded = 0
+        self._values = 0
+        # (values, levels) of every composed node, by id: the anchors keep the nodes alive.
+        self._shape: dict[int, tuple[int, int]] = {}
+
+    def _next_mark(self) -> yaml.Mark:
+        return self.peek_event().start_mark  # type: ignore[no-untyped-call,no-any-return]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size, height = self._shape.get(id(target), (1, 1))
+                self._aliases += 1
+                self._expanded += size
+                if self._aliases > MAX_ALIASES or self._expanded > MAX_ALIAS_VALUES:
+                    raise _LimitError(
+                        "E031",
+                        f"aliases expand to more than {MAX_ALIAS_VALUES} values"
+                        if self._expanded > MAX_ALIAS_VALUES
+                        else f"more than {MAX_ALIASES} aliases in one file",
+                        "aliases (*name) are meant for a few repeated notes; write the values out",
+                        event.start_mark,
+                    )
+                if self._depth + height > MAX_DEPTH:
+                    raise _LimitError(
+                        "E032",
+                        f"nesting deeper than {MAX_DEPTH} levels (with what alias '*{event.anchor}' stands for)",
+                        "rule files need about a dozen levels; flatten the structure",
+                        event.start_mark,
+                    )
+            return super().compose_node(parent, index)
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise _LimitError(
+                "E029",
+                f"file with more than {MAX_VALUES} values",
+                _FILE_HINT,
+                self._next_mark(),
+            )
+        if self._depth >= MAX_DEPTH:
+            raise _LimitError(
+                "E032",
+                f"nesting deeper than {MAX_DEPTH} levels",
+                "rule files need about a dozen levels; flatten the structure",
+                self._next_mark(),
+            )
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        else:
+            kids = []
+        shapes = [self._shape.get(id(k), (1, 1)) for k in kids]
+        self._shape[id(node)] = (1 + sum(s for s, _ in shapes), 1 + max((h for _, h in shapes), default=0))
+        return node
 
 
-def load_yaml(path: str | Path, display_path: str | None = None) -> tuple[LoadedFile | None, list[Diagnostic]]:
-    """Load one YAML file. Returns the data with positions, or diagnostics."""
-    shown = display_path or str(path)
+def read_rule_file(path: str | Path, shown: str) -> tuple[bytes | None, list[Diagnostic]]:
+    """The bytes of a rule file, read only if it is a regular file of at most
+    MAX_FILE_BYTES. Opened without blocking and checked on the open descriptor: a FIFO
+    named *.yaml never blocks, /dev/zero is never read, and a file swapped between the
+    check and the read cannot slip through."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, [Diagnostic("E001", "file is not UTF-8", shown, 1, 1, "save the file as UTF-8")]
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except IsADirectoryError:
+        return None, [_not_regular(shown, "a directory")]
     except OSError as exc:
         return None, [Diagnostic("E001", f"cannot read file: {exc.strerror}", shown)]
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(st.st_mode)
+                else "a pipe (FIFO)"
+                if stat.S_ISFIFO(st.st_mode)
+                else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "not a regular file"
+            )
+            return None, [_not_regular(shown, kind)]
+        if st.st_size > MAX_FILE_BYTES:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                first = f.readline(200).decode("utf-8", errors="replace").rstrip("\r\n")
+            return None, [_too_large(shown, st.st_size, first)]
+        chunks: list[bytes] = []
+        size = 0
+        # Read at most one byte past the limit: a file that grows after fstat is caught too.
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+        if size > MAX_FILE_BYTES:
+            first = raw[:200].split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+            return None, [_too_large(shown, size, first)]
+        return raw, []
+    except OSError as exc:
+        return None, [Diagnostic("E001", f"cannot read file: {exc.strerror}", shown)]
+    finally:
+        os.close(fd)
+
+
+def _not_regular(shown: str, kind: str) -> Diagnostic:
+    return Diagnostic(
+        "E030",
+        f"this is {kind}, not a regular file; only regular files are read as rule files",
+        shown,
+        1,
+        0,
+        "remove it from the rule set folder, or pass the path of a regular .yaml file",
+    )
+
+
+def _too_large(shown: str, size: int, first_line: str) -> Diagnostic:
+    return Diagnostic(
+        "E029",
+        f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({size} bytes; at most {MAX_FILE_BYTES} are read)",
+        shown,
+        1,
+        1,
+        _FILE_HINT,
+        first_line,
+    )
+
+
+def load_yaml(
+    path: str | Path, display_path: str | None = None, raw: bytes | None = None
+) -> tuple[LoadedFile | None, list[Diagnostic]]:
+    """Load one YAML file (or its bytes `raw`, already read with read_rule_file).
+    Returns the data with positions, or diagnostics."""
+    shown = display_path or str(path)
+    if raw is None:
+        raw, read_diags = read_rule_file(path, shown)
+        if raw is None:
+            return None, read_diags
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [Diagnostic("E001", "file is not UTF-8", shown, 1, 1, "save the file as UTF-8")]
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+    except _LimitError as exc:
+        return None, [
+            Diagnostic(exc.code, exc.message, shown, exc.line, exc.column, exc.hint, read_source_line(path, exc.line))
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -109,7 +291,7 @@ def load_yaml(path: str | Path, display_path: str | None = None) -> tuple[Loaded
     if node is None:
         return LoadedFile(shown, None, positions), diags
     constructor = yaml.SafeLoader("")
-    data = _convert(node, (), positions, diags, shown, str(path), constructor, 0)
+    data = _convert(node, (), positions, diags, shown, str(path), constructor)
     return LoadedFile(shown, data, positions), diags
 
 
@@ -129,7 +311,6 @@ def _convert(
     shown: str,
     real: str,
     constructor: yaml.SafeLoader,
-    depth: int,
     key_node: yaml.Node | None = None,
 ) -> Any:
     positions[path] = _pos(node, key_node)
@@ -147,9 +328,6 @@ def _convert(
                 read_source_line(real, line),
             )
         )
-        return None
-    if depth > 64:
-        diags.append(Diagnostic("E001", "nesting too deep", shown, line, col))
         return None
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -186,12 +364,11 @@ def _convert(
                 )
                 continue
             seen[key] = knode.start_mark.line + 1
-            out[key] = _convert(vnode, path + (key,), positions, diags, shown, real, constructor, depth + 1, knode)
+            out[key] = _convert(vnode, path + (key,), positions, diags, shown, real, constructor, knode)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(item, path + (i,), positions, diags, shown, real, constructor, depth + 1)
-            for i, item in enumerate(node.value)
+            _convert(item, path + (i,), positions, diags, shown, real, constructor) for i, item in enumerate(node.value)
         ]
     assert isinstance(node, yaml.ScalarNode)  # the composer builds mapping, sequence and scalar nodes only
     return _scalar(node, constructor, diags, shown, real)
