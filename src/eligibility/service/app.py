@@ -9,11 +9,9 @@ status only, and records travel in request bodies, never in URLs."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eligibility import __version__
 from eligibility.decision.model import Decision
-from eligibility.diagnostics import RuleSetError
-from eligibility.engine import Engine, default_rules_dir
+from eligibility.engine import Engine
 from eligibility.service.reload import EngineHolder
 
 log = logging.getLogger("eligibility.service.app")
@@ -109,10 +106,27 @@ class RulesInfo(BaseModel):
     engine_version: str
 
 
+class ReloadDiagnostic(BaseModel):
+    code: str
+    severity: str
+    file: str
+    line: int
+    column: int
+    message: str
+
+
+class ReloadFailureInfo(BaseModel):
+    at: str = Field(description="When the refused reload was judged (UTC, ISO 8601).")
+    diagnostics: list[ReloadDiagnostic]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     ruleset: dict[str, str]
     reload_error: bool
+    reload: ReloadFailureInfo | None = Field(
+        default=None, description="Why the last reload was refused; the running rule set is the last good one."
+    )
 
 
 def problem(
@@ -204,7 +218,8 @@ def create_app(
         return Health(
             status="ok",
             ruleset={"name": info.name, "version": info.version, "sha256": info.sha256},
-            reload_error=holder.last_error is not None,
+            reload_error=holder.failure is not None,
+            reload=None if holder.failure is None else ReloadFailureInfo(**holder.failure.as_json()),
         )
 
     @app.post("/v1/decide", response_model=Decision, tags=["decisions"], responses={422: {"model": Problem}})
