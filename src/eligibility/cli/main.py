@@ -32,6 +32,39 @@ def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
         sys.exit(EXIT_BAD_INPUT)
 
 
+class _RecordLoader(yaml.SafeLoader):
+    """YAML for one person record: safe, a key given twice is an error (not last-wins:
+    which of two Aufenthaltsstatus is meant cannot be guessed, as in JSON), and no
+    anchors or aliases (a record never needs them; expanded they can cost gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "Anker und Aliase (*name) sind in Datensätzen nicht erlaubt",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if twice:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"Schlüssel „{key}“ kommt zweimal vor", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A person file (YAML or JSON): the record itself, or a case file with `record:`.
     Returns the record and the file's other keys (a case's `on`, `entity`)."""
@@ -59,7 +92,9 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
             except DuplicateKey as exc:
                 _fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor")
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_RecordLoader)  # noqa: S506 - a SafeLoader, stricter
+    except RecursionError:
+        _fail(f"{path}: Datensatz zu tief verschachtelt")
     except json.JSONDecodeError as exc:
         _fail(f"{path}:{exc.lineno}:{exc.colno}: kein gültiges JSON ({exc.msg})")
     except yaml.YAMLError as exc:
@@ -68,6 +103,13 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _fail(f"{path}{where}: kein gültiges YAML ({getattr(exc, 'problem', '') or exc})")
     if not isinstance(data, dict):
         _fail(f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)")
+    try:
+        # A lone surrogate ("\\ud800" in JSON) reads, but no output can be written with it.
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        _fail(f"{path}: ein Text enthält ein ungültiges Zeichen (einzelnes UTF-16-Surrogat)")
+    except RecursionError:
+        _fail(f"{path}: Datensatz zu tief verschachtelt")
     from eligibility.apps.cases import unfold_on_key
 
     data = unfold_on_key(data)
@@ -127,7 +169,11 @@ def check(
     else:
         timeline = None
         if not decision.errors:
-            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=day + dt.timedelta(days=3650))
+            from eligibility.decision.records import LATEST_DATE
+
+            # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
+            end = min(day + dt.timedelta(days=3650), LATEST_DATE)
+            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=end)
         click.echo(
             engine.render(
                 decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief, timeline=timeline
@@ -470,15 +516,16 @@ def _report_recoded(info: Any, lang: str = "de") -> None:
         click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
 
 
-def _date_option(value: Any) -> Any:
+def _date_option(value: Any, option: str = "--on") -> Any:
     from eligibility.decision.records import LATEST_DATE, DateOutOfRange
 
     try:
         return coerce_date(value)
     except DateOutOfRange:
-        _fail(f"--on: Stichtag nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
+        what = "Stichtag" if option == "--on" else "Datum"
+        _fail(f"{option}: {what} nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
     except ValueError:
-        _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
+        _fail(f"{option}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
 
 
 @main.command()
@@ -883,16 +930,27 @@ def timeline(
 ) -> None:
     """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
     from eligibility.apps import timeline as tl
+    from eligibility.decision.records import normalize
 
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
+    first = _date_option(start, "--from") if start else None
+    last = _date_option(end, "--to") if end else None
+    if first is not None and last is not None and last < first:
+        _fail("--to liegt vor --from")
     try:
-        t = engine.timeline(
-            record,
-            _date_option(start) if start else None,
-            _date_option(end) if end else None,
-            entity=entity or meta.get("entity"),
-        )
+        ent = engine.entity(entity or meta.get("entity"))
+    except (KeyError, ValueError):
+        _fail(f"--entity: unbekannte Art des Datensatzes (bekannt: {', '.join(engine.entities)})")
+    # A field that cannot be read (a date after 9899, 31.02.) would silently count as
+    # unknown in every interval: refused as in `check`, before anything is computed.
+    _, field_errors = normalize(record, ent.facts)
+    if field_errors:
+        for e in field_errors:
+            click.echo(f"Fehler: {e.de}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        t = engine.timeline(record, first, last, entity=ent.name)
     except ValueError as exc:
         _fail(str(exc))
     if fmt == "json":
