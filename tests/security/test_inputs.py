@@ -150,6 +150,23 @@ def test_broken_and_hostile_spreadsheets_are_refused_before_reading(tmp_path: Pa
         ),
     )
     refused(cli("evaluate", dim, "--on", "2018-09-15", "--out", tmp_path / "o.csv"), "A1:XFD1048576")
+    # 5 KB with two cells, at A1 and XFD1048576, and no dimension: calamine would allocate the
+    # dense range between them (it aborts under this bound); the pre-check refuses it first.
+    far = _rewrite(
+        good,
+        tmp_path / "far.xlsx",
+        lambda n, d: (
+            (
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>person_id</t></is>'
+                b'</c></row><row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+                b"</sheetData></worksheet>"
+            )
+            if "worksheets/" in n
+            else d
+        ),
+    )
+    refused(cli("evaluate", far, "--on", "2018-09-15", "--out", tmp_path / "o.csv"), "reicht bis Zelle XFD1048576")
     # And the good file still reads.
     assert cli("evaluate", good, "--on", "2018-09-15", "--out", tmp_path / "o.csv").returncode in (0, 1)
 

@@ -14,7 +14,8 @@ through: it is no archive and its reader has no XML), a broken ZIP directory, mo
 than `max_entries`, more uncompressed bytes in all than `max_total_bytes`, one entry that
 decompresses more than `max_ratio` times its compressed size beyond a small floor (a ZIP
 bomb), a shared-string table larger than `max_shared_strings_bytes`, a worksheet whose
-declared dimension holds more than `max_cells` cells, and a `<!DOCTYPE` in any XML part
+declared dimension holds more than `max_cells` cells or whose cell references reach that far
+(the reader would allocate a dense range up to the last cell), and a `<!DOCTYPE` in any XML part
 (OOXML and ODF never need one; it is the door to entity expansion and external entities)."""
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def _check_entries(zf: zipfile.ZipFile, limits: ArchiveLimits) -> None:
             )
         if "worksheets/" in lower:
             _check_dimension(name, start, limits)
+            _check_extent(zf, info, limits)
 
 
 def _read_start(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:
@@ -191,6 +193,46 @@ def _check_dimension(name: str, start: bytes, limits: ArchiveLimits) -> None:
                 ",", "."
             ),
             f"spreadsheet: sheet '{name}' declares {cells:,} cells ({ref}; at most {limits.max_cells:,})",
+        )
+
+
+# A cell or row reference: ` r="XFD1048576"` (a cell) or ` r="1048576"` (a row).
+_REF = re.compile(rb'\sr="([A-Za-z]{0,3})([0-9]{1,7})"')
+_SCAN_CHUNK = 1024 * 1024
+
+
+def _check_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
+    """The cells a reader would allocate: calamine holds a sheet as one dense range up to
+    its last used row and column, so two cells at A1 and XFD1048576 (a 5 KB file) ask for
+    17 billion cells whatever the dimension says. The sheet is scanned as a stream for
+    its cell and row references (bounded by the unpacked-size limit)."""
+    max_row = 0
+    max_col = b""
+    tail = b""
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(_SCAN_CHUNK)
+            if not chunk:
+                break
+            text = tail + chunk
+            for col, row in _REF.findall(text):
+                r = int(row)
+                if r > max_row:
+                    max_row = r
+                if col and (len(col), col.upper()) > (len(max_col), max_col):
+                    max_col = col.upper()
+            tail = text[-64:]
+    if not max_row:
+        return
+    ref = f"{max_col.decode('ascii') or 'A'}{max_row}"
+    cells = dimension_cells(f"A1:{ref}")
+    if cells is None or cells > limits.max_cells:
+        shown = f"{cells:,}".replace(",", ".") if cells is not None else "?"
+        raise ArchiveRefused(
+            "extent",
+            f"Tabellendatei: Blatt „{info.filename}“ reicht bis Zelle {ref} ({shown} Zellen; "
+            f"höchstens {limits.max_cells:,})".replace(",", "."),
+            f"spreadsheet: sheet '{info.filename}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
         )
 
 
