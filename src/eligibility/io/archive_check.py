@@ -24,6 +24,7 @@ import dataclasses
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 # The OLE2 compound file signature: a binary .xls (Excel 97-2003), which is no ZIP.
@@ -196,44 +197,80 @@ def _check_dimension(name: str, start: bytes, limits: ArchiveLimits) -> None:
         )
 
 
-# A cell or row reference: ` r="XFD1048576"` (a cell) or ` r="1048576"` (a row).
-_REF = re.compile(rb'\sr="([A-Za-z]{0,3})([0-9]{1,7})"')
-_SCAN_CHUNK = 1024 * 1024
+# Cell and row references: ` r="XFD1048576"` (a cell) or ` r="1048576"` (a row). Tabs and
+# line breaks before the attribute are turned into spaces first (one C-level translate), so
+# every pattern starts with a literal and the regex engine skips ahead fast.
+_SPACES = bytes.maketrans(b"\t\n\r", b"   ")
+_COLUMNS = {n: re.compile(rb' r="([A-Za-z]{%d})[0-9]' % n) for n in (1, 2, 3)}
+_ROW_NUMBERS = re.compile(rb' r="[A-Za-z]{0,3}([0-9]{1,7})"')
+_SCAN_CHUNK = 4 * 1024 * 1024
 
 
-def _check_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
-    """The cells a reader would allocate: calamine holds a sheet as one dense range up to
-    its last used row and column, so two cells at A1 and XFD1048576 (a 5 KB file) ask for
-    17 billion cells whatever the dimension says. The sheet is scanned as a stream for
-    its cell and row references (bounded by the unpacked-size limit)."""
-    max_row = 0
-    max_col = b""
+def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The decompressed part in chunks, each starting with the previous chunk's last bytes
+    (so a reference split at a chunk border is whole in one of them)."""
     tail = b""
     with zf.open(info) as fh:
         while True:
             chunk = fh.read(_SCAN_CHUNK)
             if not chunk:
-                break
-            text = tail + chunk
-            for col, row in _REF.findall(text):
-                r = int(row)
-                if r > max_row:
-                    max_row = r
-                if col and (len(col), col.upper()) > (len(max_col), max_col):
-                    max_col = col.upper()
+                return
+            text = (tail + chunk).translate(_SPACES)
+            yield text
             tail = text[-64:]
-    if not max_row:
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + (ch - 64)
+    return n
+
+
+def _check_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
+    """The cells a reader would allocate: calamine holds a sheet as one dense range up to
+    its last used row and column, so two cells at A1 and XFD1048576 (a 5 KB file) ask for
+    17 billion cells whatever the dimension says. A first pass only asks whether any column
+    reference has two or three letters (literal searches, no match lists): a sheet within
+    columns A-Z cannot exceed 26 x 1,048,576 cells, under the default limit, so a typical
+    roster costs one pass. Otherwise a second pass computes the exact last column and row."""
+    letters = 0
+    for text in _chunks(zf, info):
+        for n in range(3, max(letters, 1), -1):
+            if _COLUMNS[n].search(text):
+                letters = n
+                break
+        if letters == 3:
+            break
+    if {0: 26, 2: 702, 3: EXCEL_MAX_COLUMNS}[letters] * EXCEL_MAX_ROWS <= limits.max_cells:
         return
-    ref = f"{max_col.decode('ascii') or 'A'}{max_row}"
-    cells = dimension_cells(f"A1:{ref}")
-    if cells is None or cells > limits.max_cells:
-        shown = f"{cells:,}".replace(",", ".") if cells is not None else "?"
-        raise ArchiveRefused(
-            "extent",
-            f"Tabellendatei: Blatt „{info.filename}“ reicht bis Zelle {ref} ({shown} Zellen; "
-            f"höchstens {limits.max_cells:,})".replace(",", "."),
-            f"spreadsheet: sheet '{info.filename}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
-        )
+    max_col = max_row = 0
+    for text in _chunks(zf, info):
+        for n in (3, 2, 1):
+            found = _COLUMNS[n].findall(text)
+            if found:
+                max_col = max(max_col, max(map(_column_number, set(found))))
+                break
+        rows = _ROW_NUMBERS.findall(text)
+        if rows:
+            max_row = max(max_row, max(map(int, set(rows))))
+    cols = max(max_col, 1)
+    cells = cols * max_row if max_row <= EXCEL_MAX_ROWS and cols <= EXCEL_MAX_COLUMNS else None
+    if cells is not None and cells <= limits.max_cells:
+        return
+    col_letters = ""
+    c = cols
+    while c:
+        c, rem = divmod(c - 1, 26)
+        col_letters = chr(65 + rem) + col_letters
+    ref = f"{col_letters}{max_row}"
+    shown = f"{cells:,}".replace(",", ".") if cells is not None else "?"
+    raise ArchiveRefused(
+        "extent",
+        f"Tabellendatei: Blatt „{info.filename}“ reicht bis Zelle {ref} ({shown} Zellen; "
+        + f"höchstens {limits.max_cells:,})".replace(",", "."),
+        f"spreadsheet: sheet '{info.filename}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
+    )
 
 
 def dimension_cells(ref: str) -> int | None:
