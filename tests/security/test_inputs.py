@@ -128,7 +128,7 @@ def _rewrite(src: Path, dst: Path, change) -> Path:  # type: ignore[no-untyped-d
 def test_broken_and_hostile_spreadsheets_are_refused_before_reading(tmp_path: Path) -> None:
     good = _good_xlsx(tmp_path)
     cases = {
-        "leer.xlsx": (b"", "Tabellendatei ist leer"),
+        "leer.xlsx": (b"", "Tabellendatei ist leer (0 Bytes) / spreadsheet file is empty (0 bytes)"),
         "text.xlsx": (b"person_id;aufenthaltsstatus\nX;duldung\n", "keine gültige Tabellendatei"),
         "halb.xlsx": (good.read_bytes()[:3000], "Tabellendatei ist beschädigt"),
     }

@@ -23,6 +23,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _bilingual(exc: Exception) -> str:
+    """An error's German text, and its English one where it carries one (a refused
+    spreadsheet): the message reaches users of both languages before --lang is read."""
+    en = getattr(exc, "en", None)
+    return f"{exc} / {en}" if isinstance(en, str) and en != str(exc) else str(exc)
+
+
 def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
     try:
         return Engine.load(rules, overlays=overlays)
@@ -458,7 +465,7 @@ def _check_columns(
             return  # records, not columns: a missing key is an unknown fact of that record
         info = roster_info(path, ent.facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{path}: {exc}")
+        _fail(f"{path}: {_bilingual(exc)}")
     for header, fact in info.suggestions.items():
         click.echo(
             f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ ({ent.facts[fact].label.de})",
@@ -496,7 +503,7 @@ def _roster_rows(
     try:
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{path}: {exc}")
+        _fail(f"{path}: {_bilingual(exc)}")
     return info, table_decisions(engine, rows, on, entity)
 
 
@@ -615,7 +622,7 @@ def evaluate(
             columns=columns,
         )
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     if progress is not None:
         click.echo("", err=True)
     click.echo(summary.text(lang), err=True)
@@ -816,7 +823,7 @@ def convert(
             input_file, out, engine.entity(entity).facts, style, in_format, encoding, delimiter, sheet
         )
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     click.echo(f"{written} Zeilen geschrieben: {out}", err=True)
     for row in failed:
         click.echo(f"Zeile {row.number}: {row.error}", err=True)
@@ -867,7 +874,7 @@ def impact(
         _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
         result = imp.impact(old_engine, new_engine, rows, day, old_name, new_name, entity)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     text = imp.render_text(result)
     click.echo(text, nl=False)
     if out:
@@ -1008,7 +1015,7 @@ def upcoming(
         info, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
         result = upcoming_changes(engine, rows, day, end)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     text = write_upcoming(engine, result, day, end, out, row_offset=0 if info.format == "jsonl" else 1)
     if text:
         click.echo(text, nl=False)
