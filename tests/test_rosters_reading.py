@@ -742,9 +742,17 @@ def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_pa
     assert info.encoding == "cp1252" and next(rows).record["gemeinde"] == "Göppingen"
 
 
-@pytest.mark.parametrize("content", [b"PK\x03\x04 kaputt", b"kein Zip", b""])
-def test_an_unreadable_spreadsheet_is_exit_2_with_a_message(tmp_path, content):
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        # Since issue 15 the archive pre-check says what is wrong instead of "nicht lesbar".
+        (b"PK\x03\x04 kaputt", "Tabellendatei ist beschädigt"),
+        (b"kein Zip", "keine gültige Tabellendatei"),
+        (b"", "Tabellendatei ist leer"),
+    ],
+)
+def test_an_unreadable_spreadsheet_is_exit_2_with_a_message(tmp_path, content, message):
     src = tmp_path / "kaputt.xlsx"
     src.write_bytes(content)
     r = run("evaluate", src, "--on", "2018-09-15", "--out", tmp_path / "e.csv")
-    assert r.exit_code == 2 and "Tabellendatei nicht lesbar" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
