@@ -366,3 +366,52 @@ def test_equal_but_differently_typed_cells_are_converted_each_by_its_own_type():
         d = ENGINE.decide(rec, on, explain=False)
         assert row["errors"] == "; ".join(e.message.de for e in d.errors)
     assert table.columns["errors"][1] and not table.columns["errors"][0]
+
+
+# ---------------------------------------------------------------- dates: ASCII digits only, on every path
+
+# Digits Python's int() and \d accept: ASCII, Arabic-Indic, Extended Arabic-Indic, Devanagari,
+# fullwidth. Only the first may make a date (issue 15), and the record path (decide_data),
+# the Arrow column path and the list-of-rows table path must agree on every mix.
+DIGIT_SETS = ["0123456789", "٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "０１２３４５６７８９"]
+
+
+@st.composite
+def written_dates(draw: st.DrawFn) -> str:
+    day = draw(st.dates(min_value=dt.date(2014, 1, 1), max_value=dt.date(2030, 12, 31)))
+    plain = day.isoformat() if draw(st.booleans()) else f"{day:%d.%m.%Y}"
+    out = []
+    for ch in plain:
+        if ch.isdigit():
+            digits = draw(st.sampled_from(DIGIT_SETS) if draw(st.integers(0, 4)) == 0 else st.just(DIGIT_SETS[0]))
+            ch = digits[int(ch)]
+        out.append(ch)
+    return "".join(out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(written_dates(), min_size=1, max_size=12))
+def test_dates_with_foreign_digits_are_refused_alike_on_the_record_and_column_paths(written):
+    from eligibility.decision.records import parse_date
+
+    rows = [
+        {
+            "person_id": f"P{i}",
+            "aufenthaltsstatus": "gestattung",
+            "unterbringung": "vorlaeufig",
+            "aufnahme_uab_datum": w,
+        }
+        for i, w in enumerate(written)
+    ]
+    on = dt.date(2018, 9, 15)
+    for w in written:
+        assert (parse_date(w) is not None) == w.isascii()
+    by_record = [ENGINE.decide_data(r, on, explain=False) for r in rows]
+    for w, d in zip(written, by_record):
+        assert bool(d["errors"]) == (not w.isascii()), w
+        if d["errors"]:
+            assert [e["code"] for e in d["errors"]] == ["date"]
+    table = ENGINE.decide_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), on)
+    assert _rows(table) == _rows(ENGINE.decide_table(rows, on))
+    errors = [r.get("errors") or r.get("fehler") for r in table.rows()]
+    assert [bool(e) for e in errors] == [not w.isascii() for w in written]

@@ -699,18 +699,24 @@ def test_input_rows_know_where_they_stand_in_the_file(tmp_path, baseline):
     assert [(r.number, r.line) for r in rows] == [(1, 3), (2, 4)] and info.header_row == 2
 
 
-def test_a_cp1252_line_in_json_lines_keeps_its_record(tmp_path):
+def test_a_line_that_is_not_utf8_in_json_lines_is_an_error_row(tmp_path):
+    # Issue 15 changed this (issue 13 read such a line as Windows-1252): JSON is UTF-8 by
+    # definition and no spreadsheet writes JSON lines, so the bytes are damage, not a guess.
     src = tmp_path / "l.jsonl"
     src.write_bytes(
         json.dumps(REC).encode()
         + b"\n"
         + json.dumps(dict(REC, person_id="J2", gemeinde="Göppingen"), ensure_ascii=False).encode("cp1252")
         + b"\n"
+        + json.dumps(dict(REC, person_id="J3")).encode()
+        + b"\n"
     )
     info, rows = read_roster(src, FACTS)
     rows = list(rows)
-    assert rows[1].record["gemeinde"] == "Göppingen" and rows[1].record["person_id"] == "J2"
-    assert info.recoded == [2]
+    assert [r.number for r in rows] == [1, 2, 3]
+    assert rows[1].record is None and "UTF-8" in rows[1].error and "UTF-8" in rows[1].error_en
+    assert rows[2].record["person_id"] == "J3"
+    assert info.recoded == []
 
 
 def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_path):
@@ -736,9 +742,17 @@ def test_a_cp1252_line_early_and_utf8_only_after_the_sample_is_still_utf8(tmp_pa
     assert info.encoding == "cp1252" and next(rows).record["gemeinde"] == "Göppingen"
 
 
-@pytest.mark.parametrize("content", [b"PK\x03\x04 kaputt", b"kein Zip", b""])
-def test_an_unreadable_spreadsheet_is_exit_2_with_a_message(tmp_path, content):
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        # Since issue 15 the archive pre-check says what is wrong instead of "nicht lesbar".
+        (b"PK\x03\x04 kaputt", "Tabellendatei ist beschädigt"),
+        (b"kein Zip", "keine gültige Tabellendatei"),
+        (b"", "Tabellendatei ist leer"),
+    ],
+)
+def test_an_unreadable_spreadsheet_is_exit_2_with_a_message(tmp_path, content, message):
     src = tmp_path / "kaputt.xlsx"
     src.write_bytes(content)
     r = run("evaluate", src, "--on", "2018-09-15", "--out", tmp_path / "e.csv")
-    assert r.exit_code == 2 and "Tabellendatei nicht lesbar" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output

@@ -184,11 +184,14 @@ def test_hot_reload_brings_a_new_hash_and_keeps_serving(tmp_path):
     path.write_text(
         path.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.2"'), encoding="utf-8"
     )
+    # A change is read once the files hold still: the first poll only notes it (issue 15).
+    assert app.state.holder.check_reload() is False
     assert app.state.holder.check_reload() is True
     after = client.post("/v1/decide", json={"record": REFUGEE, "on": "2018-09-15"}).json()["ruleset"]
     assert after["sha256"] != before and after["version"] == "2026.2"
     # A broken edit keeps the last good rules and reports it in /healthz.
     path.write_text("ruleset: [broken", encoding="utf-8")
+    assert app.state.holder.check_reload() is False
     assert app.state.holder.check_reload() is False
     assert client.post("/v1/decide", json={"record": REFUGEE}).status_code == 200
     assert client.get("/healthz").json()["reload_error"] is True

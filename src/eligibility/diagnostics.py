@@ -56,11 +56,22 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E034": (ERROR, "expression with more parts than the limit"),
     "E035": (ERROR, "number or text literal longer than the limit"),
     "E036": (ERROR, "date arithmetic by a fixed count of more than 100 years (it can leave the calendar)"),
+    # Refused service reloads (service/reload.py); the running rule set stays.
+    "E060": (ERROR, "rule file is not a regular file (FIFO, device, socket)"),
+    "E061": (ERROR, "rule file cannot be read"),
+    "E062": (ERROR, "rule file is empty (reload refused)"),
+    "E063": (ERROR, "outcome of the running rule set is missing from the new files (reload refused)"),
+    "E064": (ERROR, "rule of the running rule set is missing from the new files (reload refused)"),
+    "E065": (ERROR, "rule set could not be loaded (an internal failure such as too deep recursion)"),
     "W101": (WARNING, "a day inside a parameter's history on which no version is valid"),
     "W104": (WARNING, "fact, parameter or derived fact that no rule reads"),
     "W105": (WARNING, "a day inside the rule set's (or outcome's) range on which no rule of an outcome is in force"),
     "W106": (WARNING, "outcome that rests only on county practice, press or the rule set's own assumptions"),
 }
+
+# Codes only a service reload reports (they compare with the running rule set or guard the
+# reload thread); tests/security/test_reload.py provokes each, not tests/rules_bad/.
+RELOAD_CODES = frozenset({"E060", "E061", "E062", "E063", "E064", "E065"})
 
 
 _SHOWN_LINE = 160  # characters of the offending line shown at most

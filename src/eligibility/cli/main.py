@@ -24,6 +24,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _bilingual(exc: Exception) -> str:
+    """An error's German text, and its English one where it carries one (a refused
+    spreadsheet): the message reaches users of both languages before --lang is read."""
+    en = getattr(exc, "en", None)
+    return f"{exc} / {en}" if isinstance(en, str) and en != str(exc) else str(exc)
+
+
 def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
     try:
         return Engine.load(rules, overlays=overlays)
@@ -31,6 +38,39 @@ def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
         click.echo(exc.format(), err=True)
         click.echo(f"{len(exc.diagnostics)} Fehler im Regelwerk – nichts entschieden.", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+class _RecordLoader(yaml.SafeLoader):
+    """YAML for one person record: safe, a key given twice is an error (not last-wins:
+    which of two Aufenthaltsstatus is meant cannot be guessed, as in JSON), and no
+    anchors or aliases (a record never needs them; expanded they can cost gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "Anker und Aliase (*name) sind in Datensätzen nicht erlaubt",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if twice:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"Schlüssel „{key}“ kommt zweimal vor", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -60,7 +100,9 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
             except DuplicateKey as exc:
                 _fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor")
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_RecordLoader)  # noqa: S506 - a SafeLoader, stricter
+    except RecursionError:
+        _fail(f"{path}: Datensatz zu tief verschachtelt")
     except json.JSONDecodeError as exc:
         _fail(f"{path}:{exc.lineno}:{exc.colno}: kein gültiges JSON ({exc.msg})")
     except yaml.YAMLError as exc:
@@ -69,6 +111,13 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _fail(f"{path}{where}: kein gültiges YAML ({getattr(exc, 'problem', '') or exc})")
     if not isinstance(data, dict):
         _fail(f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)")
+    try:
+        # A lone surrogate ("\\ud800" in JSON) reads, but no output can be written with it.
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        _fail(f"{path}: ein Text enthält ein ungültiges Zeichen (einzelnes UTF-16-Surrogat)")
+    except RecursionError:
+        _fail(f"{path}: Datensatz zu tief verschachtelt")
     from eligibility.apps.cases import unfold_on_key
 
     data = unfold_on_key(data)
@@ -144,7 +193,7 @@ def check(
         decision = engine.decide(record, day, entity=entity or meta.get("entity"), explain=True)
     except OverflowError:
         # Date arithmetic whose count or date comes from the record left the calendar.
-        from eligibility.apps.evaluate import UNDECIDABLE
+        from eligibility.apps.result_rows import UNDECIDABLE
 
         _fail(UNDECIDABLE[0] if lang == "de" else UNDECIDABLE[1])
     except ValueError as exc:
@@ -154,7 +203,11 @@ def check(
     else:
         timeline = None
         if not decision.errors:
-            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=day + dt.timedelta(days=3650))
+            from eligibility.decision.records import LATEST_DATE
+
+            # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
+            end = min(day + dt.timedelta(days=3650), LATEST_DATE)
+            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=end)
         click.echo(
             engine.render(
                 decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief, timeline=timeline
@@ -439,7 +492,7 @@ def _check_columns(
             return  # records, not columns: a missing key is an unknown fact of that record
         info = roster_info(path, ent.facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{path}: {exc}")
+        _fail(f"{path}: {_bilingual(exc)}")
     for header, fact in info.suggestions.items():
         click.echo(
             f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ ({ent.facts[fact].label.de})",
@@ -477,7 +530,7 @@ def _roster_rows(
     try:
         info, rows = read_roster(path, engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{path}: {exc}")
+        _fail(f"{path}: {_bilingual(exc)}")
     return info, _unreadable_fails(path, table_decisions(engine, rows, on, entity))
 
 
@@ -489,7 +542,7 @@ def _unreadable_fails(path: str, pairs: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from pairs
     except XlsxError as exc:
-        _fail(f"{path}: {exc}")
+        _fail(f"{path}: {_bilingual(exc)}")
 
 
 def _report_recoded(info: Any, lang: str = "de") -> None:
@@ -508,15 +561,16 @@ def _report_recoded(info: Any, lang: str = "de") -> None:
         click.echo(f"Note: {len(rows)} rows not UTF-8, read as Windows-1252 (row {shown})", err=True)
 
 
-def _date_option(value: Any) -> Any:
+def _date_option(value: Any, option: str = "--on") -> Any:
     from eligibility.decision.records import LATEST_DATE, DateOutOfRange
 
     try:
         return coerce_date(value)
     except DateOutOfRange:
-        _fail(f"--on: Stichtag nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
+        what = "Stichtag" if option == "--on" else "Datum"
+        _fail(f"{option}: {what} nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
     except ValueError:
-        _fail("--on: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
+        _fail(f"{option}: kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)")
 
 
 @main.command()
@@ -606,7 +660,7 @@ def evaluate(
             columns=columns,
         )
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     if progress is not None:
         click.echo("", err=True)
     click.echo(summary.text(lang), err=True)
@@ -808,7 +862,7 @@ def convert(
             input_file, out, engine.entity(entity).facts, style, in_format, encoding, delimiter, sheet
         )
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     click.echo(f"{written} Zeilen geschrieben: {out}", err=True)
     for row in failed:
         click.echo(f"Zeile {row.number}: {row.error}", err=True)
@@ -859,7 +913,7 @@ def impact(
         _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
         result = imp.impact(old_engine, new_engine, rows, day, old_name, new_name, entity)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     text = imp.render_text(result)
     click.echo(text, nl=False)
     if out:
@@ -922,16 +976,27 @@ def timeline(
 ) -> None:
     """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
     from eligibility.apps import timeline as tl
+    from eligibility.decision.records import normalize
 
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
+    first = _date_option(start, "--from") if start else None
+    last = _date_option(end, "--to") if end else None
+    if first is not None and last is not None and last < first:
+        _fail("--to liegt vor --from")
     try:
-        t = engine.timeline(
-            record,
-            _date_option(start) if start else None,
-            _date_option(end) if end else None,
-            entity=entity or meta.get("entity"),
-        )
+        ent = engine.entity(entity or meta.get("entity"))
+    except (KeyError, ValueError):
+        _fail(f"--entity: unbekannte Art des Datensatzes (bekannt: {', '.join(engine.entities)})")
+    # A field that cannot be read (a date after 9899, 31.02.) would silently count as
+    # unknown in every interval: refused as in `check`, before anything is computed.
+    _, field_errors = normalize(record, ent.facts)
+    if field_errors:
+        for e in field_errors:
+            click.echo(f"Fehler: {e.de}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        t = engine.timeline(record, first, last, entity=ent.name)
     except ValueError as exc:
         _fail(str(exc))
     if fmt == "json":
@@ -989,7 +1054,7 @@ def upcoming(
         info, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
         result = upcoming_changes(engine, rows, day, end)
     except (ValueError, KeyError, OSError, LookupError) as exc:
-        _fail(f"{input_file}: {exc}")
+        _fail(f"{input_file}: {_bilingual(exc)}")
     text = write_upcoming(engine, result, day, end, out, row_offset=0 if info.format == "jsonl" else 1)
     if text:
         click.echo(text, nl=False)

@@ -14,7 +14,8 @@ turn "\\t=1+1" into the live "=1+1".
 
 XLSX cannot hold most C0 control characters (XML 1.0 forbids them; a NUL makes the
 file unreadable), so `xlsx_text` replaces each of them, except tab, line feed and
-carriage return, with U+FFFD (the replacement character) — visible, never silent.
+carriage return, with U+FFFD (the replacement character) — visible, never silent;
+so are lone UTF-16 surrogates and the non-characters U+FFFE/U+FFFF.
 CSV keeps them as they are: a CSV field can hold any character."""
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ PREFIX = "'"
 # What a spreadsheet skips before it decides whether a cell is a formula: spaces
 # (also no-break spaces) and line feeds. Tab and CR are triggers themselves.
 _SKIPPED = " \u00a0\n"
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Also lone surrogates (a JSON "\\ud800" decodes to one): XML and UTF-8 cannot carry them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def is_dangerous(text: str) -> bool:

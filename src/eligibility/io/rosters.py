@@ -605,9 +605,12 @@ def read_xlsx(
     from python_calamine import CalamineError, CalamineWorkbook
 
     from eligibility.io import xlsx_reader
+    from eligibility.io.archive_check import check_archive
 
-    if xlsx_reader.is_xlsx(path):
+    if xlsx_reader.is_xlsx(path):  # it checks the archive itself, when it opens it
         return xlsx_reader.read_xlsx(path, facts, sheet)
+    # Before calamine sees the file (issue 15): it trusts declared dimensions and sizes.
+    check_archive(path)
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
@@ -689,7 +692,28 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
+# A \uD800-\uDFFF escape: JSON can spell a lone surrogate, which no UTF-8 output (CSV,
+# JSON, XLSX) can hold; a valid pair decodes to one character and passes.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def lone_surrogate(text: str, data: Any) -> bool:
+    """Whether the parsed JSON `data` of `text` holds a lone surrogate (checked only when
+    the text has such an escape, so ordinary lines cost one regex search)."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+SURROGATE_DE = "Zeile enthält ein ungültiges Zeichen (einzelnes UTF-16-Surrogat \\uD800–\\uDFFF)"
+SURROGATE_EN = "row holds an invalid character (a lone UTF-16 surrogate \\uD800–\\uDFFF)"
+
+
+def _json_row(number: int, parse: Callable[[], Any], text: str = "") -> InputRow:
     try:
         data = parse()
     except DuplicateKey as exc:
@@ -699,21 +723,15 @@ def _json_row(number: int, parse: Callable[[], Any]) -> InputRow:
         return InputRow(
             number, None, "Zeichenkodierung defekt (erwartet UTF-8)", "broken character encoding (expected UTF-8)"
         )
-    except (json.JSONDecodeError, RecursionError):
+    except RecursionError:
+        return InputRow(number, None, "Zeile zu tief verschachtelt", "row is nested too deeply")
+    except json.JSONDecodeError:
         return InputRow(number, None, "Zeile ist kein gültiges JSON", "row is not valid JSON")
     if not isinstance(data, dict):
         return InputRow(number, None, "Zeile ist kein JSON-Objekt", "row is not a JSON object")
+    if text and lone_surrogate(text, data):
+        return InputRow(number, None, SURROGATE_DE, SURROGATE_EN)
     return InputRow(number, data)
-
-
-def _recode_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return _recode(value)
-    if isinstance(value, list):
-        return [_recode_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _recode_json(v) for k, v in value.items()}
-    return value
 
 
 def _is_json_array(path: str | Path) -> bool:
@@ -739,16 +757,18 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                 enc = "utf-8-sig" if number == 1 else "utf-8"
                 try:
                     text = line.decode(enc)
-                    fallback = False
                 except UnicodeDecodeError:
-                    # As in CSV: the line keeps its record; strings that hold the bytes
-                    # that are not UTF-8 are read as Windows-1252, and the row is reported.
-                    text = line.decode(enc, errors="surrogateescape")
-                    fallback = True
-                row = _json_row(number, functools.partial(decoder.decode, text))
-                if fallback and row.record is not None:
-                    row.record = {k: _recode_json(v) for k, v in row.record.items()}
-                    info.recoded.append(number)
+                    # JSON is UTF-8 by definition (RFC 8259), and no spreadsheet writes JSON
+                    # lines: bytes that are not UTF-8 are damage, not Windows-1252. The
+                    # record gets an error row instead of a guess or replacement characters.
+                    row = InputRow(
+                        number,
+                        None,
+                        "Zeile ist nicht UTF-8-kodiert (JSON ist immer UTF-8)",
+                        "line is not UTF-8 encoded (JSON is always UTF-8)",
+                    )
+                else:
+                    row = _json_row(number, functools.partial(decoder.decode, text), text)
                 row.line = line_no
                 yield row
 
@@ -797,8 +817,8 @@ def read_jsonl(path: str | Path, facts: Mapping[str, FactSpec]) -> tuple[RosterI
                     pos = end
                     continue
                 return
-            pos = end
-            yield _json_row(number, functools.partial(_identity, data))
+            element, pos = text[pos:end], end
+            yield _json_row(number, functools.partial(_identity, data), element)
 
     # JSON lines may start with a line "[1, 2]" (an error row): only a .json file is an array.
     is_array = Path(path).suffix.lower() == ".json" and _is_json_array(path)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree as ET
 
+from eligibility.io.archive_check import ArchiveLimits, check_archive
 from eligibility.io.headers import SCAN_ROWS, Header, find_header
 from eligibility.io.rosters import Block, InputRow, RosterInfo, _info_of
 from eligibility.source.model import FactSpec
@@ -109,6 +110,10 @@ class Workbook:
     """An .xlsx workbook's sheet list, shared strings and date styles; `rows` streams a sheet."""
 
     def __init__(self, path: str) -> None:
+        # The archive is checked first (entries, sizes, ratio, shared strings, DTD, declared
+        # dimension: issue 15); the scan of every cell reference is for calamine's dense ranges,
+        # not for this reader, which never allocates by extent.
+        check_archive(path, ArchiveLimits(scan_extent=False))
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -8,17 +8,16 @@ status only, and records travel in request bodies, never in URLs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,73 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eligibility import __version__
 from eligibility.decision.model import Decision
-from eligibility.diagnostics import RuleSetError
-from eligibility.engine import Engine, default_rules_dir
-from eligibility.source.loader import _rule_files
+from eligibility.decision.records import DateOutOfRange, normalize
+from eligibility.engine import Engine
+from eligibility.service.reload import EngineHolder
 
 log = logging.getLogger("eligibility.service.app")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # bytes
 MAX_BATCH = 100_000
-
-
-class EngineHolder:
-    """The current engine; a background thread swaps in a new one when the rule files
-    change. A request takes the reference once, so a reload never changes the rules
-    under a running request."""
-
-    def __init__(self, rules: str | Path | None, overlays: list[str], poll_seconds: float = 2.0) -> None:
-        self.rules = Path(rules) if rules is not None else default_rules_dir()
-        self.overlays = overlays
-        self.engine = Engine.load(self.rules, overlays=overlays)
-        self._stamp = self._fingerprint()
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._poll = poll_seconds
-        self._thread: threading.Thread | None = None
-
-    def _fingerprint(self) -> str:
-        h = hashlib.sha256()
-        files = _rule_files(self.rules) + [Path(o) for o in self.overlays]
-        for p in files:
-            try:
-                st = p.stat()
-                h.update(f"{p}:{st.st_mtime_ns}:{st.st_size}".encode())
-            except OSError:
-                h.update(f"{p}:missing".encode())
-        return h.hexdigest()
-
-    def check_reload(self) -> bool:
-        stamp = self._fingerprint()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            new = Engine.load(self.rules, overlays=self.overlays)
-        except RuleSetError as exc:
-            # Keep serving the last good rules; the diagnostics name files and lines only.
-            self.last_error = exc.format()
-            log.error("rule set not reloaded, keeping sha256 %s:\n%s", self.engine.info.sha256[:12], exc.format())
-            return False
-        self.engine = new
-        self.last_error = None
-        log.info("rule set reloaded: sha256 %s", new.info.sha256[:12])
-        return True
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="rules-reload", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                self.check_reload()
-            except Exception:  # noqa: BLE001 - the watcher must never die
-                log.exception("rule reload check failed")
 
 
 # ---------------------------------------------------------------- models
@@ -168,10 +108,27 @@ class RulesInfo(BaseModel):
     engine_version: str
 
 
+class ReloadDiagnostic(BaseModel):
+    code: str
+    severity: str
+    file: str
+    line: int
+    column: int
+    message: str
+
+
+class ReloadFailureInfo(BaseModel):
+    at: str = Field(description="When the refused reload was judged (UTC, ISO 8601).")
+    diagnostics: list[ReloadDiagnostic]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     ruleset: dict[str, str]
     reload_error: bool
+    reload: ReloadFailureInfo | None = Field(
+        default=None, description="Why the last reload was refused; the running rule set is the last good one."
+    )
 
 
 def problem(
@@ -263,14 +220,24 @@ def create_app(
         return Health(
             status="ok",
             ruleset={"name": info.name, "version": info.version, "sha256": info.sha256},
-            reload_error=holder.last_error is not None,
+            reload_error=holder.failure is not None,
+            reload=None if holder.failure is None else ReloadFailureInfo(**holder.failure.as_json()),
         )
 
-    @app.post("/v1/decide", response_model=Decision, tags=["decisions"], responses={422: {"model": Problem}})
+    @app.post(
+        "/v1/decide",
+        response_model=Decision,
+        tags=["decisions"],
+        responses={422: {"model": Problem}},
+        dependencies=[Depends(reject_duplicate_keys)],
+    )
     def decide(body: DecideRequest) -> Any:
         engine = engine_for(body.entity)
         # The decision as data (no model built): the same JSON, tested.
-        d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
+        try:
+            d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
+        except DateOutOfRange as exc:
+            return problem(422, "Invalid request", str(exc), [{"field": "on", "message": str(exc)}])
         if d["errors"]:
             errors = [
                 {
@@ -317,16 +284,21 @@ def create_app(
             except ValueError:
                 return problem(422, "Invalid request", None, [{"field": "on", "message": "expected YYYY-MM-DD"}])
             entity = request.query_params.get("entity")
-            lines = raw.decode("utf-8", errors="replace").splitlines()
-            records: list[Any] = []
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    records.append(None)
+            records: list[Any] = [_ndjson_record(line) for line in raw.splitlines() if line.strip()]
         else:
+            try:
+                parsed = json.loads(raw, object_pairs_hook=_tag_duplicates)
+            except RecursionError:
+                return problem(422, "Invalid request", None, [{"field": "body", "message": "JSON nested too deeply"}])
+            except (ValueError, UnicodeDecodeError):
+                parsed = None  # not JSON: pydantic names the error below
+            if isinstance(parsed, _Twice):
+                return problem(
+                    422, "Invalid request", None, [{"field": parsed.key, "message": "key occurs twice in the request"}]
+                )
+            twice: dict[int, str] = {}
+            if isinstance(parsed, dict) and isinstance(parsed.get("records"), list):
+                twice = {i: r.key for i, r in enumerate(parsed["records"]) if isinstance(r, _Twice)}
             try:
                 payload = BatchRequest.model_validate_json(raw)
             except Exception as exc:  # noqa: BLE001 - pydantic or JSON error
@@ -339,6 +311,8 @@ def create_app(
                     or [{"field": "body", "message": "not valid JSON"}],
                 )
             records, on, entity = list(payload.records), payload.on, payload.entity
+            for i, key in twice.items():
+                records[i] = _BadLine.duplicate(key)
         if entity is not None and entity not in engine.entities:
             return problem(
                 422, "Invalid record", f"unknown record type '{entity}'", [{"field": "entity", "message": "unknown"}]
@@ -374,9 +348,20 @@ def create_app(
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
-    @app.post("/v1/timeline", tags=["decisions"], responses={422: {"model": Problem}})
+    @app.post(
+        "/v1/timeline",
+        tags=["decisions"],
+        responses={422: {"model": Problem}},
+        dependencies=[Depends(reject_duplicate_keys)],
+    )
     def timeline(body: TimelineRequest) -> Any:
         engine = engine_for(body.entity)
+        # A field that cannot be read would count as unknown in every interval: refused as
+        # in /v1/decide.
+        _, field_errors = normalize(body.record, engine.entity(body.entity).facts)
+        if field_errors:
+            errors = [{"field": f"record.{e.field}", "code": e.code, "message": e.en} for e in field_errors]
+            return problem(422, "Invalid record", "; ".join(e.en for e in field_errors), errors)
         try:
             t = engine.timeline(body.record, body.start, body.end, entity=body.entity)
         except ValueError as exc:
@@ -432,6 +417,83 @@ class _Unprocessable(Exception):
         self.message = message
 
 
+@dataclasses.dataclass(frozen=True)
+class _BadLine:
+    """A batch record that could not be read as a JSON object, and why (German, English):
+    it still gets its own line in the answer."""
+
+    code: str
+    de: str
+    en: str
+
+    @classmethod
+    def duplicate(cls, key: str) -> _BadLine:
+        shown = key if len(key) <= 60 else key[:60] + "…"
+        return cls("duplicate_key", f"Schlüssel „{shown}“ kommt zweimal vor", f"key '{shown}' occurs twice")
+
+
+class _Twice(dict[str, Any]):
+    """A JSON object in which a key occurs twice (or that holds such an object): which of
+    two values is meant cannot be guessed, so the record is refused, never last-wins."""
+
+    key: str = ""
+
+
+def _tag_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dup: str | None = None
+    for k, v in pairs:
+        if dup is None and (k in out or isinstance(v, _Twice)):
+            dup = k if k in out else f"{k}.{v.key}"
+        out[k] = v
+    if dup is None:
+        return out
+    tagged = _Twice(out)
+    tagged.key = dup
+    return tagged
+
+
+def _ndjson_record(line: bytes) -> Any:
+    """One NDJSON line: the record, or the _BadLine that says why it is none. JSON is UTF-8
+    by definition: a line that is not is refused, not decided with replacement characters."""
+    from eligibility.io.rosters import SURROGATE_DE, SURROGATE_EN, DuplicateKey, lone_surrogate, no_duplicate_keys
+
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _BadLine("encoding", "Zeile ist nicht UTF-8-kodiert", "line is not UTF-8 encoded")
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicate_keys)
+        if lone_surrogate(text, data):
+            return _BadLine("encoding", SURROGATE_DE, SURROGATE_EN)
+        return data
+    except DuplicateKey as exc:
+        return _BadLine.duplicate(exc.key)
+    except RecursionError:
+        return _BadLine("nesting", "Zeile zu tief verschachtelt", "line is nested too deeply")
+    except ValueError:
+        return _BadLine("json", "Zeile ist kein gültiges JSON", "line is not valid JSON")
+
+
+async def reject_duplicate_keys(request: Request) -> None:
+    """Route dependency: a JSON body with a key given twice is a 422 naming the key
+    (pydantic alone would take the last value without notice), and so is one with a lone
+    surrogate escape, which no UTF-8 answer can carry. The body is cached by Starlette, so
+    this reads nothing twice from the network."""
+    from eligibility.io.rosters import lone_surrogate
+
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+        parsed = json.loads(text, object_pairs_hook=_tag_duplicates)
+    except (ValueError, RecursionError):
+        return  # not UTF-8, not JSON or too deep: the body validation answers that
+    if isinstance(parsed, _Twice):
+        raise _Unprocessable(parsed.key, f"key '{parsed.key}' occurs twice")
+    if lone_surrogate(text, parsed):
+        raise _Unprocessable("record", "a string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF)")
+
+
 BATCH_DESCRIPTION = (
     "One line per record, in input order, each with `index`: the decision, or for a record that is "
     "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
@@ -444,22 +506,16 @@ BATCH_DESCRIPTION = (
 def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str | None) -> dict[str, Any]:
     """The answer line for one batch record: its decision, or its id and a problem."""
     if not isinstance(rec, dict):
+        bad = (
+            rec
+            if isinstance(rec, _BadLine)
+            else _BadLine("record", "Zeile ist kein JSON-Objekt", "line is not a JSON object")
+        )
         return {
             "index": index,
             "record_id": None,
-            "problem": {
-                "type": "about:blank",
-                "title": "Invalid record",
-                "status": 422,
-                "detail": "line is not a JSON object",
-            },
-            "errors": [
-                {
-                    "field": None,
-                    "code": "record",
-                    "message": {"de": "Zeile ist kein JSON-Objekt", "en": "line is not a JSON object"},
-                }
-            ],
+            "problem": {"type": "about:blank", "title": "Invalid record", "status": 422, "detail": bad.en},
+            "errors": [{"field": None, "code": bad.code, "message": {"de": bad.de, "en": bad.en}}],
         }
     ent = engine.entity(entity)
     rid = rec.get(ent.id_field) if ent.id_field else None

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
-from eligibility.decision.records import parse_date
+from eligibility.decision.records import LATEST_DATE, parse_date
 from eligibility.text.render import environment, value_text
 
 EVENT_CHOICES = {"unbekannt": "unbekannt", "nicht_eingetreten": "noch nicht eingetreten", "datum": "am"}
@@ -94,6 +94,8 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         day = parse_date(on_text) if on_text else dt.date.today()
         if day is None:
             problems.append("Stichtag: kein gültiges Datum (TT.MM.JJJJ)")
+        elif day > LATEST_DATE:
+            problems.append(f"Stichtag: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
         if not problems:
             decision = engine.decide(record, day, explain=True)
             problems = [e.message.de for e in decision.errors]
@@ -108,7 +110,8 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
                 choices=EVENT_CHOICES,
             )
         assert day is not None  # an unreadable Stichtag is one of the problems answered above
-        timeline = engine.timeline(record, end=day + dt.timedelta(days=3650))
+        # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
+        timeline = engine.timeline(record, end=min(day + dt.timedelta(days=3650), LATEST_DATE))
         ent = engine.entity()
         rows = []
         for oid, o in decision.outcomes.items():
@@ -157,6 +160,16 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
                 values={},
                 on=on_text,
                 problems=["Bitte eine Liste (.csv oder .xlsx) auswählen"],
+                choices=EVENT_CHOICES,
+            )
+        if day is not None and day > LATEST_DATE:
+            return page(
+                "page_form.html.j2",
+                status=422,
+                fields=_fields(engine),
+                values={},
+                on=on_text,
+                problems=[f"Stichtag: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen"],
                 choices=EVENT_CHOICES,
             )
         suffix = Path(upload.filename).suffix.lower()
