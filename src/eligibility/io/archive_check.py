@@ -263,6 +263,14 @@ def _check_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLim
     cells = cols * max_row if max_row <= EXCEL_MAX_ROWS and cols <= EXCEL_MAX_COLUMNS else None
     if cells is not None and cells <= limits.max_cells:
         return
+    raise extent_refused(info.filename, cols, max_row, cells, limits)
+
+
+def extent_refused(
+    sheet: str, cols: int, max_row: int, cells: int | None, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> ArchiveRefused:
+    """The refusal of a sheet whose cell references reach past the cell limit (also raised by
+    the streaming reader, which finds the extent while it reads)."""
     col_letters = ""
     c = cols
     while c:
@@ -270,11 +278,11 @@ def _check_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLim
         col_letters = chr(65 + rem) + col_letters
     ref = f"{col_letters}{max_row}"
     shown = f"{cells:,}".replace(",", ".") if cells is not None else "?"
-    raise ArchiveRefused(
+    return ArchiveRefused(
         "extent",
-        f"Tabellendatei: Blatt „{info.filename}“ reicht bis Zelle {ref} ({shown} Zellen; "
+        f"Tabellendatei: Blatt „{sheet}“ reicht bis Zelle {ref} ({shown} Zellen; "
         + f"höchstens {limits.max_cells:,})".replace(",", "."),
-        f"spreadsheet: sheet '{info.filename}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
+        f"spreadsheet: sheet '{sheet}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
     )
 
 

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree as ET
 
-from eligibility.io.archive_check import ArchiveLimits, check_archive
+from eligibility.io.archive_check import (
+    DEFAULT_LIMITS,
+    EXCEL_MAX_COLUMNS,
+    EXCEL_MAX_ROWS,
+    ArchiveLimits,
+    ArchiveRefused,
+    check_archive,
+    extent_refused,
+)
 from eligibility.io.headers import SCAN_ROWS, Header, find_header
 from eligibility.io.rosters import Block, InputRow, RosterInfo, _info_of
 from eligibility.source.model import FactSpec
@@ -35,6 +43,15 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 CHUNK = 1 << 20
+
+
+class _TooWide(Exception):
+    """A cell reference past Excel's last column (XFD), found before its row is padded."""
+
+    def __init__(self, cols: int, row: int) -> None:
+        super().__init__(cols, row)
+        self.cols = cols
+        self.row = row
 
 
 class XlsxError(ValueError):
@@ -209,10 +226,22 @@ class Workbook:
         """(sheet row number, cells from column A on) for every row from row 1, rows the
         file leaves out as empty lists; a row's cells end at its last cell in the file."""
         sheet = next(s for s in self.sheets if s.name == name)
+        limit = DEFAULT_LIMITS.max_cells
+        widest = 0
         try:
             with self.zip.open(sheet.member) as f:
-                yield from _sheet_rows(f, self.shared, self.style_kind, self.date1904)
-        except XlsxError:
+                # The extent is bounded while reading, never taken from <dimension>: a row
+                # number or column past Excel's grid, or more cells up to the last one than the
+                # cell limit, is refused as the archive check refuses it (issue 15).
+                for number, cells in _sheet_rows(f, self.shared, self.style_kind, self.date1904):
+                    if len(cells) > widest:
+                        widest = len(cells)
+                    if number > EXCEL_MAX_ROWS or number * max(widest, 1) > limit:
+                        raise extent_refused(sheet.member, max(widest, 1), number, None)
+                    yield number, cells
+        except _TooWide as wide:
+            raise extent_refused(sheet.member, wide.cols, wide.row, None) from None
+        except (XlsxError, ArchiveRefused):
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
@@ -413,6 +442,8 @@ def _sheet_rows(
             if i == n:
                 cells.append(x)
             elif i > n:
+                if i >= EXCEL_MAX_COLUMNS:
+                    raise _TooWide(i + 1, number)
                 cells.extend([""] * (i - n))
                 cells.append(x)
             else:
@@ -482,6 +513,8 @@ def _simple_rows(
             if i == n:
                 cells.append(x)
             elif i > n:
+                if i >= EXCEL_MAX_COLUMNS:
+                    raise _TooWide(i + 1, number)
                 cells.extend([""] * (i - n))
                 cells.append(x)
             else:
