@@ -1005,6 +1005,13 @@ def upcoming(
     help="So lange darf das Hochladen einer Anfrage dauern (darüber 408).",
 )
 @click.option(
+    "--header-seconds",
+    type=click.FloatRange(0.5),
+    default=10.0,
+    show_default=True,
+    help="So lange darf eine Verbindung für Anfragezeile und Kopfzeilen brauchen (sonst getrennt).",
+)
+@click.option(
     "--job-seconds",
     type=click.FloatRange(1),
     default=120.0,
@@ -1042,6 +1049,7 @@ def serve(
     allow_unauthenticated: bool,
     max_records: int,
     body_seconds: float,
+    header_seconds: float,
     job_seconds: float,
     job_memory_mb: int,
     secure_cookie: bool | None,
@@ -1080,7 +1088,13 @@ def serve(
         _fail(refusal)
     if not token and not is_loopback(host):
         click.echo(f"WARNUNG: ohne Zugangsschlüssel auf {host} (--allow-unauthenticated).", err=True)
-    limits = Limits(max_body=max_body, body_seconds=body_seconds, max_records=max_records)
+    limits = Limits(
+        max_body=max_body,
+        body_seconds=body_seconds,
+        idle_seconds=min(body_seconds, Limits.idle_seconds),
+        header_seconds=header_seconds,
+        max_records=max_records,
+    )
     jobs = JobLimits(seconds=job_seconds, memory_bytes=job_memory_mb * 1024 * 1024)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -373,6 +373,7 @@ class Guard:
                 await respond(*_too_large(self.limits.max_body))
                 return
 
+        has_body = (length is not None and length != "0") or _header(scope["headers"], b"transfer-encoding") is not None
         received = 0
         body_done = False
         deadline = time.monotonic() + self.limits.body_seconds
@@ -404,6 +405,10 @@ class Guard:
                 return  # the guard has answered; what the app says afterwards goes nowhere
             if message["type"] == "http.response.start":
                 answered_by_app[0] = True
+                if has_body and not body_done:
+                    # Answered before the body was read (an error): close afterwards, or the
+                    # server would go on reading and discarding whatever the client sends.
+                    message = dict(message, headers=list(message.get("headers", [])) + [(b"connection", b"close")])
             await guarded_send(message)
 
         try:
