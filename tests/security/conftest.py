@@ -90,7 +90,9 @@ class Server:
         return {"authorization": f"Bearer {TOKEN}"}
 
     def leftovers(self) -> list[str]:
-        return sorted(p.name for p in self.tmp.iterdir())
+        """What is left in the server's temporary folder (multiprocessing's own `pymp-*`
+        folder for the forkserver socket aside: it holds no data and goes at exit)."""
+        return sorted(p.name for p in self.tmp.iterdir() if not p.name.startswith("pymp-"))
 
     def terminate(self, timeout: float = 20) -> bool:
         """SIGTERM and wait: True for a graceful shutdown (the lifespan ran to its end; uvicorn

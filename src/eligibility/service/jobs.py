@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import resource
 import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -52,6 +53,18 @@ def _limit_memory(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+STARTUP_SECONDS = 120.0
+
+
+def _warm(engine: Any, folder: str) -> None:
+    """A one-row roster through the whole path: imports and first-call costs paid here.
+    The folder is the server's (it removes it even if this worker dies)."""
+    src = Path(folder) / "liste.jsonl"
+    src.write_text('{"person_id": "warm"}\n', encoding="utf-8")
+    run_job(engine, RosterJob(str(src), dt.date(2018, 1, 1), "ergebnis", "liste.jsonl"))
+    tempfile.tempdir = None
+
+
 def run_job(engine: Any, job: RosterJob) -> tuple[str, Any]:
     """In the worker: ("xlsx", bytes), ("html", text) or ("error", German message)."""
     from eligibility.apps.evaluate import evaluate_roster, table_decisions
@@ -59,6 +72,9 @@ def run_job(engine: Any, job: RosterJob) -> tuple[str, Any]:
     from eligibility.io.rosters import read_roster
 
     src = Path(job.src)
+    # The worker's own temporary files (writers spool there) go into the job's folder, which
+    # the server removes even when it had to kill this process.
+    tempfile.tempdir = str(src.parent)
     try:
         if job.what == "bericht":
             info, rows = read_roster(src, engine.entity().facts)
@@ -120,8 +136,20 @@ class RosterPool:
         try:
             async with self._slots:
                 loop = asyncio.get_running_loop()
-                future = loop.run_in_executor(self._executor(), run_job, engine, job)
+                fresh = self._pool is None
+                executor = self._executor()
                 try:
+                    if fresh:
+                        # A new worker first imports the readers and writers (a second or
+                        # more on a busy machine): not part of any job's time budget.
+                        folder = Path(tempfile.mkdtemp(prefix="eligibility-warm-"))
+                        try:
+                            await asyncio.wait_for(
+                                loop.run_in_executor(executor, _warm, engine, str(folder)), STARTUP_SECONDS
+                            )
+                        finally:
+                            remove_tree(folder)
+                    future = loop.run_in_executor(executor, run_job, engine, job)
                     return await asyncio.wait_for(future, self.limits.seconds)
                 except TimeoutError:
                     log.error("roster job over its time budget (%.0f s): worker ended", self.limits.seconds)
