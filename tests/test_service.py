@@ -359,3 +359,22 @@ def test_the_reload_thread_picks_up_a_change_without_dropping_requests(tmp_path)
             if "2026.9" in seen:
                 break
         assert "2026.9" in seen and client.get("/healthz").json()["ruleset"]["sha256"] != first
+
+
+def test_a_crash_answers_a_problem_without_traceback_and_logs_it_only_at_debug(monkeypatch, caplog):
+    from eligibility.engine import Engine
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("Geheimstadt")  # a message that quotes a value of the record
+
+    monkeypatch.setattr(Engine, "decide_data", broken)
+    client = TestClient(create_app(reload_seconds=None), raise_server_exceptions=False)
+    caplog.set_level(logging.INFO)
+    r = client.post("/v1/decide", json={"record": REFUGEE})
+    assert r.status_code == 500 and r.json()["title"] == "Internal error"
+    assert "Traceback" not in r.text and "Geheimstadt" not in r.text
+    assert "internal error: RuntimeError" in caplog.text and "Geheimstadt" not in caplog.text
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    client.post("/v1/decide", json={"record": REFUGEE})
+    assert "Traceback" in caplog.text  # --log-level debug: the whole story, for the operator only
