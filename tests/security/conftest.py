@@ -118,6 +118,7 @@ def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("server"), "--header-seconds", "2", "--body-seconds", "3")
     yield srv
     assert srv.terminate(), srv.log()
+    assert srv.leftovers() == []  # nothing of any upload outlives the server
 
 
 def login(srv: Server) -> tuple[httpx.Client, str]:

@@ -9,6 +9,8 @@ request bodies, never in URLs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -215,9 +217,14 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if reload_seconds:
             holder.start()
+        # Workers started now, not when the first caseworker uploads a roster.
+        warming = asyncio.create_task(_prestart(pool, holder.engine))
         try:
             yield
         finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming  # its finally removes the warm-up folder
             # SIGTERM: uvicorn stops accepting, lets requests finish (bounded), then here:
             # end the roster workers and remove upload folders no request could remove.
             holder.stop()
@@ -467,6 +474,15 @@ def create_app(
 
     register(app, holder, token, sessions, pool)
     return app
+
+
+async def _prestart(pool: RosterPool, engine: Engine) -> None:
+    try:
+        await pool.ready(engine)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed warm-up is retried by the first job
+        log.warning("roster workers not started: %s", type(exc).__name__)
 
 
 class _Unprocessable(Exception):

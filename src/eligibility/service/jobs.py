@@ -106,26 +106,43 @@ class RosterPool:
         self.limits = limits or JobLimits()
         self._pool: ProcessPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._starting: asyncio.Lock | None = None
         self._waiting = 0
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver: a clean process without the server's threads (fork would copy
-            # locks held by the reload thread); 3.14's default too.
-            ctx = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(
-                self.limits.workers, mp_context=ctx, initializer=_limit_memory, initargs=(self.limits.memory_bytes,)
-            )
-        return self._pool
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # forkserver: a clean process without the server's threads (fork would copy locks
+        # held by the reload thread); 3.14's default too.
+        ctx = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(
+            self.limits.workers, mp_context=ctx, initializer=_limit_memory, initargs=(self.limits.memory_bytes,)
+        )
+
+    async def ready(self, engine: Any) -> ProcessPoolExecutor:
+        """The pool, its workers started and warmed. Starting a process (and the forkserver
+        the first time) blocks its caller for a while: done in a thread, so the event loop
+        keeps answering; the first job's imports are not part of any job's time budget."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._pool is not None:
+                return self._pool
+            pool = self._new_pool()
+            folder = Path(tempfile.mkdtemp(prefix="eligibility-warm-"))
+            try:
+                warm = asyncio.to_thread(lambda: pool.submit(_warm, engine, str(folder)).result())
+                await asyncio.wait_for(warm, STARTUP_SECONDS)
+            except BaseException:
+                _end(pool)
+                raise
+            finally:
+                remove_tree(folder)
+            self._pool = pool
+            return pool
 
     def _kill(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The pool has no public way to end a running job; its processes are ours.
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            _end(pool)
 
     async def run(self, engine: Any, job: RosterJob) -> tuple[str, Any]:
         if self._slots is None:
@@ -135,21 +152,9 @@ class RosterPool:
         self._waiting += 1
         try:
             async with self._slots:
-                loop = asyncio.get_running_loop()
-                fresh = self._pool is None
-                executor = self._executor()
                 try:
-                    if fresh:
-                        # A new worker first imports the readers and writers (a second or
-                        # more on a busy machine): not part of any job's time budget.
-                        folder = Path(tempfile.mkdtemp(prefix="eligibility-warm-"))
-                        try:
-                            await asyncio.wait_for(
-                                loop.run_in_executor(executor, _warm, engine, str(folder)), STARTUP_SECONDS
-                            )
-                        finally:
-                            remove_tree(folder)
-                    future = loop.run_in_executor(executor, run_job, engine, job)
+                    executor = await self.ready(engine)
+                    future = asyncio.get_running_loop().run_in_executor(executor, run_job, engine, job)
                     return await asyncio.wait_for(future, self.limits.seconds)
                 except TimeoutError:
                     log.error("roster job over its time budget (%.0f s): worker ended", self.limits.seconds)
@@ -169,6 +174,14 @@ class RosterPool:
 
     def close(self) -> None:
         self._kill()
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    # The pool has no public way to end a running job; its processes are ours.
+    processes = getattr(pool, "_processes", None) or {}
+    for proc in list(processes.values()):
+        proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def remove_tree(path: Path) -> None:
