@@ -378,3 +378,13 @@ def test_a_crash_answers_a_problem_without_traceback_and_logs_it_only_at_debug(m
     caplog.set_level(logging.DEBUG)
     client.post("/v1/decide", json={"record": REFUGEE})
     assert "Traceback" in caplog.text  # --log-level debug: the whole story, for the operator only
+
+
+def test_a_stichtag_at_the_end_of_the_calendar_is_a_form_problem_not_a_500():
+    # Issue 15: /pruefen with Stichtag 31.12.9999 answered 500.
+    client = TestClient(create_app(reload_seconds=None), raise_server_exceptions=False)
+    for day in ("31.12.9999", "01.01.9990"):
+        r = client.post("/pruefen", data={"stichtag": day, "aufenthaltsstatus": "fluechtling"})
+        assert r.status_code == 422 and "kann nicht gerechnet werden" in r.text, day
+    r = client.post("/v1/decide", json={"record": REFUGEE, "on": "9999-12-31"})
+    assert r.status_code < 500 and r.headers["content-type"] == "application/problem+json"

@@ -312,7 +312,11 @@ def create_app(
     def decide(body: DecideRequest) -> Any:
         engine = engine_for(body.entity)
         # The decision as data (no model built): the same JSON, tested.
-        d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
+        try:
+            d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
+        except (ValueError, OverflowError):
+            # A reference date so late that periods from it end beyond year 9999.
+            return problem(422, "Invalid request", TOO_LATE, [{"field": "on", "message": TOO_LATE}])
         if d["errors"]:
             errors = [
                 {
@@ -431,6 +435,8 @@ def create_app(
         engine = engine_for(body.entity)
         try:
             t = engine.timeline(body.record, body.start, body.end, entity=body.entity)
+        except OverflowError:
+            return problem(422, "Invalid request", TOO_LATE, [{"field": "to", "message": TOO_LATE}])
         except ValueError as exc:
             return problem(422, "Invalid request", str(exc), [{"field": "to", "message": str(exc)}])
         return JSONResponse(json.loads(t.model_dump_json(by_alias=True)))
@@ -490,6 +496,8 @@ class _Unprocessable(Exception):
         self.field = field
         self.message = message
 
+
+TOO_LATE = "the date lies too close to the end of the calendar (year 9999) to be computed with"
 
 # An NDJSON line whose bytes are not UTF-8: answered with its own problem line, not guessed at.
 NOT_UTF8: Any = object()

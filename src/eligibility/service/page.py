@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from eligibility.decision.records import parse_date
+from eligibility.decision.records import LATEST_DATE, parse_date
 from eligibility.service.jobs import JobRefused, RosterJob, RosterPool, remove_tree
 from eligibility.service.security import SESSION_COOKIE, Sessions, safe_next, set_cookie_header
 from eligibility.text.render import environment, value_text
@@ -165,8 +165,12 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         if day is None:
             problems.append("Stichtag: kein gültiges Datum (TT.MM.JJJJ)")
         if not problems:
-            decision = engine.decide(record, day, explain=True)
-            problems = [e.message.de for e in decision.errors]
+            try:
+                decision = engine.decide(record, day, explain=True)
+                problems = [e.message.de for e in decision.errors]
+            except (ValueError, OverflowError):
+                # A Stichtag so late that periods from it end beyond the calendar.
+                problems = [f"Stichtag: nach dem {LATEST_DATE:%d.%m.%Y} kann nicht gerechnet werden"]
         if problems:
             return form_again(request, 422, problems, form, on_text)
         assert day is not None  # an unreadable Stichtag is one of the problems answered above
