@@ -160,18 +160,115 @@ def test_timeline_rules_schema_health():
     assert CLIENT.get("/healthz").json()["status"] == "ok"
 
 
+TOKEN = "geheim-geheim-geheim-42"
+
+
 def test_bearer_token_when_configured():
-    guarded = TestClient(create_app(token="geheim", reload_seconds=None))
+    guarded = TestClient(create_app(token=TOKEN, reload_seconds=None))
     assert guarded.post("/v1/decide", json={"record": REFUGEE}).status_code == 401
-    ok = guarded.post("/v1/decide", json={"record": REFUGEE}, headers={"authorization": "Bearer geheim"})
-    assert ok.status_code == 200
+    assert (
+        guarded.post("/v1/decide", json={"record": REFUGEE}, headers={"authorization": "Bearer x"}).status_code == 401
+    )
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        ok = guarded.post("/v1/decide", json={"record": REFUGEE}, headers={"authorization": f"{scheme} {TOKEN}"})
+        assert ok.status_code == 200
     assert guarded.get("/healthz").status_code == 200
 
 
-def test_binding_beyond_loopback_without_token_warns():
+def test_issue_15_every_personal_route_needs_the_login_when_a_token_is_set():
+    # Before issue 15 only /v1 was guarded: the page decided and uploaded for anyone.
+    guarded = TestClient(create_app(token=TOKEN, reload_seconds=None), follow_redirects=False)
+    for path in ("/", "/docs", "/openapi.json"):
+        r = guarded.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/anmelden"), path
+    assert guarded.post("/pruefen", data={"stichtag": "15.09.2018"}).status_code == 401
+    assert guarded.post("/liste", files={"datei": ("l.csv", b"person_id\nA\n")}).status_code == 401
+    # The API description for a tool: with the bearer token.
+    assert guarded.get("/openapi.json", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert guarded.get("/healthz").json()["status"] == "ok"
+
+
+def test_login_sets_a_strict_session_cookie_and_forms_need_its_csrf_token():
+    import re
+
+    guarded = TestClient(create_app(token=TOKEN, reload_seconds=None), follow_redirects=False)
+    page = guarded.get("/anmelden?weiter=/")
+    assert page.status_code == 200 and 'name="schluessel"' in page.text
+    wrong = guarded.post("/anmelden", data={"schluessel": "falsch", "weiter": "/"})
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+    # An open redirect is not offered: a foreign target becomes /.
+    r = guarded.post("/anmelden", data={"schluessel": TOKEN, "weiter": "//evil.example/"})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
+    assert "Secure" not in cookie  # plain http on loopback; behind https (or --secure-cookie) it is set
+    form = guarded.get("/")
+    assert form.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    data = {
+        "stichtag": "15.09.2018",
+        "aufenthaltsstatus": "fluechtling",
+        "aufenthaltstitel_datum__art": "datum",
+        "aufenthaltstitel_datum": "02.05.2017",
+        "unterbringung": "anschluss",
+    }
+    assert guarded.post("/pruefen", data=data).status_code == 403  # no CSRF token
+    assert guarded.post("/pruefen", data=dict(data, csrf=csrf + "x")).status_code == 403
+    ok = guarded.post("/pruefen", data=dict(data, csrf=csrf))
+    assert ok.status_code == 200 and "Aktenvermerk" in ok.text
+    roster = (ROOT / "examples" / "roster_landkreis_beispiel.csv").read_bytes()
+    files = {"datei": ("liste.csv", roster, "text/csv")}
+    assert guarded.post("/liste", data={"stichtag": "15.09.2018"}, files=files).status_code == 403
+    r = guarded.post("/liste", data={"stichtag": "15.09.2018", "csrf": csrf}, files=files)
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    # A forged cookie is no session; logout ends the real one.
+    forged = TestClient(APP_WITH(TOKEN), follow_redirects=False)
+    forged.cookies.set("eligibility_sitzung", "9999999999.abc.def")
+    assert forged.get("/").status_code == 303
+    out = guarded.post("/abmelden", data={"csrf": csrf})
+    assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+
+
+def APP_WITH(token):
+    return create_app(token=token, reload_seconds=None)
+
+
+def test_short_tokens_and_unreadable_token_files_refuse_to_start(tmp_path, monkeypatch):
+    from eligibility.service.security import ServiceConfigError, token_from
+
+    with pytest.raises(ServiceConfigError, match="zu kurz"):
+        create_app(token="x", reload_seconds=None)
+    path = tmp_path / "token"
+    path.write_text(f"  {TOKEN}\n", encoding="utf-8")
+    monkeypatch.setenv("ELIGIBILITY_TOKEN_FILE", str(path))
+    monkeypatch.delenv("ELIGIBILITY_TOKEN", raising=False)
+    assert token_from("ELIGIBILITY_TOKEN") == TOKEN
+    monkeypatch.setenv("ELIGIBILITY_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ServiceConfigError, match="keine lesbare Datei"):
+        token_from("ELIGIBILITY_TOKEN")
+
+
+def test_binding_beyond_loopback_without_token_is_refused():
+    from eligibility.service.security import exposure_error, is_loopback
+
     assert warn_if_exposed("127.0.0.1", None) is None
     assert warn_if_exposed("0.0.0.0", "t") is None
     assert "ohne Zugangsschlüssel" in warn_if_exposed("0.0.0.0", None)
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost", "LOCALHOST")] == [True] * 6
+    assert [is_loopback(h) for h in ("127.evil.example", "0.0.0.0", "10.0.0.1", "::", "localhost.evil")] == [False] * 5
+    assert "--allow-unauthenticated" in exposure_error("127.evil.example", None, False)
+    assert exposure_error("0.0.0.0", None, True) is None
+
+
+def test_openapi_declares_the_bearer_scheme():
+    doc = CLIENT.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    assert doc["security"] == [{"bearer": []}]
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
 
 
 def test_hot_reload_brings_a_new_hash_and_keeps_serving(tmp_path):
@@ -265,3 +362,32 @@ def test_the_reload_thread_picks_up_a_change_without_dropping_requests(tmp_path)
             if "2026.9" in seen:
                 break
         assert "2026.9" in seen and client.get("/healthz").json()["ruleset"]["sha256"] != first
+
+
+def test_a_crash_answers_a_problem_without_traceback_and_logs_it_only_at_debug(monkeypatch, caplog):
+    from eligibility.engine import Engine
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("Geheimstadt")  # a message that quotes a value of the record
+
+    monkeypatch.setattr(Engine, "decide_data", broken)
+    client = TestClient(create_app(reload_seconds=None), raise_server_exceptions=False)
+    caplog.set_level(logging.INFO)
+    r = client.post("/v1/decide", json={"record": REFUGEE})
+    assert r.status_code == 500 and r.json()["title"] == "Internal error"
+    assert "Traceback" not in r.text and "Geheimstadt" not in r.text
+    assert "internal error: RuntimeError" in caplog.text and "Geheimstadt" not in caplog.text
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    client.post("/v1/decide", json={"record": REFUGEE})
+    assert "Traceback" in caplog.text  # --log-level debug: the whole story, for the operator only
+
+
+def test_a_stichtag_at_the_end_of_the_calendar_is_a_form_problem_not_a_500():
+    # Issue 15: /pruefen with Stichtag 31.12.9999 answered 500.
+    client = TestClient(create_app(reload_seconds=None), raise_server_exceptions=False)
+    for day in ("31.12.9999", "01.01.9990"):
+        r = client.post("/pruefen", data={"stichtag": day, "aufenthaltsstatus": "fluechtling"})
+        assert r.status_code == 422 and "damit lässt sich nicht rechnen" in r.text, day
+    r = client.post("/v1/decide", json={"record": REFUGEE, "on": "9999-12-31"})
+    assert r.status_code < 500 and r.headers["content-type"] == "application/problem+json"

@@ -3,22 +3,25 @@
 JSON API under /v1 with the same decision JSON as the CLI and the Python API; errors as
 RFC 9457 problem details; the rule set is loaded once and reloaded when its files change
 (a new hash appears in responses), without dropping requests. The caseworker page at /
-lives in `webpage.py`. Nothing personal is logged: access logs carry method, path and
-status only, and records travel in request bodies, never in URLs."""
+lives in `page.py`; authentication, limits and headers in `security.py`. Nothing personal is
+logged: the access log carries method, path, status and duration only, and records travel in
+request bodies, never in URLs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,12 +30,14 @@ from eligibility import __version__
 from eligibility.decision.model import Decision
 from eligibility.decision.records import DateOutOfRange, normalize
 from eligibility.engine import Engine
+from eligibility.service.jobs import JobLimits, RosterPool, sweep
 from eligibility.service.reload import EngineHolder
+from eligibility.service.security import Guard, Limits, Sessions, check_token, exposure_error, token_from
 
 log = logging.getLogger("eligibility.service.app")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # bytes
-MAX_BATCH = 100_000
+MAX_BATCH = Limits.max_records
 
 
 # ---------------------------------------------------------------- models
@@ -147,8 +152,21 @@ def create_app(
     token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     reload_seconds: float | None = 2.0,
+    *,
+    limits: Limits | None = None,
+    job_limits: JobLimits | None = None,
+    log_client: bool = False,
+    secure_cookie: bool | None = None,
 ) -> FastAPI:
+    """The app. `token` (at least 16 characters) guards every route but `/healthz`: the API
+    by bearer token, the page by a login. `limits` bound each request (its `max_body` wins
+    over the older `max_body` argument); `job_limits` bound roster uploads."""
+    check_token(token)
+    limits = limits or Limits(max_body=max_body)
+    max_body = limits.max_body
     holder = EngineHolder(rules, overlays or [], reload_seconds or 2.0)
+    pool = RosterPool(job_limits)
+    sessions = Sessions()
 
     from contextlib import asynccontextmanager
 
@@ -156,8 +174,19 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if reload_seconds:
             holder.start()
-        yield
-        holder.stop()
+        # Workers started now, not when the first caseworker uploads a roster.
+        warming = asyncio.create_task(_prestart(pool, holder.engine))
+        try:
+            yield
+        finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming  # its finally removes the warm-up folder
+            # SIGTERM: uvicorn stops accepting, lets requests finish (bounded), then here:
+            # end the roster workers and remove upload folders no request could remove.
+            holder.stop()
+            pool.close()
+            sweep(app.state.uploads)
 
     app = FastAPI(
         title="eligibility",
@@ -169,23 +198,34 @@ def create_app(
         responses={413: {"model": Problem}, 401: {"model": Problem}},
     )
     app.state.holder = holder
+    app.state.pool = pool
+    app.state.uploads = set()
+    app.state.limits = limits
+    app.add_middleware(
+        Guard, token=token, sessions=sessions, limits=limits, log_client=log_client, secure_cookie=secure_cookie
+    )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                if int(length) > max_body:
-                    return problem(413, "Request body too large", f"at most {max_body} bytes")
-            except ValueError:
-                return problem(400, "Bad Content-Length")
-        if (
-            token
-            and request.url.path.startswith("/v1/")
-            and request.headers.get("authorization", "") != f"Bearer {token}"
-        ):
-            return problem(401, "Missing or wrong bearer token")
-        return await call_next(request)
+    def openapi_with_security() -> dict[str, Any]:
+        # Declared whether or not this instance has a token: clients are written against
+        # the description, and an office instance has one.
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The token of ELIGIBILITY_TOKEN_FILE / ELIGIBILITY_TOKEN (when one is set).",
+                }
+            }
+            doc["security"] = [{"bearer": []}]
+            for path, item in doc.get("paths", {}).items():
+                if not path.startswith("/v1/"):
+                    for operation in item.values():
+                        operation["security"] = []
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -202,6 +242,8 @@ def create_app(
     @app.exception_handler(Exception)
     async def crash(_request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error: %s", type(exc).__name__)  # no record content in logs
+        # The traceback can quote values of the record: only when asked for, never in the answer.
+        log.debug("internal error", exc_info=exc)
         return problem(500, "Internal error")
 
     def engine_for(entity: str | None) -> Engine:
@@ -238,6 +280,9 @@ def create_app(
             d = engine.decide_data(body.record, body.on, entity=body.entity, explain=body.explain)
         except DateOutOfRange as exc:
             return problem(422, "Invalid request", str(exc), [{"field": "on", "message": str(exc)}])
+        except (ValueError, OverflowError):
+            # A reference date so late that periods from it end beyond year 9999.
+            return problem(422, "Invalid request", TOO_LATE, [{"field": "on", "message": TOO_LATE}])
         if d["errors"]:
             errors = [
                 {
@@ -284,7 +329,14 @@ def create_app(
             except ValueError:
                 return problem(422, "Invalid request", None, [{"field": "on", "message": "expected YYYY-MM-DD"}])
             entity = request.query_params.get("entity")
-            records: list[Any] = [_ndjson_record(line) for line in raw.splitlines() if line.strip()]
+            lines = [line for line in raw.split(b"\n") if line.strip()]
+            if len(lines) > limits.max_records:
+                # Refused before the first line is answered: a client can tell it apart
+                # from a cut stream, and nothing is half done.
+                return problem(
+                    413, "Too many records", f"at most {limits.max_records} records per batch; got {len(lines)}"
+                )
+            records: list[Any] = [_ndjson_record(line) for line in lines]
         else:
             try:
                 parsed = json.loads(raw, object_pairs_hook=_tag_duplicates)
@@ -311,6 +363,10 @@ def create_app(
                     or [{"field": "body", "message": "not valid JSON"}],
                 )
             records, on, entity = list(payload.records), payload.on, payload.entity
+            if len(records) > limits.max_records:
+                return problem(
+                    413, "Too many records", f"at most {limits.max_records} records per batch; got {len(records)}"
+                )
             for i, key in twice.items():
                 records[i] = _BadLine.duplicate(key)
         if entity is not None and entity not in engine.entities:
@@ -364,6 +420,8 @@ def create_app(
             return problem(422, "Invalid record", "; ".join(e.en for e in field_errors), errors)
         try:
             t = engine.timeline(body.record, body.start, body.end, entity=body.entity)
+        except OverflowError:
+            return problem(422, "Invalid request", TOO_LATE, [{"field": "to", "message": TOO_LATE}])
         except ValueError as exc:
             return problem(422, "Invalid request", str(exc), [{"field": "to", "message": str(exc)}])
         return JSONResponse(json.loads(t.model_dump_json(by_alias=True)))
@@ -406,9 +464,18 @@ def create_app(
     from eligibility.service.openapi import stable_openapi
     from eligibility.service.page import register
 
-    register(app, holder, max_body)
+    register(app, holder, token, sessions, pool)
     stable_openapi(app)
     return app
+
+
+async def _prestart(pool: RosterPool, engine: Engine) -> None:
+    try:
+        await pool.ready(engine)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed warm-up is retried by the first job
+        log.warning("roster workers not started: %s", type(exc).__name__)
 
 
 class _Unprocessable(Exception):
@@ -494,6 +561,9 @@ async def reject_duplicate_keys(request: Request) -> None:
         raise _Unprocessable("record", "a string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF)")
 
 
+TOO_LATE = "the date lies too close to the end of the calendar (year 9999) to be computed with"
+
+
 BATCH_DESCRIPTION = (
     "One line per record, in input order, each with `index`: the decision, or for a record that is "
     "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
@@ -565,15 +635,10 @@ def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str |
 
 
 def warn_if_exposed(host: str, token: str | None) -> str | None:
-    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-    if not loopback and not token:
-        return (
-            f"WARNUNG: Der Dienst lauscht auf {host} ohne Zugangsschlüssel. Personenbezogene Daten! "
-            "Setzen Sie ELIGIBILITY_TOKEN oder binden Sie an 127.0.0.1 und nutzen Sie einen Reverse-Proxy."
-        )
-    return None
+    """Kept for callers of the old API: the message why `host` without a token is refused."""
+    return exposure_error(host, token, allow_unauthenticated=False)
 
 
 def token_from_env(name: str = "ELIGIBILITY_TOKEN") -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
+    """The configured token (`ELIGIBILITY_TOKEN_FILE` first, then the variable `name`)."""
+    return token_from(name)

@@ -4,18 +4,25 @@ upload. Server-rendered (jinja2), works without JavaScript, loads nothing from o
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hmac
+import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
-from starlette.background import BackgroundTask
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from eligibility.decision.records import LATEST_DATE, parse_date
+from eligibility.service.jobs import JobRefused, RosterJob, RosterPool, remove_tree
+from eligibility.service.security import SESSION_COOKIE, Sessions, safe_next, set_cookie_header
 from eligibility.text.render import environment, value_text
+
+log = logging.getLogger("eligibility.service.page")
 
 EVENT_CHOICES = {"unbekannt": "unbekannt", "nicht_eingetreten": "noch nicht eingetreten", "datum": "am"}
 
@@ -66,29 +73,92 @@ def record_from_form(engine: Any, form: dict[str, str]) -> tuple[dict[str, Any],
     return record, problems
 
 
-def register(app: FastAPI, holder: Any, max_body: int) -> None:
+def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, pool: RosterPool) -> None:
     env = environment()
+    uploads: set[Path] = app.state.uploads
 
-    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    def csrf_for(request: Request) -> str:
+        nonce = request.scope.get("state", {}).get("session")
+        return sessions.csrf(nonce) if token and nonce else ""
+
+    def csrf_ok(request: Request, form: Any) -> bool:
+        if not token:
+            return True
+        given = form.get("csrf")
+        return sessions.csrf_ok(
+            request.scope.get("state", {}).get("session"), given if isinstance(given, str) else None
+        )
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         engine = holder.engine
-        html = env.get_template(name).render(info=engine.info, **ctx)
+        html = env.get_template(name).render(info=engine.info, csrf=csrf_for(request), **ctx)
         return HTMLResponse(html, status_code=status)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def form_page() -> HTMLResponse:
+    def form_again(request: Request, status: int, problems: list[str], values: dict[str, str], on: str) -> HTMLResponse:
         return page(
+            request,
             "page_form.html.j2",
+            status=status,
             fields=_fields(holder.engine),
-            values={},
-            on=dt.date.today().strftime("%d.%m.%Y"),
-            problems=[],
+            values=values,
+            on=on or dt.date.today().strftime("%d.%m.%Y"),
+            problems=problems,
             choices=EVENT_CHOICES,
         )
+
+    def forbidden(request: Request) -> HTMLResponse:
+        # A form without this session's CSRF token was sent from elsewhere (or is stale).
+        return form_again(
+            request,
+            403,
+            ["Das Formular ist abgelaufen oder kam nicht von dieser Seite; bitte erneut absenden."],
+            {},
+            "",
+        )
+
+    @app.get("/anmelden", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, weiter: str = "/") -> HTMLResponse:
+        return page(request, "page_login.html.j2", weiter=safe_next(weiter), problems=[])
+
+    @app.post("/anmelden", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        target = safe_next(str(form.get("weiter") or "/"))
+        given = str(form.get("schluessel") or "").strip()
+        if not token:
+            return RedirectResponse(target, status_code=303)
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            log.warning("login refused")
+            await asyncio.sleep(0.5)  # guessing over the network stays slow
+            return page(request, "page_login.html.j2", status=401, weiter=target, problems=["Zugangsschlüssel falsch."])
+        response = RedirectResponse(target, status_code=303)
+        secure = bool(request.scope.get("state", {}).get("secure_cookie"))
+        response.headers.append(
+            "set-cookie", set_cookie_header(SESSION_COOKIE, sessions.issue(), sessions.max_age, secure)
+        )
+        return response
+
+    @app.post("/abmelden", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        if not csrf_ok(request, form):
+            return forbidden(request)
+        response = RedirectResponse("/anmelden", status_code=303)
+        secure = bool(request.scope.get("state", {}).get("secure_cookie"))
+        response.headers.append("set-cookie", set_cookie_header(SESSION_COOKIE, "", 0, secure))
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def form_page(request: Request) -> HTMLResponse:
+        return form_again(request, 200, [], {}, "")
 
     @app.post("/pruefen", response_class=HTMLResponse, include_in_schema=False)
     async def check_page(request: Request) -> HTMLResponse:
         engine = holder.engine
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        raw = await request.form(max_files=0, max_fields=1000)
+        if not csrf_ok(request, raw):
+            return forbidden(request)
+        form = {k: str(v) for k, v in raw.items() if k != "csrf"}
         record, problems = record_from_form(engine, form)
         on_text = (form.get("stichtag") or "").strip()
         day = parse_date(on_text) if on_text else dt.date.today()
@@ -97,21 +167,22 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
         elif day > LATEST_DATE:
             problems.append(f"Stichtag: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen")
         if not problems:
-            decision = engine.decide(record, day, explain=True)
-            problems = [e.message.de for e in decision.errors]
+            try:
+                decision = engine.decide(record, day, explain=True)
+                problems = [e.message.de for e in decision.errors]
+            except (ValueError, OverflowError):
+                # A Stichtag so late that periods from it end beyond the calendar.
+                problems = [f"Stichtag: nach dem {LATEST_DATE:%d.%m.%Y} kann nicht gerechnet werden"]
         if problems:
-            return page(
-                "page_form.html.j2",
-                status=422,
-                fields=_fields(engine),
-                values=form,
-                on=on_text or dt.date.today().strftime("%d.%m.%Y"),
-                problems=problems,
-                choices=EVENT_CHOICES,
-            )
+            return form_again(request, 422, problems, form, on_text)
         assert day is not None  # an unreadable Stichtag is one of the problems answered above
-        # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
-        timeline = engine.timeline(record, end=min(day + dt.timedelta(days=3650), LATEST_DATE))
+        try:
+            # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
+            timeline = engine.timeline(record, end=min(day + dt.timedelta(days=3650), LATEST_DATE))
+        except (ValueError, OverflowError):
+            return form_again(
+                request, 422, ["Stichtag liegt zu nahe am Ende des Kalenders (Jahr 9999)."], form, on_text
+            )
         ent = engine.entity()
         rows = []
         for oid, o in decision.outcomes.items():
@@ -132,6 +203,7 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
                 }
             )
         return page(
+            request,
             "page_result.html.j2",
             d=decision,
             rows=rows,
@@ -142,92 +214,60 @@ def register(app: FastAPI, holder: Any, max_body: int) -> None:
 
     @app.post("/liste", include_in_schema=False)
     async def roster_page(request: Request) -> Response:
-        from eligibility.apps.evaluate import evaluate_roster, table_decisions
-        from eligibility.apps.report import collect, render_report
-        from eligibility.io.rosters import format_of, read_roster
+        from eligibility.io.rosters import format_of
 
-        engine = holder.engine
-        form = await request.form()
-        upload = form.get("datei")
-        on_text = str(form.get("stichtag") or "").strip()
-        day = parse_date(on_text) if on_text else dt.date.today()
-        what = str(form.get("ausgabe") or "ergebnis")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            return page(
-                "page_form.html.j2",
-                status=422,
-                fields=_fields(engine),
-                values={},
-                on=on_text,
-                problems=["Bitte eine Liste (.csv oder .xlsx) auswählen"],
-                choices=EVENT_CHOICES,
-            )
-        if day is not None and day > LATEST_DATE:
-            return page(
-                "page_form.html.j2",
-                status=422,
-                fields=_fields(engine),
-                values={},
-                on=on_text,
-                problems=[f"Stichtag: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen"],
-                choices=EVENT_CHOICES,
-            )
-        suffix = Path(upload.filename).suffix.lower()
+        # The upload is spooled by the multipart parser (anonymous temporary files, gone
+        # when closed); the body limit of the guard bounds it while it arrives.
+        form = await request.form(max_files=1, max_fields=10)
         try:
-            format_of(upload.filename)
-        except ValueError:
-            suffix = ""
-        if suffix not in (".csv", ".xlsx", ".jsonl") or day is None:
-            return page(
-                "page_form.html.j2",
-                status=422,
-                fields=_fields(engine),
-                values={},
-                on=on_text,
-                problems=["Liste muss .csv, .xlsx oder .jsonl sein; Stichtag als TT.MM.JJJJ"],
-                choices=EVENT_CHOICES,
-            )
-        tmp = Path(tempfile.mkdtemp(prefix="eligibility-upload-"))
-        src = tmp / f"liste{suffix}"
-        src.write_bytes(await upload.read())
-
-        def cleanup() -> None:
-            for p in tmp.iterdir():
-                p.unlink()
-            tmp.rmdir()
-
-        try:
-            if what == "bericht":
-                info, rows = read_roster(src, engine.entity().facts)
-                html = render_report(
-                    engine,
-                    collect(
-                        engine,
-                        table_decisions(engine, rows, day),
-                        day,
-                        info.ignored,
-                        row_offset=0 if info.format == "jsonl" else 1,
-                    ),
+            if not csrf_ok(request, form):
+                return forbidden(request)
+            upload = form.get("datei")
+            on_text = str(form.get("stichtag") or "").strip()
+            day = parse_date(on_text) if on_text else dt.date.today()
+            what = "bericht" if str(form.get("ausgabe") or "ergebnis") == "bericht" else "ergebnis"
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                return form_again(request, 422, ["Bitte eine Liste (.csv oder .xlsx) auswählen"], {}, on_text)
+            if day is not None and day > LATEST_DATE:
+                problem = f"Stichtag: Datum nach dem {LATEST_DATE:%d.%m.%Y} – damit lässt sich nicht rechnen"
+                return form_again(request, 422, [problem], {}, on_text)
+            suffix = Path(upload.filename).suffix.lower()
+            try:
+                format_of(upload.filename)
+            except ValueError:
+                suffix = ""
+            if suffix not in (".csv", ".xlsx", ".jsonl") or day is None:
+                return form_again(
+                    request, 422, ["Liste muss .csv, .xlsx oder .jsonl sein; Stichtag als TT.MM.JJJJ"], {}, on_text
                 )
-                cleanup()
-                return HTMLResponse(html)
-            out = tmp / "ergebnis.xlsx"
-            evaluate_roster(engine, src, day, out, source_name=Path(upload.filename).name)
-        except ValueError as exc:
-            # A file that cannot be read (a broken workbook shows while it is streamed).
-            cleanup()
-            return page(
-                "page_form.html.j2",
-                status=422,
-                fields=_fields(engine),
-                values={},
-                on=on_text,
-                problems=[str(exc)],
-                choices=EVENT_CHOICES,
-            )
-        return FileResponse(
-            out,
-            filename=f"ergebnis_{day:%Y-%m-%d}.xlsx",
-            background=BackgroundTask(cleanup),
+            tmp = Path(tempfile.mkdtemp(prefix="eligibility-upload-"))
+            uploads.add(tmp)
+            try:
+                src = tmp / f"liste{suffix}"
+                await asyncio.to_thread(_copy_upload, upload, src)
+                job = RosterJob(str(src), day, what, Path(upload.filename).name)
+                try:
+                    kind, result = await pool.run(holder.engine, job)
+                except JobRefused as exc:
+                    return form_again(request, exc.status, [exc.message], {}, on_text)
+            finally:
+                # Personal data: gone on every path (success, error, disconnect, cancel).
+                remove_tree(tmp)
+                uploads.discard(tmp)
+        finally:
+            await form.close()
+        if kind == "error":
+            return form_again(request, 422, [result], {}, on_text)
+        if kind == "html":
+            return HTMLResponse(result)
+        return Response(
+            result,
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"content-disposition": f'attachment; filename="ergebnis_{day:%Y-%m-%d}.xlsx"'},
         )
+
+
+def _copy_upload(upload: UploadFile, dest: Path) -> None:
+    upload.file.seek(0)
+    with dest.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1024 * 1024)
