@@ -8,6 +8,7 @@ import pickle
 import tracemalloc
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from strategies import person_records
 
@@ -84,3 +85,44 @@ def test_an_engine_that_is_no_longer_used_is_freed_with_its_cached_reasons():
     del engine
     gc.collect()
     assert ref() is None and entity() is None
+
+
+def test_threads_reading_one_light_decision_all_see_the_whole_explanation():
+    import concurrent.futures as cf
+
+    for i in range(20):
+        light = ENGINE.decide({"person_id": f"T{i}", "aufenthaltsstatus": "fluechtling"}, ON)
+        with cf.ThreadPoolExecutor(4) as pool:
+            seen = list(pool.map(lambda _, d=light: [len(o.trace) for o in d.outcomes.values()], range(8)))
+        assert all(s == seen[0] for s in seen) and sum(seen[0]) > 0
+
+
+def test_a_failed_fill_is_raised_again_not_an_empty_trace():
+    from eligibility.decision.lazy import Explanation
+
+    calls = []
+
+    def make():
+        calls.append(1)
+        raise MemoryError("simulated")
+
+    explanation = Explanation(make, list)
+    trace = LazyTrace(explanation, "x")
+    for _ in range(2):
+        try:
+            len(trace)
+        except MemoryError:
+            pass
+        else:
+            raise AssertionError("an explanation that could not be built must not read as empty")
+    assert len(calls) == 2
+
+
+def test_shared_labels_cannot_be_changed_in_place():
+    import pydantic
+
+    a = ENGINE.decide({"person_id": "S1", "aufenthaltsstatus": "duldung"}, ON)
+    with pytest.raises(pydantic.ValidationError):
+        a.outcomes["prioritaet"].label.de = "geändert"
+    b = ENGINE.decide({"person_id": "S2", "aufenthaltsstatus": "duldung"}, ON)
+    assert b.outcomes["prioritaet"].label.de != "geändert"

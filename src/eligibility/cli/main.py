@@ -538,11 +538,12 @@ def _roster_rows(
 def _unreadable_fails(path: str, pairs: Iterator[Any]) -> Iterator[Any]:
     """An .xlsx is streamed, so a broken sheet shows while its rows are read, not when it is
     opened: the same German error and exit code then."""
+    from eligibility.io.archive_check import ArchiveRefused
     from eligibility.io.xlsx_reader import XlsxError
 
     try:
         yield from pairs
-    except XlsxError as exc:
+    except (XlsxError, ArchiveRefused) as exc:
         _fail(f"{path}: {_bilingual(exc)}")
 
 

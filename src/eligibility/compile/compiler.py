@@ -189,8 +189,12 @@ class CompiledRuleSet:
     model: RuleSetModel
     entities: dict[str, CompiledEntity]
     param_types: dict[str, Type]
+    # Containers made with the IR for what evaluation derives and keeps (parameter values and
+    # rules in force per day, and eval/tables.EntityTables per entity): the IR's own fields
+    # never change; these caches hang off it so that they go with it (design §21).
     _param_cache: dict[dt.date, dict[str, Any]] = dataclasses.field(default_factory=dict)
     _rules_cache: dict[tuple[str, dt.date], dict[str, list[CompiledRule]]] = dataclasses.field(default_factory=dict)
+    eval_tables: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def params_on(self, on: dt.date) -> dict[str, Any]:
         cached = self._param_cache.get(on)

@@ -10,26 +10,33 @@ explanation at once (the golden corpus checks it)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, SupportsIndex
 
 
 class Explanation:
-    """The deferred explanation of one decision: called once, it fills all its traces."""
+    """The deferred explanation of one decision: called once, it fills all its traces. Reads
+    from several threads wait for the one fill; a fill that fails leaves the decision able to
+    try again (and raise again), never silently empty."""
 
     def __init__(self, make: Callable[[], dict[str, Any]], build: Callable[[list[Any]], list[Any]]) -> None:
         self._make: Callable[[], dict[str, Any]] | None = make
         self._build = build
+        self._lock = threading.Lock()
         self.traces: dict[str, LazyTrace] = {}
 
     def fill(self) -> None:
-        make, self._make = self._make, None  # the record is released after the first read
-        if make is None:
-            return
-        outcomes = make()["outcomes"]
-        for oid, trace in self.traces.items():
-            list.extend(trace, self._build(outcomes[oid]["trace"]))
-            trace._source = None
+        with self._lock:
+            make = self._make
+            if make is None:
+                return
+            outcomes = make()["outcomes"]
+            built = {oid: self._build(outcomes[oid]["trace"]) for oid in self.traces}
+            for oid, trace in self.traces.items():
+                list.extend(trace, built[oid])
+                trace._source = None
+            self._make = None  # the record is released once every trace is filled
 
 
 class LazyTrace(list[Any]):
@@ -89,6 +96,16 @@ class LazyTrace(list[Any]):
     def __add__(self, other: Any) -> Any:
         self.fill()
         return list(super().__iter__()) + list(other)
+
+    def __radd__(self, other: Any) -> Any:
+        self.fill()
+        return list(other) + list(super().__iter__())
+
+    def __mul__(self, n: SupportsIndex) -> Any:
+        self.fill()
+        return list(super().__iter__()) * n
+
+    __rmul__ = __mul__
 
     def index(self, value: Any, start: SupportsIndex = 0, stop: SupportsIndex = 2**63 - 1) -> int:
         self.fill()

@@ -20,18 +20,25 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=False)
 
 
-class Label(_Out):
+class _Shared(BaseModel):
+    """Parts that depend only on the rule set; decisions share one instance per engine
+    (decision/builder.py), so they cannot be changed in place (copy with model_copy)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class Label(_Shared):
     de: str
     en: str
 
 
-class Question(_Out):
+class Question(_Shared):
     fact: str
     label: Label
     question: Label
 
 
-class AssumptionRef(_Out):
+class AssumptionRef(_Shared):
     id: str
     kind: Literal["rule", "derived", "parameter"]
     label: Label
@@ -96,7 +103,7 @@ class RecordIssue(_Out):
     message: Label
 
 
-class RuleSetInfo(_Out):
+class RuleSetInfo(_Shared):
     name: str
     version: str
     sha256: str

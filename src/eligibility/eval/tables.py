@@ -6,12 +6,11 @@ the IR's meaning depended on which decisions had run). The evaluation stage keep
 table per compiled entity instead: static analyses made once when the table is made (which
 rules read outcomes, which may rest on an assumption), and the parts made on first use
 (explanation bases, compiled explainers, labels and questions shared by every decision). The
-table is held weakly, so it goes with its entity."""
+table is held by the compiled rule set's `eval_tables`, so it goes with it."""
 
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,14 +34,15 @@ class EntityTables:
     static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
 
 
-_TABLES: weakref.WeakKeyDictionary[CompiledEntity, EntityTables] = weakref.WeakKeyDictionary()
-
-
 def tables(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
-    """The side table of `entity` (made with its static analyses on first use)."""
-    hit = _TABLES.get(entity)
+    """The side table of `entity` (made with its static analyses on first use). It is kept in
+    the container the compiled rule set carries for it, not in a module-level dict: the
+    explainers in it refer to the entity, so a weak dict keyed by the entity would keep every
+    reloaded rule set alive; held by the rule set, table and rule set form one cycle that the
+    garbage collector frees together."""
+    hit: EntityTables | None = crs.eval_tables.get(entity.name)
     if hit is None:
-        hit = _TABLES[entity] = _analyse(entity, crs)
+        hit = crs.eval_tables[entity.name] = _analyse(entity, crs)
     return hit
 
 

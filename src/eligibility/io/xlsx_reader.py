@@ -243,7 +243,16 @@ class Workbook:
             raise extent_refused(sheet.member, wide.cols, wide.row, None) from None
         except (XlsxError, ArchiveRefused):
             raise
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        except (
+            ET.ParseError,
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            ValueError,
+            KeyError,
+            IndexError,
+        ) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
 
 
