@@ -125,6 +125,48 @@ def _rewrite(src: Path, dst: Path, change) -> Path:  # type: ignore[no-untyped-d
     return dst
 
 
+def _ods(path: Path, rows: int, cols: int) -> Path:
+    """An .ods whose one data row repeats one cell `cols` times, `rows` times over."""
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        '<office:body><office:spreadsheet><table:table table:name="T">'
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>person_id</text:p>'
+        "</table:table-cell></table:table-row>"
+        f'<table:table-row table:number-rows-repeated="{rows}">'
+        f'<table:table-cell table:number-columns-repeated="{cols}" office:value-type="string">'
+        "<text:p>x</text:p></table:table-cell>"
+        '<table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
+        '<table:table-row table:number-rows-repeated="1048000"><table:table-cell'
+        ' table:number-columns-repeated="1024"/></table:table-row>'
+        "</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED)
+        z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+            '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+            "</manifest:manifest>",
+        )
+    return path
+
+
+def test_an_ods_whose_repeated_cells_would_fill_the_memory_is_refused(tmp_path: Path) -> None:
+    # 1.3 KB asking calamine for 95,000 x 1,000 cells aborted the process (Rust OOM, signal 6).
+    bomb = _ods(tmp_path / "bombe.ods", 95_000, 1_000)
+    assert bomb.stat().st_size < 2_000
+    r = cli("convert", bomb, "--out", tmp_path / "o.csv")
+    refused(r, "reicht über 95.001.000 Zellen", "spans 95,001,000 cells")
+    # Repeated empty cells and rows (as LibreOffice writes them to the sheet's end) are fine.
+    small = _ods(tmp_path / "klein.ods", 3, 2)
+    ok = cli("convert", small, "--out", tmp_path / "k.csv")
+    assert ok.returncode == 0, ok.stderr
+
+
 def test_broken_and_hostile_spreadsheets_are_refused_before_reading(tmp_path: Path) -> None:
     good = _good_xlsx(tmp_path)
     cases = {

@@ -160,6 +160,8 @@ def _check_entries(zf: zipfile.ZipFile, limits: ArchiveLimits) -> None:
             _check_dimension(name, start, limits)
             if limits.scan_extent:
                 _check_extent(zf, info, limits)
+        elif lower == "content.xml":  # OpenDocument (.ods)
+            _check_ods_extent(zf, info, limits)
 
 
 def _read_start(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:
@@ -284,6 +286,70 @@ def extent_refused(
         + f"höchstens {limits.max_cells:,})".replace(",", "."),
         f"spreadsheet: sheet '{sheet}' reaches cell {ref} ({cells or '?'} cells; at most {limits.max_cells:,})",
     )
+
+
+_ODS_TOKEN = re.compile(
+    rb"<table:table-row\b([^>]*?)(/?)>|</table:table-row>"
+    rb"|<table:(?:covered-)?table-cell\b([^>]*?)/?>|<table:table\b[^>]*>|</table:table>"
+)
+_ROWS_REPEATED = re.compile(rb'table:number-rows-repeated\s*=\s*"(\d{1,12})"')
+_COLUMNS_REPEATED = re.compile(rb'table:number-columns-repeated\s*=\s*"(\d{1,12})"')
+
+
+def ods_extent(chunks: Iterator[bytes]) -> int:
+    """The largest dense range of any table in an ODS `content.xml` (decompressed chunks):
+    rows up to the last row with a value times columns up to the last cell with a value, the
+    repeat attributes multiplied out. calamine allocates that range, so an 840-byte file that
+    repeats one cell 95,000 x 1,000 times asked for 2 GB and aborted the process. Repeated
+    empty cells and rows (LibreOffice writes them up to the sheet's end) do not count."""
+    worst = row = rows_rep = col = row_end = max_row = max_col = 0
+    valued = False
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk
+        cut = data.rfind(b"<")
+        if cut == -1 or data.find(b">", cut) != -1:
+            cut = len(data)
+        tail = data[cut:]
+        for m in _ODS_TOKEN.finditer(data, 0, cut):
+            tok = m.group(0)
+            if tok.startswith(b"<table:table-row"):
+                r = _ROWS_REPEATED.search(m.group(1) or b"")
+                rows_rep = int(r.group(1)) if r else 1
+                col = row_end = 0
+                valued = False
+                if m.group(2):  # an empty row, closed at once
+                    row += rows_rep
+            elif tok == b"</table:table-row>":
+                if valued:
+                    max_row = row + rows_rep
+                    max_col = max(max_col, row_end)
+                row += rows_rep
+            elif tok.startswith((b"<table:table-cell", b"<table:covered-table-cell")):
+                attrs = m.group(3) or b""
+                c = _COLUMNS_REPEATED.search(attrs)
+                col += int(c.group(1)) if c else 1
+                if b"office:value-type" in attrs:
+                    valued = True
+                    row_end = col
+            elif tok == b"</table:table>":
+                worst = max(worst, max_row * max_col)
+            else:  # a table begins
+                row = max_row = max_col = 0
+    return worst
+
+
+def _check_ods_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
+    cells = ods_extent(_chunks(zf, info))
+    if cells > limits.max_cells:
+        shown = f"{cells:,}".replace(",", ".")
+        raise ArchiveRefused(
+            "extent",
+            f"Tabellendatei: eine Tabelle in „{info.filename}“ reicht über {shown} Zellen "
+            f"(wiederholte Zeilen und Spalten; höchstens {limits.max_cells:,})".replace(",", "."),
+            f"spreadsheet: a table in '{info.filename}' spans {cells:,} cells "
+            f"(repeated rows and columns; at most {limits.max_cells:,})",
+        )
 
 
 def dimension_cells(ref: str) -> int | None:
