@@ -218,3 +218,22 @@ def test_check_and_evaluate_give_an_error_for_a_record_whose_shift_leaves_the_ca
     assert [line.split(";")[1] for line in lines[1:]] == ["1", "2", "3"]  # one row per record, in order
     assert "Datensatz kann nicht entschieden werden" in lines[2]
     assert "kann nicht" not in lines[1] + lines[3]
+
+
+def test_a_chain_of_derived_facts_hundreds_deep_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    # Each expression is within its limits; the chain e0 <- e1 <- ... <- e399 recursed past
+    # Python's stack while it was explained (a review found the traceback).
+    d = rule_set(tmp_path, "e399")
+    lines = ["entity: person", "derived:"]
+    for i in range(400):
+        expr = 'status == \\"a\\"' if i == 0 else f'e{i - 1} and status == \\"a\\"'
+        lines += [f"  e{i}:", f"    label: {{de: E{i}}}", f'    expr: "{expr}"']
+    (d / "derived.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for args in (
+        ["check", "--rules", "rules", "--on", "2024-01-01", "person.yaml"],
+        ["validate", "rules"],
+    ):
+        proc = run(*args, cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert "Traceback" not in out, out[-3000:]
+        assert proc.returncode == 2 and "zu tief verschachtelt" in out and "nested too deeply" in out, out[-2000:]

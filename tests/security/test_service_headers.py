@@ -136,3 +136,34 @@ def test_the_page_works_under_its_csp_in_chromium(server, browser):
     assert "/anmelden" in page.url
     assert violations == []
     page.close()
+
+
+def test_an_internal_error_is_a_problem_and_its_traceback_does_not_reach_the_server_log():
+    # Starlette answers with the app's handler and re-raises for the server, which printed the
+    # whole traceback at the default level (it can quote values of a record). The guard keeps it.
+    import asyncio
+
+    from eligibility.service.security import Guard, Limits, Sessions
+
+    async def crashing(scope, receive, send):
+        raise RuntimeError("geheim: Mustermann")
+
+    async def answered_then_crashing(scope, receive, send):
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": False})
+        raise RuntimeError("geheim: Mustermann")
+
+    for app in (crashing, answered_then_crashing):
+        guard = Guard(app, token=None, sessions=Sessions(), limits=Limits())
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message, sent=sent):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": [], "query_string": b""}
+        asyncio.run(guard(scope, receive, send))  # raises nothing: uvicorn has nothing to log
+        assert sent[0]["status"] == 500
+        assert b"Mustermann" not in b"".join(m.get("body", b"") for m in sent)

@@ -137,6 +137,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except RecursionError:
+            # A rule set whose derived facts form a chain hundreds deep (each expression is within
+            # its limits, E033/E034) recurses past Python's stack while it is checked or explained.
+            _fail(
+                "zu tief verschachtelt: eine Kette abgeleiteter Angaben im Regelwerk (oder der Datensatz) ist zu lang "
+                "/ nested too deeply: a chain of derived facts in the rule set (or the record) is too long"
+            )
         except ModuleNotFoundError as exc:
             top = (exc.name or "").split(".")[0]
             if top not in _EXTRAS:

@@ -32,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("eligibility.access")
+internal_log = logging.getLogger("eligibility.service")
 
 MIN_TOKEN_LENGTH = 16
 SESSION_COOKIE = "eligibility_sitzung"
@@ -413,11 +414,16 @@ class Guard:
 
         try:
             await self.app(scope, counting_receive, app_send)
-        except Exception:
+        except Exception as exc:
             if answered[0]:
                 return  # the app failed because the guard cut its body: already answered
             status_seen[0] = status_seen[0] or 500
-            raise
+            # Starlette has answered with the app's problem (no traceback) and re-raises for the
+            # server's log, where uvicorn would print the whole traceback — which can quote values
+            # of the record. Only the type is logged by the app's handler; the traceback only at
+            # debug level. Not answered yet (a failure outside the app's handlers): a problem.
+            internal_log.debug("internal error", exc_info=exc)
+            await respond(*_problem(500, "Internal error", ""))
 
 
 def _too_large(limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
