@@ -418,10 +418,10 @@ class Guard:
             if answered[0]:
                 return  # the app failed because the guard cut its body: already answered
             status_seen[0] = status_seen[0] or 500
-            # Starlette has answered with the app's problem (no traceback) and re-raises for the
-            # server's log, where uvicorn would print the whole traceback — which can quote values
-            # of the record. Only the type is logged by the app's handler; the traceback only at
-            # debug level. Not answered yet (a failure outside the app's handlers): a problem.
+            # An exception the app's handlers did not answer would reach the server, where
+            # uvicorn prints the whole traceback — which can quote values of the record. The type
+            # is logged, the traceback only at debug level, and the answer is a problem.
+            internal_log.error("internal error: %s", type(exc).__name__)
             internal_log.debug("internal error", exc_info=exc)
             await respond(*_problem(500, "Internal error", ""))
 
