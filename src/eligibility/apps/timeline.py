@@ -447,7 +447,8 @@ def chart(engine: Any, t: Timeline, on: dt.date | None = None, lang: str = "de")
     from eligibility.text.render import value_text
 
     ent = engine.entity(t.entity)
-    width, left, right, top, row_h = 1000, 10, 10, 22, 44
+    # Margins leave room for the first and last year label below the axis.
+    width, left, right, top, row_h = 1000, 18, 18, 22, 44
     span = max(1, (t.end - t.start).days + 1)
     scale = (width - left - right) / span
     rows: list[dict[str, Any]] = []
@@ -492,6 +493,7 @@ def chart(engine: Any, t: Timeline, on: dt.date | None = None, lang: str = "de")
         marker = {"x": x, "label": f"Stichtag {on:%d.%m.%Y}", "anchor": "end" if x > width - 150 else "start"}
     return {
         "width": width,
+        "left": left,
         "height": height,
         "rows": rows,
         "ticks": ticks,

@@ -155,6 +155,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         if decision is not None:
             skip = {f for f in fields if answers.answered(f)}
             remaining = len(iv.ranking(decision, frozenset(skip)))
+        start = set(_start_shown(engine, answers.entity))
         hidden = [(k, v) for k, v in answers.hidden() if k not in shown and k.split("__")[0] not in shown]
         if kind == "frage":
             hidden.append(("stichtag", answers.on_text))
@@ -172,7 +173,8 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             at_field=dict(at_field),
             rows=rows,
             remaining=remaining,
-            answered=sum(1 for f in fields if answers.answered(f) and not fields[f]["id"]),
+            # Questions asked after the first step (the start's facts are not counted).
+            answered=sum(1 for f in fields if answers.answered(f) and f not in start),
             choices=EVENT_CHOICES,
             dont_know=iv.DONT_KNOW,
         )
