@@ -465,7 +465,13 @@ def chart(engine: Any, t: Timeline, on: dt.date | None = None, lang: str = "de")
                 word = value_text(ent, oid, iv.value, lang)
             color = _tier_color(ent, oid, iv)
             w = max(0.5, ((end - iv.start).days + 1) * scale)
-            legend.setdefault(color + word if iv.status == "value" else color, (color, word))
+            # Tiers by their words; amounts and counts share one entry (their value is
+            # written in the bar and its tooltip).
+            tiered = iv.status == "value" and iv.value in (ent.outcomes[oid].spec.values or [])
+            if iv.status == "value" and not tiered:
+                legend.setdefault(color, (color, "Wert" if lang == "de" else "value"))
+            else:
+                legend.setdefault(color + word if tiered else color, (color, word))
             segs.append(
                 {
                     "x": round(left + (iv.start - t.start).days * scale, 1),

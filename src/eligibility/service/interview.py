@@ -31,6 +31,11 @@ DONT_KNOW = "__unbekannt"
 # How many facts the first step asks besides the Stichtag.
 START_FACTS = 2
 
+# A date written as a date whose day does not exist (31.02.2018): the engine's message
+# names the expected formats, which the caseworker did use; the page says what is wrong.
+_DATE_SHAPE = re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+IMPOSSIBLE_DATE = "Das ist kein gültiges Datum: diesen Tag gibt es im Kalender nicht. Bitte prüfen (TT.MM.JJJJ)."
+
 # The schema's questions were written for rosters, where an empty cell of an event date
 # means "has not happened". On the page an empty field means unknown and the three-way
 # choice says "noch nicht geschehen"; the roster hint would contradict it.
@@ -134,10 +139,15 @@ def record_from_form(
                     )
                 else:
                     record[name] = None
+            elif value and _DATE_SHAPE.match(value) and parse_date(value) is None:
+                problems[name] = IMPOSSIBLE_DATE
             elif value:
                 record[name] = value
             elif kind == EVENT_DATE:
                 problems[name] = "Bitte ein Datum eintragen (TT.MM.JJJJ) oder „unbekannt“ wählen"
+            continue
+        if value and f.type == "date" and _DATE_SHAPE.match(value) and parse_date(value) is None:
+            problems[name] = IMPOSSIBLE_DATE
             continue
         if value:
             record[name] = value
@@ -161,7 +171,11 @@ def field_problems(decision: Decision) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in decision.errors:
         key = "stichtag" if e.field == "on" else (e.field or "")
-        out.setdefault(key, e.message.de)
+        text = e.message.de
+        # Shown at the field, whose label is beside it: not the field's id in front.
+        if e.field and text.startswith(f"{e.field}: "):
+            text = text[len(e.field) + 2 :]
+        out.setdefault(key, text[:1].upper() + text[1:])
     return out
 
 
