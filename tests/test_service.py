@@ -307,7 +307,12 @@ def test_openapi_is_generated_and_checked_in():
 
 
 def test_caseworker_page_without_javascript():
+    # Issue 16: "/" is the interview, the full form lives at /formular ("alle Angaben auf
+    # einmal"). Both work without JavaScript (plain form POSTs); the interview carries one
+    # inline script for updating in place, allowed by its hash, and nothing from outside.
     page = CLIENT.get("/")
+    assert page.status_code == 200 and '<form method="post" action="/interview"' in page.text
+    page = CLIENT.get("/formular")
     assert page.status_code == 200 and '<form method="post" action="/pruefen"' in page.text
     assert "<script" not in page.text and "http://" not in page.text.replace("http://www.w3.org", "")
     r = CLIENT.post(

@@ -376,7 +376,12 @@ def build_timeline(
     return Timeline(record_id=record_id, entity=ent.name, start=start, end=end, outcomes=intervals, ruleset=info)
 
 
-COLORS = {"yes": "#2f855a", "value": "#2f855a", "no": "#c53030", "unknown": "#9f7aea", "not_in_force": "#a0aec0"}
+# The chart's colours: ja green, nein red, noch offen violet, not in force grey; a value
+# outcome (a tier like the Priorität, an amount) is not a "ja" and gets blues of its own,
+# darkest for its first value. Each with the text colour readable on it (WCAG AA).
+COLORS = {"yes": "#2f855a", "value": "#2b6cb0", "no": "#c53030", "unknown": "#6b46c1", "not_in_force": "#a0aec0"}
+TIER_COLORS = ("#2c5282", "#4299e1", "#bee3f8", "#90cdf4")
+_DARK_TEXT = frozenset({"#a0aec0", "#4299e1", "#bee3f8", "#90cdf4"})
 
 
 def words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
@@ -415,35 +420,100 @@ def render_text(engine: Any, t: Timeline, lang: str = "de") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html(engine: Any, t: Timeline) -> str:
-    from eligibility.text.render import environment
+def merged(ivs: list[Interval]) -> list[Interval]:
+    """Neighbouring intervals with the same value and status as one: the timeline splits
+    where the deciding rule or the missing facts change, a reader only where the answer
+    does. The merged interval keeps the cause of its first part."""
+    out: list[Interval] = []
+    for iv in ivs:
+        if out and (out[-1].value, out[-1].status) == (iv.value, iv.status):
+            out[-1] = out[-1].model_copy(update={"end": iv.end})
+        else:
+            out.append(iv.model_copy())
+    return out
+
+
+def _tier_color(ent: Any, oid: str, iv: Interval) -> str:
+    values = ent.outcomes[oid].spec.values or []
+    if iv.status == "value" and iv.value in values:
+        return TIER_COLORS[values.index(iv.value) % len(TIER_COLORS)]
+    return COLORS.get(iv.status, "#a0aec0")
+
+
+def chart(engine: Any, t: Timeline, on: dt.date | None = None, lang: str = "de") -> dict[str, Any]:
+    """The chart of a timeline as data for the SVG template: one row per outcome with its
+    full label above the bar (nothing cut), merged intervals, colours by status (tiers in
+    their own), a legend of the colours used, year ticks and, with `on`, a Stichtag line."""
+    from eligibility.text.render import value_text
 
     ent = engine.entity(t.entity)
-    width, label_width = 1000, 260
+    # Margins leave room for the first and last year label below the axis.
+    width, left, right, top, row_h = 1000, 18, 18, 22, 44
     span = max(1, (t.end - t.start).days + 1)
-    scale = (width - label_width - 10) / span
-    rows = []
-    ws = words(engine, t)
+    scale = (width - left - right) / span
+    rows: list[dict[str, Any]] = []
+    legend: dict[str, tuple[str, str]] = {}
     for i, (oid, ivs) in enumerate(t.outcomes.items()):
         segs = []
-        for iv, w in zip(ivs, ws[oid]):
+        for iv in merged(ivs):
             end = iv.end or t.end
-            x = label_width + (iv.start - t.start).days * scale
+            if iv.status == "unknown":
+                word = "noch offen" if lang == "de" else "unknown"
+            elif iv.status == "not_in_force":
+                word = "nicht in Kraft" if lang == "de" else "not in force"
+            else:
+                word = value_text(ent, oid, iv.value, lang)
+            color = _tier_color(ent, oid, iv)
+            w = max(0.5, ((end - iv.start).days + 1) * scale)
+            # Tiers by their words; amounts and counts share one entry (their value is
+            # written in the bar and its tooltip).
+            tiered = iv.status == "value" and iv.value in (ent.outcomes[oid].spec.values or [])
+            if iv.status == "value" and not tiered:
+                legend.setdefault(color, (color, "Wert" if lang == "de" else "value"))
+            else:
+                legend.setdefault(color + word if tiered else color, (color, word))
             segs.append(
                 {
-                    "x": round(x, 1),
-                    "w": round(max(0.5, ((end - iv.start).days + 1) * scale), 1),
-                    "color": COLORS.get(iv.status, "#a0aec0"),
-                    "text": w,
+                    "x": round(left + (iv.start - t.start).days * scale, 1),
+                    "w": round(w, 1),
+                    "color": color,
+                    "ink": "#1a202c" if color in _DARK_TEXT else "#ffffff",
+                    "text": word,
+                    # Only where the word fits (about 7 px a character at 12 px).
+                    "show": w >= 7 * len(word) + 8,
                     "span": f"{iv.start:%d.%m.%Y} – {end:%d.%m.%Y}",
                 }
             )
-        rows.append({"y": i * 26, "label": ent.outcomes[oid].spec.label.de[:40], "segments": segs})
+        y = top + i * row_h
+        rows.append({"y": y, "label": ent.outcomes[oid].spec.label.get(lang), "segments": segs})
+    height = top + len(rows) * row_h + 18
+    step = 1 if t.end.year - t.start.year <= 20 else 5
     ticks = []
     for year in range(t.start.year, t.end.year + 2):
         d = dt.date(year, 1, 1)
-        if t.start <= d <= t.end:
-            ticks.append({"x": round(label_width + (d - t.start).days * scale, 1), "label": str(year)})
-    chart = {"width": width, "height": len(rows) * 26 + 20, "label_width": label_width, "rows": rows, "ticks": ticks}
+        if t.start <= d <= t.end and year % step == 0:
+            ticks.append({"x": round(left + (d - t.start).days * scale, 1), "label": str(year)})
+    marker = None
+    if on is not None and t.start <= on <= t.end:
+        x = round(left + (on - t.start).days * scale, 1)
+        marker = {"x": x, "label": f"Stichtag {on:%d.%m.%Y}", "anchor": "end" if x > width - 150 else "start"}
+    return {
+        "width": width,
+        "left": left,
+        "height": height,
+        "rows": rows,
+        "ticks": ticks,
+        "marker": marker,
+        "legend": list(legend.values()),
+    }
+
+
+def render_html(engine: Any, t: Timeline, on: dt.date | None = None) -> str:
+    from eligibility.text.render import environment
+
+    ent = engine.entity(t.entity)
+    ws = words(engine, t)
     labels = {oid: ent.outcomes[oid].spec.label.de for oid in t.outcomes}
-    return environment().get_template("timeline.html.j2").render(t=t, chart=chart, labels=labels, words=ws)
+    return (
+        environment().get_template("timeline.html.j2").render(t=t, chart=chart(engine, t, on), labels=labels, words=ws)
+    )
