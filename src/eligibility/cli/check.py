@@ -8,31 +8,56 @@ from pathlib import Path
 
 import click
 
-from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, fail, load_engine
+from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail, load_engine
+from eligibility.cli.i18n import argument, command, current, option, say
 from eligibility.cli.inputs import read_record_file
-from eligibility.cli.options import overlay_option, rules_option
+from eligibility.cli.options import entity_option, lang_option, on_option, overlay_option, rules_option
 
 
-@click.command()
-@click.argument("person", type=click.Path(allow_dash=True))
-@click.option("--on", "on", default=None, help="Stichtag JJJJ-MM-TT oder TT.MM.JJJJ (Standard: heute).")
+@command(
+    help_en="Decides one record (YAML or JSON; - reads it from standard input) on the reference day and explains "
+    "the decision."
+)
+@argument(
+    "person",
+    type=click.Path(allow_dash=True),
+    help=(
+        "Datensatz als YAML- oder JSON-Datei, oder eine Falldatei mit record:; - liest von der Standardeingabe.",
+        "Record as a YAML or JSON file, or a case file with record:; - reads standard input.",
+    ),
+)
+@on_option("heute, oder on: der Falldatei", "today, or the case file's on:")
 @rules_option
 @overlay_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person; z. B. stelle).")
-@click.option("--brief", is_flag=True, help="Nur Ergebnis und Begründung, ohne Bedingungsbaum.")
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help=(
+        "text zum Lesen; markdown für Akten und Wikis; json für Programme (Felder und Ids bleiben gleich).",
+        "text to read; markdown for files and wikis; json for programs (fields and ids stay the same).",
+    ),
+)
+@lang_option
+@entity_option
+@option(
+    "--brief",
+    is_flag=True,
+    help=("Nur Ergebnis und Begründung, ohne Bedingungsbaum.", "Only the result and its reason, without the tree."),
+)
 def check(
     person: str,
     on: str | None,
     rules: str | None,
     overlays: tuple[str, ...],
     fmt: str,
-    lang: str,
     entity: str | None,
     brief: bool,
 ) -> None:
     """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
+    lang = current()
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     when = on if on is not None else meta.get("on")
@@ -43,9 +68,9 @@ def check(
         # Date arithmetic whose count or date comes from the record left the calendar.
         from eligibility.apps.result_rows import UNDECIDABLE
 
-        fail(UNDECIDABLE[0] if lang == "de" else UNDECIDABLE[1])
+        fail(*UNDECIDABLE)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     if fmt == "json":
         click.echo(decision.to_json())
     else:
@@ -64,19 +89,56 @@ def check(
         )
     if decision.errors:
         for e in decision.errors:
-            click.echo(f"Fehler: {getattr(e.message, lang)}", err=True)
+            click.echo(say("Fehler: ", "Error: ") + getattr(e.message, lang), err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 
-@click.command()
-@click.argument("person", type=click.Path())
-@click.option("--from", "start", default=None, help="Erster Tag (Standard: Beginn des Regelwerks).")
-@click.option("--to", "end", default=None, help="Letzter Tag (Standard: ein Jahr nach der letzten Änderung).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
-@click.option("--out", "out", type=click.Path(), default=None, help="In eine Datei schreiben.")
+@command(help_en="From when, until when: the periods in which each outcome stays the same, with rule and cause.")
+@argument(
+    "person",
+    type=click.Path(),
+    help=(
+        "Datensatz als YAML- oder JSON-Datei (oder eine Falldatei).",
+        "Record as a YAML or JSON file (or a case file).",
+    ),
+)
+@option(
+    "--from",
+    "start",
+    default=None,
+    help=("Erster Tag (Standard: Beginn des Regelwerks).", "First day (default: the start of the rule set)."),
+)
+@option(
+    "--to",
+    "end",
+    default=None,
+    help=(
+        "Letzter Tag (Standard: ein Jahr nach der letzten Änderung).",
+        "Last day (default: one year after the last change).",
+    ),
+)
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help=(
+        "text zum Lesen; json für Programme; html als Diagramm.",
+        "text to read; json for programs; html as a chart.",
+    ),
+)
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=("In eine Datei schreiben (Standard: auf das Terminal).", "Write to a file (default: the terminal)."),
+)
 @rules_option
 @overlay_option
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@entity_option
+@lang_option
 def timeline(
     person: str,
     start: str | None,
@@ -91,35 +153,40 @@ def timeline(
     from eligibility.apps import timeline as tl
     from eligibility.decision.records import normalize
 
+    lang = current()
     engine = load_engine(rules, overlays)
     record, meta = read_record_file(person)
     first = date_option(start, "--from") if start else None
     last = date_option(end, "--to") if end else None
     if first is not None and last is not None and last < first:
-        fail("--to liegt vor --from")
+        fail("--to liegt vor --from", "--to is before --from")
     try:
         ent = engine.entity(entity or meta.get("entity"))
     except (KeyError, ValueError):
-        fail(f"--entity: unbekannte Art des Datensatzes (bekannt: {', '.join(engine.entities)})")
+        known = ", ".join(engine.entities)
+        fail(
+            f"--entity: unbekannte Art des Datensatzes (bekannt: {known})",
+            f"--entity: unknown kind of record (known: {known})",
+        )
     # A field that cannot be read (a date after 9899, 31.02.) would silently count as
     # unknown in every interval: refused as in `check`, before anything is computed.
     _, field_errors = normalize(record, ent.facts)
     if field_errors:
         for e in field_errors:
-            click.echo(f"Fehler: {e.de}", err=True)
+            click.echo(say("Fehler: ", "Error: ") + getattr(e, lang), err=True)
         sys.exit(EXIT_BAD_INPUT)
     try:
         t = engine.timeline(record, first, last, entity=ent.name)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     if fmt == "json":
         text = t.model_dump_json(indent=2, by_alias=True)
     elif fmt == "html":
         text = tl.render_html(engine, t)
     else:
-        text = tl.render_text(engine, t)
+        text = tl.render_text(engine, t, lang)
     if out:
         Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"geschrieben: {out}", err=True)
+        click.echo(say(f"geschrieben: {out}", f"written: {out}"), err=True)
     else:
         click.echo(text, nl=False)

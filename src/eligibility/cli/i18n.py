@@ -263,7 +263,10 @@ def _german_metavar(metavar: str) -> str:
     return " ".join(_METAVAR_DE.get(word, word) for word in metavar.split(" "))
 
 
-class _BilingualCommand:
+_USAGE_DE = {"[OPTIONS]": "[OPTIONEN]", "COMMAND [ARGS]...": "BEFEHL [ARGUMENTE]..."}
+
+
+class BilingualCommand:
     """A command whose help (the docstring, German) has an English twin, and which chooses
     its language before Click parses (as the group, or run on its own in a test)."""
 
@@ -281,8 +284,22 @@ class _BilingualCommand:
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
         return super().main(choose_language(args), *rest, **kwargs)  # type: ignore[misc]
 
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        # Click builds the help option once per command and keeps its text: renew it.
+        option: click.Option | None = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.help = gettext("Show this message and exit.")
+        return option
 
-class Command(_BilingualCommand, click.Command):
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        # Click writes these metavars into the usage line without gettext.
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        if _current != "de":
+            return pieces
+        return [_USAGE_DE.get(p, p) for p in pieces]
+
+
+class Command(BilingualCommand, click.Command):
     def __init__(self, *args: Any, help_en: str | None = None, **kwargs: Any) -> None:
         self._help_en = help_en
         super().__init__(*args, **kwargs)

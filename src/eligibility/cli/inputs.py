@@ -13,6 +13,7 @@ import click
 import yaml
 
 from eligibility.cli.errors import error_text, fail
+from eligibility.cli.i18n import current, say
 from eligibility.engine import Engine
 
 
@@ -26,7 +27,10 @@ class _RecordLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None,
                 None,
-                "Anker und Aliase (*name) sind in Datensätzen nicht erlaubt",
+                say(
+                    "Anker und Aliase (*name) sind in Datensätzen nicht erlaubt",
+                    "anchors and aliases (*name) are not allowed in records",
+                ),
                 self.peek_event().start_mark,  # type: ignore[no-untyped-call]
             )
         return super().compose_node(parent, index)
@@ -43,7 +47,10 @@ class _RecordLoader(yaml.SafeLoader):
                 continue  # an unhashable key: the base class reports it
             if twice:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"Schlüssel „{key}“ kommt zweimal vor", key_node.start_mark
+                    None,
+                    None,
+                    say(f"Schlüssel „{key}“ kommt zweimal vor", f"key '{key}' is given twice"),
+                    key_node.start_mark,
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
@@ -62,9 +69,9 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         else:
             text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        fail(f"Datei nicht gefunden: {path}")
+        fail(f"Datei nicht gefunden: {path}", f"file not found: {path}")
     except UnicodeDecodeError:
-        fail(f"{path}: Datei ist nicht UTF-8-kodiert")
+        fail(f"{path}: Datei ist nicht UTF-8-kodiert", f"{path}: file is not UTF-8 encoded")
     except OSError as exc:
         fail(f"{path}: {exc.strerror}")
     try:
@@ -74,26 +81,36 @@ def read_record_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
             try:
                 data = json.loads(text, object_pairs_hook=no_duplicate_keys)
             except DuplicateKey as exc:
-                fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor")
+                fail(f"{path}: Schlüssel „{exc.key}“ kommt zweimal vor", f"{path}: key '{exc.key}' is given twice")
         else:
             data = yaml.load(text, Loader=_RecordLoader)  # noqa: S506 - a SafeLoader, stricter
     except RecursionError:
-        fail(f"{path}: Datensatz zu tief verschachtelt")
+        fail(f"{path}: Datensatz zu tief verschachtelt", f"{path}: record nested too deeply")
     except json.JSONDecodeError as exc:
-        fail(f"{path}:{exc.lineno}:{exc.colno}: kein gültiges JSON ({exc.msg})")
+        fail(
+            f"{path}:{exc.lineno}:{exc.colno}: kein gültiges JSON ({exc.msg})",
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})",
+        )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        fail(f"{path}{where}: kein gültiges YAML ({getattr(exc, 'problem', '') or exc})")
+        problem = getattr(exc, "problem", "") or exc
+        fail(f"{path}{where}: kein gültiges YAML ({problem})", f"{path}{where}: not valid YAML ({problem})")
     if not isinstance(data, dict):
-        fail(f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)")
+        fail(
+            f"{path}: erwartet ein Objekt mit Feldern (z. B. aufenthaltsstatus: ...)",
+            f"{path}: expected an object with fields (e.g. aufenthaltsstatus: ...)",
+        )
     try:
         # A lone surrogate ("\\ud800" in JSON) reads, but no output can be written with it.
         json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
     except UnicodeEncodeError:
-        fail(f"{path}: ein Text enthält ein ungültiges Zeichen (einzelnes UTF-16-Surrogat)")
+        fail(
+            f"{path}: ein Text enthält ein ungültiges Zeichen (einzelnes UTF-16-Surrogat)",
+            f"{path}: a text holds an invalid character (a lone UTF-16 surrogate)",
+        )
     except RecursionError:
-        fail(f"{path}: Datensatz zu tief verschachtelt")
+        fail(f"{path}: Datensatz zu tief verschachtelt", f"{path}: record nested too deeply")
     from eligibility.apps.cases import unfold_on_key
 
     data = unfold_on_key(data)
@@ -124,7 +141,7 @@ def stdin_roster(path: str, in_format: str | None) -> str:
         elif head:
             fmt = "csv"
         else:
-            fail("Standardeingabe ist leer")
+            fail("Standardeingabe ist leer", "standard input is empty")
     suffix = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}[str(fmt)]
     if fmt == "jsonl" and data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
         suffix = ".json"  # an array of records
@@ -167,26 +184,39 @@ def check_columns(
         ent = engine.entity(entity)
         for name in on_purpose:
             if name not in ent.facts:
-                hint = did_you_mean(name, list(ent.facts)).replace("did you mean", "meinten Sie")
-                fail(f"--missing-column {name}: kein Feld des Faktenschemas" + (f" ({hint})" if hint else ""))
+                hint = did_you_mean(name, list(ent.facts), current())
+                fail(
+                    f"--missing-column {name}: kein Feld des Faktenschemas" + (f" ({hint})" if hint else ""),
+                    f"--missing-column {name}: not a field of the fact schema" + (f" ({hint})" if hint else ""),
+                )
         if format_of(path, in_format) == "jsonl":
             return  # records, not columns: a missing key is an unknown fact of that record
         info = roster_info(path, ent.facts, in_format, encoding, delimiter, sheet)
     except (ValueError, KeyError, OSError, LookupError) as exc:
         fail(f"{path}: {error_text(exc)}")
     for header, fact in info.suggestions.items():
+        label = ent.facts[fact].label
         click.echo(
-            f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ ({ent.facts[fact].label.de})",
+            say(
+                f"Hinweis: Spalte „{header}“ nicht erkannt – gemeint ist vielleicht „{fact}“ ({label.de})",
+                f"Note: column '{header}' not recognised – perhaps '{fact}' is meant ({label.en or label.de})",
+            ),
             err=True,
         )
     if not rules_read:
         return
     missing = missing_columns(ent, info.columns.values(), info.ignored, () if allow else on_purpose, outcomes)
     if missing and not allow:
-        fail(f"{path}: " + missing_message(missing))
+        fail(f"{path}: " + missing_message(missing, "de"), f"{path}: " + missing_message(missing, "en"))
     for name in sorted(set(on_purpose) | ({m.fact for m in missing} if allow else set())):
         if name not in info.columns.values():
-            click.echo(f"Hinweis: Spalte „{name}“ fehlt absichtlich – für jede Zeile unbekannt", err=True)
+            click.echo(
+                say(
+                    f"Hinweis: Spalte „{name}“ fehlt absichtlich – für jede Zeile unbekannt",
+                    f"Note: column '{name}' is missing on purpose – unknown for every row",
+                ),
+                err=True,
+            )
 
 
 def roster_rows(
@@ -204,7 +234,7 @@ def roster_rows(
     from eligibility.io.rosters import read_roster
 
     if not Path(path).is_file():
-        fail(f"Datei nicht gefunden: {path}")
+        fail(f"Datei nicht gefunden: {path}", f"file not found: {path}")
     if not click.get_current_context().meta.get("eligibility.columns_checked"):
         check_columns(engine, entity, path, in_format, encoding, delimiter, sheet, outcomes=outcomes)
         click.get_current_context().meta["eligibility.columns_checked"] = True
@@ -227,13 +257,13 @@ def _unreadable_fails(path: str, pairs: Iterator[Any]) -> Iterator[Any]:
         fail(f"{path}: {error_text(exc)}")
 
 
-def report_recoded(info: Any, lang: str = "de") -> None:
+def report_recoded(info: Any) -> None:
     """Lines of a UTF-8 file that were read as Windows-1252: said, never silent."""
     rows = list(getattr(info, "recoded", None) or ())
     if not rows:
         return
     shown = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
-    if lang == "de":
+    if current() == "de":
         click.echo(
             f"Hinweis: {len(rows)} Zeile{'n' if len(rows) != 1 else ''} nicht UTF-8, als Windows-1252 gelesen "
             f"(Zeile {shown})",

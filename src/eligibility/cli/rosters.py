@@ -9,39 +9,64 @@ from pathlib import Path
 import click
 
 from eligibility.cli.errors import date_option, error_text, fail, load_engine
+from eligibility.cli.i18n import argument, command, current, option, say
 from eligibility.cli.inputs import check_columns, report_recoded, roster_rows
-from eligibility.cli.options import overlay_option, rules_option, with_input_options
+from eligibility.cli.options import (
+    entity_option,
+    lang_option,
+    on_option,
+    overlay_option,
+    rules_option,
+    with_input_options,
+)
 
 
-@click.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
-@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
-@click.option(
+@command(help_en="Evaluates a whole roster (CSV from Excel, XLSX, JSON Lines): one result row per input row.")
+@argument(
+    "input_file",
+    metavar="INPUT",
+    type=click.Path(allow_dash=True),
+    help=(
+        "Personenliste: .csv, .xlsx, .xls, .ods, .json, .jsonl; - liest von der Standardeingabe.",
+        "Roster: .csv, .xlsx, .xls, .ods, .json, .jsonl; - reads standard input.",
+    ),
+)
+@on_option()
+@option(
     "--out",
     "out",
     type=click.Path(),
     default=None,
-    help="Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).",
+    help=(
+        "Ergebnisdatei .csv, .xlsx oder .jsonl (Standard: INPUT_ergebnis mit gleicher Endung).",
+        "Result file .csv, .xlsx or .jsonl (default: INPUT_ergebnis with the same extension).",
+    ),
 )
 @rules_option
 @overlay_option
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
-@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
-@click.option("--errors-ok", is_flag=True, help="Exit 0 auch bei fehlerhaften Zeilen.")
-@click.option(
+@entity_option
+@lang_option
+@option(
+    "--errors-ok", is_flag=True, help=("Exit 0 auch bei fehlerhaften Zeilen.", "Exit 0 also when rows have errors.")
+)
+@option(
     "--keep",
     "keep",
     multiple=True,
-    help="Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; "
-    "Standard: ID, Gemeinde, Kreis).",
+    help=(
+        "Eingabespalte, die in die XLSX-Ergebnisdatei übernommen wird (mehrfach; 'all' für alle; Standard: ID, Gemeinde, Kreis).",
+        "Input column copied into the XLSX result file (may be given more than once; 'all' for all; default: id, Gemeinde, Kreis).",
+    ),
 )
-@click.option(
+@option(
     "--columns",
     "columns",
     type=click.Choice(["de", "codes"]),
     default=None,
-    help="Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und "
-    "Ergebnisnamen für Programme (Standard bei .csv).",
+    help=(
+        "Spaltenköpfe: de = deutsche Bezeichnungen (Standard bei .xlsx), codes = Feld- und Ergebnisnamen für Programme (Standard bei .csv).",
+        "Column headers: de = German labels (default for .xlsx), codes = field and outcome names for programs (default for .csv).",
+    ),
 )
 @with_input_options
 def evaluate(
@@ -51,7 +76,6 @@ def evaluate(
     rules: str | None,
     overlays: tuple[str, ...],
     entity: str | None,
-    lang: str,
     errors_ok: bool,
     keep: tuple[str, ...],
     columns: str | None,
@@ -64,13 +88,18 @@ def evaluate(
     from eligibility.apps.evaluate import evaluate_roster, terminal_progress
     from eligibility.io.rosters import format_of
 
+    lang = current()
+
     engine = load_engine(rules, overlays)
     day = date_option(on)
     if not Path(input_file).is_file():
-        fail(f"Datei nicht gefunden: {input_file}")
+        fail(f"Datei nicht gefunden: {input_file}", f"file not found: {input_file}")
     src = Path(input_file)
     if out is None and click.get_current_context().meta.get("eligibility.stdin"):
-        fail("--out fehlt: die Liste kommt von der Standardeingabe, wohin soll das Ergebnis?")
+        fail(
+            "--out fehlt: die Liste kommt von der Standardeingabe, wohin soll das Ergebnis?",
+            "--out is missing: the roster comes from standard input, where should the result go?",
+        )
     target = out or str(src.with_name(f"{src.stem}_ergebnis{src.suffix}"))
     try:
         format_of(target)
@@ -80,7 +109,7 @@ def evaluate(
 
         parse_keep(list(keep), ent.facts, ent.id_field)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet)
     progress = terminal_progress(src)
     try:
@@ -104,19 +133,32 @@ def evaluate(
     if progress is not None:
         click.echo("", err=True)
     click.echo(summary.text(lang), err=True)
-    report_recoded(summary.info, lang)
-    click.echo(f"Ergebnis: {target}" if lang == "de" else f"Result: {target}", err=True)
+    report_recoded(summary.info)
+    click.echo(say(f"Ergebnis: {target}", f"Result: {target}"), err=True)
     if summary.errors and not errors_ok:
         sys.exit(1)
 
 
-@click.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
-@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
-@click.option("--out", "out", type=click.Path(), default="bericht.html", show_default=True)
+@command(help_en="Report per Gemeinde and in total as an HTML page: target groups, priorities, open questions, errors.")
+@argument(
+    "input_file",
+    metavar="INPUT",
+    type=click.Path(allow_dash=True),
+    help=("Personenliste (wie bei evaluate).", "Roster (as for evaluate)."),
+)
+@on_option()
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default="bericht.html",
+    show_default=True,
+    help=("HTML-Datei des Berichts.", "HTML file of the report."),
+)
 @rules_option
 @overlay_option
 @with_input_options
+@lang_option
 def report(
     input_file: str,
     on: str | None,
@@ -129,52 +171,84 @@ def report(
     sheet: str | None,
 ) -> None:
     """Bericht je Gemeinde und gesamt als HTML-Seite: Zielgruppen, Prioritäten, offene Fragen, Fehler."""
-    from eligibility.apps.report import collect, render_report
+    from eligibility.apps.report import collect, render_report, summary_line
 
     engine = load_engine(rules, overlays)
     day = date_option(on)
     info, pairs = roster_rows(engine, input_file, day, None, in_format, encoding, delimiter, sheet)
     data = collect(engine, pairs, day, info.ignored, row_offset=0 if info.format == "jsonl" else 1)
     Path(out).write_text(render_report(engine, data), encoding="utf-8")
-    click.echo(
-        f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
-        f"Bericht: {out}",
-        err=True,
-    )
+    click.echo(summary_line(data, out, current()), err=True)
 
 
-@click.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
-@click.option(
+@command(
+    help_en="Count under § 29d FAG per Gemeinde on 15.09. and the share of the budget; IM budget per Gemeinde.\n\nAmounts only with a state-wide figure (--landesweit-anzahl, --per-head or --statewide):\na county roster is only a part of the state."
+)
+@argument(
+    "input_file",
+    metavar="INPUT",
+    type=click.Path(allow_dash=True),
+    help=("Personenliste (wie bei evaluate).", "Roster (as for evaluate)."),
+)
+@option(
     "--year",
     type=int,
     default=None,
-    help="Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).",
+    help=(
+        "Jahr der Erhebung nach § 29d FAG (2017, 2018; 2019 als markierte Erweiterung).",
+        "Year of the count under § 29d FAG (2017, 2018; 2019 as a marked extension).",
+    ),
 )
-@click.option(
+@option(
     "--landesweit-anzahl",
     "--statewide-count",
     "statewide_count",
     type=str,
     default=None,
     metavar="N",
-    help="Landesweite Zahl der gezählten Personen: Betrag je Person = Budget ÷ N.",
+    help=(
+        "Landesweite Zahl der gezählten Personen: Betrag je Person = Budget ÷ N.",
+        "State-wide number of persons counted: amount per person = budget ÷ N.",
+    ),
 )
-@click.option("--statewide", is_flag=True, help="Die Liste umfasst das ganze Land: N = Zahl dieser Liste.")
-@click.option("--per-head", type=str, default=None, metavar="EUR", help="Betrag je Person in EUR.")
-@click.option(
-    "--budget", type=str, default=None, metavar="EUR", help="Landesmittel in EUR (Standard: aus dem Regelwerk)."
+@option(
+    "--statewide",
+    is_flag=True,
+    help=(
+        "Die Liste umfasst das ganze Land: N = Zahl dieser Liste.",
+        "The roster covers the whole state: N = the count of this roster.",
+    ),
 )
-@click.option(
+@option(
+    "--per-head", type=str, default=None, metavar="EUR", help=("Betrag je Person in EUR.", "Amount per person in EUR.")
+)
+@option(
+    "--budget",
+    type=str,
+    default=None,
+    metavar="EUR",
+    help=("Landesmittel in EUR (Standard: aus dem Regelwerk).", "State funds in EUR (default: from the rule set)."),
+)
+@option(
     "--im-budget",
     "im_budget",
     is_flag=True,
-    help="Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.",
+    help=(
+        "Dazu das IM-Budget 2018–2019 je Gemeinde (Zählung vom 15.09.2017) und die Stellen, die es finanziert.",
+        "Also the IM budget 2018–2019 per Gemeinde (count of 15.09.2017) and the posts it funds.",
+    ),
 )
-@click.option("--out", "out", type=click.Path(), default=None, help="Tabelle zusätzlich als .csv, .xlsx oder .json.")
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=("Tabelle zusätzlich als .csv, .xlsx oder .json.", "The table also as .csv, .xlsx or .json."),
+)
 @rules_option
 @overlay_option
 @with_input_options
+@lang_option
 def allocation(
     input_file: str,
     year: int | None,
@@ -199,10 +273,13 @@ def allocation(
     from eligibility.apps import allocation_output as alloc_out
 
     if year is None and not im_budget:
-        fail("--year fehlt (Jahr der Erhebung nach § 29d FAG), oder --im-budget für das IM-Budget allein")
+        fail(
+            "--year fehlt (Jahr der Erhebung nach § 29d FAG), oder --im-budget für das IM-Budget allein",
+            "--year is missing (year of the count under § 29d FAG), or --im-budget for the IM budget alone",
+        )
     out_format = Path(out).suffix.lower() if out else None
     if out_format not in (None, ".csv", ".xlsx", ".json"):
-        fail("--out: erwartet eine Datei .csv, .xlsx oder .json")
+        fail("--out: erwartet eine Datei .csv, .xlsx oder .json", "--out: expected a .csv, .xlsx or .json file")
     engine = load_engine(rules, overlays)
     try:
         b = alloc.parse_amount(budget, "--budget") if budget else None
@@ -236,7 +313,7 @@ def allocation(
             )
             table = alloc.im_budgets(engine, pairs17)
     except alloc.AllocationError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     parts = ([alloc_out.allocation_text(result)] if result is not None else []) + (
         [alloc_out.im_text(table, notes=result is None or result.stichtag != alloc.IM_COUNT_DAY)]
         if table is not None
@@ -244,7 +321,13 @@ def allocation(
     )
     click.echo("\n\n".join(parts))
     if not im_budget:
-        click.echo("Das IM-Budget 2018–2019 je Gemeinde und die Stellen, die es finanziert: mit --im-budget.", err=True)
+        click.echo(
+            say(
+                "Das IM-Budget 2018–2019 je Gemeinde und die Stellen, die es finanziert: mit --im-budget.",
+                "The IM budget 2018–2019 per Gemeinde and the posts it funds: with --im-budget.",
+            ),
+            err=True,
+        )
     if out:
         try:
             if out_format == ".xlsx":
@@ -254,23 +337,38 @@ def allocation(
             else:
                 Path(out).write_text(alloc_out.csv_text(result, table), encoding="utf-8-sig", newline="")
         except OSError as exc:
-            fail(f"{out}: nicht schreibbar ({exc.strerror})")
-        click.echo(f"Tabelle: {out}", err=True)
+            fail(f"{out}: nicht schreibbar ({exc.strerror})", f"{out}: cannot be written ({exc.strerror})")
+        click.echo(say(f"Tabelle: {out}", f"Table: {out}"), err=True)
 
 
-@click.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(allow_dash=True))
-@click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
-@click.option(
+@command(help_en="Converts a roster into another format (e.g. Excel CSV into XLSX) with the fact schema's columns.")
+@argument(
+    "input_file",
+    metavar="INPUT",
+    type=click.Path(allow_dash=True),
+    help=("Liste, die umgewandelt wird (wie bei evaluate).", "Roster to convert (as for evaluate)."),
+)
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    required=True,
+    help=(".csv, .xlsx oder .jsonl", "Target file .csv, .xlsx or .jsonl."),
+)
+@option(
     "--style",
     type=click.Choice(["excel", "plain"]),
     default="excel",
     show_default=True,
-    help="excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.",
+    help=(
+        "excel: deutsche Spaltennamen, Semikolon, TT.MM.JJJJ; plain: Feldnamen, Komma, ISO-Daten.",
+        "excel: German column names, semicolon, DD.MM.YYYY; plain: field names, comma, ISO dates.",
+    ),
 )
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@entity_option
 @rules_option
 @with_input_options
+@lang_option
 def convert(
     input_file: str,
     out: str,
@@ -287,7 +385,7 @@ def convert(
 
     engine = load_engine(rules, ())
     if not Path(input_file).is_file():
-        fail(f"Datei nicht gefunden: {input_file}")
+        fail(f"Datei nicht gefunden: {input_file}", f"file not found: {input_file}")
     check_columns(engine, entity, input_file, in_format, encoding, delimiter, sheet, rules_read=False)
     try:
         written, failed = _convert(
@@ -295,26 +393,43 @@ def convert(
         )
     except (ValueError, KeyError, OSError, LookupError) as exc:
         fail(f"{input_file}: {error_text(exc)}")
-    click.echo(f"{written} Zeilen geschrieben: {out}", err=True)
+    click.echo(say(f"{written} Zeilen geschrieben: {out}", f"{written} rows written: {out}"), err=True)
     for row in failed:
-        click.echo(f"Zeile {row.number}: {row.error}", err=True)
+        click.echo(say(f"Zeile {row.number}: {row.error}", f"Row {row.number}: {row.error}"), err=True)
     if failed:
         sys.exit(1)
 
 
-@click.command()
-@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
-@click.option(
+@command(
+    help_en="Worklist: whose outcome changes within the window (end of the duty to live in a GU, AUB, end of counselling), by date."
+)
+@argument(
+    "input_file",
+    metavar="ROSTER",
+    type=click.Path(allow_dash=True),
+    help=("Personenliste (wie bei evaluate).", "Roster (as for evaluate)."),
+)
+@option(
     "--within",
     default="90d",
     show_default=True,
-    help="Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.",
+    help=(
+        "Zeitraum ab dem Stichtag: 90d (Tage), 12w (Wochen), 6m (Kalendermonate), 1y.",
+        "Window from the reference day: 90d (days), 12w (weeks), 6m (calendar months), 1y.",
+    ),
 )
-@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
-@click.option("--out", "out", type=click.Path(), default=None, help=".csv, .xlsx, .html (Standard: Text).")
+@on_option()
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=(".csv, .xlsx, .html (Standard: Text).", ".csv, .xlsx, .html (default: text on the terminal)."),
+)
 @rules_option
 @overlay_option
 @with_input_options
+@lang_option
 def upcoming(
     input_file: str,
     within: str,
@@ -328,7 +443,7 @@ def upcoming(
     sheet: str | None,
 ) -> None:
     """Arbeitsliste: wessen Ergebnis sich im Zeitraum ändert (GU-Pflicht endet, AUB-Kreis, Beratungsende), nach Datum."""
-    from eligibility.apps.upcoming import upcoming_changes, window_end, write_upcoming
+    from eligibility.apps.upcoming import summary_line, upcoming_changes, window_end, write_upcoming
     from eligibility.io.rosters import read_roster
 
     engine = load_engine(rules, overlays)
@@ -336,9 +451,9 @@ def upcoming(
     try:
         end = window_end(day, within)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     if not Path(input_file).is_file():
-        fail(f"Datei nicht gefunden: {input_file}")
+        fail(f"Datei nicht gefunden: {input_file}", f"file not found: {input_file}")
     check_columns(engine, None, input_file, in_format, encoding, delimiter, sheet)
     try:
         info, rows = read_roster(input_file, engine.entity().facts, in_format, encoding, delimiter, sheet)
@@ -348,37 +463,57 @@ def upcoming(
     text = write_upcoming(engine, result, day, end, out, row_offset=0 if info.format == "jsonl" else 1)
     if text:
         click.echo(text, nl=False)
-    changes = result.change_lines
-    click.echo(
-        f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei "
-        f"{len({c.row for c in changes})} Personen vom {day:%d.%m.%Y} bis {end:%d.%m.%Y}"
-        + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else ""),
-        err=True,
-    )
+    click.echo(summary_line(result, day, end, current()), err=True)
 
 
-@click.command("generate-roster")
-@click.option("--rows", type=click.IntRange(1), required=True, help="Anzahl Personen.")
-@click.option("--out", "out", type=click.Path(), required=True, help=".csv, .xlsx oder .jsonl")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option(
+@command(
+    "generate-roster", help_en="Generates a synthetic roster of an invented county (examples, tests, measurements)."
+)
+@option("--rows", type=click.IntRange(1), required=True, help=("Anzahl Personen.", "Number of persons."))
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    required=True,
+    help=(".csv, .xlsx oder .jsonl", "Target file .csv, .xlsx or .jsonl."),
+)
+@option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help=("Startwert des Zufalls: gleicher Wert, gleiche Liste.", "Random seed: the same seed gives the same roster."),
+)
+@option(
     "--style",
     type=click.Choice(["excel", "plain"]),
     default="excel",
     show_default=True,
-    help="excel: deutsches Excel-CSV; plain: Programm-CSV (Komma, ISO-Daten).",
+    help=(
+        "excel: deutsches Excel-CSV; plain: Programm-CSV (Komma, ISO-Daten).",
+        "excel: German Excel CSV; plain: CSV for programs (comma, ISO dates).",
+    ),
 )
-@click.option(
+@option(
     "--dirty-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
     show_default=True,
-    help="Anteil absichtlich fehlerhafter Zeilen.",
+    help=("Anteil absichtlich fehlerhafter Zeilen.", "Share of rows with errors on purpose."),
 )
-@click.option("--broken-encoding", type=click.IntRange(0), default=0, help="Zeilen in falscher Zeichenkodierung.")
-@click.option(
-    "--reference", default="2018-09-15", show_default=True, help="Datum, bis zu dem Ereignisse erfunden werden."
+@option(
+    "--broken-encoding",
+    type=click.IntRange(0),
+    default=0,
+    help=("Zeilen in falscher Zeichenkodierung.", "Rows in a wrong character encoding."),
 )
+@option(
+    "--reference",
+    default="2018-09-15",
+    show_default=True,
+    help=("Datum, bis zu dem Ereignisse erfunden werden.", "Date up to which events are invented."),
+)
+@lang_option
 def generate_roster(
     rows: int, out: str, seed: int, style: str, dirty_rate: float, broken_encoding: int, reference: str
 ) -> None:
@@ -386,4 +521,4 @@ def generate_roster(
     from eligibility.apps.synth import write_roster
 
     n = write_roster(out, rows, seed, date_option(reference), dirty_rate, style, broken_encoding)
-    click.echo(f"{n} Zeilen geschrieben: {out}", err=True)
+    click.echo(say(f"{n} Zeilen geschrieben: {out}", f"{n} rows written: {out}"), err=True)

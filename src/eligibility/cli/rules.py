@@ -6,41 +6,63 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail, load_engine
+from eligibility.cli.errors import date_option, error_text, fail, load_engine, rule_set_failed
+from eligibility.cli.i18n import argument, command, current, option, say
 from eligibility.cli.inputs import check_columns
-from eligibility.cli.options import overlay_option, rules_option, with_input_options
+from eligibility.cli.options import (
+    entity_option,
+    lang_option,
+    on_option,
+    overlay_option,
+    rules_option,
+    with_input_options,
+)
 from eligibility.diagnostics import RuleSetError
 from eligibility.engine import Engine
 
+_rules_dir_argument = argument(
+    "rules_dir",
+    required=False,
+    type=click.Path(),
+    help=("Regelwerk-Ordner (Standard: das mitgelieferte rules/).", "Rule set folder (default: the shipped rules/)."),
+)
 
-@click.command()
-@click.argument("rules_dir", required=False, type=click.Path())
+
+@command(help_en="Checks a rule set as a compiler does: errors and warnings with file, line and hint.")
+@_rules_dir_argument
 @overlay_option
-@click.option(
+@option(
     "--samples",
     type=click.IntRange(100),
     default=6000,
     show_default=True,
-    help="Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.",
+    help=(
+        "Eingabekombinationen je Ergebnis für die Suche nach toten und widersprüchlichen Regeln.",
+        "Input combinations per outcome in the search for dead and conflicting rules.",
+    ),
 )
-@click.option(
+@option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "sarif"]),
     default="text",
     show_default=True,
-    help="text für Menschen; json für Skripte; sarif (2.1.0) für Anmerkungen in CI und Editoren.",
+    help=(
+        "text für Menschen; json für Skripte; sarif (2.1.0) für Anmerkungen in CI und Editoren.",
+        "text for people; json for scripts; sarif (2.1.0) for annotations in CI and editors.",
+    ),
 )
+@lang_option
 def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt: str) -> None:
     """Prüft ein Regelwerk wie ein Compiler: Fehler und Warnungen mit Datei, Zeile und Hinweis."""
+    from eligibility.apps.validate import summary_line, validate_tree
     from eligibility.apps.validate import validate as _validate
-    from eligibility.apps.validate import validate_tree
     from eligibility.engine import default_rules_dir
 
+    lang = current()
     engine: Engine | None
     if overlays:
         try:
@@ -63,115 +85,126 @@ def validate(rules_dir: str | None, overlays: tuple[str, ...], samples: int, fmt
         info = (
             {"name": engine.info.name, "version": engine.info.version, "sha256": engine.info.sha256} if engine else None
         )
-        click.echo(to_json(diags, info) if fmt == "json" else to_sarif(diags, __version__))
+        # Codes, places and the shape stay; message and hint follow --lang.
+        shown = [d.localized(lang) for d in diags]
+        click.echo(to_json(shown, info) if fmt == "json" else to_sarif(shown, __version__))
         if errors:
             sys.exit(1)
         return
     for d in diags:
-        click.echo(d.format())
-    ok = f" – {engine.info.name} {engine.info.version} ist in Ordnung" if engine and not diags else ""
-    click.echo(f"{len(errors)} Fehler, {len(diags) - len(errors)} Warnungen{ok}")
+        click.echo(d.format(lang))
+    click.echo(summary_line(diags, engine, lang))
     if errors:
         sys.exit(1)
 
 
-@click.command("test")
-@click.argument("paths", nargs=-1, type=click.Path())
+@command("test", help_en="Runs case files (default: cases/) and shows which legal sources they cover.")
+@argument(
+    "paths",
+    nargs=-1,
+    type=click.Path(),
+    help=(
+        "Falldateien oder Ordner mit Falldateien (Standard: cases/).",
+        "Case files or folders of them (default: cases/).",
+    ),
+)
 @rules_option
-@click.option(
+@option(
     "--coverage/--no-coverage",
     "show_coverage",
     default=True,
     show_default=True,
-    help="Abdeckung nach Rechtsquelle und Regel ausgeben.",
+    help=("Abdeckung nach Rechtsquelle und Regel ausgeben.", "Print the coverage by legal source and rule."),
 )
-@click.option(
+@option(
     "--min-coverage",
     type=click.FloatRange(0, 100),
     default=None,
-    help="Fehlschlag, wenn weniger Prozent der Regeln mit ja und nein geprüft sind.",
+    help=(
+        "Fehlschlag, wenn weniger Prozent der Regeln mit ja und nein geprüft sind.",
+        "Fail when a smaller percentage of the rules is tested with yes and with no.",
+    ),
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help=("text zum Lesen; json für Skripte und CI.", "text to read; json for scripts and CI."),
+)
+@lang_option
 def test_cmd(
     paths: tuple[str, ...], rules: str | None, show_coverage: bool, min_coverage: float | None, fmt: str
 ) -> None:
     """Führt Falldateien aus (Standard: cases/) und zeigt, welche Rechtsquellen sie abdecken."""
-    from eligibility.apps.cases import coverage, run_cases
-    from eligibility.diagnostics import RuleSetError as _RSE
+    from eligibility.apps.cases import CaseRun, coverage, run_cases
 
     targets = paths or ("cases",)
     for t in targets:
         if not Path(t).exists():
-            fail(f"nicht gefunden: {t}")
+            fail(f"nicht gefunden: {t}", f"not found: {t}")
     try:
         results, cache = run_cases(targets, rules)
-    except _RSE as exc:
-        click.echo(exc.format(), err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except RuleSetError as exc:
+        rule_set_failed(exc, decided=False)
     if not results:
-        fail("keine Falldateien gefunden")
-    rule_cov, source_cov = coverage(results, cache)
-    failed = [r for r in results if not r.passed]
-    covered = sum(1 for r in rule_cov if r.complete)
-    pct = 100.0 * covered / len(rule_cov) if rule_cov else 100.0
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "passed": len(results) - len(failed),
-                    "failed": len(failed),
-                    "failures": [{"case": r.path, "messages": r.failures} for r in failed],
-                    "coverage": {
-                        "rules_complete_percent": round(pct, 1),
-                        "rules": [dataclasses_asdict(r) for r in rule_cov],
-                        "sources": [
-                            {"citation": s.citation, "complete": s.complete, "rules": [r.rule for r in s.rules]}
-                            for s in source_cov
-                        ],
-                    },
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-    else:
-        for r in failed:
-            click.echo(f"FEHLER {r.path}")
-            for msg in r.failures:
-                click.echo(f"  - {msg}")
-        if show_coverage:
-            click.echo("\nAbdeckung nach Rechtsquelle (ja/nein: Fälle mit erfüllter / nicht erfüllter Bedingung):")
-            for s in source_cov:
-                mark = "✓" if s.complete else "✗"
-                click.echo(f"  {mark} {s.citation}")
-                for rc in s.rules:
-                    gap = "" if rc.complete else ("  ← kein Fall mit ja" if not rc.yes else "  ← kein Fall mit nein")
-                    if rc.unconditional:
-                        gap += "  (ohne Bedingung)"
-                    click.echo(f"      {rc.rule:32} ja {rc.yes:3}  nein {rc.no:3}{gap}")
-            click.echo(f"\nRegeln mit ja und nein geprüft: {covered}/{len(rule_cov)} ({pct:.1f} %)")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if failed:
+        fail("keine Falldateien gefunden", "no case files found")
+    run = CaseRun(results, *coverage(results, cache))
+    click.echo(run.json() if fmt == "json" else run.text(show_coverage, current()))
+    if run.failed:
         sys.exit(1)
+    pct = run.percent
     if min_coverage is not None and pct < min_coverage:
-        click.echo(f"Abdeckung {pct:.1f} % liegt unter {min_coverage:.1f} %", err=True)
+        click.echo(
+            say(
+                f"Abdeckung {pct:.1f} % liegt unter {min_coverage:.1f} %",
+                f"coverage {pct:.1f} % is below {min_coverage:.1f} %",
+            ),
+            err=True,
+        )
         sys.exit(1)
 
 
-def dataclasses_asdict(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
-
-
-@click.command()
-@click.option("--old", "old", required=True, help="Bisheriges Regelwerk: Ordner oder git-Revision von rules/.")
-@click.option("--new", "new", required=True, help="Neues Regelwerk: Ordner oder git-Revision von rules/.")
-@click.argument("input_file", metavar="ROSTER", type=click.Path(allow_dash=True))
-@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
-@click.option("--out", "out", type=click.Path(), default=None, help="Zusätzlich als .csv, .html oder .txt.")
+@command(help_en="Whom a change of the rules affects: per person the old and new value and the rule that changes it.")
+@option(
+    "--old",
+    "old",
+    required=True,
+    help=(
+        "Bisheriges Regelwerk: Ordner oder git-Revision von rules/.",
+        "Current rule set: a folder or a git revision of rules/.",
+    ),
+)
+@option(
+    "--new",
+    "new",
+    required=True,
+    help=(
+        "Neues Regelwerk: Ordner oder git-Revision von rules/.",
+        "New rule set: a folder or a git revision of rules/.",
+    ),
+)
+@argument(
+    "input_file",
+    metavar="ROSTER",
+    type=click.Path(allow_dash=True),
+    help=(
+        "Personenliste (.csv, .xlsx, .jsonl …; - liest von der Standardeingabe).",
+        "Roster (.csv, .xlsx, .jsonl …; - reads standard input).",
+    ),
+)
+@on_option()
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=("Zusätzlich als .csv, .html oder .txt.", "Also as .csv, .html or .txt."),
+)
 @overlay_option
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
+@entity_option
+@lang_option
 @with_input_options
 def impact(
     old: str,
@@ -189,19 +222,17 @@ def impact(
     """Wen eine Regeländerung betrifft: je Person alter und neuer Wert und die Regel, die es ändert."""
     from eligibility.apps import impact as imp
     from eligibility.io.rosters import read_roster
-    from eligibility.text.render import environment
 
     day = date_option(on)
     try:
         old_engine, old_name = imp.load_side(old, overlays)
         new_engine, new_name = imp.load_side(new, overlays)
     except RuleSetError as exc:
-        click.echo(exc.format(), err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        rule_set_failed(exc, decided=False)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
     if not Path(input_file).is_file():
-        fail(f"Datei nicht gefunden: {input_file}")
+        fail(f"Datei nicht gefunden: {input_file}", f"file not found: {input_file}")
     check_columns(new_engine, entity, input_file, in_format, encoding, delimiter, sheet)
     try:
         _, rows = read_roster(input_file, new_engine.entity(entity).facts, in_format, encoding, delimiter, sheet)
@@ -211,36 +242,15 @@ def impact(
     text = imp.render_text(result)
     click.echo(text, nl=False)
     if out:
-        target = Path(out)
-        if target.suffix.lower() == ".csv":
-            import csv as _csv
-
-            rows_out = imp.flip_rows(result)
-            with target.open("w", encoding="utf-8-sig", newline="") as fh:
-                w = _csv.DictWriter(
-                    fh,
-                    fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache", "art", "quelle"],
-                    delimiter=";",
-                )
-                w.writeheader()
-                from eligibility.io.cells import neutralise
-
-                # Ids and names are the roster's text: no live formula in a spreadsheet.
-                w.writerows({k: neutralise(v) for k, v in r.items()} for r in rows_out)
-        elif target.suffix.lower() in (".html", ".htm"):
-            target.write_text(
-                environment().get_template("impact.html.j2").render(r=result, rows=imp.flip_rows(result)),
-                encoding="utf-8",
-            )
-        else:
-            target.write_text(text, encoding="utf-8")
-        click.echo(f"geschrieben: {out}", err=True)
+        imp.write_impact(result, text, out)
+        click.echo(say(f"geschrieben: {out}", f"written: {out}"), err=True)
 
 
-@click.command()
-@click.option("--on", "on", default=None, help="Stichtag (Standard: heute).")
+@command(help_en="Which rules and parameter versions are in force on a day.")
+@on_option()
 @rules_option
 @overlay_option
+@lang_option
 def applied(on: str | None, rules: str | None, overlays: tuple[str, ...]) -> None:
     """Welche Regeln und Parameterfassungen an einem Tag in Kraft sind."""
     from eligibility.apps.impact import applied as _applied
@@ -249,15 +259,19 @@ def applied(on: str | None, rules: str | None, overlays: tuple[str, ...]) -> Non
     click.echo(_applied(engine, date_option(on)), nl=False)
 
 
-@click.command()
+@command(help_en="Prints the fact schema of a record as JSON Schema.")
 @rules_option
-@click.option("--entity", default=None, help="Art des Datensatzes (Standard: person).")
-@click.option(
+@entity_option
+@option(
     "--rule-file",
     "rule_file",
     is_flag=True,
-    help="Statt des Faktenschemas: das JSON Schema der Regeldateien selbst (für YAML-Editoren).",
+    help=(
+        "Statt des Faktenschemas: das JSON Schema der Regeldateien selbst (für YAML-Editoren).",
+        "Instead of the fact schema: the JSON Schema of the rule files themselves (for YAML editors).",
+    ),
 )
+@lang_option
 def schema(rules: str | None, entity: str | None, rule_file: bool) -> None:
     """Gibt das Faktenschema eines Datensatzes als JSON Schema aus."""
     if rule_file:
@@ -269,14 +283,38 @@ def schema(rules: str | None, entity: str | None, rule_file: bool) -> None:
     try:
         click.echo(json.dumps(engine.facts_schema(entity), indent=2, ensure_ascii=False))
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
 
 
-@click.command()
-@click.argument("rules_dir", required=False, type=click.Path())
-@click.option("--out", "out", type=click.Path(), default=None, help="Zieldatei (Standard: Ausgabe auf dem Terminal).")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True)
-@click.option("--check", is_flag=True, help="Nur prüfen, ob --out aktuell ist (Exit 1, wenn nicht).")
+@command(help_en="Writes the rule set as readable documentation (Markdown or HTML).")
+@_rules_dir_argument
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=("Zieldatei (Standard: Ausgabe auf dem Terminal).", "Target file (default: the terminal)."),
+)
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html"]),
+    default="markdown",
+    show_default=True,
+    help=(
+        "markdown für Repositorien und Wikis; html als eigenständige Seite.",
+        "markdown for repositories and wikis; html as a standalone page.",
+    ),
+)
+@option(
+    "--check",
+    is_flag=True,
+    help=(
+        "Nur prüfen, ob --out aktuell ist (Exit 1, wenn nicht).",
+        "Only check that --out is up to date (exit 1 if not).",
+    ),
+)
+@lang_option
 def docs(rules_dir: str | None, out: str | None, fmt: str, check: bool) -> None:
     """Schreibt das Regelwerk als lesbare Dokumentation (Markdown oder HTML)."""
     from eligibility.apps.docs import render_docs
@@ -288,15 +326,13 @@ def docs(rules_dir: str | None, out: str | None, fmt: str, check: bool) -> None:
         return
     target = Path(out)
     if check:
-        current = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if current != text:
-            click.echo(
-                f"{out} ist nicht aktuell: eligibility docs --out {out}" + (" --format html" if fmt == "html" else ""),
-                err=True,
-            )
+        written = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if written != text:
+            again = f"eligibility docs --out {out}" + (" --format html" if fmt == "html" else "")
+            click.echo(say(f"{out} ist nicht aktuell: {again}", f"{out} is not up to date: {again}"), err=True)
             sys.exit(1)
-        click.echo(f"{out} ist aktuell.")
+        click.echo(say(f"{out} ist aktuell.", f"{out} is up to date."))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"{out} geschrieben.")
+    click.echo(say(f"{out} geschrieben.", f"{out} written."))
