@@ -11,8 +11,8 @@ is added here; tests/test_cli.py checks every string Click marks for translation
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -202,12 +202,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def install_click_translation() -> None:
-    """Point each Click module's ``_`` and ``ngettext`` at this catalogue (idempotent)."""
+    """Point each loaded Click module's ``_`` and ``ngettext`` at this catalogue (idempotent).
+
+    Only modules already imported: importing the terminal and completion helpers here would
+    add termios, tty and shlex to every start; they are loaded (and patched on the next
+    invocation) only where a command uses them, and their strings are about an editor or a
+    shell that failed."""
     for name in _CLICK_MODULES:
-        try:
-            module: Any = importlib.import_module(name)
-        except ImportError:
-            continue  # a module this Click version does not have
+        module: Any = sys.modules.get(name)
+        if module is None:
+            continue
         if hasattr(module, "_"):
             module._ = gettext
         if hasattr(module, "ngettext"):
@@ -308,8 +312,6 @@ class Command(BilingualCommand, click.Command):
 def choose_language(args: Sequence[str] | None) -> list[str]:
     """Set the language from ``--lang`` in the arguments, else from the environment, and
     translate Click's strings; returns the arguments Click is to parse."""
-    import sys
-
     given = list(sys.argv[1:] if args is None else args)
     install_click_translation()
     activate(from_arguments(given) or from_environment())
