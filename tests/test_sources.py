@@ -152,7 +152,7 @@ def test_validate_checks_overlays_under_the_rule_set(tmp_path):
         "        value: true\n        source: {id: lra_goeppingen_2018}\n",
         encoding="utf-8",
     )
-    r = CliRunner().invoke(main, ["validate", str(rules)])
+    r = CliRunner().invoke(main, ["validate", str(rules), "--lang", "en"])  # the English message ids
     assert r.exit_code == 1, r.output
     assert "kaputt.yaml:4:11: E026 error: source id 'lra_goepingen_2018' is not in the source register" in r.output
     assert "hint: did you mean 'lra_goeppingen_2018'?" in r.output
@@ -170,7 +170,7 @@ def test_a_free_text_source_in_a_rule_set_with_a_register_is_refused(tmp_path):
         text.replace('source: {id: flueag, at: "§ 9 Abs. 1 Nr. 3"}', 'source: "§ 9 Abs. 1 Nr. 3 FlüAG"', 1),
         encoding="utf-8",
     )
-    r = CliRunner().invoke(main, ["validate", str(rules)])
+    r = CliRunner().invoke(main, ["validate", str(rules), "--lang", "en"])  # the English message ids
     assert r.exit_code == 1 and "E027 error" in r.output and "anschlussunterbringung.yaml:" in r.output
 
 

@@ -1,5 +1,9 @@
-"""Diagnostics: one catalogue of named codes, each with a severity, and the
-`file:line:col: CODE severity: message` form that editors and CI read."""
+"""Diagnostics: one catalogue of named codes, each with a severity and a title in English
+and German, and the `file:line:col: CODE severity: message` form that editors and CI read.
+
+A diagnostic's message and hint are written in English where the problem is found (the
+message id, as in gettext); `format("de")` and `text("de")` give the German form from
+eligibility.diagnostics_de. German is the default, as everywhere in the command line."""
 
 from __future__ import annotations
 
@@ -69,6 +73,65 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "W106": (WARNING, "outcome that rests only on county practice, press or the rule set's own assumptions"),
 }
 
+# German titles of the catalogue (docs/diagnostics.md shows both).
+TITLES_DE: dict[str, str] = {
+    "E001": "YAML-Syntaxfehler",
+    "E002": "YAML-Tag nicht erlaubt (Regeldateien erzeugen nie Objekte)",
+    "E003": "doppelter Schlüssel in einer Zuordnung",
+    "E004": "unbekannter Schlüssel",
+    "E005": "Pflichtschlüssel fehlt",
+    "E006": "Wert vom falschen Typ",
+    "E007": "Datum, das es nicht gibt oder das falsch geschrieben ist",
+    "E008": "doppelte Id",
+    "E009": "Syntaxfehler in einem Ausdruck",
+    "E010": "unbekannter Name in einem Ausdruck (Angabe, abgeleitete Angabe, Parameter oder Ergebnis)",
+    "E011": "Typfehler in einem Ausdruck",
+    "E012": "Wert, der nicht zu den erlaubten Werten einer Aufzählung gehört",
+    "E013": "Regel ohne Quelle",
+    "E014": "Annahme ohne Erläuterung",
+    "E015": "zwei Fassungen eines Parameters gelten am selben Tag",
+    "E016": "Kreis zwischen abgeleiteten Angaben oder Ergebnissen",
+    "E017": "Vorrang verweist auf eine unbekannte Regel oder bildet einen Kreis",
+    "E018": "Geltungszeitraum endet, bevor er beginnt",
+    "E019": "Regel liest einen Parameter an einem Tag, an dem er keinen Wert hat",
+    "E020": "Manifest fehlt oder ist doppelt",
+    "E021": "Schluss der Regel passt nicht zum Typ des Ergebnisses",
+    "E022": "Overlay verweist auf etwas, das das Regelwerk nicht hat",
+    "E023": "Regel greift nie: keine Eingabe macht ihre Bedingung wahr, solange sie in Kraft ist",
+    "E024": "Regel entscheidet nie: eine vorrangige Regel entscheidet immer zuerst",
+    "E025": "zwei Regeln schließen für dasselbe Ergebnis bei einer Eingabe auf verschiedene Werte, ohne Vorrang",
+    "E026": "Quellen-Id, die das Quellenverzeichnis nicht hat",
+    "E027": "Quelle als freier Text in einem Regelwerk mit Quellenverzeichnis",
+    "E028": "eine Schreibweise wird von zwei Werten einer Angabe beansprucht",
+    "E029": "Regeldatei größer als die Grenze (2 MB oder 50 000 Werte)",
+    "E030": "keine gewöhnliche Datei (Ordner, Pipe oder Gerät mit dem Namen einer Regeldatei)",
+    "E031": "YAML-Aliase, die mehr Werte als die Grenze (50 000) ergeben, oder zu viele Aliase",
+    "E032": "YAML tiefer verschachtelt als die Grenze (64 Ebenen)",
+    "E033": "Ausdruck tiefer verschachtelt als die Grenze (Klammern, 'not', Minus, Aufrufe, Listen)",
+    "E034": "Ausdruck mit mehr Teilen als die Grenze",
+    "E035": "Zahl oder Text im Ausdruck länger als die Grenze",
+    "E036": "Datumsrechnung um eine feste Zahl von mehr als 100 Jahren (sie kann den Kalender verlassen)",
+    "E060": "Regeldatei ist keine gewöhnliche Datei (FIFO, Gerät, Socket)",
+    "E061": "Regeldatei nicht lesbar",
+    "E062": "Regeldatei ist leer (Neuladen abgelehnt)",
+    "E063": "Ergebnis des laufenden Regelwerks fehlt in den neuen Dateien (Neuladen abgelehnt)",
+    "E064": "Regel des laufenden Regelwerks fehlt in den neuen Dateien (Neuladen abgelehnt)",
+    "E065": "Regelwerk ließ sich nicht laden (ein interner Fehler wie zu tiefe Rekursion)",
+    "W101": "ein Tag in der Geschichte eines Parameters, an dem keine Fassung gilt",
+    "W104": "Angabe, Parameter oder abgeleitete Angabe, die keine Regel liest",
+    "W105": "ein Tag im Zeitraum des Regelwerks (oder Ergebnisses), an dem keine Regel des Ergebnisses in Kraft ist",
+    "W106": "Ergebnis, das sich nur auf Kreispraxis, Presse oder eigene Annahmen des Regelwerks stützt",
+}
+
+_SEVERITY = {"de": {ERROR: "Fehler", WARNING: "Warnung"}, "en": {ERROR: ERROR, WARNING: WARNING}}
+_HINT = {"de": "Hinweis", "en": "hint"}
+
+
+def title(code: str, lang: str = "de") -> str:
+    """The catalogue's title of a code, in German or English."""
+    return TITLES_DE[code] if lang == "de" else CATALOGUE[code][1]
+
+
 # Codes only a service reload reports (they compare with the running rule set or guard the
 # reload thread); tests/security/test_reload.py provokes each, not tests/rules_bad/.
 RELOAD_CODES = frozenset({"E060", "E061", "E062", "E063", "E064", "E065"})
@@ -91,11 +154,31 @@ class Diagnostic:
     def severity(self) -> str:
         return CATALOGUE[self.code][0]
 
-    def format(self) -> str:
-        where = self.file or "<rules>"
+    def text(self, lang: str = "de") -> str:
+        """The message in German (the default) or English."""
+        if lang != "de":
+            return self.message
+        from eligibility.diagnostics_de import german
+
+        return german(self.message)
+
+    def hint_text(self, lang: str = "de") -> str:
+        if lang != "de" or not self.hint:
+            return self.hint
+        from eligibility.diagnostics_de import german
+
+        return german(self.hint, "hint")
+
+    def localized(self, lang: str) -> Diagnostic:
+        """The same diagnostic with message and hint in `lang` (for JSON and SARIF output)."""
+        return dataclasses.replace(self, message=self.text(lang), hint=self.hint_text(lang))
+
+    def format(self, lang: str = "de") -> str:
+        where = self.file or ("<Regeln>" if lang == "de" else "<rules>")
         if self.line:
             where += f":{self.line}:{self.column or 1}"
-        out = f"{where}: {self.code} {self.severity}: {self.message}"
+        severity = _SEVERITY.get(lang, _SEVERITY["en"])[self.severity]
+        out = f"{where}: {self.code} {severity}: {self.text(lang)}"
         if self.source_line:
             src, col = self.source_line.rstrip(), self.column
             if len(src) > _SHOWN_LINE:
@@ -107,7 +190,7 @@ class Diagnostic:
             if col:
                 out += "\n    " + " " * (col - 1) + "^"
         if self.hint:
-            out += f"\n  hint: {self.hint}"
+            out += f"\n  {_HINT.get(lang, 'hint')}: {self.hint_text(lang)}"
         return out
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
@@ -121,8 +204,8 @@ class RuleSetError(Exception):
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
         super().__init__(self.format())
 
-    def format(self) -> str:
-        return "\n".join(d.format() for d in self.diagnostics)
+    def format(self, lang: str = "de") -> str:
+        return "\n".join(d.format(lang) for d in self.diagnostics)
 
 
 def read_source_line(path: str | Path, line: int) -> str:
@@ -148,8 +231,12 @@ def _lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     return tuple(raw.decode("utf-8", errors="replace").splitlines())
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str], lang: str = "en") -> str:
+    """The closest of `options`, as a hint. English by default: a diagnostic's hint is its
+    English message id (translated when it is shown); the CLI asks for German directly."""
     import difflib
 
     close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
+    if not close:
+        return ""
+    return f"meinten Sie „{close[0]}“?" if lang == "de" else f"did you mean '{close[0]}'?"

@@ -63,8 +63,8 @@ def assert_refused(tmp_path: Path, code: str, where: str, overlay: str | None = 
         out = proc.stdout + proc.stderr
         assert "Traceback" not in out, out[-3000:]
         assert proc.returncode == exit_code, (args, proc.returncode, out[-3000:])
-        assert f"{where}: {code} error:" in out, (args, out[-3000:])
-        assert "hint:" in out
+        assert f"{where}: {code} Fehler:" in out, (args, out[-3000:])  # German, the default language
+        assert "Hinweis:" in out
 
 
 def test_the_small_rule_set_itself_loads(tmp_path: Path) -> None:
@@ -236,4 +236,8 @@ def test_a_chain_of_derived_facts_hundreds_deep_is_a_message_not_a_traceback(tmp
         proc = run(*args, cwd=tmp_path)
         out = proc.stdout + proc.stderr
         assert "Traceback" not in out, out[-3000:]
-        assert proc.returncode == 2 and "zu tief verschachtelt" in out and "nested too deeply" in out, out[-2000:]
+        assert proc.returncode == 2 and "zu tief verschachtelt" in out, out[-2000:]
+        # One language at a time: English with --lang en.
+        proc = run(*args, "--lang", "en", cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "nested too deeply" in out and "verschachtelt" not in out, out[-2000:]

@@ -253,3 +253,81 @@ def run_cases(paths: Iterable[str | Path], rules: str | Path | None = None) -> t
     for path in find_cases(paths):
         results.append(run_case(path, cache))
     return results, cache
+
+
+# ---------------------------------------------------------------- output of `eligibility test`
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseRun:
+    """What `eligibility test` reports: the failures and the coverage, as JSON or text."""
+
+    results: list[CaseResult]
+    rules: list[RuleCoverage]
+    sources: list[SourceCoverage]
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def covered(self) -> int:
+        return sum(1 for r in self.rules if r.complete)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / len(self.rules) if self.rules else 100.0
+
+    def json(self) -> str:
+        import json
+
+        failed = self.failed
+        return json.dumps(
+            {
+                "passed": len(self.results) - len(failed),
+                "failed": len(failed),
+                "failures": [{"case": r.path, "messages": r.failures} for r in failed],
+                "coverage": {
+                    "rules_complete_percent": round(self.percent, 1),
+                    "rules": [dataclasses.asdict(r) for r in self.rules],
+                    "sources": [
+                        {"citation": s.citation, "complete": s.complete, "rules": [r.rule for r in s.rules]}
+                        for s in self.sources
+                    ],
+                },
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+
+    def text(self, show_coverage: bool, lang: str = "de") -> str:
+        de = lang == "de"
+        lines: list[str] = []
+        failed = self.failed
+        for r in failed:
+            lines.append(f"{'FEHLER' if de else 'FAILED'} {r.path}")
+            lines += [f"  - {msg}" for msg in r.failures]
+        if show_coverage:
+            lines += [
+                "",
+                "Abdeckung nach Rechtsquelle (ja/nein: Fälle mit erfüllter / nicht erfüllter Bedingung):"
+                if de
+                else "Coverage by legal source (yes/no: cases with the condition true / false):",
+            ]
+            yes, no = ("ja", "nein") if de else ("yes", "no")
+            for s in self.sources:
+                lines.append(f"  {'✓' if s.complete else '✗'} {s.citation}")
+                for rc in s.rules:
+                    gap = ""
+                    if not rc.complete:
+                        gap = f"  ← {'kein Fall mit' if de else 'no case with'} {yes if not rc.yes else no}"
+                    if rc.unconditional:
+                        gap += "  (ohne Bedingung)" if de else "  (no condition)"
+                    lines.append(f"      {rc.rule:32} {yes} {rc.yes:3}  {no} {rc.no:3}{gap}")
+            share = f"{self.covered}/{len(self.rules)} ({self.percent:.1f} %)"
+            lines += [
+                "",
+                f"Regeln mit ja und nein geprüft: {share}" if de else f"Rules tested with yes and no: {share}",
+            ]
+        lines.append(f"{len(self.results) - len(failed)} passed, {len(failed)} failed")
+        return "\n".join(lines)

@@ -332,3 +332,30 @@ def applied(engine: Engine, on: dt.date) -> str:
             + ("  [Annahme]" if v.assumption else "")
         )
     return "\n".join(lines) + "\n"
+
+
+def write_impact(result: ImpactResult, text: str, out: str | Path) -> None:
+    """`impact --out`: the flips as a semicolon CSV for Excel, an HTML page, or the text."""
+    target = Path(out)
+    if target.suffix.lower() == ".csv":
+        import csv
+
+        from eligibility.io.cells import neutralise
+
+        with target.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.DictWriter(
+                fh,
+                fieldnames=["zeile", "id", "gemeinde", "ergebnis", "alt", "neu", "ursache", "art", "quelle"],
+                delimiter=";",
+            )
+            w.writeheader()
+            # Ids and names are the roster's text: no live formula in a spreadsheet.
+            w.writerows({k: neutralise(v) for k, v in r.items()} for r in flip_rows(result))
+    elif target.suffix.lower() in (".html", ".htm"):
+        from eligibility.text.render import environment
+
+        target.write_text(
+            environment().get_template("impact.html.j2").render(r=result, rows=flip_rows(result)), encoding="utf-8"
+        )
+    else:
+        target.write_text(text, encoding="utf-8")

@@ -353,3 +353,16 @@ def render_report(engine: Engine, data: ReportData, created: dt.datetime | None 
             status_total=sum(data.statuses.values()),
         )
     )
+
+
+def summary_line(data: ReportData, out: str, lang: str = "de") -> str:
+    """What `eligibility report` says on stderr when the page is written."""
+    if lang == "en":
+        return (
+            f"{data.rows} rows read: {data.total.persons} persons counted, {data.total.errors} with errors; "
+            f"report: {out}"
+        )
+    return (
+        f"{data.rows} Zeilen gelesen: {data.total.persons} Personen gezählt, {data.total.errors} mit Fehlern; "
+        f"Bericht: {out}"
+    )

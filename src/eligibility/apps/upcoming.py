@@ -231,3 +231,19 @@ def write_upcoming(
     finally:
         writer.close()
     return ""
+
+
+def summary_line(result: UpcomingResult, on: dt.date, end: dt.date, lang: str = "de") -> str:
+    """What `eligibility upcoming` says on stderr: how many change days for how many persons."""
+    changes = result.change_lines
+    persons = len({c.row for c in changes})
+    if lang == "en":
+        return (
+            f"{result.rows} rows read: {len(changes)} change days for {persons} persons from {on:%Y-%m-%d} to {end:%Y-%m-%d}"
+            + (f"; {result.errors} rows with errors (listed as error rows)" if result.errors else "")
+        )
+    return (
+        f"{result.rows} Zeilen gelesen: {len(changes)} Änderungstage bei {persons} Personen "
+        f"vom {on:%d.%m.%Y} bis {end:%d.%m.%Y}"
+        + (f"; {result.errors} fehlerhafte Zeilen (als Fehlerzeilen aufgeführt)" if result.errors else "")
+    )

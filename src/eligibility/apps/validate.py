@@ -499,3 +499,15 @@ def _show(v: Any) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     return str(v)
+
+
+def summary_line(diagnostics: list[Diagnostic], engine: Engine | None, lang: str = "de") -> str:
+    """The last line of `validate`: how many errors and warnings, and a rule set found sound."""
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings = len(diagnostics) - errors
+    sound = engine is not None and not diagnostics
+    if lang == "en":
+        ok = f" – {engine.info.name} {engine.info.version} is sound" if sound and engine else ""
+        return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}{ok}"
+    ok = f" – {engine.info.name} {engine.info.version} ist in Ordnung" if sound and engine else ""
+    return f"{errors} Fehler, {warnings} Warnungen{ok}"

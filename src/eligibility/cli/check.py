@@ -1,0 +1,192 @@
+"""One record: `check` decides and explains it, `timeline` shows how its outcomes change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail, load_engine
+from eligibility.cli.i18n import argument, command, current, option, say
+from eligibility.cli.inputs import read_record_file
+from eligibility.cli.options import entity_option, lang_option, on_option, overlay_option, rules_option
+
+
+@command(
+    help_en="Decides one record (YAML or JSON; - reads it from standard input) on the reference day and explains "
+    "the decision."
+)
+@argument(
+    "person",
+    type=click.Path(allow_dash=True),
+    help=(
+        "Datensatz als YAML- oder JSON-Datei, oder eine Falldatei mit record:; - liest von der Standardeingabe.",
+        "Record as a YAML or JSON file, or a case file with record:; - reads standard input.",
+    ),
+)
+@on_option("heute, oder on: der Falldatei", "today, or the case file's on:")
+@rules_option
+@overlay_option
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help=(
+        "text zum Lesen; markdown für Akten und Wikis; json für Programme (Felder und Ids bleiben gleich).",
+        "text to read; markdown for files and wikis; json for programs (fields and ids stay the same).",
+    ),
+)
+@lang_option
+@entity_option
+@option(
+    "--brief",
+    is_flag=True,
+    help=("Nur Ergebnis und Begründung, ohne Bedingungsbaum.", "Only the result and its reason, without the tree."),
+)
+def check(
+    person: str,
+    on: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    fmt: str,
+    entity: str | None,
+    brief: bool,
+) -> None:
+    """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
+    lang = current()
+    engine = load_engine(rules, overlays)
+    record, meta = read_record_file(person)
+    when = on if on is not None else meta.get("on")
+    day = date_option(when)
+    try:
+        decision = engine.decide(record, day, entity=entity or meta.get("entity"), explain=True)
+    except OverflowError:
+        # Date arithmetic whose count or date comes from the record left the calendar.
+        from eligibility.apps.result_rows import UNDECIDABLE
+
+        fail(*UNDECIDABLE)
+    except ValueError as exc:
+        fail(error_text(exc))
+    if fmt == "json":
+        click.echo(decision.to_json())
+    else:
+        timeline = None
+        if not decision.errors:
+            from eligibility.decision.records import LATEST_DATE
+
+            # "Nächste Änderung" looks ten years ahead, but never past the calendar's end.
+            end = min(day + dt.timedelta(days=3650), LATEST_DATE)
+            timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=end)
+        click.echo(
+            engine.render(
+                decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief, timeline=timeline
+            ),
+            nl=False,
+        )
+    if decision.errors:
+        for e in decision.errors:
+            click.echo(say("Fehler: ", "Error: ") + getattr(e.message, lang), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@command(help_en="From when, until when: the periods in which each outcome stays the same, with rule and cause.")
+@argument(
+    "person",
+    type=click.Path(),
+    help=(
+        "Datensatz als YAML- oder JSON-Datei (oder eine Falldatei).",
+        "Record as a YAML or JSON file (or a case file).",
+    ),
+)
+@option(
+    "--from",
+    "start",
+    default=None,
+    help=("Erster Tag (Standard: Beginn des Regelwerks).", "First day (default: the start of the rule set)."),
+)
+@option(
+    "--to",
+    "end",
+    default=None,
+    help=(
+        "Letzter Tag (Standard: ein Jahr nach der letzten Änderung).",
+        "Last day (default: one year after the last change).",
+    ),
+)
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help=(
+        "text zum Lesen; json für Programme; html als Diagramm.",
+        "text to read; json for programs; html as a chart.",
+    ),
+)
+@option(
+    "--out",
+    "out",
+    type=click.Path(),
+    default=None,
+    help=("In eine Datei schreiben (Standard: auf das Terminal).", "Write to a file (default: the terminal)."),
+)
+@rules_option
+@overlay_option
+@entity_option
+@lang_option
+def timeline(
+    person: str,
+    start: str | None,
+    end: str | None,
+    fmt: str,
+    out: str | None,
+    rules: str | None,
+    overlays: tuple[str, ...],
+    entity: str | None,
+) -> None:
+    """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
+    from eligibility.apps import timeline as tl
+    from eligibility.decision.records import normalize
+
+    lang = current()
+    engine = load_engine(rules, overlays)
+    record, meta = read_record_file(person)
+    first = date_option(start, "--from") if start else None
+    last = date_option(end, "--to") if end else None
+    if first is not None and last is not None and last < first:
+        fail("--to liegt vor --from", "--to is before --from")
+    try:
+        ent = engine.entity(entity or meta.get("entity"))
+    except (KeyError, ValueError):
+        known = ", ".join(engine.entities)
+        fail(
+            f"--entity: unbekannte Art des Datensatzes (bekannt: {known})",
+            f"--entity: unknown kind of record (known: {known})",
+        )
+    # A field that cannot be read (a date after 9899, 31.02.) would silently count as
+    # unknown in every interval: refused as in `check`, before anything is computed.
+    _, field_errors = normalize(record, ent.facts)
+    if field_errors:
+        for e in field_errors:
+            click.echo(say("Fehler: ", "Error: ") + getattr(e, lang), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        t = engine.timeline(record, first, last, entity=ent.name)
+    except ValueError as exc:
+        fail(error_text(exc))
+    if fmt == "json":
+        text = t.model_dump_json(indent=2, by_alias=True)
+    elif fmt == "html":
+        text = tl.render_html(engine, t)
+    else:
+        text = tl.render_text(engine, t, lang)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(say(f"geschrieben: {out}", f"written: {out}"), err=True)
+    else:
+        click.echo(text, nl=False)
