@@ -128,6 +128,11 @@ def test_timeline_cli_text_json_html(tmp_path):
     out = tmp_path / "t.html"
     r = CliRunner().invoke(main, ["timeline", str(example), "--format", "html", "--out", str(out)])
     assert r.exit_code == 0 and "<svg" in out.read_text(encoding="utf-8")
+    assert "Stichtag" not in out.read_text(encoding="utf-8")
+    r = CliRunner().invoke(
+        main, ["timeline", str(example), "--format", "html", "--on", "01.06.2023", "--out", str(out)]
+    )
+    assert r.exit_code == 0 and "Stichtag 01.06.2023" in out.read_text(encoding="utf-8")
 
 
 def test_check_shows_since_and_next_change():

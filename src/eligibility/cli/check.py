@@ -135,6 +135,15 @@ def check(
     default=None,
     help=("In eine Datei schreiben (Standard: auf das Terminal).", "Write to a file (default: the terminal)."),
 )
+@option(
+    "--on",
+    "on",
+    default=None,
+    help=(
+        "Stichtag, im Diagramm (html) als Linie markiert (Standard: keiner).",
+        "Reference day, marked as a line in the chart (html) (default: none).",
+    ),
+)
 @rules_option
 @overlay_option
 @entity_option
@@ -145,6 +154,7 @@ def timeline(
     end: str | None,
     fmt: str,
     out: str | None,
+    on: str | None,
     rules: str | None,
     overlays: tuple[str, ...],
     entity: str | None,
@@ -158,6 +168,7 @@ def timeline(
     record, meta = read_record_file(person)
     first = date_option(start, "--from") if start else None
     last = date_option(end, "--to") if end else None
+    marked = date_option(on) if on else None
     if first is not None and last is not None and last < first:
         fail("--to liegt vor --from", "--to is before --from")
     try:
@@ -182,7 +193,7 @@ def timeline(
     if fmt == "json":
         text = t.model_dump_json(indent=2, by_alias=True)
     elif fmt == "html":
-        text = tl.render_html(engine, t)
+        text = tl.render_html(engine, t, on=marked)
     else:
         text = tl.render_text(engine, t, lang)
     if out:
