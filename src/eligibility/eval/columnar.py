@@ -21,10 +21,10 @@ import numpy as np
 
 from eligibility.compile.compiler import CNode, CompiledEntity, CompiledRuleSet
 from eligibility.decision.records import STRIP_CLASS, FieldError, convert_value
-from eligibility.lang.values import NEVER, UNKNOWN
+from eligibility.eval.semantics import DECISIVE, resolve_outcome, same_conclusion
+from eligibility.lang.values import NEVER_ORDINAL, UNKNOWN, ordinal, shift_ordinals, year_of_ordinals
 from eligibility.source.model import FactSpec
 
-NEVER_ORD = 10**9  # after every real date's ordinal
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
@@ -317,7 +317,7 @@ def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, FieldError |
         return None, False, err
     kind = spec.type
     if kind == "date":
-        value = NEVER_ORD if value is NEVER else value.toordinal()
+        value = ordinal(value)
     elif kind == "enum":
         value = (spec.values or []).index(value)
     elif kind == "decimal":
@@ -493,19 +493,23 @@ class BatchEvaluator:
     def _composite(self, node: CNode) -> Col:
         k = node.kind
         if k == "not":
+            # semantics.negation: the value flips where known; unknown stays unknown.
             a = self.expr(node.kids[0])
             return Col(~a.val & a.known, a.known, a.miss, a.asm)
-        if k in ("and", "or"):
+        if k in DECISIVE:
             parts = [self.expr(c) for c in node.kids]
-            # Kleene: an "and" is false once one operand is known false, true when all are
-            # known true, else unknown ("or" dually). A decided "and"/"or" rests on the
-            # assumptions of the operands that decided it; an undecided one on all of them.
-            decisive: np.ndarray | None = None  # operands known false ("and") / known true ("or")
-            unanimous: np.ndarray | None = None  # all operands known true ("and") / known false ("or")
+            # semantics.junction as masks: decided (as `stop`) where an operand is known to be
+            # the deciding value, the other value where all are known to be it, else unknown. A
+            # decided junction rests on the assumptions of the operands that decided it; an
+            # undecided one on all of them.
+            stop = DECISIVE[k]
+            decisive: np.ndarray | None = None  # operands known to be the deciding value
+            unanimous: np.ndarray | None = None  # all operands known to be the other value
             decisive_asm: Any = False
             for p in parts:
-                hit = p.known & ~p.val if k == "and" else p.known & p.val
-                same = p.known & p.val if k == "and" else p.known & ~p.val
+                is_stop = p.val if stop else ~p.val
+                hit = p.known & is_stop
+                same = p.known & ~is_stop
                 decisive = hit if decisive is None else decisive | hit
                 unanimous = same if unanimous is None else unanimous & same
                 decisive_asm = _asm_or(decisive_asm, _asm_where(hit, p.asm))
@@ -516,7 +520,7 @@ class BatchEvaluator:
                 asm: Any = False
             else:
                 asm = np.where(decisive, decisive_asm, all_asm)
-            val = unanimous if k == "and" else decisive
+            val = decisive if stop else unanimous
             return Col(val, known, self._miss(known, *parts), asm)
         if k == "compare":
             return self.compare(node)
@@ -615,13 +619,14 @@ class BatchEvaluator:
             return Col(_shift(f, d.val, m.val, known), known, miss, _asm_all(*args))
         if f == "days_between":
             start, end = args[0].val, args[1].val
-            never = (start >= NEVER_ORD) | (end >= NEVER_ORD)
+            # values.days_between on ordinals is their difference; a period to or from an event
+            # that has not happened has no length (semantics.FUNCTIONS).
+            never = (start >= NEVER_ORDINAL) | (end >= NEVER_ORDINAL)
             return Col(end - start, known & ~never, miss, _asm_all(*args))
         if f == "year":
             day = args[0].val
-            never = day >= NEVER_ORD
-            safe = np.where(never | ~known, dt.date(2000, 1, 1).toordinal(), day) - _EPOCH
-            years = safe.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+            never = day >= NEVER_ORDINAL
+            years = year_of_ordinals(np.where(never | ~known, dt.date(2000, 1, 1).toordinal(), day))
             return Col(years, known & ~never, miss, _asm_all(*args))
         raise Unsupported(f)
 
@@ -631,110 +636,113 @@ class BatchEvaluator:
             return self.outcome_cache[oid]
         oc = self.ent.outcomes[oid]
         rules = self.rules.get(oid, [])
-        n = self.n
-        conclusions: list[Any] = []
-
-        def cid(v: Any) -> int:
-            for i, c in enumerate(conclusions):
-                if c == v and type(c) is type(v):
-                    return i
-            conclusions.append(v)
-            return len(conclusions) - 1
-
-        true_id = cid(True) if oc.type.kind == "bool" else -99
-        done = np.zeros(n, dtype=bool)
-        ids = np.full(n, -1, dtype=np.int64)
-        rule_idx = np.full(n, -1, dtype=np.int64)
-        open_rules: list[tuple[int, np.ndarray, np.ndarray | None]] = []  # (conclusion id, open mask, miss)
-        asm = np.zeros(n, dtype=bool)
-        for i, r in enumerate(rules):
-            concl = cid(r.value)
-            if r.cond is None:
-                fires = ~done
-            else:
-                c = self.expr(r.cond)
-                fires = c.known & c.val & ~done
-                unknown = ~c.known & ~done
-                if unknown.any():
-                    open_rules.append((concl, unknown, c.miss))
-            ids[fires] = concl
-            rule_idx[fires] = i
-            if r.id in self.asm_rules:
-                asm |= fires
-            elif r.cond is not None and c.asm is not False:
-                asm |= fires & c.asm
-            done |= fires
-        status = np.zeros(n, dtype=np.int8)  # 0 decided, 1 unknown, 2 no rule / not in force
+        dom = _ColumnDomain(self, oc)
+        status = np.zeros(self.n, dtype=np.int8)  # 0 decided, 1 unknown, 2 no rule / not in force
         miss = None
         if not rules:
             status[:] = 2
         else:
-            conflict = np.zeros(n, dtype=bool)
+            res = resolve_outcome(dom, rules, oc.default is not None)
             if oc.default is not None:
-                ids[~done] = cid(oc.default)
-            else:
-                # No rule fired and there is no fallback: undecided (as in the per-record path).
-                conflict |= ~done
-            for concl, mask, _m in open_rules:
-                conflict |= mask & (ids != concl)
+                dom.ids[res.pending] = dom.cid(oc.default)
             if self.track:
-                miss = np.zeros(n, dtype=np.uint64)
-                for _concl, mask, m in open_rules:
+                miss = np.zeros(self.n, dtype=np.uint64)
+                for i, open_ in res.opened:
+                    cond = dom.conds[i]
+                    m = cond.miss if cond is not None else None
                     assert m is not None  # conditions carry their mask while tracking
-                    miss |= np.where(mask & conflict, m, np.uint64(0))
-            status[conflict] = 1
+                    miss |= np.where(open_ & res.undecided, m, np.uint64(0))
+            status[res.undecided] = 1
         if self.track:
-            miss = np.zeros(n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
-        asm &= (status == 0) & (rule_idx >= 0)
-        res = {
-            "_ids": ids,
+            miss = np.zeros(self.n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
+        asm = dom.asm & (status == 0) & (dom.rule_idx >= 0)
+        out = {
+            "_ids": dom.ids,
             "_status": status,
-            "_rule": rule_idx,
+            "_rule": dom.rule_idx,
             "_miss": miss,
-            "_true_id": true_id,
+            "_true_id": dom.true_id,
             "_asm": asm,
-            "conclusions": conclusions,
+            "conclusions": dom.conclusions,
             "rules": [r.id for r in rules],
         }
-        self.outcome_cache[oid] = res
-        return res
+        self.outcome_cache[oid] = out
+        return out
+
+
+class _ColumnDomain:
+    """`semantics.Domain` for a column of records: a lane is a row of a numpy bool array.
+    Conclusions are literal (an entity with computed ones takes the per-record path) and are
+    held as ids into `conclusions`, told apart by `semantics.same_conclusion`."""
+
+    def __init__(self, ev: BatchEvaluator, oc: Any) -> None:
+        self.ev = ev
+        n = self.n = ev.n
+        self.conclusions: list[Any] = []
+        self.true_id = self.cid(True) if oc.type.kind == "bool" else -99
+        self.ids = np.full(n, -1, dtype=np.int64)
+        self.rule_idx = np.full(n, -1, dtype=np.int64)
+        self.asm = np.zeros(n, dtype=bool)
+        self.default_id = -1 if oc.default is None else self.cid(oc.default)
+        self.conds: dict[int, Col | None] = {}
+        self.concl: dict[int, int] = {}
+        self.rules: dict[int, Any] = {}
+
+    def cid(self, v: Any) -> int:
+        for i, c in enumerate(self.conclusions):
+            if same_conclusion(c, v):
+                return i
+        self.conclusions.append(v)
+        return len(self.conclusions) - 1
+
+    def everywhere(self) -> np.ndarray:
+        return np.ones(self.n, dtype=bool)
+
+    def nowhere(self) -> np.ndarray:
+        return np.zeros(self.n, dtype=bool)
+
+    def any(self, lanes: np.ndarray) -> bool:
+        return bool(lanes.any())
+
+    def applies(self, index: int, rule: Any, pending: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A literal conclusion is known: the rule applies where its condition does.
+        self.concl[index] = self.cid(rule.value)
+        self.rules[index] = rule
+        if rule.cond is None:
+            self.conds[index] = None
+            return self.everywhere(), self.nowhere()
+        c = self.conds[index] = self.ev.expr(rule.cond)
+        return c.known & c.val, ~c.known
+
+    def choose(self, index: int, lanes: np.ndarray) -> None:
+        self.ids[lanes] = self.concl[index]
+        self.rule_idx[lanes] = index
+        c = self.conds[index]
+        if self.rules[index].id in self.ev.asm_rules:
+            self.asm |= lanes
+        elif c is not None and c.asm is not False:
+            self.asm |= lanes & c.asm
+
+    def concludes_otherwise(self, index: int, pending: np.ndarray) -> np.ndarray:
+        reached = np.where(pending, self.default_id, self.ids)
+        other: np.ndarray = reached != self.concl[index]
+        return other
 
 
 def _shift(f: str, d: np.ndarray, m: Any, valid: np.ndarray) -> np.ndarray:
-    """add_days / add_months / add_years on day ordinals (month ends clamp, as in
-    values.add_months); "has not happened" stays so; rows not `valid` give garbage that
-    their known-mask hides."""
-    never = d >= NEVER_ORD
+    """add_days / add_months / add_years on day ordinals: the per-record path's own kernel in
+    its vectorised form (`values.shift_ordinals`) over the live rows; "has not happened" stays
+    so (as `semantics.FUNCTIONS` says); rows not `valid` give 0, which their known-mask hides.
+    Where a result leaves the calendar this raises OverflowError, as the per-record path does
+    (the callers then decide row by row and give that record an error row)."""
+    d = np.asarray(d, dtype=np.int64)
+    counts = np.broadcast_to(np.asarray(m, dtype=np.int64), d.shape)
+    never = d >= NEVER_ORDINAL
     live = valid & ~never
-    m = np.asarray(m)
-    # The per-record path raises OverflowError where a result leaves the calendar; so does
-    # this one (the callers then decide row by row and give that record an error row).
-    # Counts are checked before numpy computes with them, as int64 arithmetic would wrap.
-    if np.any(live & (np.abs(np.where(live, m, 0)) > _MAX_COUNT[f])):
-        raise OverflowError(f"{f}: date out of range")
-    safe = np.where(never | ~valid, dt.date(2000, 1, 1).toordinal(), d) - _EPOCH
-    days = safe.astype("datetime64[D]")
-    m = np.where(live, m, 0)
-    if f == "add_days":
-        out = days + m.astype("timedelta64[D]")
-    else:
-        months = m * (12 if f == "add_years" else 1)
-        start = days.astype("datetime64[M]")
-        dom = (days - start.astype("datetime64[D]")).astype(np.int64)
-        target = start + months.astype("timedelta64[M]")
-        length = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
-            np.int64
-        )
-        out = target.astype("datetime64[D]") + np.minimum(dom, length - 1).astype("timedelta64[D]")
-    res = out.astype(np.int64) + _EPOCH
-    if np.any(live & ((res < 1) | (res > _MAX_ORD))):
-        raise OverflowError(f"{f}: date out of range")
-    return np.where(never, NEVER_ORD, res)
-
-
-_MAX_ORD = dt.date.max.toordinal()
-# Larger counts leave the calendar from any date (and could wrap numpy's int64).
-_MAX_COUNT = {"add_days": _MAX_ORD, "add_months": 12 * 10_000, "add_years": 10_000}
+    out = np.where(never, np.int64(NEVER_ORDINAL), np.int64(0))
+    if live.any():
+        out[live] = shift_ordinals(f, d[live], counts[live])
+    return out
 
 
 # ---------------------------------------------------------------- the table
