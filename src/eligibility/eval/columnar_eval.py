@@ -317,17 +317,17 @@ class BatchEvaluator:
         if not rules:
             status[:] = 2
         else:
-            res = resolve_outcome(dom, rules, oc.default is not None)
+            pending, opened, undecided = resolve_outcome(dom, rules, oc.default is not None)
             if oc.default is not None:
-                dom.ids[res.pending] = dom.cid(oc.default)
+                dom.ids[pending] = dom.cid(oc.default)
             if self.track:
                 miss = np.zeros(self.n, dtype=np.uint64)
-                for i, open_ in res.opened:
+                for i, open_ in opened:
                     cond = dom.conds[i]
                     m = cond.miss if cond is not None else None
                     assert m is not None  # conditions carry their mask while tracking
-                    miss |= np.where(open_ & res.undecided, m, np.uint64(0))
-            status[res.undecided] = 1
+                    miss |= np.where(open_ & undecided, m, np.uint64(0))
+            status[undecided] = 1
         if self.track:
             miss = np.zeros(self.n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
         asm = dom.asm & (status == 0) & (dom.rule_idx >= 0)

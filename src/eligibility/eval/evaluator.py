@@ -85,7 +85,8 @@ def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
     """The operands that made a node's value (`semantics.made_the_value`, as in the explanation)."""
     if node.kind in sem.DECISIVE:
         value = node.fn(env)
-        return tuple(k for k in node.kids if sem.made_the_value(node.kind, value, k.fn(env)))
+        if sem.prunes(node.kind, value):
+            return tuple(k for k in node.kids if k.fn(env) is value)
     return node.kids
 
 
@@ -206,8 +207,8 @@ def _outcomes_read(rule: CompiledRule, env: Env) -> list[str]:
         # path follows every operand of a junction that stayed unknown (under `known(...)`).
         if n.kind in sem.DECISIVE:
             v = n.fn(env)
-            if v is not UNKNOWN:
-                stack.extend(k for k in n.kids if sem.made_the_value(n.kind, v, k.fn(env)))
+            if v is not UNKNOWN and sem.prunes(n.kind, v):
+                stack.extend(k for k in n.kids if k.fn(env) is v)
                 continue
         stack.extend(n.kids)
     return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eligibility.lang.values import NEVER, NEVER_ORDINAL, UNKNOWN, add_days, add_months, days_between
 
@@ -100,18 +100,17 @@ def strict(op: Callable[..., Any], values: Sequence[Any]) -> Any:
     return op(*values)
 
 
+def prunes(kind: str, value: Any) -> bool:
+    """The pruning rule of the explanation (and of the missing facts and assumptions): a
+    junction whose value is unknown, or decided by its deciding value (a false "and", a true
+    "or"), keeps only the operands that made it — exactly those whose value *is* its value (the
+    unknown ones, the deciding ones). Any other node keeps all its operands."""
+    return kind in DECISIVE and (value is UNKNOWN or value is DECISIVE[kind])
+
+
 def made_the_value(kind: str, value: Any, operand: Any) -> bool:
-    """The pruning rule of the explanation (and of the missing facts and assumptions): of a
-    junction's operands, keep only those that made its value — for an unknown value the unknown
-    ones, for a decided one (a false "and", a true "or") the deciding ones, else all. Every other
-    node keeps all its operands."""
-    if kind not in DECISIVE:
-        return True
-    if value is UNKNOWN:
-        return operand is UNKNOWN
-    if value is DECISIVE[kind]:
-        return operand is value
-    return True
+    """Whether an operand of a node with this value is kept by the pruning rule (`prunes`)."""
+    return operand is value or not prunes(kind, value)
 
 
 # ---------------------------------------------------------------- operator tables
@@ -246,41 +245,37 @@ def same_conclusion(a: Any, b: Any) -> bool:
     return a is not UNKNOWN and b is not UNKNOWN and a == b and type(a) is type(b)
 
 
-class Resolution(Generic[Lanes]):
-    """The outcome of `resolve_outcome`: `pending` lanes no rule decided (they take the
-    default where there is one), `opened` the rules whose unknown application could still
-    decide, per lane, and `undecided` the lanes whose value stays unknown."""
-
-    __slots__ = ("pending", "opened", "undecided")
-
-    def __init__(self, pending: Lanes, opened: list[tuple[int, Lanes]], undecided: Lanes) -> None:
-        self.pending = pending
-        self.opened = opened
-        self.undecided = undecided
-
-
-def resolve_outcome(dom: Domain[Lanes], rules: Sequence[Any], has_default: bool) -> Resolution[Lanes]:
+def resolve_outcome(
+    dom: Domain[Lanes], rules: Sequence[Any], has_default: bool
+) -> tuple[Lanes, list[tuple[int, Lanes]], Lanes]:
     """Outcome resolution, once for every backend. Rules are tried in precedence order; the
     first whose application is true decides; rules before it whose application is unknown are
     open. With no deciding rule the default applies (or, without one, the value is unknown). An
     open rule that concludes other than the value reached leaves the outcome unknown; one that
     concludes the same still counts as open then (knowing its fact can settle the answer).
-    The caller handles "no rule in force" (no rules) before."""
+
+    Returns (pending, opened, undecided): the lanes no rule decided (they take the default where
+    there is one), the open rules with their lanes, and the lanes whose value stays unknown. A
+    plain tuple, as this runs for every outcome of every record. The caller handles "no rule in
+    force" (no rules) before."""
     pending = dom.everywhere()
     opened: list[tuple[int, Lanes]] = []
     any_ = dom.any
+    applies = dom.applies
     for i, rule in enumerate(rules):
-        if not any_(pending):
-            break
-        true, unknown = dom.applies(i, rule, pending)
-        fires = true & pending
+        true, unknown = applies(i, rule, pending)
         open_ = unknown & pending
         if any_(open_):
             opened.append((i, open_))
+        fires = true & pending
         if any_(fires):
             dom.choose(i, fires)
             pending = pending ^ fires  # fires lies within pending
+            if not any_(pending):
+                break  # every lane decided: later rules are not tried
     undecided = dom.nowhere() if has_default else pending
-    for i, open_ in opened:
-        undecided = undecided | (open_ & dom.concludes_otherwise(i, pending))
-    return Resolution(pending, opened, undecided)
+    if opened:
+        otherwise = dom.concludes_otherwise
+        for i, open_ in opened:
+            undecided = undecided | (open_ & otherwise(i, pending))
+    return pending, opened, undecided
