@@ -7,12 +7,13 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_semantics import explain_node
 from strategies import person_records, reference_dates
 
 from eligibility import Engine
 from eligibility.decision.model import Decision
 from eligibility.decision.records import normalize
-from eligibility.eval.evaluator import explain_node, make_env
+from eligibility.eval.evaluator import make_env
 from eligibility.eval.explaining import compile_explainer
 from eligibility.lang.values import UNKNOWN, to_json_value
 

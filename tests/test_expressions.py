@@ -243,7 +243,7 @@ def known_reference(expr: str, env: dict, on: dt.date):
 @settings(max_examples=150, deadline=None)
 @given(known_formulas, truth, truth, truth, st.sampled_from([U, NEVER, dt.date(2019, 1, 1), dt.date(2021, 1, 1)]))
 def test_known_is_the_same_on_every_evaluation_path(tmp_path_factory, expr, va, vb, vc, vd):
-    from eligibility.eval.evaluator import explain_node
+    from reference_semantics import explain_node
 
     tmp = tmp_path_factory.mktemp("known")
     on = dt.date(2020, 1, 1)

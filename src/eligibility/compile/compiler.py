@@ -1,462 +1,61 @@
-"""Compile a validated rule set model into callables.
+"""Compile a validated rule set model into the IR (`compile/ir`) with load-time checks.
 
-Each expression becomes a tree of closures (built once at load time, never re-parsed
-per record) that computes a value under three-valued (Kleene) logic. The compiled form
-keeps its AST, so the same structure can be explained, searched for missing facts, or
-translated to column-wise code for whole rosters."""
+This module checks a rule set and reports what is wrong (precedence, parameter versions,
+names, types, conclusions, cycles) and builds the frozen IR; the closures are made by
+`compile/closures`, names are resolved by `compile/scope`. The names other packages import
+from here (the IR classes, `Env`, `reachable`, `parameter_version`) are re-exported."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from eligibility.diagnostics import Diagnostic, RuleSetError, did_you_mean
-from eligibility.lang.syntax import (
-    Arith,
-    BoolOp,
-    Call,
-    Compare,
-    ExpressionError,
-    ListExpr,
-    Literal,
-    Name,
-    Neg,
-    Node,
-    Not,
-    children,
-    fixed_shift_beyond_calendar,
-    parse,
+from eligibility.compile.closures import Env, compile_expr
+from eligibility.compile.ir import (
+    REFERENCE_DATE,
+    CNode,
+    CompiledDerived,
+    CompiledEntity,
+    CompiledOutcome,
+    CompiledRule,
+    CompiledRuleSet,
+    Fn,
+    OutcomeResult,
+    _outcome_deps,
+    parameter_version,
+    reachable,
+    runtime_param_value,
 )
+from eligibility.compile.scope import Scope
+from eligibility.diagnostics import Diagnostic, RuleSetError, did_you_mean
+from eligibility.lang.syntax import ExpressionError, Node, fixed_shift_beyond_calendar, parse
 from eligibility.lang.types import BOOL, DATE, EnumValueError, Type, infer, type_of_spec
-from eligibility.lang.values import NEVER, UNKNOWN, add_months
+from eligibility.lang.values import UNKNOWN
 from eligibility.source.loader import EntityModel, Origin, RuleSetModel
-from eligibility.source.model import DerivedSpec, FactSpec, OutcomeSpec, ParameterSpec, RuleSpec
-
-REFERENCE_DATE = "stichtag"
-
-Fn = Callable[["Env"], Any]
-
-
-class Env:
-    """The evaluation context of one record on one reference date. Derived facts and
-    outcomes are computed at most once per record (memoised)."""
-
-    __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force")
-
-    def __init__(
-        self,
-        entity: CompiledEntity,
-        facts: dict[str, Any],
-        on: dt.date,
-        params: dict[str, Any],
-        rules_in_force: dict[str, list[CompiledRule]],
-    ) -> None:
-        self.entity = entity
-        self.facts = facts
-        self.on = on
-        self.params = params
-        self.derived_cache: dict[str, Any] = {}
-        self.outcome_cache: dict[str, OutcomeResult] = {}
-        self.rules_in_force = rules_in_force
-
-    def derived(self, name: str) -> Any:
-        try:
-            return self.derived_cache[name]
-        except KeyError:
-            value = self.entity.derived[name].node.fn(self)
-            self.derived_cache[name] = value
-            return value
-
-    def outcome(self, name: str) -> OutcomeResult:
-        try:
-            return self.outcome_cache[name]
-        except KeyError:
-            result = self.entity.outcomes[name].evaluate(self)
-            self.outcome_cache[name] = result
-            return result
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CNode:
-    """A compiled expression node: its AST, its source text and its closure."""
-
-    ast: Node
-    text: str
-    fn: Fn
-    kids: tuple[CNode, ...]
-    kind: str  # literal fact param derived outcome stichtag and or not compare arith neg call list
-    name: str = ""
-    # The operation on the operands' values (compare, arith, call, neg), for evaluators that
-    # compute a tree bottom-up once (the explanation) instead of through `fn`.
-    op: Callable[..., Any] | None = None
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CompiledDerived:
-    name: str
-    spec: DerivedSpec
-    node: CNode
-    type: Type
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CompiledRule:
-    id: str
-    outcome: str
-    spec: RuleSpec
-    cond: CNode | None  # None: always applies
-    value: Any  # literal conclusion, or UNKNOWN when computed
-    compute: CNode | None
-    order: int  # position in precedence order (0 = tried first)
-    valid_from: dt.date
-    valid_to: dt.date | None
-
-    def in_force(self, on: dt.date) -> bool:
-        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
-
-
-@dataclasses.dataclass
-class OutcomeResult:
-    value: Any  # True / False / a value / UNKNOWN / None (no rule in force)
-    rule: CompiledRule | None  # the deciding rule (None: the outcome's default, or undecided)
-    considered: list[tuple[CompiledRule, Any]]  # rules tried, in order, with condition value
-    open_rules: list[CompiledRule]  # rules whose unknown condition could change the value
-    by_default: bool = False
-    no_rule_in_force: bool = False
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CompiledOutcome:
-    name: str
-    spec: OutcomeSpec
-    type: Type
-    rules: list[CompiledRule]  # precedence order
-    default: Any  # value when no rule fires, or None
-
-    def in_force(self, on: dt.date) -> bool:
-        vf, vt = self.spec.valid_from, self.spec.valid_to
-        return (vf is None or vf <= on) and (vt is None or on <= vt)
-
-    def evaluate(self, env: Env) -> OutcomeResult:
-        rules = env.rules_in_force.get(self.name, ())
-        considered: list[tuple[CompiledRule, Any]] = []
-        possible: list[tuple[CompiledRule, Any]] = []
-        decided: Any = None
-        decider: CompiledRule | None = None
-        for rule in rules:
-            c = True if rule.cond is None else rule.cond.fn(env)
-            considered.append((rule, c))
-            if c is False:
-                continue
-            val = rule.value if rule.compute is None else rule.compute.fn(env)
-            if c is True and val is not UNKNOWN:
-                decided, decider = val, rule
-                break
-            possible.append((rule, val))
-        by_default = False
-        if decider is None and self.default is not None and rules:
-            decided, by_default = self.default, True
-        if not rules:
-            return OutcomeResult(None, None, considered, [], no_rule_in_force=True)
-        if decider is None and not by_default:
-            if not possible:
-                return OutcomeResult(None, None, considered, [], no_rule_in_force=False)
-            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in possible])
-        if any(v is UNKNOWN or v != decided or type(v) is not type(decided) for _, v in possible):
-            # Undecided. Every rule with an unknown condition can settle it: one that
-            # concludes the same as the fallback would still decide it once known.
-            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in possible])
-        return OutcomeResult(decided, decider, considered, [], by_default=by_default)
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CompiledEntity:
-    name: str
-    model: EntityModel
-    facts: dict[str, FactSpec]
-    fact_types: dict[str, Type]
-    derived: dict[str, CompiledDerived]
-    outcomes: dict[str, CompiledOutcome]
-    outcome_order: list[str]
-    id_field: str | None
-
-
-@dataclasses.dataclass(eq=False, frozen=True)
-class CompiledRuleSet:
-    model: RuleSetModel
-    entities: dict[str, CompiledEntity]
-    param_types: dict[str, Type]
-    # Containers made with the IR for what evaluation derives and keeps (parameter values and
-    # rules in force per day, and eval/tables.EntityTables per entity): the IR's own fields
-    # never change; these caches hang off it so that they go with it (design §21).
-    _param_cache: dict[dt.date, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    _rules_cache: dict[tuple[str, dt.date], dict[str, list[CompiledRule]]] = dataclasses.field(default_factory=dict)
-    eval_tables: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def params_on(self, on: dt.date) -> dict[str, Any]:
-        cached = self._param_cache.get(on)
-        if cached is not None:
-            return cached
-        out: dict[str, Any] = {}
-        for name, spec in self.model.parameters.items():
-            version = parameter_version(spec, on)
-            out[name] = UNKNOWN if version is None else runtime_param_value(version.value, spec)
-        if len(self._param_cache) > 4096:
-            self._param_cache.clear()
-        self._param_cache[on] = out
-        return out
-
-    def rules_on(self, entity: str, on: dt.date) -> dict[str, list[CompiledRule]]:
-        key = (entity, on)
-        cached = self._rules_cache.get(key)
-        if cached is not None:
-            return cached
-        ent = self.entities[entity]
-        out = {
-            name: ([r for r in oc.rules if r.in_force(on)] if oc.in_force(on) else [])
-            for name, oc in ent.outcomes.items()
-        }
-        if len(self._rules_cache) > 4096:
-            self._rules_cache.clear()
-        self._rules_cache[key] = out
-        return out
-
-
-def parameter_version(spec: ParameterSpec, on: dt.date) -> Any:
-    for v in spec.versions:
-        if v.valid_from <= on and (v.valid_to is None or on <= v.valid_to):
-            return v
-    return None
-
-
-def runtime_param_value(value: Any, spec: ParameterSpec) -> Any:
-    if isinstance(value, list):
-        return tuple(runtime_param_value(v, spec) for v in value)
-    if isinstance(value, float):
-        return Decimal(str(value))
-    return value
-
-
-# ---------------------------------------------------------------- expression compiler
-
-
-def _kleene_and(fns: tuple[Fn, ...]) -> Fn:
-    def f(env: Env) -> Any:
-        unknown = False
-        for fn in fns:
-            v = fn(env)
-            if v is False:
-                return False
-            if v is UNKNOWN:
-                unknown = True
-        return UNKNOWN if unknown else True
-
-    return f
-
-
-def _kleene_or(fns: tuple[Fn, ...]) -> Fn:
-    def f(env: Env) -> Any:
-        unknown = False
-        for fn in fns:
-            v = fn(env)
-            if v is True:
-                return True
-            if v is UNKNOWN:
-                unknown = True
-        return UNKNOWN if unknown else False
-
-    return f
-
-
-def _not(fn: Fn) -> Fn:
-    def f(env: Env) -> Any:
-        v = fn(env)
-        return v if v is UNKNOWN else not v
-
-    return f
-
-
-_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "in": lambda a, b: a in b,
-    "not in": lambda a, b: a not in b,
-}
-
-
-def _binary(op: Callable[[Any, Any], Any], lf: Fn, rf: Fn) -> Fn:
-    def f(env: Env) -> Any:
-        a = lf(env)
-        if a is UNKNOWN:
-            return UNKNOWN
-        b = rf(env)
-        if b is UNKNOWN:
-            return UNKNOWN
-        return op(a, b)
-
-    return f
-
-
-def _arith(op: str) -> Callable[[Any, Any], Any]:
-    def div(a: Any, b: Any) -> Any:
-        if b == 0:
-            return UNKNOWN
-        return Decimal(a) / Decimal(b)
-
-    def mod(a: Any, b: Any) -> Any:
-        if b == 0:
-            return UNKNOWN
-        return Decimal(a) % Decimal(b) if isinstance(a, Decimal) or isinstance(b, Decimal) else a % b
-
-    def num(x: Any) -> Any:
-        return x
-
-    table: dict[str, Callable[[Any, Any], Any]] = {
-        "+": lambda a, b: num(a) + num(b),
-        "-": lambda a, b: num(a) - num(b),
-        "*": lambda a, b: num(a) * num(b),
-        "/": div,
-        "%": mod,
-    }
-    return table[op]
-
-
-def _date_fn(name: str) -> Callable[..., Any]:
-    def add_m(d: Any, n: int) -> Any:
-        return NEVER if d is NEVER else add_months(d, n)
-
-    def add_y(d: Any, n: int) -> Any:
-        return NEVER if d is NEVER else add_months(d, 12 * n)
-
-    def add_d(d: Any, n: int) -> Any:
-        return NEVER if d is NEVER else d + dt.timedelta(days=n)
-
-    def between(a: Any, b: Any) -> Any:
-        # A period measured to or from an event that has not happened has no length.
-        if a is NEVER or b is NEVER:
-            return UNKNOWN
-        return (b - a).days
-
-    def year(d: Any) -> Any:
-        return UNKNOWN if d is NEVER else d.year
-
-    fns: dict[str, Callable[..., Any]] = {
-        "add_months": add_m,
-        "add_years": add_y,
-        "add_days": add_d,
-        "days_between": between,
-        "year": year,
-    }
-    return fns[name]
-
-
-def _call(fn: Callable[..., Any], arg_fns: tuple[Fn, ...]) -> Fn:
-    def f(env: Env) -> Any:
-        args = []
-        for a in arg_fns:
-            v = a(env)
-            if v is UNKNOWN:
-                return UNKNOWN
-            args.append(v)
-        return fn(*args)
-
-    return f
-
-
-def _known(arg: Fn) -> Fn:
-    # The one operator that looks at unknownness itself: it is never unknown.
-    def f(env: Env) -> Any:
-        return arg(env) is not UNKNOWN
-
-    return f
-
-
-def _negate(x: Any) -> Any:
-    return -x
-
-
-def _list(fns: tuple[Fn, ...]) -> Fn:
-    def f(env: Env) -> Any:
-        vals = tuple(fn(env) for fn in fns)
-        return UNKNOWN if any(v is UNKNOWN for v in vals) else vals
-
-    return f
-
-
-class _Scope:
-    """Names visible to one entity's expressions, with their kind and type."""
-
-    def __init__(self, entity: EntityModel, fact_types: dict[str, Type], param_types: dict[str, Type]) -> None:
-        self.entity = entity
-        self.fact_types = fact_types
-        self.param_types = param_types
-        self.derived_types: dict[str, Type] = {}
-        self.outcome_types: dict[str, Type] = {}
-
-    def kind(self, name: str) -> str | None:
-        if name == REFERENCE_DATE:
-            return "stichtag"
-        if name in self.entity.facts:
-            return "fact"
-        if name in self.entity.derived:
-            return "derived"
-        if name in self.entity.outcomes:
-            return "outcome"
-        if name in self.param_types:
-            return "param"
-        return None
-
-    def all_names(self) -> list[str]:
-        return [REFERENCE_DATE, *self.entity.facts, *self.entity.derived, *self.entity.outcomes, *self.param_types]
-
-
-def compile_expr(text: str, node: Node, scope: _Scope) -> CNode:
-    src = text[node.start : node.end]
-    if isinstance(node, Literal):
-        v = node.value
-        return CNode(node, src, lambda env: v, (), "literal")
-    if isinstance(node, Name):
-        name = node.name
-        kind = scope.kind(name)
-        if kind == "stichtag":
-            return CNode(node, src, lambda env: env.on, (), "stichtag", name)
-        if kind == "fact":
-            return CNode(node, src, lambda env: env.facts.get(name, UNKNOWN), (), "fact", name)
-        if kind == "derived":
-            return CNode(node, src, lambda env: env.derived(name), (), "derived", name)
-        if kind == "outcome":
-            return CNode(node, src, lambda env: _outcome_value(env, name), (), "outcome", name)
-        return CNode(node, src, lambda env: env.params[name], (), "param", name)
-    kids = tuple(compile_expr(text, k, scope) for k in children(node))
-    fns = tuple(k.fn for k in kids)
-    if isinstance(node, BoolOp):
-        return CNode(node, src, _kleene_and(fns) if node.op == "and" else _kleene_or(fns), kids, node.op)
-    if isinstance(node, Not):
-        return CNode(node, src, _not(fns[0]), kids, "not")
-    if isinstance(node, Neg):
-        return CNode(node, src, _call(_negate, fns), kids, "neg", op=_negate)
-    if isinstance(node, Compare):
-        return CNode(node, src, _binary(_CMP[node.op], fns[0], fns[1]), kids, "compare", node.op, op=_CMP[node.op])
-    if isinstance(node, Arith):
-        op = _arith(node.op)
-        return CNode(node, src, _binary(op, fns[0], fns[1]), kids, "arith", node.op, op=op)
-    if isinstance(node, Call) and node.func == "known":
-        # A wrong number of operands is reported by the type check (E011), which runs later.
-        known_fn = _known(fns[0]) if len(fns) == 1 else (lambda env: UNKNOWN)
-        return CNode(node, src, known_fn, kids, "known", "known")
-    if isinstance(node, Call):
-        fn = _date_fn(node.func)
-        return CNode(node, src, _call(fn, fns), kids, "call", node.func, op=fn)
-    if isinstance(node, ListExpr):
-        return CNode(node, src, _list(fns), kids, "list")
-    raise AssertionError(node)  # pragma: no cover
+from eligibility.source.model import ParameterSpec, RuleSpec
+
+__all__ = [
+    "CNode",
+    "CompiledDerived",
+    "CompiledEntity",
+    "CompiledOutcome",
+    "CompiledRule",
+    "CompiledRuleSet",
+    "Env",
+    "Fn",
+    "OutcomeResult",
+    "REFERENCE_DATE",
+    "compile_expr",
+    "compile_ruleset",
+    "parameter_version",
+    "reachable",
+    "runtime_param_value",
+]
+
+# Name resolution is `compile/scope`; kept under its old name for the functions below.
+_Scope = Scope
 
 
 # ---------------------------------------------------------------- rule set compiler
@@ -893,55 +492,6 @@ def _fits_outcome(t: Type, otype: Type) -> bool:
     return t.kind == otype.kind
 
 
-def reachable(ent: CompiledEntity, roots: Iterable[CNode | None], through_outcomes: bool = False) -> Iterator[CNode]:
-    """Every node the roots read, following derived facts into their expressions (and,
-    with `through_outcomes`, referenced outcomes into their rules), each derived fact or
-    outcome once."""
-    seen: set[tuple[str, str]] = set()
-    stack = [n for n in roots if n is not None]
-    while stack:
-        n = stack.pop()
-        yield n
-        if n.kind == "derived" and ("d", n.name) not in seen and n.name in ent.derived:
-            seen.add(("d", n.name))
-            stack.append(ent.derived[n.name].node)
-        elif through_outcomes and n.kind == "outcome" and ("o", n.name) not in seen:
-            seen.add(("o", n.name))
-            stack.extend(x for r in ent.outcomes[n.name].rules for x in (r.cond, r.compute) if x is not None)
-        stack.extend(n.kids)
-
-
-def _deps(cn: CNode | None) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    stack = [cn] if cn else []
-    while stack:
-        n = stack.pop()
-        if n.kind in ("derived", "outcome"):
-            out.add((n.kind, n.name))
-        stack.extend(n.kids)
-    return out
-
-
-def _outcome_deps(oc: CompiledOutcome, derived: dict[str, CompiledDerived]) -> set[str]:
-    """Outcomes an outcome reads, through derived facts too."""
-    out: set[str] = set()
-    todo: list[tuple[str, str]] = []
-    for r in oc.rules:
-        todo.extend(_deps(r.cond) | _deps(r.compute))
-    seen: set[tuple[str, str]] = set()
-    while todo:
-        item = todo.pop()
-        if item in seen:
-            continue
-        seen.add(item)
-        kind, name = item
-        if kind == "outcome":
-            out.add(name)
-        elif name in derived:
-            todo.extend(_deps(derived[name].node))
-    return out
-
-
 def _check_outcome_cycles(
     model: RuleSetModel,
     ent: EntityModel,
@@ -980,12 +530,6 @@ def _check_outcome_cycles(
 def _outcome_order(ent: EntityModel) -> list[str]:
     """Outcomes in the order the rule files declare them (for display)."""
     return list(ent.outcomes)
-
-
-def _outcome_value(env: Env, name: str) -> Any:
-    # An outcome with no rule in force has no value: for other rules that is unknown.
-    v = env.outcome(name).value
-    return UNKNOWN if v is None else v
 
 
 class _UnknownName(ExpressionError):

@@ -27,10 +27,7 @@ from eligibility.compile.compiler import CNode, CompiledEntity, CompiledOutcome,
 from eligibility.decision.records import normalize
 from eligibility.engine import Engine, coerce_date
 from eligibility.eval.evaluator import make_env
-from eligibility.lang.values import NEVER, UNKNOWN
-
-# A date that has not happened compares later than every real date.
-_NEVER_ORDINAL = dt.date.max.toordinal() + 1
+from eligibility.lang.values import NEVER, NEVER_ORDINAL, UNKNOWN
 
 _counter = itertools.count()
 
@@ -49,8 +46,9 @@ _DURABLE_OP = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
 
 def _plain(value: Any) -> Any:
+    # Dates as day numbers; "has not happened" as the one day number for it (after every date).
     if value is NEVER:
-        return _NEVER_ORDINAL
+        return NEVER_ORDINAL
     if isinstance(value, dt.date):
         return value.toordinal()
     if isinstance(value, tuple):
@@ -197,7 +195,7 @@ class DurableEngine:
 
     def _strata(self) -> list[list[str]]:
         """Outcomes grouped so that each group reads only outcomes of earlier groups."""
-        from eligibility.compile.compiler import _outcome_deps
+        from eligibility.compile.ir import _outcome_deps
 
         deps = {o: _outcome_deps(self.entity.outcomes[o], self.entity.derived) for o in self.entity.outcome_order}
         level: dict[str, int] = {}

@@ -6,18 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from eligibility.compile.compiler import (
+from eligibility.compile.closures import Env
+from eligibility.compile.ir import (
     CNode,
     CompiledEntity,
     CompiledOutcome,
     CompiledRule,
     CompiledRuleSet,
-    Env,
     OutcomeResult,
     parameter_version,
 )
+from eligibility.eval import semantics as sem
 from eligibility.eval.tables import tables
-from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
+from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
 
 
@@ -80,117 +81,11 @@ def outcome_missing(
 # are shared between decisions: treat the data as read-only.
 
 
-def _value(node: CNode, env: Env, vals: dict[int, Any]) -> Any:
-    """A node's value, each node of a decision computed once (bottom-up from its operands,
-    with the same operations as the compiled closures; tests check both agree)."""
-    key = id(node)
-    try:
-        return vals[key]
-    except KeyError:
-        pass
-    kids = node.kids
-    if not kids:
-        v = node.fn(env)
-    else:
-        kv = [_value(k, env, vals) for k in kids]
-        kind = node.kind
-        if kind == "and":
-            v = False if any(x is False for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else True
-        elif kind == "or":
-            v = True if any(x is True for x in kv) else UNKNOWN if any(x is UNKNOWN for x in kv) else False
-        elif kind == "not":
-            v = kv[0] if kv[0] is UNKNOWN else not kv[0]
-        elif kind == "known":
-            v = kv[0] is not UNKNOWN
-        elif kind in ("compare", "arith"):
-            a = kv[0]
-            b = kv[1]
-            v = UNKNOWN if a is UNKNOWN or b is UNKNOWN else node.op(a, b)  # type: ignore[misc]
-        elif any(x is UNKNOWN for x in kv):
-            v = UNKNOWN
-        elif kind == "list":
-            v = tuple(kv)
-        else:  # call, neg
-            v = node.op(*kv)  # type: ignore[misc]
-    vals[key] = v
-    return v
-
-
-_NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assumption", "rule", "children")
-
-
-def _base(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> dict[str, Any]:
-    kept = tables(ent, crs).explain_base
-    base = kept.get(id(node))
-    if base is None:
-        base = dict.fromkeys(_NODE_KEYS)
-        base.update(kind=node.kind, text=node.text, known=True, assumption=False, name=node.name or None)
-        if node.kind == "fact":
-            base["label"] = label_dict(ent.facts[node.name].label, node.name)
-        elif node.kind == "stichtag":
-            base["label"] = {"de": "Stichtag", "en": "reference date"}
-        elif node.kind == "param":
-            base["label"] = label_dict(crs.model.parameters[node.name].label, node.name)
-        elif node.kind == "derived":
-            d = ent.derived[node.name]
-            base.update(
-                label=label_dict(d.spec.label, node.name), source=d.spec.source, assumption=bool(d.spec.assumption)
-            )
-        elif node.kind == "outcome":
-            base["label"] = label_dict(ent.outcomes[node.name].spec.label, node.name)
-        # Literals (and lists of literals) are already in the node's text.
-        base["_kids"] = tuple(
-            k
-            for k in node.kids
-            if k.kind != "literal" and not (k.kind == "list" and all(g.kind == "literal" for g in k.kids))
-        )
-        kept[id(node)] = base
-    return base
-
-
-def explain_node(node: CNode, env: Env, crs: CompiledRuleSet, vals: dict[int, Any] | None = None) -> dict[str, Any]:
-    """The explanation tree of a condition: each node's expression, value and what it
-    read; for "and"/"or" only the operands that made the result (for a false "and" the
-    false ones, for a true "or" the true ones, for an unknown result the unknown ones)."""
-    if vals is None:
-        vals = {}
-    value = _value(node, env, vals)
-    ent = env.entity
-    base = _base(node, ent, crs)
-    out = {k: base[k] for k in _NODE_KEYS}
-    out["value"] = None if value is NEVER else to_json_value(value)
-    out["known"] = value is not UNKNOWN
-    kind = node.kind
-    if kind == "param":
-        version = parameter_version(crs.model.parameters[node.name], env.on)
-        out["source"] = version.source if version else None
-        out["assumption"] = bool(version and version.assumption)
-        out["children"] = []
-    elif kind == "derived":
-        out["children"] = [explain_node(ent.derived[node.name].node, env, crs, vals)]
-    elif kind == "outcome":
-        result = env.outcome(node.name)
-        out["rule"] = result.rule.id if result.rule else None
-        out["source"] = result.rule.spec.source if result.rule else None
-        out["children"] = []
-    else:
-        kids = base["_kids"]
-        if kind in ("and", "or") and kids:
-            if value is UNKNOWN:
-                kids = [k for k in kids if _value(k, env, vals) is UNKNOWN]
-            elif (kind == "and" and value is False) or (kind == "or" and value is True):
-                kids = [k for k in kids if _value(k, env, vals) is value]
-        out["children"] = [explain_node(k, env, crs, vals) for k in kids]
-    return out
-
-
 def _relevant_kids(node: CNode, env: Env) -> tuple[CNode, ...]:
-    """The operands that made a node's value (the same pruning as the explanation)."""
-    if node.kind in ("and", "or"):
+    """The operands that made a node's value (`semantics.made_the_value`, as in the explanation)."""
+    if node.kind in sem.DECISIVE:
         value = node.fn(env)
-        if value is UNKNOWN:
-            return tuple(k for k in node.kids if k.fn(env) is UNKNOWN)
-        if (node.kind == "and" and value is False) or (node.kind == "or" and value is True):
+        if sem.prunes(node.kind, value):
             return tuple(k for k in node.kids if k.fn(env) is value)
     return node.kids
 
@@ -308,10 +203,11 @@ def _outcomes_read(rule: CompiledRule, env: Env) -> list[str]:
             out.append(n.name)
         elif n.kind == "derived":
             stack.append(env.entity.derived[n.name].node)
-        # Follow only the parts that made the result, as in the explanation.
-        if n.kind in ("and", "or"):
+        # Follow only the parts that decided the result (`semantics.made_the_value`); the rule
+        # path follows every operand of a junction that stayed unknown (under `known(...)`).
+        if n.kind in sem.DECISIVE:
             v = n.fn(env)
-            if (n.kind == "and" and v is False) or (n.kind == "or" and v is True):
+            if v is not UNKNOWN and sem.prunes(n.kind, v):
                 stack.extend(k for k in n.kids if k.fn(env) is v)
                 continue
         stack.extend(n.kids)
@@ -319,15 +215,7 @@ def _outcomes_read(rule: CompiledRule, env: Env) -> list[str]:
 
 
 def status_of(value: Any, oc: CompiledOutcome, result: OutcomeResult) -> str:
-    if result.no_rule_in_force:
-        return "not_in_force"
-    if value is UNKNOWN or value is None:
-        return "unknown"
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return "value"
+    return sem.status(value, result.no_rule_in_force)
 
 
 def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:

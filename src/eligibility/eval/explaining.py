@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eligibility.compile.compiler import CNode, CompiledEntity, CompiledRuleSet, Env, _outcome_value, parameter_version
+from eligibility.compile.closures import Env, _outcome_value
+from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version
+from eligibility.eval import semantics as sem
 from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
 
@@ -74,16 +76,18 @@ class _Gen:
             expr = f"OV(env, {self.k(node.name)})"
         elif kind == "param":
             expr = f"env.params[{self.k(node.name)}]"
-        elif kind in ("and", "or"):
-            stop, other = ("False", "True") if kind == "and" else ("True", "False")
+        elif kind in sem.DECISIVE:
+            # semantics.junction as one expression: the deciding value, else unknown, else the other.
+            stop, other = repr(sem.DECISIVE[kind]), repr(not sem.DECISIVE[kind])
             decided = " or ".join(f"{x} is {stop}" for x in kid_vars)
             unknown = " or ".join(f"{x} is U" for x in kid_vars)
             expr = f"{stop} if ({decided}) else U if ({unknown}) else {other}"
         elif kind == "not":
-            expr = f"U if {kid_vars[0]} is U else not {kid_vars[0]}"
+            expr = f"{self.k(sem.negation)}({kid_vars[0]})"
         elif kind == "known":
-            expr = f"{kid_vars[0]} is not U"
+            expr = f"{self.k(sem.known)}({kid_vars[0]})"
         elif kind in ("compare", "arith"):
+            # semantics.strict, inlined; the operation is the node's, from semantics' tables.
             expr = f"U if {kid_vars[0]} is U or {kid_vars[1]} is U else {self.k(node.op)}({kid_vars[0]}, {kid_vars[1]})"
         elif kind == "list":
             unknown = " or ".join(f"{x} is U" for x in kid_vars) or "False"
@@ -143,9 +147,10 @@ class _Gen:
         name = self.k(node.name) if node.name else "None"
         tail = f'"name": {name}, "label": None, "source": None, "assumption": False, "rule": None'
         kids = _shown(node.kids)
-        if kind in ("and", "or") and kids:
-            # Only the operands that made the result: the function picks them at run time.
-            stop = "False" if kind == "and" else "True"
+        if kind in sem.DECISIVE and kids:
+            # Only the operands that made the result (semantics.made_the_value), picked at run
+            # time: for an unknown value the unknown ones, for a decided one the deciding ones.
+            stop = repr(sem.DECISIVE[kind])
             x = f"x{self.ix[id(node)]}"
             body = [f"    def {x}():", "        ch = []", f"        if {v} is U:"]
             body += [f"            if {self.value(c)} is U: ch.append({self.tree(c)})" for c in kids]

@@ -5,7 +5,7 @@ evaluator used to annotate nodes and rules with explainers, label blocks and sca
 the IR's meaning depended on which decisions had run). The evaluation stage keeps its own side
 table per compiled entity instead: static analyses made once when the table is made (which
 rules read outcomes, which may rest on an assumption), and the parts made on first use
-(explanation bases, compiled explainers, labels and questions shared by every decision). The
+(compiled explainers, labels and questions shared by every decision). The
 table is held by the compiled rule set's `eval_tables`, so it goes with it."""
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ class EntityTables:
     reads_outcomes: dict[str, bool]
     may_assume: dict[str, bool]
     # Per id() of a compiled node (nodes live as long as their entity, which this table
-    # outlives never): the static part of its explanation, its compiled explainer, whether an
-    # assumption can be found under it.
-    explain_base: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # outlives never): its compiled explainer, whether an assumption can be found under it.
     explainers: dict[int, Any] = dataclasses.field(default_factory=dict)
     can_assume: dict[int, bool] = dataclasses.field(default_factory=dict)
     # Decision parts that depend only on the rule set (outcome labels, questions, the fixed

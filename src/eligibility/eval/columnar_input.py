@@ -1,0 +1,411 @@
+"""The batch path's input: a roster's cells as typed fact columns (`Columns`), each read once
+per distinct cell with the per-record path's own conversion, and the table forms accepted
+(dicts of lists, Arrow, polars, pandas, row dicts)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from eligibility.compile.ir import CompiledEntity
+from eligibility.decision.records import STRIP_CLASS, FieldError, convert_value
+from eligibility.lang.values import UNKNOWN, ordinal
+from eligibility.source.model import FactSpec
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
+@dataclasses.dataclass
+class Col:
+    val: np.ndarray
+    known: np.ndarray
+    miss: np.ndarray | None  # uint64 bitmask of facts, meaningful where not known; None when not tracked
+    asm: Any = False  # does the value rest on an assumption (scalar False or a bool array)
+    # A fact column read from distinct cells: val == uniq[codes]; tests against a constant
+    # are made once per distinct value.
+    codes: np.ndarray | None = None
+    uniq: np.ndarray | None = None
+    scalar: Any = None  # the value, for a column that is one constant (a literal, a parameter)
+
+
+# ---------------------------------------------------------------- input columns
+
+
+class Columns:
+    """Typed fact columns of a batch. Each column is dictionary-encoded (by Arrow, in C) and
+    every distinct cell is converted once by `records.convert_value`, the per-record path's
+    own conversion: a roster repeats the same dates and codes over and over, and one
+    conversion function keeps one semantics. Columns no rule reads are only validated."""
+
+    def __init__(
+        self,
+        ent: CompiledEntity,
+        records: list[Mapping[str, Any]] | None = None,
+        columns: Mapping[str, Any] | None = None,
+        used: set[str] | None = None,
+        memo: dict[str, dict[Any, tuple[Any, bool, Any]]] | None = None,
+    ) -> None:
+        self.ent = ent
+        # Conversions of distinct cells, kept across the chunks of a roster and across calls.
+        self.memo = {} if memo is None else memo
+        self.used = set(ent.facts) if used is None else used
+        self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
+        self.columns: dict[str, Col] = {}
+        # Sparse: row -> messages; most rows have none.
+        self.errors: dict[int, list[str]] = {}
+        self.error_en: dict[int, list[str]] = {}
+        if columns is not None:
+            lengths = {len(v) for v in columns.values()}
+            if len(lengths) > 1:
+                raise ValueError("all columns of a table must have the same length")
+            self.n = lengths.pop() if lengths else 0
+            for name, spec in ent.facts.items():
+                self._add(name, spec, columns.get(name, None))
+            return
+        assert records is not None
+        self.n = len(records)
+        # A row that is not a mapping has no facts: every fact is unknown, and it says so.
+        bad = [i for i, rec in enumerate(records) if not isinstance(rec, Mapping)]
+        if bad:
+            records = [rec if isinstance(rec, Mapping) else {} for rec in records]
+            for i in bad:
+                self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
+                self.error_en.setdefault(i, []).append("record is not an object with fields")
+        names = [name for name in ent.facts if records and name in records[0]]
+        try:
+            # Records with the same keys (the usual case) are transposed in C.
+            cells = dict(zip(names, zip(*map(itemgetter(*names), records)))) if len(names) > 1 else None
+        except KeyError:
+            cells = None
+        for name, spec in ent.facts.items():
+            if cells is not None and name in cells:
+                self._add(name, spec, list(cells[name]))
+            else:
+                self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
+
+    def take(self, rows: np.ndarray) -> Columns:
+        """The same columns for a subset of rows (field errors are not carried)."""
+        sub = copy.copy(self)
+        sub.n = len(rows)
+        sub.columns = {
+            name: Col(c.val[rows], c.known[rows], c.miss[rows] if isinstance(c.miss, np.ndarray) else c.miss)
+            for name, c in self.columns.items()
+        }
+        sub.errors, sub.error_en = {}, {}
+        return sub
+
+    def _add(self, name: str, spec: FactSpec, raws: Any) -> None:
+        """One fact's column; `raws` is a list of Python cells, an Arrow array, or None
+        when the table has no such column (every cell missing: unknown)."""
+        bit = self.bits.get(name, np.uint64(0))
+        if raws is None:
+            if name in self.used or name == self.ent.id_field:
+                vals = (
+                    np.full(self.n, None, dtype=object)
+                    if spec.type in ("text", "list")
+                    else np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
+                )
+                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
+            return
+        if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
+            col = self._free_text(name, raws)
+            if col is not None:
+                col.miss = np.full(self.n, bit, dtype=np.uint64)
+                self.columns[name] = col
+            return
+        if spec.type == "date" and _is_date32(raws):
+            self._dates(name, spec, raws)
+            return
+        encoded = _encode(raws)
+        if encoded is None:  # mixed or unusual cells: hash them in Python
+            raws = _as_list(raws)
+            # Keyed with their type: True, 1 and 1.0 are equal in Python but not as cells
+            # ("1.0" is no yes/no answer). An unhashable cell (a list or dict in a JSON
+            # record) is keyed by its repr.
+            keys = [(type(r), r if _hashable(r) else repr(r)) for r in raws]
+            position: dict[Any, int] = {}
+            distinct: list[Any] = []
+            for key, raw in zip(keys, raws):
+                if key not in position:
+                    position[key] = len(distinct)
+                    distinct.append(raw)
+            idx = np.fromiter(map(position.__getitem__, keys), dtype=np.int64, count=self.n)
+        else:
+            dictionary, idx = encoded
+            distinct = dictionary.to_pylist() + [None]
+        self._from_distinct(name, spec, distinct, idx)
+
+    def _from_distinct(self, name: str, spec: FactSpec, distinct: list[Any], idx: np.ndarray) -> None:
+        kind = spec.type
+        values: list[Any] = []
+        known: list[bool] = []
+        errs: dict[int, FieldError] = {}
+        memo = self.memo.setdefault(name, {})
+        for i, raw in enumerate(distinct):
+            if raw is _MISSING:
+                values.append(None)
+                known.append(False)
+                continue
+            key = (type(raw), raw) if _hashable(raw) else None
+            hit = memo.get(key) if key is not None else None
+            if hit is None:
+                hit = _typed(name, spec, raw)
+                if key is not None and len(memo) < _MEMO_LIMIT:
+                    memo[key] = hit
+            values.append(hit[0])
+            known.append(hit[1])
+            if hit[2] is not None:
+                errs[i] = hit[2]
+        if errs:
+            for row in np.flatnonzero(np.isin(idx, list(errs))).tolist():
+                err = errs[int(idx[row])]
+                self.errors.setdefault(row, []).append(err.de)
+                self.error_en.setdefault(row, []).append(err.en)
+        if name not in self.used and name != self.ent.id_field:
+            return  # validated; no rule reads it
+        if kind in ("bool", "date", "enum", "int", "decimal"):
+            dtype = {"bool": bool, "decimal": np.float64}.get(kind, np.int64)
+            filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}[kind]
+            u_vals = np.array([filler if v is None else v for v in values], dtype=dtype)
+        else:
+            u_vals = np.empty(len(values), dtype=object)
+            u_vals[:] = values
+        u_known = np.array(known, dtype=bool)
+        bit = self.bits.get(name, np.uint64(0))
+        self.columns[name] = Col(
+            u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64), codes=idx, uniq=u_vals
+        )
+
+    def _dates(self, name: str, spec: FactSpec, raws: Any) -> None:
+        """An Arrow date column: day numbers are ordinals already; an empty cell means
+        what it means in a record (the event has not happened, or unknown)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from eligibility.decision.records import LATEST_DATE, _in_calendar
+
+        arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
+        empty, empty_known, _ = _typed(name, spec, None)
+        # Dictionary-encoded like every other column: a roster has few distinct days, and
+        # date arithmetic on them is done once per day (see `call`).
+        d = arr.dictionary_encode()
+        days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
+        idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
+        # A day past the computable calendar is the record path's field error (convert_value).
+        late = np.flatnonzero(days > LATEST_DATE.toordinal())
+        if len(late):
+            err = _in_calendar(name, LATEST_DATE + dt.timedelta(days=1))[1]
+            assert err is not None
+            for row in np.flatnonzero(np.isin(idx, late)).tolist():
+                self.errors.setdefault(row, []).append(err.de)
+                self.error_en.setdefault(row, []).append(err.en)
+        if name not in self.used and name != self.ent.id_field:
+            return
+        u_vals = np.append(days, empty if empty is not None else 0)
+        u_known = np.append(np.ones(len(days), dtype=bool), empty_known)
+        u_known[late] = False
+        self.columns[name] = Col(
+            u_vals[idx],
+            u_known[idx],
+            np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
+            codes=idx,
+            uniq=u_vals,
+        )
+
+    def _free_text(self, name: str, raws: Any) -> Col | None:
+        """Free text (ids, names of places): every value is its own answer; no memo. Only
+        the id and columns that rules read keep their values; a text cell cannot be wrong
+        unless it is a list or an object."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keep = name in self.used or name == self.ent.id_field
+        arr = _arrow(raws)
+        if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
+            if not keep:
+                return None
+            if pa.types.is_null(arr.type):
+                none = np.full(self.n, None, dtype=object)
+                return Col(none, np.zeros(self.n, dtype=bool), None)
+            vals = arr.to_numpy(zero_copy_only=False)
+            # Cells Python's strip() would change (or empty ones) take the exact path below.
+            odd = pc.fill_null(pc.match_substring_regex(arr, _STRIP_RE), False).to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(odd).tolist():
+                vals[i] = vals[i].strip() or None
+            return Col(vals, vals != None, None)  # noqa: E711 - elementwise on an object array
+        cells = _as_list(raws)
+        missing = _MISSING
+        for i, r in enumerate(cells):
+            if isinstance(r, (dict, list)):
+                self.errors.setdefault(i, []).append(f"{name}: Text erwartet")
+                self.error_en.setdefault(i, []).append(f"{name}: text expected")
+        if not keep:
+            return None
+        vals = np.empty(self.n, dtype=object)
+        vals[:] = [
+            (r.strip() or None)
+            if type(r) is str
+            else (None if r is missing or r is None or isinstance(r, (dict, list)) else str(r).strip() or None)
+            for r in cells
+        ]
+        return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
+
+
+_MEMO_LIMIT = 100_000  # distinct cells remembered per fact
+
+
+def _typed(name: str, spec: FactSpec, raw: Any) -> tuple[Any, bool, FieldError | None]:
+    """A cell as its column value: (value or None, known, the field error if any)."""
+    value, err = convert_value(name, spec, raw)
+    if err is not None or value is UNKNOWN:
+        return None, False, err
+    kind = spec.type
+    if kind == "date":
+        value = ordinal(value)
+    elif kind == "enum":
+        value = (spec.values or []).index(value)
+    elif kind == "decimal":
+        value = float(value)
+    return value, True, None
+
+
+def _is_date32(raws: Any) -> bool:
+    t = getattr(raws, "type", None)
+    return t is not None and str(t) == "date32[day]"
+
+
+# Leading or trailing characters that str.strip() removes, or an empty cell.
+_STRIP_RE = rf"^$|^{STRIP_CLASS}|{STRIP_CLASS}$"
+# Arrow types whose Python values are exactly the cells a list would hold.
+_EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
+
+
+def _arrow(raws: Any) -> Any:
+    """An Arrow array of the cells, or None when they do not convert exactly (mixed types,
+    floats that would swallow ints, nested values, the missing marker)."""
+    import pyarrow as pa
+
+    if isinstance(raws, pa.ChunkedArray):
+        raws = raws.combine_chunks()
+    if isinstance(raws, pa.Array):
+        arr = raws
+        if str(arr.type) in ("string_view", "large_string"):
+            arr = arr.cast(pa.string())
+    else:
+        try:
+            arr = pa.array(raws, from_pandas=False)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+    if isinstance(arr.type, pa.DictionaryType) or str(arr.type) in _EXACT_TYPES:
+        return arr
+    return None
+
+
+def _encode(raws: Any) -> tuple[Any, np.ndarray] | None:
+    """The distinct cells (an Arrow array) and each row's index into them; a null cell
+    gets the index one past the end (the caller appends None there)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _arrow(raws)
+    if arr is None:
+        return None
+    d = arr if isinstance(arr.type, pa.DictionaryType) else arr.dictionary_encode()
+    idx = pc.fill_null(d.indices, len(d.dictionary)).to_numpy(zero_copy_only=False)
+    return d.dictionary, idx
+
+
+def _as_list(raws: Any) -> list[Any]:
+    return raws if isinstance(raws, list) else raws.to_pylist() if hasattr(raws, "to_pylist") else list(raws)
+
+
+_MISSING = object()
+
+
+def _hashable(x: Any) -> bool:
+    try:
+        hash(x)
+        return True
+    except TypeError:
+        return False
+
+
+def columns_from_table(table: Any) -> dict[str, Any] | None:
+    """A column-oriented table as one sequence per column: lists for a dict of lists,
+    Arrow arrays for an Arrow table or a polars DataFrame (zero-copy), lists for pandas.
+    None for row-oriented input."""
+    if isinstance(table, Mapping) and table and all(_is_column(v) for v in table.values()):
+        return {k: _column_of(v) for k, v in table.items()}
+    mod = type(table).__module__
+    if mod.startswith("pandas"):
+        return {str(c): _pandas_column(table[c]) for c in table.columns}
+    if mod.startswith("polars"):
+        table = table.to_arrow()
+        mod = "pyarrow"
+    if mod.startswith("pyarrow") and hasattr(table, "column_names"):
+        return {c: table.column(c) for c in table.column_names}
+    return None
+
+
+def _is_column(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray)) or type(v).__module__.split(".")[0] in (
+        "pyarrow",
+        "polars",
+        "pandas",
+    )
+
+
+def _column_of(v: Any) -> Any:
+    """A column as a list, or as an Arrow array where it is one already (or a polars Series)."""
+    if isinstance(v, list):
+        return v
+    mod = type(v).__module__.split(".")[0]
+    if mod == "pyarrow":
+        return v
+    if mod == "polars":
+        return v.to_arrow()
+    if mod == "pandas":
+        return _pandas_column(v)
+    return list(v)
+
+
+def _pandas_column(series: Any) -> Any:
+    """A pandas column with its missing markers (NaN, None, NA, NaT) as empty cells: as an
+    Arrow array where Arrow converts it exactly, else as a list."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.Array.from_pandas(series)
+    except (pa.ArrowException, TypeError, ValueError):
+        arr = None
+    if arr is not None and str(arr.type) in _EXACT_TYPES + ("string_view",):
+        return arr
+    return [None if _pandas_missing(v) else v for v in series.tolist()]
+
+
+def _pandas_missing(v: Any) -> bool:
+    if v is None or (isinstance(v, float) and v != v):
+        return True
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+def records_from_table(table: Any) -> list[Mapping[str, Any]]:
+    """Accept a list of dicts, or a pandas/polars DataFrame or an Arrow table."""
+    if isinstance(table, list):
+        return table
+    rows: list[Mapping[str, Any]]
+    if hasattr(table, "to_dicts"):  # polars
+        rows = table.to_dicts()
+    elif hasattr(table, "to_pylist"):  # arrow
+        rows = table.to_pylist()
+    elif hasattr(table, "to_dict"):  # pandas
+        rows = table.to_dict(orient="records")
+    else:
+        rows = list(table)
+    return rows
