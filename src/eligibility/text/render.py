@@ -55,6 +55,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# Units are written in the rule files in German; English text says them in English.
+_UNITS_EN = {"Monate": "months", "Jahre": "years", "Tage": "days", "VZÄ": "FTE"}
+
+
+def unit_text(unit: str | None, lang: str) -> str | None:
+    if unit is None:
+        return None
+    if unit == "EUR":
+        return "€"
+    return _UNITS_EN.get(unit, unit) if lang == "en" else unit
+
+
 def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> str:
     spec = entity.outcomes[outcome].spec
     if isinstance(value, str) and spec.value_labels and value in spec.value_labels:
@@ -62,8 +74,7 @@ def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> s
     if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.unit:
         from decimal import Decimal
 
-        unit = "€" if spec.unit == "EUR" else spec.unit
-        return f"{format_value(Decimal(str(value)), lang)} {unit}"
+        return f"{format_value(Decimal(str(value)), lang)} {unit_text(spec.unit, lang)}"
     return format_value(value, lang)
 
 

@@ -356,8 +356,9 @@ class Narrator:
 
     def _unit(self, e: Any) -> str | None:
         if e.kind == "param" and self.crs is not None and e.name in self.crs.model.parameters:
-            unit = self.crs.model.parameters[e.name].unit
-            return "€" if unit == "EUR" else unit
+            from eligibility.text.render import unit_text
+
+            return unit_text(self.crs.model.parameters[e.name].unit, self.lang)
         return None
 
     def literal(self, v: Any, enum_of: str | None = None, unit: str | None = None) -> str:
