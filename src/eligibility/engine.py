@@ -353,9 +353,12 @@ class Engine:
         lang: str = "de",
         detail: bool = True,
         timeline: Timeline | None = None,
+        *,
+        technical: bool = False,
     ) -> str:
         """The decision as German (or English) text or Markdown; with a timeline, each
-        outcome also shows since when it holds and its next change."""
+        outcome also shows since when it holds and its next change. The text has no ids,
+        expressions or rule paths; `technical=True` adds them in a last section."""
         marks = None
         if timeline is not None:
             marks = {}
@@ -368,7 +371,9 @@ class Engine:
                     "next_value": self._word(decision.entity, oid, nxt, lang) if nxt else None,
                     "next_cause": localize(getattr(nxt.cause, lang), lang) if nxt and nxt.cause else None,
                 }
-        return render(decision, self.entity(decision.entity), fmt, lang, detail, marks)
+        return render(
+            decision, self.entity(decision.entity), fmt, lang, detail, marks, technical=technical, crs=self.compiled
+        )
 
     def _word(self, entity: str, oid: str, iv: Interval, lang: str) -> str:
         from eligibility.text.render import value_text

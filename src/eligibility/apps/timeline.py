@@ -138,9 +138,10 @@ class TimelineBuilder:
                     self._add_static(
                         r.valid_from,
                         f"rule:{r.id}",
+                        # Said with the rule's label, not its id: the text is read by caseworkers.
                         Label(
-                            de=f"Regel {r.id} tritt in Kraft ({r.spec.source})",
-                            en=f"rule {r.id} takes effect ({r.spec.source})",
+                            de=f"ab diesem Tag gilt: {r.spec.label.de} ({r.spec.source})",
+                            en=f"from this day: {r.spec.label.get('en')} ({r.spec.source})",
                         ),
                     )
                 if r.valid_to:
@@ -148,17 +149,27 @@ class TimelineBuilder:
                         r.valid_to + ONE_DAY,
                         f"rule:{r.id}",
                         Label(
-                            de=f"Regel {r.id} tritt außer Kraft ({r.spec.source})",
-                            en=f"rule {r.id} ends ({r.spec.source})",
+                            de=f"nur bis {r.valid_to:%d.%m.%Y} galt: {r.spec.label.de} ({r.spec.source})",
+                            en=f"until {r.valid_to.isoformat()} only: {r.spec.label.get('en')} ({r.spec.source})",
                         ),
                     )
             if oc.spec.valid_from:
                 self._add_static(
-                    oc.spec.valid_from, f"outcome:{oid}", Label(de=f"{oid} gilt ab hier", en=f"{oid} starts")
+                    oc.spec.valid_from,
+                    f"outcome:{oid}",
+                    Label(
+                        de=f"„{oc.spec.label.de}“ wird ab diesem Tag entschieden",
+                        en=f"“{oc.spec.label.get('en')}” is decided from this day",
+                    ),
                 )
             if oc.spec.valid_to:
                 self._add_static(
-                    oc.spec.valid_to + ONE_DAY, f"outcome:{oid}", Label(de=f"{oid} endet", en=f"{oid} ends")
+                    oc.spec.valid_to + ONE_DAY,
+                    f"outcome:{oid}",
+                    Label(
+                        de=f"„{oc.spec.label.de}“ wird nur bis {oc.spec.valid_to:%d.%m.%Y} entschieden",
+                        en=f"“{oc.spec.label.get('en')}” is decided until {oc.spec.valid_to.isoformat()} only",
+                    ),
                 )
         for name, p in m.parameters.items():
             starts = {v.valid_from for v in p.versions}
@@ -194,7 +205,7 @@ class TimelineBuilder:
             )
 
     def _period_words(self, node: CNode, env: Env) -> tuple[str, str]:
-        """ "Frist: Aufnahme durch die untere Aufnahmebehörde + 24 Monate"."""
+        """ "Frist von 24 Monaten ab Aufnahme durch die untere Aufnahmebehörde"."""
         base, amount = node.kids[0], node.kids[1]
         if base.kind == "fact":
             label = self.ent.facts[base.name].label
@@ -207,7 +218,7 @@ class TimelineBuilder:
             "add_years": ("Jahre", "years"),
             "add_days": ("Tage", "days"),
         }[node.name]
-        return f"Frist ab {de} + {n} {unit_de}", f"period from {en} + {n} {unit_en}"
+        return f"Frist von {n} {unit_de} ab {de}", f"period of {n} {unit_en} from {en}"
 
     def _add_static(self, day: dt.date, key: str, text: Label) -> None:
         self.static.setdefault(day, []).append((key, text))

@@ -145,6 +145,9 @@ class ParameterSpec(_Strict):
 
 class DerivedSpec(_Strict):
     label: Text
+    # The label when the fact does not hold, for explanations: a label such as "noch nicht
+    # aufgenommen" cannot be negated by putting "nicht" in front of it.
+    label_false: Text | None = None
     expr: str
     source: Cited | None = None
     assumption: bool = False
@@ -154,6 +157,9 @@ class DerivedSpec(_Strict):
 class RuleSpec(_Strict):
     id: str
     label: Text
+    # What explanations say when the rule's condition does not hold ("nicht eingebürgert"):
+    # an exclusion's label negated mechanically would read as a double negative.
+    label_false: Text | None = None
     source: Cited | None = None
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None

@@ -10,10 +10,11 @@ from typing import Any
 
 import jinja2
 
-from eligibility.compile.compiler import CompiledEntity
+from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet
 from eligibility.decision.model import AssumptionRef, Decision, ExplanationNode, Label, OutcomeDecision, Question
 from eligibility.lang.values import format_value
 from eligibility.source.citations import localize
+from eligibility.text.verbalize import Narrator
 
 LANGS = ("de", "en")
 
@@ -54,6 +55,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# Units are written in the rule files in German; English text says them in English.
+_UNITS_EN = {"Monate": "months", "Jahre": "years", "Tage": "days", "VZÄ": "FTE"}
+
+
+def unit_text(unit: str | None, lang: str) -> str | None:
+    if unit is None:
+        return None
+    if unit == "EUR":
+        return "€"
+    return _UNITS_EN.get(unit, unit) if lang == "en" else unit
+
+
 def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> str:
     spec = entity.outcomes[outcome].spec
     if isinstance(value, str) and spec.value_labels and value in spec.value_labels:
@@ -61,8 +74,7 @@ def value_text(entity: CompiledEntity, outcome: str, value: Any, lang: str) -> s
     if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.unit:
         from decimal import Decimal
 
-        unit = "€" if spec.unit == "EUR" else spec.unit
-        return f"{format_value(Decimal(str(value)), lang)} {unit}"
+        return f"{format_value(Decimal(str(value)), lang)} {unit_text(spec.unit, lang)}"
     return format_value(value, lang)
 
 
@@ -163,6 +175,132 @@ def short_reason(
     return reason(entity, outcome, o)
 
 
+# One narrator per entity, language and rule set, held weakly like the reasons above.
+_NARRATORS: weakref.WeakKeyDictionary[CompiledEntity, dict[tuple[str, int], Narrator]] = weakref.WeakKeyDictionary()
+
+
+def _narrator(entity: CompiledEntity, lang: str, crs: CompiledRuleSet | None) -> Narrator:
+    per = _NARRATORS.get(entity)
+    if per is None:
+        per = _NARRATORS[entity] = {}
+    key = (lang, id(crs))
+    hit = per.get(key)
+    if hit is None or hit.crs is not crs:
+        hit = per[key] = Narrator(entity, lang, crs)
+    return hit
+
+
+_VERDICTS = {
+    "de": {"yes": "JA", "no": "NEIN", "unknown": "NOCH OFFEN", "not_in_force": "NICHT IN KRAFT"},
+    "en": {"yes": "YES", "no": "NO", "unknown": "UNKNOWN", "not_in_force": "NOT IN FORCE"},
+}
+
+
+def _unmet(rule: Any, label: Label, lang: str) -> str:
+    """A rule whose condition failed, said as what holds instead: its `label_false`, or
+    "nicht erfüllt: <label>" (the label of a rule that grants is a positive statement)."""
+    spec = rule.spec if rule is not None else None
+    if spec is not None and spec.label_false is not None:
+        return str(spec.label_false.get(lang))
+    return ("nicht erfüllt: " if lang == "de" else "not met: ") + str(getattr(label, lang))
+
+
+def outcome_views(
+    decision: Decision,
+    entity: CompiledEntity,
+    lang: str,
+    detail: bool,
+    timeline: dict[str, Any],
+    crs: CompiledRuleSet | None = None,
+) -> list[dict[str, Any]]:
+    """Per outcome what the text and Markdown templates print, in plain words: no ids,
+    operators or rule paths (those go to `technical`)."""
+    narrator = _narrator(entity, lang, crs)
+    views = []
+    for oid, o in decision.outcomes.items():
+        seen: set[str] = set()
+        oc = entity.outcomes.get(oid)
+        rules = {r.id: r for r in oc.rules} if oc is not None else {}
+        t = timeline.get(oid) or {}
+        view: dict[str, Any] = {
+            "id": oid,
+            "o": o,
+            "label": getattr(o.label, lang),
+            "verdict": value_text(entity, oid, o.value, lang) if o.status == "value" else _VERDICTS[lang][o.status],
+            # "seit" belongs to an answer; an open question has no "since" a person could act on.
+            "since": t.get("since") if o.status != "unknown" else None,
+            "reason": getattr(o.reason, lang),
+            "missing": [getattr(q.label, lang) for q in o.questions],
+            "assumptions": [(getattr(a.label, lang), getattr(a.note, lang) if a.note else "") for a in o.assumptions],
+            "lines": [],
+            "checked": [],
+            "open": [],
+            "next": None,
+            "conditions": [],
+        }
+        for tr in o.trace:
+            cite = localize(tr.source, lang) if tr.source else ""
+            shown = False
+            if tr.rule == o.rule and o.rule is not None:
+                shown = True
+                if detail and tr.explanation is not None:
+                    view["lines"] = narrator.lines(tr.explanation, seen)
+            elif o.status == "unknown" and tr.condition is None:
+                shown = True
+                view["open"].append(
+                    {
+                        "text": getattr(tr.label, lang),
+                        "source": cite,
+                        "lines": narrator.lines(tr.explanation, seen) if detail and tr.explanation is not None else [],
+                    }
+                )
+            elif o.status == "no" and o.rule is None and tr.condition is False:
+                shown = True
+                rule = rules.get(tr.rule)
+                lines = narrator.lines(tr.explanation, seen) if detail and tr.explanation is not None else []
+                if (
+                    lines
+                    and rule is not None
+                    and rule.spec.label_false is not None
+                    and tr.explanation is not None
+                    and tr.explanation.kind == "derived"
+                ):
+                    # The rule's own "not" label already says what the derived fact's line would.
+                    lines = [(depth - 1, text) for depth, text in lines[1:]]
+                view["checked"].append({"text": _unmet(rule, tr.label, lang), "source": cite, "lines": lines})
+            if shown and tr.explanation is not None:
+                view["conditions"].append((tr.rule, tr.explanation.text, tr.condition))
+        if t.get("next"):
+            view["next"] = {"on": t["next"], "value": t.get("next_value"), "cause": t.get("next_cause")}
+        views.append(view)
+    return views
+
+
+def error_texts(decision: Decision, entity: CompiledEntity, lang: str) -> list[str]:
+    """The record's errors with the field's label in front instead of its column name
+    (the JSON keeps the name for programs)."""
+    out = []
+    for e in decision.errors:
+        text = str(getattr(e.message, lang))
+        field = e.field or ""
+        spec = entity.facts.get(field) if field else None
+        if spec is not None and text.startswith(f"{field}: "):
+            text = f"{spec.label.get(lang)}: {text[len(field) + 2 :]}"
+        out.append(text)
+    return out
+
+
+def open_questions(decision: Decision, lang: str) -> list[dict[str, Any]]:
+    """Each question once per decision, with the outcomes its answer can settle."""
+    out = []
+    for q in decision.questions:
+        affects = [getattr(o.label, lang) for o in decision.outcomes.values() if q.fact in o.missing]
+        out.append(
+            {"question": getattr(q.question, lang), "label": getattr(q.label, lang), "fact": q.fact, "affects": affects}
+        )
+    return out
+
+
 def render(
     decision: Decision,
     entity: CompiledEntity,
@@ -170,15 +308,25 @@ def render(
     lang: str = "de",
     detail: bool = True,
     timeline: dict[str, Any] | None = None,
+    *,
+    technical: bool = False,
+    crs: CompiledRuleSet | None = None,
 ) -> str:
-    """`timeline`: per outcome {since, next, next_value, next_cause} ("seit", "nächste Änderung")."""
+    """`timeline`: per outcome {since, next, next_value, next_cause} ("seit", "nächste Änderung").
+    `detail`: the conditions under each answer, in words. `technical`: a last section with the
+    ids, expressions and rule paths (for rule authors; the default text has none of them)."""
     name = {"text": "decision.txt.j2", "markdown": "decision.md.j2"}[fmt]
-    values = {oid: value_text(entity, oid, o.value, lang) for oid, o in decision.outcomes.items()}
-    reasons = {oid: getattr(o.reason, lang) for oid, o in decision.outcomes.items()}
     text = (
         environment()
         .get_template(name)
-        .render(d=decision, lang=lang, values=values, reasons=reasons, detail=detail, timeline=timeline or {})
+        .render(
+            d=decision,
+            lang=lang,
+            views=outcome_views(decision, entity, lang, detail, timeline or {}, crs),
+            questions=open_questions(decision, lang),
+            errors=error_texts(decision, entity, lang),
+            technical=technical,
+        )
     )
     # Templates are written for readability; collapse the blank lines they leave.
     lines = text.splitlines()
