@@ -329,3 +329,22 @@ def test_check_does_not_import_the_service() -> None:
     modules = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert "eligibility" in modules
     assert not modules & {"fastapi", "starlette", "uvicorn", "multipart", "python_multipart"}
+
+
+def test_check_details_adds_the_technical_part_only_when_asked():
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from eligibility.cli.main import main
+
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "asylsuchend_aufnahme_fehlt.yaml")
+    plain = CliRunner().invoke(main, ["check", example, "--on", "2018-09-15"])
+    assert plain.exit_code == 0
+    assert "Technische Angaben" not in plain.output and "aufnahme_uab_datum" not in plain.output
+    detailed = CliRunner().invoke(main, ["check", example, "--on", "2018-09-15", "--details"])
+    assert detailed.exit_code == 0 and detailed.output.startswith(plain.output.rstrip("\n"))
+    assert "Technische Angaben" in detailed.output
+    assert "Regelpfad: integrationsmanagement/(default)" in detailed.output
+    english = CliRunner().invoke(main, ["check", example, "--on", "2018-09-15", "--details", "--lang", "en"])
+    assert "Technical details" in english.output

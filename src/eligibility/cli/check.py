@@ -47,6 +47,14 @@ from eligibility.cli.options import entity_option, lang_option, on_option, overl
     is_flag=True,
     help=("Nur Ergebnis und Begründung, ohne Bedingungsbaum.", "Only the result and its reason, without the tree."),
 )
+@option(
+    "--details",
+    is_flag=True,
+    help=(
+        "Dazu „Technische Angaben“: Kennungen, Regelpfade und Ausdrücke, für Regelautorinnen und -autoren.",
+        "Add “Technical details”: ids, rule paths and expressions, for rule editors.",
+    ),
+)
 def check(
     person: str,
     on: str | None,
@@ -55,6 +63,7 @@ def check(
     fmt: str,
     entity: str | None,
     brief: bool,
+    details: bool,
 ) -> None:
     """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
     lang = current()
@@ -83,7 +92,12 @@ def check(
             timeline = engine.timeline(record, entity=entity or meta.get("entity"), end=end)
         click.echo(
             engine.render(
-                decision, "markdown" if fmt == "markdown" else "text", lang, detail=not brief, timeline=timeline
+                decision,
+                "markdown" if fmt == "markdown" else "text",
+                lang,
+                detail=not brief,
+                timeline=timeline,
+                technical=details,
             ),
             nl=False,
         )
