@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -107,6 +108,14 @@ class XlsxSheet:
         n = str(self.count + 1)
         self._buffer.append(f'<row r="{n}">' + cells.replace("\x00", n) + "</row>")
         if len(self._buffer) >= 2000:
+            self._flush()
+
+    def write_block(self, text: str, rows: int) -> None:
+        """`rows` finished `<row>` elements (numbered from `count` + 2 on, as `write_xml`
+        numbers them); the caller measured their values for the widths."""
+        self.count += rows
+        self._buffer.append(text)
+        if len(self._buffer) >= 8:
             self._flush()
 
     def _flush(self) -> None:
@@ -313,6 +322,20 @@ def parse_keep(values: Sequence[str], facts: Mapping[str, Any], id_field: str | 
     return tuple(out)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Groups:
+    """A decided table's rows grouped by their outcomes: per group its cells' template,
+    their texts (for the widths) and whether an outcome is open; per row its group and
+    the code of its field errors."""
+
+    templates: list[str]
+    texts: list[list[tuple[int, str]]]
+    unknown: list[bool]
+    inverse: list[int]
+    err_values: list[str]
+    err_codes: list[int]
+
+
 class CaseworkerResult:
     """The `evaluate` result as a caseworker reads it, one row per input row, in order."""
 
@@ -481,80 +504,167 @@ class CaseworkerResult:
     ) -> None:
         """A decided block, in input order. `rows`: per input row (number, kept values,
         the record — or its index for `record_at`, which builds it only when a hint needs
-        it —, error or None); rows without error are the table's rows, in order. The outcome cells of a row depend only on its outcomes'
-        (value, status, rule, assumption, missing facts); a block has few distinct
-        combinations, so their XML is built once per combination (as the CSV block writer
-        does) and each row adds its number, kept columns and hints."""
+        it —, error or None); rows without error are the table's rows, in order. Runs of
+        rows without error go to `write_columns`' block path; an error row is written by
+        `write_error`."""
+        groups = self._groups(table, reason_of)
+        run: list[tuple[int, Sequence[Any], Any]] = []
+        t = 0
 
+        def flush() -> None:
+            nonlocal t, run
+            if not run:
+                return
+            records = [r for _, _, r in run]
+
+            def record_of(k: int) -> Any:
+                rec = records[k]
+                return record_at(rec) if record_at is not None and isinstance(rec, int) else rec
+
+            kept_cols = [list(c) for c in zip(*[k for _, k, _ in run])] if self.keep else []
+            self._write_run(groups, [number for number, _, _ in run], kept_cols, t, record_of)
+            t += len(run)
+            run = []
+
+        for number, kept, record, error in rows:
+            if error is not None:
+                flush()
+                if record_at is not None and isinstance(record, int):
+                    record = record_at(record)
+                self.write_error(number, record, error)
+            else:
+                run.append((number, kept, record))
+        flush()
+
+    def write_columns(
+        self, table: Any, first: int, kept_cols: Sequence[Sequence[Any]], reason_of: Any, record_at: Any
+    ) -> None:
+        """A decided block of `len(table)` rows numbered from `first`, every row decided;
+        `kept_cols`: per kept fact its cells; `record_at(i)` builds row i's record (only
+        rows whose hints need it)."""
+        self._write_run(self._groups(table, reason_of), range(first, first + len(table)), kept_cols, 0, record_at)
+
+    def _groups(self, table: Any, reason_of: Any) -> _Groups:
+        """The table's rows grouped by their outcomes (as the CSV block writer groups them):
+        per group the template of its outcome and question cells, built once."""
         from eligibility.apps.result_rows import outcome_groups
 
         sheet = self.sheet
-        n = len(table)
         first_col = 1 + len(self.keep)
-        tail = sheet.cell_xml(len(self.columns) - 2, self._ruleset) + sheet.cell_xml(len(self.columns) - 1, self._sha)
-        if n:
-            # The same two cells end every row: measured here, as the row-wise path measures them.
-            sheet.measure(len(self.columns) - 2, self._ruleset)
-            sheet.measure(len(self.columns) - 1, self._sha)
-            per_outcome, firsts, inverse = outcome_groups(table, self.ent.outcome_order)
-            segments: list[tuple[str, list[tuple[int, str]], bool]] = []
-            for row in firsts.tolist():
-                texts: list[tuple[int, str]] = []
-                missing: list[str] = []
-                unknown = False
-                j = first_col
-                for oid, (v, st, r, a, m) in per_outcome:
-                    value, status, rule = v.values[v.codes[row]], st.values[st.codes[row]], r.values[r.codes[row]]
-                    asm, miss = a.values[a.codes[row]], list(m.values[m.codes[row]])
-                    reason = reason_of(oid, value, status, rule, asm, miss)
-                    src = self.source_of(oid, rule, status)
-                    texts.append((j, self.word(oid, value, status)))
-                    texts.append((j + 1, f"{reason} [{src}]" if src and src not in reason else reason))
-                    missing += [f for f in miss if f not in missing]
-                    unknown = unknown or status == "unknown"
-                    j += 2
-                texts.append((j, self.questions(sorted(missing))))
-                segments.append(("".join(sheet.cell_xml(c, t) for c, t in texts), texts, unknown))
-            errors = table.codes("errors")
-            err_values = errors.values.tolist()
-            err_codes = errors.codes.tolist()
-            inverse_l = inverse.tolist()
-        hints_col = len(self.columns) - 3
+        if not len(table):
+            return _Groups([], [], [], [], [""], [])
+        per_outcome, firsts, inverse = outcome_groups(table, self.ent.outcome_order)
+        templates: list[str] = []
+        texts_of: list[list[tuple[int, str]]] = []
+        unknown_of: list[bool] = []
+        for row in firsts.tolist():
+            texts: list[tuple[int, str]] = []
+            missing: list[str] = []
+            unknown = False
+            j = first_col
+            for oid, (v, st, r, a, m) in per_outcome:
+                value, status, rule = v.values[v.codes[row]], st.values[st.codes[row]], r.values[r.codes[row]]
+                asm, miss = a.values[a.codes[row]], list(m.values[m.codes[row]])
+                reason = reason_of(oid, value, status, rule, asm, miss)
+                src = self.source_of(oid, rule, status)
+                texts.append((j, self.word(oid, value, status)))
+                texts.append((j + 1, f"{reason} [{src}]" if src and src not in reason else reason))
+                missing += [f for f in miss if f not in missing]
+                unknown = unknown or status == "unknown"
+                j += 2
+            texts.append((j, self.questions(sorted(missing))))
+            templates.append("".join(sheet.cell_xml(c, t) for c, t in texts))
+            texts_of.append(texts)
+            unknown_of.append(unknown)
+        errors = table.codes("errors")
+        return _Groups(templates, texts_of, unknown_of, inverse.tolist(), errors.values.tolist(), errors.codes.tolist())
+
+    def _kept_templates(self, j: int, spec: Any, values: Sequence[Any]) -> list[str]:
+        """The cell templates of kept column j: per distinct value once, mapped in C; an id
+        column (nearly all values distinct) of plain ids straight from one format string."""
+        sheet = self.sheet
+        if j in sheet._xml.unique:
+            try:
+                plain = all(map(_PLAIN.match, values)) and max(map(len, values), default=0) <= 32767
+            except TypeError:  # not all text
+                plain = False
+            if plain:
+                letter = sheet._xml.letters[j]
+                return list(map(f'<c r="{letter}\x00" t="inlineStr"><is><t>{{}}</t></is></c>'.format, values))
+            return [sheet.cell_xml(j, xlsx_cell(spec, v)) for v in values]
+        distinct = dict.fromkeys(values)
+        kinds = {type(v) for v in distinct}
+        if bool in kinds and kinds & {int, float}:
+            # True == 1, but one is "ja" and the other 1: keyed by type as well.
+            memo: dict[tuple[type, Any], str] = {}
+            out = []
+            for v in values:
+                key = (type(v), v)
+                if key not in memo:
+                    memo[key] = sheet.cell_xml(j, xlsx_cell(spec, v))
+                out.append(memo[key])
+            return out
+        by_value = {v: sheet.cell_xml(j, xlsx_cell(spec, v)) for v in distinct}
+        return list(map(by_value.__getitem__, values))
+
+    def _write_run(
+        self, g: _Groups, numbers: Sequence[int], kept_cols: Sequence[Sequence[Any]], t0: int, record_of: Any
+    ) -> None:
+        """Rows t0.. of a table, none with a reading error, as one piece of sheet XML: each
+        column's cell templates come from its distinct values, the rows' templates are
+        joined from the columns and numbered with `str.format`, all in C."""
+        n = len(numbers)
+        if not n:
+            return
+        sheet = self.sheet
+        cols = len(self.columns)
+        groups = g.inverse[t0 : t0 + n]
+        errs = list(map(g.err_values.__getitem__, g.err_codes[t0 : t0 + n]))
+        err_rows = [k for k, e in enumerate(errs) if e]
+        hints_col = cols - 3
+        hint_tpls: Any = itertools.repeat("", n)
+        hints: dict[int, str] = {}
+        if err_rows:
+            hint_list = [""] * n
+            for k in err_rows:
+                h = hints[k] = self.hints(record_of(k), errs[k])
+                hint_list[k] = sheet.cell_xml(hints_col, h) if h else ""
+            hint_tpls = hint_list
         keep_facts = [self.ent.facts[f] for f in self.keep]
-        cell_xml = sheet.cell_xml
-        t = 0
-        for number, kept, record, error in rows:
-            if record_at is not None and isinstance(record, int):
-                record = record_at(record) if (error is not None or err_values[err_codes[t]]) else None
-            if error is not None:
-                self.write_error(number, record, error)
-                continue
-            seg, texts, unknown = segments[inverse_l[t]]
-            err = err_values[err_codes[t]]
-            t += 1
-            self.rows += 1
-            if err:
-                self.errors += 1
-            elif unknown:
-                self.unknown += 1
-            else:
-                self.decided += 1
-            hints = self.hints(record, err) if err else ""
-            cells = [xlsx_cell(spec, v) for spec, v in zip(keep_facts, kept)]
-            if sheet.count < WIDTH_SAMPLE:
-                sheet.measure(0, number + self.row_offset)
-                for c, v in enumerate(cells, start=1):
+        kept_tpls = [
+            self._kept_templates(1 + c, spec, vals) for c, (spec, vals) in enumerate(zip(keep_facts, kept_cols))
+        ]
+        # The counts: an error row counts as error, else a row with an open outcome as unknown.
+        unknown_rows = sum(map(g.unknown.__getitem__, groups))
+        unknown_errors = sum(g.unknown[groups[k]] for k in err_rows)
+        self.rows += n
+        self.errors += len(err_rows)
+        self.unknown += unknown_rows - unknown_errors
+        self.decided += n - len(err_rows) - (unknown_rows - unknown_errors)
+        # The widths are measured on the first WIDTH_SAMPLE rows, as the row-wise path does.
+        if sheet.count < WIDTH_SAMPLE:
+            sheet.measure(cols - 2, self._ruleset)
+            sheet.measure(cols - 1, self._sha)
+            for k in range(min(n, WIDTH_SAMPLE - sheet.count)):
+                for c, (spec, vals) in enumerate(zip(keep_facts, kept_cols), start=1):
+                    sheet.measure(c, xlsx_cell(spec, vals[k]))
+                for c, v in g.texts[groups[k]]:
                     sheet.measure(c, v)
-                for c, v in texts:
-                    sheet.measure(c, v)
-                sheet.measure(hints_col, hints)
-            sheet.write_xml(
-                f'<c r="A\x00"><v>{number + self.row_offset}</v></c>'
-                + "".join([cell_xml(c, v) for c, v in enumerate(cells, start=1)])
-                + seg
-                + (cell_xml(hints_col, hints) if hints else "")
-                + tail
-            )
+                sheet.measure(hints_col, hints.get(k, ""))
+        tail = sheet.cell_xml(cols - 2, self._ruleset) + sheet.cell_xml(cols - 1, self._sha) + "</row>"
+        base = sheet.count + 2  # sheet row of the run's first row (the header is row 1)
+        offset = self.row_offset
+        shown = (
+            range(numbers.start + offset, numbers.stop + offset)
+            if isinstance(numbers, range)
+            else [x + offset for x in numbers]
+        )
+        heads = map('<row r="{0}"><c r="A{0}"><v>{1}</v></c>'.format, range(base, base + n), shown)
+        rests = map(
+            "".join, zip(*kept_tpls, map(g.templates.__getitem__, groups), hint_tpls, itertools.repeat(tail, n))
+        )
+        numbered = map(str.replace, rests, itertools.repeat("\x00", n), map(str, range(base, base + n)))
+        sheet.write_block("".join(itertools.chain.from_iterable(zip(heads, numbered))), n)
 
     def close(self, ignored: Sequence[str] = ()) -> None:
         info = self.engine.info
