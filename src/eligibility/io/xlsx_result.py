@@ -23,6 +23,9 @@ from typing import Any
 
 from eligibility.io.cells import xlsx_text
 
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
 FIXED_CREATED = dt.datetime(2000, 1, 1)
 DATE_FORMAT = "dd.mm.yyyy"  # Excel's code; a German Excel shows it as TT.MM.JJJJ
 MAX_WIDTH = 60  # characters; a longer text is cut at the cell's edge, whole in the formula bar
@@ -150,6 +153,7 @@ class XlsxSheet:
                 self._rows,
                 f"A1:{_column_letter(len(self.columns) - 1)}{self.count + 1}",
                 sheet_part="xl/worksheets/sheet1.xml",
+                shared=self._xml.shared_strings() if self._xml.shared else None,
             )
         finally:
             self._rows.close()
@@ -180,6 +184,11 @@ class _RowXml:
     in the text: XML forbids it and it is escaped as _x0000_)."""
 
     MEMO_LIMIT = 50_000  # fragments kept (a few MB); beyond that, cells are built each time
+    # Distinct texts in the shared-string table (at most some 30 MB); later new texts are
+    # written inline. A result repeats few long texts (words, reasons, questions): as shared
+    # strings its sheet XML is a quarter of the inline one, and so is the time to encode,
+    # copy and compress it (bench/RESULTS.md, issue 13, session 5).
+    SHARED_LIMIT = 100_000
 
     def __init__(self, ncols: int, date_xf: int, unique: set[int]) -> None:
         from xlsxwriter.worksheet import _preserve_whitespace
@@ -192,17 +201,18 @@ class _RowXml:
         self.date_xf = date_xf
         self.unique = unique
         self.memo: dict[tuple[int, type, Any], str] = {}
+        self.shared: dict[str, int] = {}  # a text's <t> element -> its index
 
     def cell(self, j: int, v: Any) -> str:
         ref = self.letters[j] + "\x00"
         if isinstance(v, str) and len(v) <= 32767 and _PLAIN.match(v):
             # Nothing to neutralise, escape or preserve (the common id): the XML directly.
-            return f'<c r="{ref}" t="inlineStr"><is><t>{v}</t></is></c>'
+            return self.text_cell(j, ref, f"<t>{v}</t>")
         if isinstance(v, str):
             text = xlsx_text(v)[:32767]  # Excel's limit; XlsxWriter truncates too
             text = self._escape_control(text)
             t_attr = ' xml:space="preserve"' if self._preserve(text) else ""
-            return f'<c r="{ref}" t="inlineStr"><is><t{t_attr}>{self._escape_data(text)}</t></is></c>'
+            return self.text_cell(j, ref, f"<t{t_attr}>{self._escape_data(text)}</t>")
         if isinstance(v, bool):
             return self.cell(j, "ja" if v else "nein")
         if isinstance(v, dt.date):
@@ -210,6 +220,26 @@ class _RowXml:
         if isinstance(v, (int, float)):
             return f'<c r="{ref}"><v>{v:.16G}</v></c>'
         return self.cell(j, str(v))
+
+    def text_cell(self, j: int, ref: str, t: str) -> str:
+        """A text cell whose `<t>` element is `t`: a shared string (numbered in order of
+        first use, so the same input gives the same table), inline in a unique column
+        (ids would only fill the table) or once the table is full."""
+        if j not in self.unique:
+            i = self.shared.get(t)
+            if i is None and len(self.shared) < self.SHARED_LIMIT:
+                i = self.shared[t] = len(self.shared)
+            if i is not None:
+                return f'<c r="{ref}" t="s"><v>{i}</v></c>'
+        return f'<c r="{ref}" t="inlineStr"><is>{t}</is></c>'
+
+    def shared_strings(self) -> bytes:
+        """The shared-string part (`xl/sharedStrings.xml`) of the strings used."""
+        head = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<sst xmlns="{_MAIN}" uniqueCount="{len(self.shared)}">'
+        )
+        return (head + "".join(f"<si>{t}</si>" for t in self.shared) + "</sst>").encode("utf-8")
 
     def fragment(self, j: int, v: Any) -> str:
         """A cell's XML, "" for an empty cell; memoised but for unique columns and numbers."""
@@ -232,9 +262,11 @@ class _RowXml:
         return f'<row r="{n}">' + "".join(parts).replace("\x00", n) + "</row>"
 
 
-def _insert_rows(path: Path, rows: Any, dimension: str, sheet_part: str) -> None:
+def _insert_rows(path: Path, rows: Any, dimension: str, sheet_part: str, shared: bytes | None = None) -> None:
     """Put the streamed rows into the sheet XlsxWriter wrote (header only) and set its
-    dimension: the package is copied entry by entry, keeping each entry's time."""
+    dimension: the package is copied entry by entry, keeping each entry's time. `shared`:
+    the shared-string part the rows refer to, added with its content type and its
+    relationship from the workbook (XlsxWriter's constant-memory mode writes none)."""
     import os
     import shutil
     import zipfile
@@ -246,6 +278,13 @@ def _insert_rows(path: Path, rows: Any, dimension: str, sheet_part: str) -> None
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info.filename)
+            if shared is not None and info.filename == "[Content_Types].xml":
+                override = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST_TYPE}"/>'
+                data = data.replace(b"</Types>", override.encode() + b"</Types>", 1)
+            elif shared is not None and info.filename == "xl/_rels/workbook.xml.rels":
+                rid = f"rId{data.count(b'<Relationship ') + 1}"
+                rel = f'<Relationship Id="{rid}" Type="{_SST_REL}" Target="sharedStrings.xml"/>'
+                data = data.replace(b"</Relationships>", rel.encode() + b"</Relationships>", 1)
             if info.filename != sheet_part:
                 dst.writestr(info, data)
                 continue
@@ -261,6 +300,10 @@ def _insert_rows(path: Path, rows: Any, dimension: str, sheet_part: str) -> None
                 fh.write(head)
                 shutil.copyfileobj(rows, fh, 1 << 20)
                 fh.write(sep + tail)
+        if shared is not None:
+            entry = zipfile.ZipInfo("xl/sharedStrings.xml", date_time=src.infolist()[0].date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(entry, shared)
     os.replace(tmp, path)
 
 
