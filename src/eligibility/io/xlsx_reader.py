@@ -762,6 +762,13 @@ def _child(
 ) -> None:
     """The child process: parse the sheet and write its blocks to stdout as pickled frames,
     then ("end", None); a failure is one ("error", German message) frame."""
+    import gc
+
+    # The parse makes millions of short-lived tuples and lists (findall's matches, rows) and
+    # no reference cycle: the cyclic collector would only scan them again and again, ~18%
+    # of this process's time at 10^5 rows (bench/RESULTS.md, issue 13, session 5).
+    # Reference counting frees everything as before, so memory stays flat.
+    gc.disable()
     out = sys.stdout.buffer
 
     def frame(obj: Any) -> None:
