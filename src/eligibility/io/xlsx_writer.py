@@ -113,8 +113,7 @@ class XlsxSheet:
         numbers them); the caller measured their values for the widths."""
         self.count += rows
         self._buffer.append(text)
-        if len(self._buffer) >= 8:
-            self._flush()
+        self._flush()  # a block is megabytes already: held no longer, memory stays flat
 
     def _flush(self) -> None:
         if self._buffer:
