@@ -17,7 +17,7 @@ from eligibility import Engine
 from eligibility.apps.evaluate import evaluate_roster
 from eligibility.apps.result_rows import CsvBlockWriter
 from eligibility.apps.synth import GERMAN_HEADERS
-from eligibility.io import rosters
+from eligibility.io import csv_reader
 from eligibility.io.csv_format import CsvFormat
 from eligibility.io.rosters import read_csv, read_csv_blocks
 
@@ -219,12 +219,12 @@ def test_arrow_csv_blocks_read_what_the_exact_reader_reads(tmp_path, lines, bloc
     header = ";".join(GERMAN_HEADERS.get(f, f) for f in COLUMNS).encode() + b"\r\n"
     src = tmp_path / "in.csv"
     src.write_bytes((b"\xef\xbb\xbf" if bom else b"") + header + body)
-    old = rosters.BLOCK_BYTES
-    rosters.BLOCK_BYTES = block_bytes  # many small blocks: every kind of block boundary
+    old = csv_reader.BLOCK_BYTES
+    csv_reader.BLOCK_BYTES = block_bytes  # many small blocks: every kind of block boundary
     try:
         assert _blocks(src, block_rows) == _exact(src)
     finally:
-        rosters.BLOCK_BYTES = old
+        csv_reader.BLOCK_BYTES = old
 
 
 def test_lines_with_broken_bytes_do_not_keep_the_rest_from_arrow():

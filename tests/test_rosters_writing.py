@@ -388,9 +388,35 @@ def test_upload_page_result_is_neutralised_and_answers_every_row(tmp_path):
     assert f'Die Liste hat <strong id="rows">{len(CSV_HOSTILE)}</strong> Zeilen' in r.text
 
 
+def assert_same_workbook(a: Path, b: Path) -> None:
+    """The two workbooks read back to the same cells, number formats and fonts (openpyxl)
+    and the same values (calamine)."""
+    import python_calamine
+
+    wa, wb = openpyxl.load_workbook(a), openpyxl.load_workbook(b)
+    assert wa.sheetnames == wb.sheetnames
+    for sa, sb in zip(wa.worksheets, wb.worksheets):
+        ra, rb = list(sa.iter_rows()), list(sb.iter_rows())
+        assert len(ra) == len(rb)
+        for x, y in zip(ra, rb):
+            assert [(c.value, c.number_format, c.font.b) for c in x] == [
+                (c.value, c.number_format, c.font.b) for c in y
+            ]
+        assert sa.freeze_panes == sb.freeze_panes and sa.auto_filter.ref == sb.auto_filter.ref
+        assert {k: d.width for k, d in sa.column_dimensions.items()} == {
+            k: d.width for k, d in sb.column_dimensions.items()
+        }
+    ca, cb = python_calamine.CalamineWorkbook.from_path(str(a)), python_calamine.CalamineWorkbook.from_path(str(b))
+    assert ca.sheet_names == cb.sheet_names
+    for name in ca.sheet_names:
+        assert ca.get_sheet_by_name(name).to_python() == cb.get_sheet_by_name(name).to_python()
+
+
 def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
-    """The sheet rows built from memoised fragments are byte for byte XlsxWriter's own
-    constant-memory cell XML for the same cells."""
+    """The sheet rows built from memoised fragments (repeated texts as shared strings) read
+    back, in openpyxl and in calamine, as XlsxWriter's own constant-memory cells for the same
+    values; every other part of the package is XlsxWriter's, byte for byte, but for the
+    shared-string part's content type and relationship."""
     import xlsxwriter
 
     from eligibility.io.xlsx_result import FIXED_CREATED, XlsxSheet
@@ -443,9 +469,20 @@ def test_fast_rows_are_what_xlsxwriter_itself_writes(tmp_path):
     ws.autofilter(0, 0, len(cells), len(cols) - 1)
     wb.close()
     a, b = zipfile.ZipFile(fast), zipfile.ZipFile(ref)
-    assert a.namelist() == b.namelist()
-    for name in a.namelist():
-        assert a.read(name) == b.read(name), name
+    assert a.namelist() == b.namelist() + ["xl/sharedStrings.xml"]
+    sst = '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+    for name in b.namelist():
+        if name == "[Content_Types].xml":
+            assert (
+                a.read(name).decode().replace(sst + 'spreadsheetml.sharedStrings+xml"/>', "") == b.read(name).decode()
+            )
+        elif name == "xl/_rels/workbook.xml.rels":
+            assert a.read(name).decode().endswith('Target="sharedStrings.xml"/></Relationships>')
+        elif name != "xl/worksheets/sheet1.xml":
+            assert a.read(name) == b.read(name), name
+    assert b'<c r="B2" t="inlineStr"><is><t>Talbach</t></is></c>' in a.read("xl/worksheets/sheet1.xml")  # unique
+    assert b'<c r="D2" t="s"><v>0</v></c>' in a.read("xl/worksheets/sheet1.xml")  # "ja", shared
+    assert_same_workbook(fast, ref)
     back = openpyxl.load_workbook(fast).worksheets[0]
     assert back.cell(2, 3).value == dt.datetime(2017, 2, 3) and back.cell(3, 3).value == dt.datetime(1900, 2, 28)
     assert back.cell(4, 2).value == "  lead & <trail> " and back.cell(2, 6).value == -3
@@ -494,10 +531,27 @@ def test_a_record_the_batch_table_cannot_decide_is_an_error_row(tmp_path, monkey
     assert [d is None for _, d in pairs] == [i == "BAD" for i in read_ids(src)]
 
 
-@pytest.mark.parametrize("name", ["examples/roster_landkreis_beispiel.csv", "jsonl"])
+def dirty_roster(path: Path) -> None:
+    """A synthetic roster with many dirty rows and, for JSON lines, hostile text: control
+    characters, XML's specials, formula triggers, braces, non-BMP characters, a long text."""
+    from eligibility.apps.synth import write_roster
+
+    write_roster(path, 300, seed=5, dirty_rate=0.3)
+    if path.suffix == ".jsonl":
+        odd = ["a\x00b\x1f_x0041_", "&<>\"'", "{0}{1}}{", "\U0001f600 Ünïcødé", " lead ", "x" * 40000]
+        odd += HOSTILE
+        with path.open("a", encoding="utf-8") as fh:
+            for i, text in enumerate(odd):
+                rec = {"person_id": text, "gemeinde": text, "kreis": odd[-i], "aufnahme_uab_datum": "2016-02-01"}
+                fh.write(json.dumps(rec) + "\n")
+            fh.write("{kaputt\n")
+
+
+@pytest.mark.parametrize("name", ["examples/roster_landkreis_beispiel.csv", "jsonl", "dirty.csv", "dirty.jsonl"])
 def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
-    """write_table (combinations built once per block) writes what write_decided writes row
-    by row."""
+    """write_table (combinations built once per block) writes the workbook write_decided
+    writes row by row: the same cells, styles and widths (the shared strings are numbered in
+    a different order: the block path builds each combination's cells before the rows)."""
     from eligibility.apps.evaluate import decide_chunk
     from eligibility.io.xlsx_result import CaseworkerResult, parse_keep
     from eligibility.text.render import short_reason
@@ -508,10 +562,15 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
         src.write_text(
             "".join(json.dumps(r.record, default=str) + "\n" if r.record else "{bad\n" for r in rows), encoding="utf-8"
         )
+    elif name.startswith("dirty"):
+        src = tmp_path / name
+        dirty_roster(src)
     else:
         src = ROOT / name
     a = tmp_path / "a.xlsx"
-    evaluate_roster(ENGINE, src, ON, a, keep=["all"])
+    summary = evaluate_roster(ENGINE, src, ON, a, keep=["all"])
+    if name.startswith("dirty"):
+        assert summary.errors > 10 and summary.decided > 10 and summary.unknown > 10
     ent = ENGINE.entity()
     info, rows = read_roster(src, ent.facts)
     headers = {f: h for h, f in info.columns.items()} if info.format != "jsonl" else {}
@@ -549,8 +608,11 @@ def test_block_wise_caseworker_xlsx_equals_the_row_wise_one(tmp_path, name):
         j += 1
     result.close(info.ignored)
     za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+    assert za.namelist() == zb.namelist()
     for entry in za.namelist():
-        assert za.read(entry) == zb.read(entry), entry
+        if entry not in ("xl/worksheets/sheet1.xml", "xl/sharedStrings.xml"):
+            assert za.read(entry) == zb.read(entry), entry
+    assert_same_workbook(a, b)
 
 
 def test_csv_result_keeps_its_columns_unless_german_headers_are_asked_for(tmp_path):

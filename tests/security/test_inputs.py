@@ -222,7 +222,8 @@ def test_the_archive_check_is_independent_of_any_reader(tmp_path: Path) -> None:
     big = tmp_path / "ss.xlsx"
     with zipfile.ZipFile(good) as zin, zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
-            zout.writestr(info.filename, zin.read(info.filename))
+            if info.filename != "xl/sharedStrings.xml":  # the result's own table, replaced below
+                zout.writestr(info.filename, zin.read(info.filename))
         zout.writestr("xl/sharedStrings.xml", b'<?xml version="1.0"?><sst><si><t>' + b"a" * 40_000 + b"</t></si></sst>")
     check_archive(big)
     small = ArchiveLimits(max_shared_strings_bytes=10_000)

@@ -519,15 +519,7 @@ def _evaluate_to_xlsx(
                 def record_at(i: int, cols: Any = cols) -> dict[str, Any]:
                     return {k: _cell_at(v, i) for k, v in cols.items()}
 
-                entries = list(
-                    zip(
-                        range(block.first, block.first + block.n),
-                        zip(*kept_cols) if kept_cols else [()] * block.n,
-                        range(block.n),
-                        [None] * block.n,
-                    )
-                )
-                result.write_table(table, entries, reason_of, record_at)
+                result.write_columns(table, block.first, kept_cols, reason_of, record_at)
             else:
                 chunk, table = decide_chunk(engine, _block_rows(block), on, entity)
                 entries = [
