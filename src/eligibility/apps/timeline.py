@@ -213,11 +213,13 @@ class TimelineBuilder:
         else:
             de = en = base.text
         n = amount.fn(env)
-        unit_de, unit_en = {
-            "add_months": ("Monate", "months"),
-            "add_years": ("Jahre", "years"),
-            "add_days": ("Tage", "days"),
+        # "von" takes the dative: "Frist von 24 Monaten", "von 1 Monat".
+        one_de, many_de, one_en, many_en = {
+            "add_months": ("Monat", "Monaten", "month", "months"),
+            "add_years": ("Jahr", "Jahren", "year", "years"),
+            "add_days": ("Tag", "Tagen", "day", "days"),
         }[node.name]
+        unit_de, unit_en = (one_de, one_en) if n == 1 else (many_de, many_en)
         return f"Frist von {n} {unit_de} ab {de}", f"period of {n} {unit_en} from {en}"
 
     def _add_static(self, day: dt.date, key: str, text: Label) -> None:
@@ -396,6 +398,7 @@ _DARK_TEXT = frozenset({"#a0aec0", "#4299e1", "#bee3f8", "#90cdf4"})
 
 
 def words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
+    """Each interval's answer in words; an open one names the missing facts by their label."""
     from eligibility.text.render import value_text
 
     ent = engine.entity(t.entity)
@@ -404,7 +407,8 @@ def words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
         ws = []
         for iv in ivs:
             if iv.status == "unknown":
-                ws.append(("noch offen: " if lang == "de" else "unknown: ") + ", ".join(iv.missing))
+                missing = ", ".join(ent.facts[f].label.get(lang) if f in ent.facts else f for f in iv.missing)
+                ws.append(("noch offen" if lang == "de" else "open") + (f" ({missing})" if missing else ""))
             elif iv.status == "not_in_force":
                 ws.append("nicht in Kraft" if lang == "de" else "not in force")
             else:
@@ -413,21 +417,38 @@ def words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
     return out
 
 
+def rule_words(engine: Any, t: Timeline, lang: str = "de") -> dict[str, list[str]]:
+    """Each interval's deciding rule by its label (the JSON keeps the rule's id)."""
+    ent = engine.entity(t.entity)
+    out: dict[str, list[str]] = {}
+    for oid, ivs in t.outcomes.items():
+        labels = {r.id: r.spec.label.get(lang) for r in ent.outcomes[oid].rules}
+        out[oid] = [labels.get(iv.rule, "") if iv.rule else "" for iv in ivs]
+    return out
+
+
 def render_text(engine: Any, t: Timeline, lang: str = "de") -> str:
     ent = engine.entity(t.entity)
     ws = words(engine, t, lang)
+    rs = rule_words(engine, t, lang)
+    because = "weil" if lang == "de" else "because"
     lines = [
         f"Zeitleiste {t.record_id or ''} · {t.start:%d.%m.%Y} – {t.end:%d.%m.%Y} · "
         f"Regelwerk {t.ruleset['name']} {t.ruleset['version']} (sha256 {t.ruleset['sha256'][:12]})"
+        if lang == "de"
+        else f"Timeline {t.record_id or ''} · {t.start:%d.%m.%Y} – {t.end:%d.%m.%Y} · "
+        f"rule set {t.ruleset['name']} {t.ruleset['version']} (sha256 {t.ruleset['sha256'][:12]})"
     ]
     for oid, ivs in t.outcomes.items():
         lines += ["", ent.outcomes[oid].spec.label.get(lang)]
-        for iv, w in zip(ivs, ws[oid]):
-            until = f"{iv.end:%d.%m.%Y}" if iv.end else "offen"
+        for iv, w, r in zip(ivs, ws[oid], rs[oid]):
+            until = f"{iv.end:%d.%m.%Y}" if iv.end else ("offen" if lang == "de" else "open")
             cause = (
                 f"  ← {iv.cause.get(lang) if hasattr(iv.cause, 'get') else getattr(iv.cause, lang)}" if iv.cause else ""
             )
-            lines.append(f"  {iv.start:%d.%m.%Y} – {until:10}  {w:24} {iv.rule or '':28}{cause}")
+            lines.append(f"  {iv.start:%d.%m.%Y} – {until:10}  {w}{cause}".rstrip())
+            if r:
+                lines.append(f"      {because}: {r}")
     return "\n".join(lines) + "\n"
 
 
@@ -526,5 +547,7 @@ def render_html(engine: Any, t: Timeline, on: dt.date | None = None) -> str:
     ws = words(engine, t)
     labels = {oid: ent.outcomes[oid].spec.label.de for oid in t.outcomes}
     return (
-        environment().get_template("timeline.html.j2").render(t=t, chart=chart(engine, t, on), labels=labels, words=ws)
+        environment()
+        .get_template("timeline.html.j2")
+        .render(t=t, chart=chart(engine, t, on), labels=labels, words=ws, rules=rule_words(engine, t))
     )
