@@ -94,6 +94,8 @@ def test_questions_come_from_the_missing_facts_most_outcomes_first():
     assert verdicts(r.text)["anschlussunterbringung"] == "noch offen"
     assert "Noch zu klären" in r.text and "Wurde ein Aufenthaltstitel erteilt, und wenn ja, an welchem Tag?" in r.text
     assert "leer lassen" not in r.text
+    # An open answer also says which provision waits for the missing facts, with its source.
+    assert "Offen ist die Regel „" in r.text and "– Rechtsgrundlage: § 9 Abs. 1 Nr. 4 FlüAG" in r.text
 
 
 def test_an_answer_that_settles_an_outcome_stops_its_questions():
@@ -283,3 +285,14 @@ def test_inline_scripts_are_allowed_by_their_hash_only():
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     csp = r.headers["content-security-policy"]
     assert f"'sha256-{digest}'" in csp and "unsafe-inline" not in csp.split("script-src", 1)[1]
+
+
+def test_checked_facts_name_the_country_of_origin_in_german():
+    from eligibility.service.result_page import fact_rows
+
+    rows = {
+        r.name: r.value
+        for r in fact_rows(ENGINE, "person", {"herkunftsland": "SYR", "aufenthaltsstatus": "gestattung"})
+    }
+    assert rows["herkunftsland"] == "Syrien (SYR)"
+    assert rows["aufenthaltsstatus"] == "Aufenthaltsgestattung (§ 55 AsylG)"

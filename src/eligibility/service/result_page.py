@@ -15,6 +15,7 @@ from eligibility.apps.timeline import Interval, Timeline, chart
 from eligibility.decision.model import Decision, OutcomeDecision
 from eligibility.decision.records import LATEST_DATE, normalize
 from eligibility.lang.values import NEVER, format_value
+from eligibility.source.forms import country_name
 from eligibility.text.render import value_text
 
 # "Nächste Änderung" looks this far ahead of the Stichtag.
@@ -46,6 +47,9 @@ class OutcomeRow:
     next_change: str | None
     questions: list[tuple[str, str]]
     assumptions: list[str]
+    # For an open answer: the rules still undecided, by label, with their citation, so
+    # that "noch offen" also says which provision waits for the missing fact.
+    pending: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 def overlay_names(engine: Any) -> list[str]:
@@ -69,6 +73,8 @@ def fact_rows(engine: Any, entity: str, record: Mapping[str, Any]) -> list[FactR
             text = "noch nicht geschehen"
         elif spec.type == "enum" and spec.value_labels and v in spec.value_labels:
             text = spec.value_labels[v].de
+        elif spec.format == "iso3166_alpha3" and isinstance(v, str) and country_name(v):
+            text = f"{country_name(v)} ({v})"
         else:
             text = format_value(v, "de")
         rows.append(FactRow(name, spec.label.de, text, True))
@@ -138,9 +144,18 @@ def outcome_rows(engine: Any, decision: Decision, timeline: Timeline | None) -> 
                 next_change=nxt,
                 questions=[(q.label.de, _question(q.question.de)) for q in o.questions],
                 assumptions=[a.label.de + (f" – {a.note.de}" if a.note else "") for a in o.assumptions],
+                pending=_pending(o),
             )
         )
     return rows
+
+
+def _pending(o: OutcomeDecision) -> list[tuple[str, str]]:
+    from eligibility.source.citations import localize
+
+    if o.status != "unknown":
+        return []
+    return [(tr.label.de, localize(tr.source, "de") if tr.source else "") for tr in o.trace if tr.condition is None]
 
 
 def _question(text: str) -> str:

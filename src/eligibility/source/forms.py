@@ -123,6 +123,26 @@ def country_forms() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=512)
+def country_name(code: str, lang: str = "de") -> str | None:
+    """The country's short name for people ("Afghanistan", German from the iso-codes
+    catalogue), or None for a code ISO 3166-1 does not have."""
+    import gettext
+
+    import pycountry
+
+    c = pycountry.countries.get(alpha_3=code)
+    if c is None:
+        return None
+    name = str(getattr(c, "common_name", None) or c.name)
+    if lang != "de":
+        return name
+    try:
+        return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["de"]).gettext(name)
+    except OSError:  # pragma: no cover - the catalogue ships with pycountry
+        return name
+
+
 @functools.lru_cache(maxsize=1)
 def countries() -> dict[str, str]:
     """Folded country name or code -> alpha-3. A name that two countries share (after
