@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -30,6 +29,14 @@ from eligibility import __version__
 from eligibility.decision.model import Decision
 from eligibility.decision.records import DateOutOfRange, normalize
 from eligibility.engine import Engine
+from eligibility.service.bodies import (
+    BadLine,
+    Twice,
+    Unprocessable,
+    ndjson_record,
+    reject_duplicate_keys,
+    tag_duplicates,
+)
 from eligibility.service.jobs import JobLimits, RosterPool, sweep
 from eligibility.service.reload import EngineHolder
 from eligibility.service.security import Guard, Limits, Sessions, check_token, exposure_error, token_from
@@ -249,11 +256,11 @@ def create_app(
     def engine_for(entity: str | None) -> Engine:
         engine = holder.engine
         if entity is not None and entity not in engine.entities:
-            raise _Unprocessable("entity", f"unknown record type '{entity}' (known: {', '.join(engine.entities)})")
+            raise Unprocessable("entity", f"unknown record type '{entity}' (known: {', '.join(engine.entities)})")
         return engine
 
-    @app.exception_handler(_Unprocessable)
-    async def unprocessable(_request: Request, exc: _Unprocessable) -> JSONResponse:
+    @app.exception_handler(Unprocessable)
+    async def unprocessable(_request: Request, exc: Unprocessable) -> JSONResponse:
         return problem(422, "Invalid record", exc.message, [{"field": exc.field, "message": exc.message}])
 
     @app.get("/healthz", response_model=Health, tags=["service"])
@@ -336,21 +343,21 @@ def create_app(
                 return problem(
                     413, "Too many records", f"at most {limits.max_records} records per batch; got {len(lines)}"
                 )
-            records: list[Any] = [_ndjson_record(line) for line in lines]
+            records: list[Any] = [ndjson_record(line) for line in lines]
         else:
             try:
-                parsed = json.loads(raw, object_pairs_hook=_tag_duplicates)
+                parsed = json.loads(raw, object_pairs_hook=tag_duplicates)
             except RecursionError:
                 return problem(422, "Invalid request", None, [{"field": "body", "message": "JSON nested too deeply"}])
             except (ValueError, UnicodeDecodeError):
                 parsed = None  # not JSON: pydantic names the error below
-            if isinstance(parsed, _Twice):
+            if isinstance(parsed, Twice):
                 return problem(
                     422, "Invalid request", None, [{"field": parsed.key, "message": "key occurs twice in the request"}]
                 )
             twice: dict[int, str] = {}
             if isinstance(parsed, dict) and isinstance(parsed.get("records"), list):
-                twice = {i: r.key for i, r in enumerate(parsed["records"]) if isinstance(r, _Twice)}
+                twice = {i: r.key for i, r in enumerate(parsed["records"]) if isinstance(r, Twice)}
             try:
                 payload = BatchRequest.model_validate_json(raw)
             except Exception as exc:  # noqa: BLE001 - pydantic or JSON error
@@ -368,7 +375,7 @@ def create_app(
                     413, "Too many records", f"at most {limits.max_records} records per batch; got {len(records)}"
                 )
             for i, key in twice.items():
-                records[i] = _BadLine.duplicate(key)
+                records[i] = BadLine.duplicate(key)
         if entity is not None and entity not in engine.entities:
             return problem(
                 422, "Invalid record", f"unknown record type '{entity}'", [{"field": "entity", "message": "unknown"}]
@@ -478,89 +485,6 @@ async def _prestart(pool: RosterPool, engine: Engine) -> None:
         log.warning("roster workers not started: %s", type(exc).__name__)
 
 
-class _Unprocessable(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-
-
-@dataclasses.dataclass(frozen=True)
-class _BadLine:
-    """A batch record that could not be read as a JSON object, and why (German, English):
-    it still gets its own line in the answer."""
-
-    code: str
-    de: str
-    en: str
-
-    @classmethod
-    def duplicate(cls, key: str) -> _BadLine:
-        shown = key if len(key) <= 60 else key[:60] + "…"
-        return cls("duplicate_key", f"Schlüssel „{shown}“ kommt zweimal vor", f"key '{shown}' occurs twice")
-
-
-class _Twice(dict[str, Any]):
-    """A JSON object in which a key occurs twice (or that holds such an object): which of
-    two values is meant cannot be guessed, so the record is refused, never last-wins."""
-
-    key: str = ""
-
-
-def _tag_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    dup: str | None = None
-    for k, v in pairs:
-        if dup is None and (k in out or isinstance(v, _Twice)):
-            dup = k if k in out else f"{k}.{v.key}"
-        out[k] = v
-    if dup is None:
-        return out
-    tagged = _Twice(out)
-    tagged.key = dup
-    return tagged
-
-
-def _ndjson_record(line: bytes) -> Any:
-    """One NDJSON line: the record, or the _BadLine that says why it is none. JSON is UTF-8
-    by definition: a line that is not is refused, not decided with replacement characters."""
-    from eligibility.io.rosters import SURROGATE_DE, SURROGATE_EN, DuplicateKey, lone_surrogate, no_duplicate_keys
-
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return _BadLine("encoding", "Zeile ist nicht UTF-8-kodiert", "line is not UTF-8 encoded")
-    try:
-        data = json.loads(text, object_pairs_hook=no_duplicate_keys)
-        if lone_surrogate(text, data):
-            return _BadLine("encoding", SURROGATE_DE, SURROGATE_EN)
-        return data
-    except DuplicateKey as exc:
-        return _BadLine.duplicate(exc.key)
-    except RecursionError:
-        return _BadLine("nesting", "Zeile zu tief verschachtelt", "line is nested too deeply")
-    except ValueError:
-        return _BadLine("json", "Zeile ist kein gültiges JSON", "line is not valid JSON")
-
-
-async def reject_duplicate_keys(request: Request) -> None:
-    """Route dependency: a JSON body with a key given twice is a 422 naming the key
-    (pydantic alone would take the last value without notice), and so is one with a lone
-    surrogate escape, which no UTF-8 answer can carry. The body is cached by Starlette, so
-    this reads nothing twice from the network."""
-    from eligibility.io.rosters import lone_surrogate
-
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-        parsed = json.loads(text, object_pairs_hook=_tag_duplicates)
-    except (ValueError, RecursionError):
-        return  # not UTF-8, not JSON or too deep: the body validation answers that
-    if isinstance(parsed, _Twice):
-        raise _Unprocessable(parsed.key, f"key '{parsed.key}' occurs twice")
-    if lone_surrogate(text, parsed):
-        raise _Unprocessable("record", "a string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF)")
-
-
 TOO_LATE = "the date lies too close to the end of the calendar (year 9999) to be computed with"
 
 
@@ -578,8 +502,8 @@ def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str |
     if not isinstance(rec, dict):
         bad = (
             rec
-            if isinstance(rec, _BadLine)
-            else _BadLine("record", "Zeile ist kein JSON-Objekt", "line is not a JSON object")
+            if isinstance(rec, BadLine)
+            else BadLine("record", "Zeile ist kein JSON-Objekt", "line is not a JSON object")
         )
         return {
             "index": index,
