@@ -133,6 +133,19 @@ def test_refuses_to_start(args, env, message):
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args,env,message",
+    [
+        ((), {"ELIGIBILITY_TOKEN": "kurz"}, "Error: access token too short (4 characters, at least 16)"),
+        (("--host", "0.0.0.0"), {}, "Error: The service would listen on 0.0.0.0 without an access token"),
+        ((), {"ELIGIBILITY_TOKEN_FILE": "/nonexistent/token"}, "is not a readable file"),
+    ],
+)
+def test_refuses_to_start_in_english_too(args, env, message):
+    done = _serve(*args, env={**env, "ELIGIBILITY_LANG": "en"})
+    assert done.returncode == 2 and message in done.stderr and "Zugangsschlüssel" not in done.stderr
+
+
 def test_unreadable_and_empty_token_files_refuse_to_start(tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("  \n", encoding="utf-8")

@@ -182,10 +182,10 @@ def serve(
         token = token_from(token_env or None)
         check_token(token)
     except ServiceConfigError as exc:
-        fail(str(exc))
+        fail(exc.de, exc.en)
     refusal = exposure_error(host, token, allow_unauthenticated)
     if refusal:
-        fail(refusal)
+        fail(refusal, exposure_error(host, token, allow_unauthenticated, lang="en"))
     if not token and not is_loopback(host):
         click.echo(
             say(

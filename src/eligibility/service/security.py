@@ -46,7 +46,13 @@ DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redo
 
 
 class ServiceConfigError(Exception):
-    """The service cannot start as configured; the message says why (German)."""
+    """The service cannot start as configured; the message says why (German as the
+    exception's text, English in `en`, for the command line's language)."""
+
+    def __init__(self, de: str, en: str) -> None:
+        super().__init__(de)
+        self.de = de
+        self.en = en
 
 
 @dataclass(frozen=True)
@@ -70,18 +76,24 @@ def token_from(env_name: str | None, file_env: str = "ELIGIBILITY_TOKEN_FILE") -
     file_name = os.environ.get(file_env, "").strip()
     if file_name:
         if value:
-            raise ServiceConfigError(f"{env_name} und {file_env} sind beide gesetzt; bitte nur eines")
+            raise ServiceConfigError(
+                f"{env_name} und {file_env} sind beide gesetzt; bitte nur eines",
+                f"{env_name} and {file_env} are both set; please set only one",
+            )
         path = Path(file_name)
         if not path.is_file():
-            raise ServiceConfigError(f"{file_env}: {file_name} ist keine lesbare Datei")
+            raise ServiceConfigError(
+                f"{file_env}: {file_name} ist keine lesbare Datei", f"{file_env}: {file_name} is not a readable file"
+            )
         try:
             value = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ServiceConfigError(
-                f"{file_env}: {file_name} kann nicht gelesen werden ({type(exc).__name__})"
+                f"{file_env}: {file_name} kann nicht gelesen werden ({type(exc).__name__})",
+                f"{file_env}: {file_name} cannot be read ({type(exc).__name__})",
             ) from None
         if not value:
-            raise ServiceConfigError(f"{file_env}: {file_name} ist leer")
+            raise ServiceConfigError(f"{file_env}: {file_name} ist leer", f"{file_env}: {file_name} is empty")
     return value or None
 
 
@@ -90,10 +102,14 @@ def check_token(token: str | None) -> None:
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ServiceConfigError(
             f"Zugangsschlüssel zu kurz ({len(token)} Zeichen, mindestens {MIN_TOKEN_LENGTH}); "
-            "z. B. mit: openssl rand -hex 24"
+            "z. B. mit: openssl rand -hex 24",
+            f"access token too short ({len(token)} characters, at least {MIN_TOKEN_LENGTH}); "
+            "e.g. from: openssl rand -hex 24",
         )
     if token is not None and any(c.isspace() or not c.isprintable() for c in token):
-        raise ServiceConfigError("Zugangsschlüssel enthält Leer- oder Steuerzeichen")
+        raise ServiceConfigError(
+            "Zugangsschlüssel enthält Leer- oder Steuerzeichen", "access token contains spaces or control characters"
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -108,10 +124,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_error(host: str, token: str | None, allow_unauthenticated: bool) -> str | None:
+def exposure_error(host: str, token: str | None, allow_unauthenticated: bool, lang: str = "de") -> str | None:
     """Why the service must not start on `host`, or None."""
     if token or allow_unauthenticated or is_loopback(host):
         return None
+    if lang == "en":
+        return (
+            f"The service would listen on {host} without an access token: anyone on the network would see "
+            "personal data. Set ELIGIBILITY_TOKEN_FILE (or ELIGIBILITY_TOKEN), bind to 127.0.0.1 behind a "
+            "reverse proxy, or give --allow-unauthenticated explicitly."
+        )
     return (
         f"Der Dienst würde auf {host} ohne Zugangsschlüssel lauschen: jede:r im Netz sähe personenbezogene "
         "Daten. Setzen Sie ELIGIBILITY_TOKEN_FILE (oder ELIGIBILITY_TOKEN), binden Sie an 127.0.0.1 hinter "
