@@ -120,10 +120,31 @@ class Engine:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str] | None = None, overlays: Iterable[str | os.PathLike[str]] = ()
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        overlays: Iterable[str | os.PathLike[str]] = (),
+        *,
+        rules_hash: str | None = None,
+        log: str | None = None,
     ) -> Engine:
         """Load, check and compile a rule set directory (default: the shipped rules).
-        Raises RuleSetError with `file:line:col` diagnostics."""
+        Raises RuleSetError with `file:line:col` diagnostics.
+
+        With `rules_hash` (the full SHA-256 or a unique prefix), the rule set of that hash
+        as stored in the decision log at `log` (default $ELIGIBILITY_LOG): an old rule set,
+        decided with on purpose. Raises `eligibility.decisionlog.LogError` if it is not there."""
+        if rules_hash is not None:
+            from eligibility.decisionlog import LogError, open_log
+
+            with open_log(log) as store:
+                sha = store.find_snapshot(rules_hash)
+                if sha is None:
+                    raise LogError(
+                        f"Regelwerk {rules_hash} ist im Entscheidungsprotokoll nicht (eindeutig) gespeichert",
+                        f"rule set {rules_hash} is not stored (unambiguously) in the decision log",
+                    )
+                engine: Engine = store.engine_for(sha)
+                return engine
         root = Path(path) if path is not None else default_rules_dir()
         return cls(compile_ruleset(load_model(root, [Path(o) for o in overlays])))
 

@@ -75,6 +75,10 @@ class RuleSetModel:
     manifest_origin: Origin | None = None
     # The source register (id -> document); empty for a rule set that cites in free text.
     sources: dict[str, SourceSpec] = dataclasses.field(default_factory=dict)
+    # The bytes that were hashed, as (name, bytes): rule files by their path in the rule set,
+    # overlays as "overlay:<file name>". The decision log stores them as the rule set's
+    # snapshot, so that the hash and the files can never come from two different moments.
+    raw_files: tuple[tuple[str, bytes], ...] = ()
 
     def origin(self, *key: Any) -> Origin | None:
         return self.origins.get(tuple(key))
@@ -253,6 +257,22 @@ def _rule_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+OVERLAY_PREFIX = "overlay:"
+
+
+def ruleset_digest(raw_files: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> str:
+    """The rule set's SHA-256 over its files in load order (rule files sorted by path, then
+    overlays in the order given). The one definition of the hash: `load_model` and the
+    decision log's snapshots both compute it here."""
+    digest = hashlib.sha256()
+    for name, raw in raw_files:
+        if name.startswith(OVERLAY_PREFIX):
+            digest.update(b"overlay:" + name[len(OVERLAY_PREFIX) :].encode() + b"\0" + raw + b"\0")
+        else:
+            digest.update(name.encode() + b"\0" + raw + b"\0")
+    return digest.hexdigest()
+
+
 def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, ...] = ()) -> RuleSetModel:
     """Read and validate every rule file; raise RuleSetError with all diagnostics."""
     root_path = Path(root)
@@ -268,7 +288,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
             ]
         )
     diags: list[Diagnostic] = []
-    digest = hashlib.sha256()
+    hashed: list[tuple[str, bytes]] = []
     shown_files: list[str] = []
     manifest: Manifest | None = None
     manifest_origin: Origin | None = None
@@ -291,7 +311,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         if raw is None:
             diags.extend(file_diags)
             continue
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        hashed.append((rel, raw))
         lf, file_diags = load_yaml(path, shown(path), raw)
         diags.extend(file_diags)
         if lf is None or file_diags:
@@ -410,7 +430,7 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         if raw is None:
             diags.extend(file_diags)
             continue
-        digest.update(b"overlay:" + ov_path.name.encode() + b"\0" + raw + b"\0")
+        hashed.append((OVERLAY_PREFIX + ov_path.name, raw))
         lf, file_diags = load_yaml(ov_path, shown(ov_path), raw)
         diags.extend(file_diags)
         if lf is None or file_diags:
@@ -460,10 +480,11 @@ def load_model(root: str | Path, overlays: list[str | Path] | tuple[str | Path, 
         entities,
         overlay_specs,
         shown_files,
-        digest.hexdigest(),
+        ruleset_digest(hashed),
         origins,
         manifest_origin,
         sources,
+        tuple(hashed),
     )
 
 
