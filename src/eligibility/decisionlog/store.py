@@ -50,6 +50,15 @@ def stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def normalized(url: str) -> str:
+    """`postgresql://` (and `postgres://`) through psycopg 3, the driver this package installs;
+    SQLAlchemy would pick psycopg2 for the plain scheme."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
 def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     try:
@@ -69,6 +78,7 @@ class DecisionLog:
     """An open decision log. Thread-safe; one writer thread per process."""
 
     def __init__(self, url: str, *, clock: Callable[[], dt.datetime] = utc_now) -> None:
+        url = normalized(url)
         self.url = url
         self.clock = clock
         self.backend = make_url(url).get_backend_name()
