@@ -6,12 +6,3 @@ import os
 # the suite pins German, the default, so that it asserts the same texts on every machine.
 # Tests of the language choice set and clear these variables themselves.
 os.environ["ELIGIBILITY_LANG"] = "de"
-
-
-# TEMPORARY until the PostgreSQL fixture lands
-import pytest  # noqa: E402
-
-
-@pytest.fixture(params=["sqlite"])
-def log_url(tmp_path):  # type: ignore[no-untyped-def]
-    return f"sqlite:///{tmp_path}/log.db"
