@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -147,3 +148,13 @@ def test_no_binaries_is_a_skip_with_the_way_out(tmp_path: Path) -> None:
         find_bindir({"PATH": str(tmp_path)}, tmp_path / "nothing")
     assert str(caught.value) == NOT_FOUND
     assert "postgresql package" in NOT_FOUND and "ELIGIBILITY_PG_BIN" in NOT_FOUND
+
+
+def test_root_without_a_postgres_user_is_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_user(name: str) -> NoReturn:
+        raise KeyError(name)
+
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr("pwd.getpwnam", no_such_user)
+    with pytest.raises(PgUnavailable, match="refuses to run as root.*'postgres' user"):
+        running_server(Path("/nonexistent")).__enter__()
