@@ -193,10 +193,11 @@ class _Process:
 
 
 def _stop(prefix: Sequence[str], bindir: Path, running: _Process, env: Mapping[str, str]) -> None:
-    """pg_ctl stop -m fast; if that does not end it within its time, SIGKILL."""
+    """pg_ctl stop -m fast; if that fails or does not end the server in time, SIGKILL."""
+    stopped = False
     if running.proc.poll() is None:
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-            subprocess.run(
+            done = subprocess.run(
                 [*prefix, str(bindir / "pg_ctl"), "stop", "-D", str(running.datadir), "-m", "fast", "-w", "-t", "20"],
                 capture_output=True,
                 env=env,
@@ -204,8 +205,11 @@ def _stop(prefix: Sequence[str], bindir: Path, running: _Process, env: Mapping[s
                 timeout=30,
                 check=False,
             )
+            stopped = done.returncode == 0
     try:
-        running.proc.wait(timeout=10)
+        # After a clean stop the wrapper (runuser) may take a moment to follow; after a
+        # failed one (a server that never wrote its pid file) there is nothing to wait for.
+        running.proc.wait(timeout=10 if stopped else 0.5)
     except subprocess.TimeoutExpired:
         pid = _postmaster_pid(running.datadir)
         if pid is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -122,6 +123,29 @@ def test_a_server_that_cannot_start_says_why_with_its_log(pg_server: PgServer) -
         fake.chmod(0o755)
         with pytest.raises(PgStartError, match=r"(?s)exited with 3.*no room at the inn"), running_server(bindir):
             pass
+
+
+def test_a_server_that_never_answers_is_given_up_on_in_time(pg_server: PgServer) -> None:
+    # A postgres that neither listens nor exits: the wait is bounded and the process ended.
+    with tempfile.TemporaryDirectory(prefix="eligibility-fakepg-") as where:
+        bindir = Path(where)
+        bindir.chmod(0o755)
+        for name in ("initdb", "pg_ctl"):
+            (bindir / name).symlink_to(pg_server.bindir / name)
+        fake = bindir / "postgres"
+        fake.write_text(f"#!/bin/sh\necho $$ > {where}/pid\nexec sleep 60\n")
+        fake.chmod(0o755)
+        (bindir / "pid").touch(0o666)
+        (bindir / "pid").chmod(0o666)
+        started = time.monotonic()
+        with (
+            pytest.raises(PgStartError, match="did not accept connections within 1 s"),
+            running_server(bindir, timeout=1),
+        ):
+            pass
+        assert time.monotonic() - started < 15
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((bindir / "pid").read_text()), 0)
 
 
 def test_binaries_come_from_eligibility_pg_bin_first(pg_server: PgServer, tmp_path: Path) -> None:
