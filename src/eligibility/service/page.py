@@ -233,12 +233,14 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
 
     async def result(
         request: Request,
+        engine: Any,
         decision: Decision,
         record: dict[str, Any],
         answers: iv.Answers,
         back: str,
     ) -> HTMLResponse:
-        engine = holder.engine
+        # `engine` made `decision`: the logged decision and the page come from the same rules,
+        # even when a reload lands in between.
         try:
             decision_id, verlauf = await logged(engine, record, decision, "page", user_of(request))
         except LogUnavailable:
@@ -317,7 +319,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         nxt = None if action == "ergebnis" else iv.next_question(engine, decision, answers)
         if nxt is None:
             decision = engine.decide(record, decision.on, entity=answers.entity, explain=True)
-            return await result(request, decision, record, answers, "/interview")
+            return await result(request, engine, decision, record, answers, "/interview")
         return step(request, answers, "frage", [nxt], decision, {})
 
     def _review_shown(engine: Any, answers: iv.Answers) -> list[str]:
@@ -387,7 +389,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             problems = [f"{labels.get(k, k)}: {v}" for k, v in at_field.items()]
             return form_again(request, 422, problems, form, on_text, entity, at_field)
         answers = iv.Answers(entity, on_text, _full_form_values(engine, form), frozenset())
-        return await result(request, decision, record, answers, "/formular")
+        return await result(request, engine, decision, record, answers, "/formular")
 
     def _full_form_values(engine: Any, form: Mapping[str, str]) -> dict[str, str]:
         entity = _entity_of(engine, form.get("art"))
