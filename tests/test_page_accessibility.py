@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("axe_playwright_python")
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from test_service_browser import Walk, browser, server  # noqa: E402, F401 - the fixtures
+from test_service_browser import Walk, browser, logged_server, server, verlauf_walk  # noqa: E402, F401 - the fixtures
 
 AXE = Axe()
 OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
@@ -63,3 +63,13 @@ def test_full_form_and_post_application_have_no_axe_violations(walk):
     assert violations(page) == []
     page.goto(walk.server + "/?art=stelle")
     assert violations(page) == []
+
+
+def test_verlauf_and_a_stored_decision_have_no_axe_violations(browser, logged_server):  # noqa: F811
+    w, first = verlauf_walk(browser, logged_server, "axe_verlauf")
+    assert w.page.locator("#verlauf tbody tr").count() >= 1
+    assert violations(w.page) == []
+    w.page.goto(f"{logged_server}/verlauf/{first}")
+    w.page.wait_for_selector("#gespeichert")
+    assert violations(w.page) == []
+    w.context.close()

@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("ELIGIBILITY_ARTIFACTS") or ROOT / "test-artifacts")
 
 
-@pytest.fixture(scope="module")
-def server():
+def _serve(app):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    config = uvicorn.Config(create_app(reload_seconds=None), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -41,6 +40,17 @@ def server():
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from _serve(create_app(reload_seconds=None))
+
+
+@pytest.fixture(scope="module")
+def logged_server(tmp_path_factory):
+    # The service with a decision log (issue 17): results and Aktenvermerke are stored.
+    yield from _serve(create_app(reload_seconds=None, log=f"sqlite:///{tmp_path_factory.mktemp('log')}/log.db"))
 
 
 @pytest.fixture(scope="module")
@@ -351,4 +361,30 @@ def test_tab_order_of_an_interview_step(server, browser):
         "weiss-nicht",
         "ergebnis-jetzt",
     ]
+    w.close()
+
+
+def verlauf_walk(browser, server, name, js=True):
+    """Two decisions of one person, the second as an Aktenvermerk: its Verlauf lists the first."""
+    w = Walk(browser, server, name, js)
+    w.start("15.09.2018", {"aufenthaltsstatus": "fluechtling", "unterbringung": "anschluss"}, record_id="AZ-2018-0042")
+    w.run({"zugang_bw_datum": "03.11.2015"})
+    first = w.page.locator("#entscheidungs-nr").inner_text()
+    w.note()
+    return w, first
+
+
+def test_the_verlauf_lists_earlier_decisions_and_shows_one_again(logged_server, browser):
+    w, first = verlauf_walk(browser, logged_server, "verlauf")
+    page = w.page
+    rows = page.locator("#verlauf tbody tr")
+    assert rows.count() >= 1 and "15.09.2018" in rows.first.inner_text()
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", rows.first.inner_text())
+    assert "Zielgruppe Integrationsmanagement: ja" in rows.first.inner_text()
+    page.locator("#verlauf").screenshot(path=str(ARTIFACTS / "verlauf.png"))
+    page.click(f"a[href='/verlauf/{first}']")
+    page.wait_for_selector("#gespeichert")
+    assert f"Entscheidungs-Nr. {first}" in page.locator("#gespeichert").inner_text()
+    assert page.locator("#outcome-integrationsmanagement .value").inner_text() == "ja"
+    w.shot("gespeichert")
     w.close()

@@ -134,6 +134,27 @@ from eligibility.diagnostics import RuleSetError
         "debug: also full tracebacks (they may hold values).",
     ),
 )
+@option(
+    "--log",
+    "log_url",
+    envvar="ELIGIBILITY_LOG",
+    metavar="URL",
+    help=(
+        "Entscheidungsprotokoll: jede Entscheidung speichern (sqlite:///datei.db oder postgresql://…; "
+        "Standard: aus, oder ELIGIBILITY_LOG).",
+        "Decision log: store every decision (sqlite:///file.db or postgresql://…; default: off, or ELIGIBILITY_LOG).",
+    ),
+)
+@option(
+    "--keep-days",
+    type=click.IntRange(1),
+    envvar="ELIGIBILITY_LOG_KEEP_DAYS",
+    help=(
+        "Aufbewahrungsfrist des Entscheidungsprotokolls in Tagen (ältere Einträge werden beim Start "
+        "und täglich geleert; Standard: unbegrenzt).",
+        "Retention of the decision log in days (older entries are emptied on start and daily; default: unlimited).",
+    ),
+)
 @lang_option
 def serve(
     rules: str | None,
@@ -152,6 +173,8 @@ def serve(
     secure_cookie: bool | None,
     log_client: bool,
     log_level: str,
+    log_url: str | None,
+    keep_days: int | None,
 ) -> None:
     """Startet den HTTP-Dienst: JSON-API unter /v1 und die Seite für Sachbearbeitung unter /.
 
@@ -159,6 +182,7 @@ def serve(
     try:
         import uvicorn
 
+        from eligibility.decisionlog import LogError
         from eligibility.service.app import create_app
         from eligibility.service.jobs import JobLimits
         from eligibility.service.security import (
@@ -203,6 +227,9 @@ def serve(
     )
     jobs = JobLimits(seconds=job_seconds, memory_bytes=job_memory_mb * 1024 * 1024)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if log_level != "debug":
+        # The decision log's migrations report every step at info level: noise at each start.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app = create_app(
             rules,
@@ -213,9 +240,14 @@ def serve(
             job_limits=jobs,
             log_client=log_client,
             secure_cookie=secure_cookie,
+            log=log_url or None,
+            keep_days=keep_days,
         )
     except RuleSetError as exc:
         rule_set_failed(exc, decided=False)
+    except LogError as exc:
+        # The message names the log by its URL without the password (store.redacted).
+        fail(exc.de, exc.en)
     click.echo(
         f"eligibility: http://{host}:{port}/ (API: /v1, OpenAPI: /openapi.json"
         + (say(", Anmeldung mit Zugangsschlüssel)", ", login with the access token)") if token else ")"),

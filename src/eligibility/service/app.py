@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from eligibility import __version__
 from eligibility.decision.model import Decision
 from eligibility.decision.records import DateOutOfRange, normalize
+from eligibility.decisionlog import NewDecision
 from eligibility.engine import Engine
+from eligibility.service.batch import BATCH_DESCRIPTION, batch_stream
 from eligibility.service.bodies import (
     BadLine,
     Twice,
@@ -38,10 +40,12 @@ from eligibility.service.bodies import (
     tag_duplicates,
 )
 from eligibility.service.jobs import JobLimits, RosterPool, sweep
+from eligibility.service.logbook import UNAVAILABLE, Logbook, LogUnavailable
 from eligibility.service.reload import EngineHolder
 from eligibility.service.security import Guard, Limits, Sessions, check_token, exposure_error, token_from
 
 log = logging.getLogger("eligibility.service.app")
+_log = log  # inside create_app, `log` is the decision log's URL
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # bytes
 MAX_BATCH = Limits.max_records
@@ -72,6 +76,9 @@ class DecideRequest(BaseModel):
     on: dt.date | None = Field(default=None, description="Reference date; default today.")
     entity: str | None = Field(default=None, description="Record type (default: person; e.g. stelle).")
     explain: bool = Field(default=True, description="Include the rule trace and explanation trees.")
+    aktenzeichen: str | None = Field(
+        default=None, max_length=200, description="File reference kept with the decision in the decision log."
+    )
 
 
 class BatchRequest(BaseModel):
@@ -164,11 +171,18 @@ def create_app(
     job_limits: JobLimits | None = None,
     log_client: bool = False,
     secure_cookie: bool | None = None,
+    log: str | None = None,
+    keep_days: int | None = None,
 ) -> FastAPI:
     """The app. `token` (at least 16 characters) guards every route but `/healthz`: the API
     by bearer token, the page by a login. `limits` bound each request (its `max_body` wins
-    over the older `max_body` argument); `job_limits` bound roster uploads."""
+    over the older `max_body` argument); `job_limits` bound roster uploads. `log` is the URL of
+    the decision log (off when None; raises `LogError` when it cannot be opened), `keep_days`
+    its retention period."""
     check_token(token)
+    logbook = Logbook(log, keep_days)
+    # Requests to /v1 are authenticated by the bearer token, the log's "user" for them.
+    api_user = "token" if token else None
     limits = limits or Limits(max_body=max_body)
     max_body = limits.max_body
     holder = EngineHolder(rules, overlays or [], reload_seconds or 2.0)
@@ -183,10 +197,16 @@ def create_app(
             holder.start()
         # Workers started now, not when the first caseworker uploads a roster.
         warming = asyncio.create_task(_prestart(pool, holder.engine))
+        retention = asyncio.create_task(logbook.retention_loop()) if logbook.on else None
         try:
             yield
         finally:
             warming.cancel()
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
+            await asyncio.to_thread(logbook.close)
             with contextlib.suppress(asyncio.CancelledError):
                 await warming  # its finally removes the warm-up folder
             # SIGTERM: uvicorn stops accepting, lets requests finish (bounded), then here:
@@ -205,6 +225,7 @@ def create_app(
         responses={413: {"model": Problem}, 401: {"model": Problem}},
     )
     app.state.holder = holder
+    app.state.logbook = logbook
     app.state.pool = pool
     app.state.uploads = set()
     app.state.limits = limits
@@ -225,6 +246,14 @@ def create_app(
                 }
             }
             doc["security"] = [{"bearer": []}]
+            # An extension of the decision JSON, made by the service only (the engine's
+            # Decision, and docs/decision.schema.json, never carry it).
+            doc["components"]["schemas"]["Decision"]["properties"]["decision_id"] = {
+                "type": "string",
+                "title": "Decision Id",
+                "description": "The entry of this decision in the decision log (only when the service keeps one: "
+                "serve --log). GET /v1/decisions/{decision_id} returns it.",
+            }
             for path, item in doc.get("paths", {}).items():
                 if not path.startswith("/v1/"):
                     for operation in item.values():
@@ -248,9 +277,9 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def crash(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error: %s", type(exc).__name__)  # no record content in logs
+        _log.error("internal error: %s", type(exc).__name__)  # no record content in logs
         # The traceback can quote values of the record: only when asked for, never in the answer.
-        log.debug("internal error", exc_info=exc)
+        _log.debug("internal error", exc_info=exc)
         return problem(500, "Internal error")
 
     def engine_for(entity: str | None) -> Engine:
@@ -258,6 +287,10 @@ def create_app(
         if entity is not None and entity not in engine.entities:
             raise Unprocessable("entity", f"unknown record type '{entity}' (known: {', '.join(engine.entities)})")
         return engine
+
+    @app.exception_handler(LogUnavailable)
+    async def unlogged(_request: Request, _exc: LogUnavailable) -> JSONResponse:
+        return problem(503, UNAVAILABLE, "the decision could not be stored; it is not handed out unlogged")
 
     @app.exception_handler(Unprocessable)
     async def unprocessable(_request: Request, exc: Unprocessable) -> JSONResponse:
@@ -277,7 +310,7 @@ def create_app(
         "/v1/decide",
         response_model=Decision,
         tags=["decisions"],
-        responses={422: {"model": Problem}},
+        responses={422: {"model": Problem}, 503: {"model": Problem}},
         dependencies=[Depends(reject_duplicate_keys)],
     )
     def decide(body: DecideRequest) -> Any:
@@ -300,6 +333,12 @@ def create_app(
                 for e in d["errors"]
             ]
             return problem(422, "Invalid record", "; ".join(e["message"]["en"] for e in d["errors"]), errors)
+        if logbook.on:
+            # Stored before it is answered (LogUnavailable: a 503). `d` is exactly what
+            # reproduce.decision_doc gives for this form: the same call.
+            form = "explained" if body.explain else "plain"
+            item = NewDecision(d, body.record, "api", form=form, user=api_user, aktenzeichen=body.aktenzeichen)
+            return JSONResponse({**d, "decision_id": logbook.record(engine, [item])[0]})
         return JSONResponse(d)
 
     @app.post(
@@ -382,34 +421,9 @@ def create_app(
             )
         day = on or dt.date.today()
 
-        def stream() -> Iterator[bytes]:
-            # Every record yields exactly one line, in order, and a last line sums up, so a
-            # client can tell a complete answer from a cut one.
-            problems = field_errors = out = 0
-            for i, rec in enumerate(records, start=1):
-                line = batch_line(engine, i, rec, day, entity)
-                if "problem" in line:
-                    problems += 1
-                elif line.get("errors"):
-                    field_errors += 1
-                out += 1
-                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
-            yield (
-                json.dumps(
-                    {
-                        "summary": {
-                            "records_in": len(records),
-                            "lines_out": out,
-                            "decisions": out - problems,
-                            "problems": problems,
-                            "with_field_errors": field_errors,
-                        }
-                    }
-                )
-                + "\n"
-            ).encode()
-
-        return StreamingResponse(stream(), media_type="application/x-ndjson")
+        return StreamingResponse(
+            batch_stream(engine, records, day, entity, logbook, api_user), media_type="application/x-ndjson"
+        )
 
     @app.post(
         "/v1/timeline",
@@ -468,9 +482,11 @@ def create_app(
             return problem(404, "Unknown record type", f"known: {', '.join(engine.entities)}")
         return JSONResponse(engine.facts_schema(entity), media_type="application/schema+json")
 
+    from eligibility.service.decisions_api import register_decisions
     from eligibility.service.openapi import stable_openapi
     from eligibility.service.page import register
 
+    register_decisions(app, logbook, problem, Problem)
     register(app, holder, token, sessions, pool)
     stable_openapi(app)
     return app
@@ -486,76 +502,6 @@ async def _prestart(pool: RosterPool, engine: Engine) -> None:
 
 
 TOO_LATE = "the date lies too close to the end of the calendar (year 9999) to be computed with"
-
-
-BATCH_DESCRIPTION = (
-    "One line per record, in input order, each with `index`: the decision, or for a record that is "
-    "not a JSON object or cannot be decided a line with `index`, `record_id` and `problem` (an RFC 9457 "
-    'problem object). The last line is `{"summary": {"records_in", "lines_out", "decisions", '
-    '"problems", "with_field_errors"}}`: a response without it, or with records_in != lines_out, '
-    "is incomplete."
-)
-
-
-def batch_line(engine: Engine, index: int, rec: Any, day: dt.date, entity: str | None) -> dict[str, Any]:
-    """The answer line for one batch record: its decision, or its id and a problem."""
-    if not isinstance(rec, dict):
-        bad = (
-            rec
-            if isinstance(rec, BadLine)
-            else BadLine("record", "Zeile ist kein JSON-Objekt", "line is not a JSON object")
-        )
-        return {
-            "index": index,
-            "record_id": None,
-            "problem": {"type": "about:blank", "title": "Invalid record", "status": 422, "detail": bad.en},
-            "errors": [{"field": None, "code": bad.code, "message": {"de": bad.de, "en": bad.en}}],
-        }
-    ent = engine.entity(entity)
-    rid = rec.get(ent.id_field) if ent.id_field else None
-    rid = None if rid is None else str(rid)
-    try:
-        doc = engine.decide_data(rec, day, entity=entity, explain=False)
-    except (ValueError, OverflowError):
-        # Date arithmetic beyond year 9999: this record gets its problem, the stream goes on.
-        return {
-            "index": index,
-            "record_id": rid,
-            "problem": {
-                "type": "about:blank",
-                "title": "Record cannot be decided",
-                "status": 422,
-                "detail": "a date lies too close to the end of the calendar (year 9999) or beyond",
-            },
-            "errors": [
-                {
-                    "field": None,
-                    "code": "undecidable",
-                    "message": {
-                        "de": "Datensatz kann nicht entschieden werden: ein Datum liegt zu nahe am Ende des "
-                        "Kalenders (Jahr 9999) oder außerhalb",
-                        "en": "record cannot be decided: a date lies too close to the end of the calendar "
-                        "(year 9999) or beyond",
-                    },
-                }
-            ],
-        }
-    except Exception as exc:  # noqa: BLE001 - one record's failure must not cut the stream
-        log.error("internal error in batch record %d: %s", index, type(exc).__name__)  # no record content
-        return {
-            "index": index,
-            "record_id": rid,
-            "problem": {"type": "about:blank", "title": "Internal error", "status": 500},
-            "errors": [
-                {
-                    "field": None,
-                    "code": "internal",
-                    "message": {"de": "interner Fehler bei diesem Datensatz", "en": "internal error for this record"},
-                }
-            ],
-        }
-    outcomes = {k: {f: v for f, v in o.items() if f != "trace"} for k, o in doc["outcomes"].items()}
-    return {"index": index, **doc, "outcomes": outcomes}
 
 
 def warn_if_exposed(host: str, token: str | None) -> str | None:

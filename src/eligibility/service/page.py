@@ -25,8 +25,10 @@ from eligibility.decision.model import Decision
 from eligibility.decision.records import LATEST_DATE, parse_date
 from eligibility.service import interview as iv
 from eligibility.service import result_page as rp
+from eligibility.service import verlauf as vl
 from eligibility.service.jobs import JobRefused, RosterJob, RosterPool, remove_tree
-from eligibility.service.security import SESSION_COOKIE, Sessions, safe_next, set_cookie_header
+from eligibility.service.logbook import Logbook, LogUnavailable
+from eligibility.service.security import MAX_USER, SESSION_COOKIE, Sessions, safe_next, set_cookie_header
 from eligibility.text.render import environment
 
 log = logging.getLogger("eligibility.service.page")
@@ -34,9 +36,16 @@ log = logging.getLogger("eligibility.service.page")
 EVENT_CHOICES = iv.EVENT_CHOICES
 # Kept for callers of the old module: the full form's reading of its fields.
 record_from_form = iv.record_from_form
-# The Aktenvermerk's own fields: typed on the page, printed, never logged nor stored.
+# The Aktenvermerk's own fields: typed on the page and printed. Never in the service's log;
+# with the decision log on, Aktenzeichen and Bearbeiter/in are stored with the decision there
+# (and only there), the Dienststelle nowhere.
 NOTE_FIELDS = {"aktenzeichen": "Aktenzeichen", "dienststelle": "Dienststelle", "bearbeitung": "Bearbeiter/in"}
 MAX_NOTE_FIELD = 200
+# What the page says when the decision log cannot be written: no result without its entry.
+LOG_DOWN = (
+    "Das Entscheidungsprotokoll kann gerade nicht beschrieben werden. Das Ergebnis wird erst angezeigt, "
+    "wenn es gespeichert ist: bitte später erneut versuchen oder die Verwaltung des Dienstes verständigen."
+)
 
 
 def _fields(engine: Any, entity: str | None = None) -> list[dict[str, Any]]:
@@ -75,6 +84,7 @@ def _entity_of(engine: Any, name: str | None) -> str:
 def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, pool: RosterPool) -> None:
     env = environment()
     uploads: set[Path] = app.state.uploads
+    logbook: Logbook = app.state.logbook
 
     def csrf_for(request: Request) -> str:
         nonce = request.scope.get("state", {}).get("session")
@@ -91,12 +101,16 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         engine = holder.engine
         entity = ctx.pop("entity", engine.default_entity)
+        ctx.setdefault("overlays", rp.overlay_names(engine))
+        if "entity_label" not in ctx:
+            ctx["entity_label"] = engine.entity(entity).model.label.de
+        for key in ("decision_id", "verlauf", "stored"):
+            ctx.setdefault(key, None)
         html = env.get_template(name).render(
             info=engine.info,
             csrf=csrf_for(request),
-            overlays=rp.overlay_names(engine),
+            log_on=logbook.on,
             entity=entity,
-            entity_label=engine.entity(entity).model.label.de,
             entities=[(e, engine.entity(e).model.label.de) for e in engine.entities],
             default_entity=engine.default_entity,
             **ctx,
@@ -189,14 +203,48 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         id_field = engine.entity(entity).id_field
         return ([id_field] if id_field else []) + iv.start_facts(engine, entity)
 
-    def result(
+    def user_of(request: Request) -> str | None:
+        return Sessions.user_of(request.scope.get("state", {}).get("session"))
+
+    async def logged(
+        engine: Any,
+        record: dict[str, Any],
+        decision: Decision,
+        source: str,
+        user: str | None,
+        aktenzeichen: str | None = None,
+    ) -> tuple[str | None, list[Any] | None]:
+        """Store the decision the page shows (in a thread: the commit is waited for) and read
+        the person's Verlauf: (decision_id, Verlauf), both None without a log."""
+        if not logbook.on:
+            return None, None
+
+        def store() -> tuple[str, list[Any] | None]:
+            _, decision_id = logbook.decide(
+                engine, record, decision.on.isoformat(), decision.entity, "explained", source, user, aktenzeichen
+            )
+            rows = vl.history(logbook, engine, decision.record_id, decision.entity, decision_id)
+            return decision_id, rows
+
+        return await asyncio.to_thread(store)
+
+    def log_down(request: Request, answers: iv.Answers) -> HTMLResponse:
+        return form_again(request, 503, [LOG_DOWN], answers.values, answers.on_text, answers.entity)
+
+    async def result(
         request: Request,
+        engine: Any,
         decision: Decision,
         record: dict[str, Any],
         answers: iv.Answers,
         back: str,
     ) -> HTMLResponse:
-        engine = holder.engine
+        # `engine` made `decision`: the logged decision and the page come from the same rules,
+        # even when a reload lands in between.
+        try:
+            decision_id, verlauf = await logged(engine, record, decision, "page", user_of(request))
+        except LogUnavailable:
+            return log_down(request, answers)
         timeline = rp.timeline_for(engine, record, decision.entity, decision.on)
         return page(
             request,
@@ -215,6 +263,8 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             back=back,
             note_fields=NOTE_FIELDS,
             open_questions=_open_questions(decision),
+            decision_id=decision_id,
+            verlauf=verlauf,
         )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -269,7 +319,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         nxt = None if action == "ergebnis" else iv.next_question(engine, decision, answers)
         if nxt is None:
             decision = engine.decide(record, decision.on, entity=answers.entity, explain=True)
-            return result(request, decision, record, answers, "/interview")
+            return await result(request, engine, decision, record, answers, "/interview")
         return step(request, answers, "frage", [nxt], decision, {})
 
     def _review_shown(engine: Any, answers: iv.Answers) -> list[str]:
@@ -339,7 +389,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             problems = [f"{labels.get(k, k)}: {v}" for k, v in at_field.items()]
             return form_again(request, 422, problems, form, on_text, entity, at_field)
         answers = iv.Answers(entity, on_text, _full_form_values(engine, form), frozenset())
-        return result(request, decision, record, answers, "/formular")
+        return await result(request, engine, decision, record, answers, "/formular")
 
     def _full_form_values(engine: Any, form: Mapping[str, str]) -> dict[str, str]:
         entity = _entity_of(engine, form.get("art"))
@@ -372,8 +422,19 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
                 {"stichtag": on_problem or ""},
                 422,
             )
-        timeline = rp.timeline_for(engine, record, decision.entity, decision.on)
         note = {k: (form.get(k) or "").strip()[:MAX_NOTE_FIELD] for k in NOTE_FIELDS}
+        try:
+            decision_id, verlauf = await logged(
+                engine,
+                record,
+                decision,
+                "aktenvermerk",
+                user_of(request) or note["bearbeitung"],
+                note["aktenzeichen"],
+            )
+        except LogUnavailable:
+            return log_down(request, answers)
+        timeline = rp.timeline_for(engine, record, decision.entity, decision.on)
         return page(
             request,
             "page_aktenvermerk.html.j2",
@@ -389,6 +450,35 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             note_fields=NOTE_FIELDS,
             today=dt.date.today(),
             open_questions=_open_questions(decision),
+            decision_id=decision_id,
+            verlauf=verlauf,
+        )
+
+    # ------------------------------------------------------------ the Verlauf
+
+    @app.get("/verlauf/{decision_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def stored_note(request: Request, decision_id: str) -> HTMLResponse:
+        engine = holder.engine
+        view = None
+        if logbook.on:
+            try:
+                view = await asyncio.to_thread(vl.stored_view, logbook, engine, decision_id)
+            except Exception as exc:  # noqa: BLE001 - a log or snapshot that cannot be read
+                log.error("stored decision not shown: %s", type(exc).__name__)
+                return form_again(request, 503, [LOG_DOWN.split(".")[0] + "."], {}, "")
+        if view is None:
+            problem = (
+                "Diese Entscheidung ist nicht im Entscheidungsprotokoll."
+                if logbook.on
+                else "Kein Entscheidungsprotokoll eingerichtet."
+            )
+            return form_again(request, 404, [problem], {}, "")
+        return page(
+            request,
+            "page_aktenvermerk.html.j2",
+            note_fields=NOTE_FIELDS,
+            open_questions=_open_questions(view["d"]),
+            **view,
         )
 
     # ------------------------------------------------------------ login
@@ -402,6 +492,8 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         form = await request.form(max_files=0, max_fields=10)
         target = safe_next(str(form.get("weiter") or "/"))
         given = str(form.get("schluessel") or "").strip()
+        # "Name oder Kürzel": who decides, for the decision log (kept in the signed session).
+        user = " ".join(str(form.get("kuerzel") or "").split())[:MAX_USER] or None
         if not token:
             return RedirectResponse(target, status_code=303)
         if not hmac.compare_digest(given.encode(), token.encode()):
@@ -411,7 +503,7 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
         response = RedirectResponse(target, status_code=303)
         secure = bool(request.scope.get("state", {}).get("secure_cookie"))
         response.headers.append(
-            "set-cookie", set_cookie_header(SESSION_COOKIE, sessions.issue(), sessions.max_age, secure)
+            "set-cookie", set_cookie_header(SESSION_COOKIE, sessions.issue(user), sessions.max_age, secure)
         )
         return response
 

@@ -144,6 +144,12 @@ def exposure_error(host: str, token: str | None, allow_unauthenticated: bool, la
 # ---------------------------------------------------------------- sessions
 
 
+# Between a session's random part and the user's name in its nonce: "~" is neither in the
+# base64url alphabet nor special in a cookie.
+USER_MARK = "~"
+MAX_USER = 60
+
+
 class Sessions:
     """Signed session cookies: `<expiry>.<nonce>.<hmac>`. The key is random per process, so a
     restart logs everyone out and nothing has to be stored; the CSRF token of a session is an
@@ -157,9 +163,13 @@ class Sessions:
         mac = hmac.new(self._key, text.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def issue(self) -> str:
+    def issue(self, user: str | None = None) -> str:
+        """A session cookie; `user` (the login's "Name oder Kürzel", for the decision log)
+        rides in the signed nonce, so nothing has to be stored for it either."""
         expiry = int(time.time()) + self.max_age
         nonce = secrets.token_urlsafe(18)
+        if user:
+            nonce += USER_MARK + base64.urlsafe_b64encode(user[:MAX_USER].encode()).decode().rstrip("=")
         body = f"{expiry}.{nonce}"
         return f"{body}.{self._sign('session:' + body)}"
 
@@ -173,6 +183,17 @@ class Sessions:
         if not expiry.isdigit() or int(expiry) < time.time():
             return None
         return nonce
+
+    @staticmethod
+    def user_of(nonce: str | None) -> str | None:
+        """The name a verified session's nonce carries, or None."""
+        if not nonce or USER_MARK not in nonce:
+            return None
+        raw = nonce.split(USER_MARK, 1)[1]
+        try:
+            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode() or None
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     def csrf(self, nonce: str) -> str:
         return self._sign("csrf:" + nonce)
