@@ -338,10 +338,13 @@ def test_recheck_on_the_ukraine_amendment(log_url, tmp_path):
     fill(log_url, old, [(r, day.isoformat()) for r in recs[200:]])
     # an earlier decision of a person is not re-checked, only the latest
     fill(log_url, old, [(recs[0], "2019-01-01")])
+    # a record whose date cannot be read is one person, counted with its reason
+    bad = {**recs[5], "person_id": "KAPUTT-1", "zugang_bw_datum": "31.02.2022"}
+    fill(log_url, old, [(bad, day.isoformat())])
     report, work = tmp_path / "r.html", tmp_path / "w.csv"
     r = run("log", "recheck", "--log", log_url, "--rules", ROOT / "rules", "--report", report, "--worklist", work)
     assert r.exit_code == 0, r.output
-    assert "ursprünglicher Stichtag" in r.output and "400 Personen" in r.output
+    assert "ursprünglicher Stichtag" in r.output and "401 Personen" in r.output and "1 mit Fehlern" in r.output
     rows = _csv_rows(work)
     assert rows[0] == [
         "Person",
@@ -354,7 +357,9 @@ def test_recheck_on_the_ukraine_amendment(log_url, tmp_path):
         "Rechtsgrundlage",
         "Hinweis",
     ]
-    flips = rows[1:]
+    assert [row[0] for row in rows if row[3] == "Fehler"] == ["KAPUTT-1"]
+    assert "zugang_bw_datum" in rows[-1][8]
+    flips = [row for row in rows[1:] if row[3] != "Fehler"]
     assert flips, "Ukrainians in GU flip"
     new = Engine.load()
     label = next(
@@ -373,7 +378,7 @@ def test_recheck_on_the_ukraine_amendment(log_url, tmp_path):
 
     with open_log(log_url) as log:
         res = recheck(log, new, "rules", "today", today=dt.date(2023, 1, 10))
-    assert res.persons == 400 and res.mode == "today"
+    assert res.persons == 401 and res.mode == "today" and len(res.errors) == 1
     assert {f.flip.cause.id for f in res.flips if f.flip.cause} <= {"im.ukraine"}
     assert all(f.flip.cause is not None for f in res.flips)
     x = tmp_path / "w.xlsx"

@@ -124,6 +124,12 @@ def recheck(
             except (ValueError, OverflowError, KeyError) as exc:
                 errors.append(_error(number, entry, exc))
                 continue
+            if after.errors or before.errors:
+                # Field values that cannot be read: no answer to compare, the reason to fix.
+                issues = after.errors or before.errors
+                reason = "; ".join(e.message.de for e in issues)
+                errors.append(RecheckError(number, entry.record_id or "", entry.decision_id, day.isoformat(), reason))
+                continue
             key = (entry.ruleset_sha or "", ent_name)
             if key not in diffs:
                 diffs[key] = changes(old_engine, new, ent_name)
@@ -255,6 +261,11 @@ def _screened(
             for j, (x, y) in enumerate(zip(old_cols[oid], b.columns[oid])):
                 if x != y or type(x) is not type(y):
                     candidates.add(idx[j])
+        # A record with field errors is counted as an error row: decided one by one for its reason.
+        errs = b.codes("errors")
+        for j, code in enumerate(errs.codes.tolist()):
+            if errs.values[code]:
+                candidates.add(idx[j])
     for i, (number, e) in enumerate(numbered):
         yield number, e, engines[e.ruleset_sha or ""], i in candidates
 
