@@ -305,6 +305,9 @@ def test_reproduce_after_the_rules_folder_changed(log_url, tmp_path):
     doc = json.loads(r.output)
     assert doc["ruleset"]["sha256"] == engine.info.sha256
     assert "UKRAINE-GEÄNDERT" not in r.output
+    r = run("timeline", case, "--rules-hash", engine.info.sha256, "--log", log_url, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ruleset"]["sha256"] == engine.info.sha256
     r = run("check", case, "--rules-hash", "abc", "--rules", rules, "--log", log_url)
     assert r.exit_code == 2 and "schließt --rules" in r.output
     r = run("check", case, "--rules-hash", "0" * 12, "--log", log_url)
