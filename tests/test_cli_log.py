@@ -30,12 +30,6 @@ IM = "Zielgruppe Integrationsmanagement"
 FORMULA = '=HYPERLINK("http://x.example","klick")'
 
 
-# Fallback until tests/conftest.py has the shared sqlite+PostgreSQL fixture (remove then).
-@pytest.fixture(params=["sqlite"])
-def log_url(tmp_path):
-    return f"sqlite:///{tmp_path}/log.db"
-
-
 def run(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
 

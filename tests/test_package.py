@@ -210,6 +210,23 @@ def test_an_installed_wheel_decides_from_another_folder(tmp_path):
         check=True,
     )
     assert where.stdout.strip() == str(target / "eligibility" / "_rules")
+    # The decision log's migrations travel in the wheel: a log opens (and migrates) from it.
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import eligibility.decisionlog as d, sqlalchemy as s; d.open_log('sqlite:///log.db').close(); "
+            "print(d.__file__); print(sorted(s.inspect(s.create_engine('sqlite:///log.db')).get_table_names()))",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.startswith(str(target))
+    assert "'decision_log'" in opened.stdout and "'alembic_version'" in opened.stdout
 
 
 _WITHOUT_BATCH = (

@@ -1,0 +1,285 @@
+"""The decision log's store: chain, snapshots, erasure, retention and migrations, against
+SQLite and a real PostgreSQL server (the `log_url` fixture of conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, delete, inspect, select, update
+
+from eligibility.decisionlog import DecisionLog, LogError, NewDecision
+from eligibility.decisionlog.reproduce import decision_doc, reproduce
+from eligibility.decisionlog.schema import entries, metadata
+from eligibility.decisionlog.store import normalized
+from eligibility.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[1]
+ON = "2018-09-15"
+
+
+def person(pid: str, **more: str) -> dict[str, str]:
+    rec = {
+        "person_id": pid,
+        "aufenthaltsstatus": "fluechtling",
+        "aufenthaltstitel_datum": "2017-05-02",
+        "unterbringung": "anschluss",
+    }
+    rec.update(more)
+    return rec
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def log_one(log: DecisionLog, engine: Engine, rec: dict[str, str], form: str = "explained", **kw: str) -> str:
+    doc = decision_doc(engine, rec, ON, None, form)
+    return log.record(engine, [NewDecision(doc, rec, "api", form=form, **kw)])[0]
+
+
+def raw_url(log_url: str) -> str:
+    return normalized(log_url)
+
+
+def test_decisions_are_stored_found_and_chained(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        first = log_one(log, engine, person("P-1"), aktenzeichen="AZ 1/26", user="mk")
+        ids = log.record(
+            engine,
+            [
+                NewDecision(
+                    decision_doc(engine, person(f"P-{i}"), ON, None, "batch"), person(f"P-{i}"), "batch", form="batch"
+                )
+                for i in range(2, 7)
+            ],
+        )
+        assert len(set(ids + [first])) == 6
+        got = log.get(first)
+        assert got is not None
+        assert (got.record_id, got.on, got.aktenzeichen, got.user, got.source) == ("P-1", ON, "AZ 1/26", "mk", "api")
+        assert got.ruleset_sha == engine.info.sha256
+        assert got.facts == person("P-1")
+        assert got.decision == engine.decide_data(person("P-1"), ON)
+        assert got.outcomes["integrationsmanagement"]["value"] is not None
+        page = log.page(limit=4)
+        assert [e.record_id for e in page.items] == ["P-6", "P-5", "P-4", "P-3"]
+        rest = log.page(limit=4, before=page.next_before)
+        assert [e.record_id for e in rest.items] == ["P-2", "P-1"] and rest.next_before is None
+        assert [e.record_id for e in log.page(record_id="P-3").items] == ["P-3"]
+        v = log.verify()
+        assert v.ok and (v.entries, v.decisions, v.erased) == (6, 6, 0)
+
+
+def test_the_latest_decision_per_person(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        log_one(log, engine, person("A"))
+        log_one(log, engine, person("B"))
+        newest = log_one(log, engine, person("A", unterbringung="vorlaeufig"))
+        latest = {e.record_id: e.decision_id for e in log.latest()}
+        assert latest["A"] == newest and set(latest) == {"A", "B"}
+
+
+def test_every_stored_form_reproduces_byte_for_byte(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        for form in ("explained", "plain", "batch"):
+            did = log_one(log, engine, person(f"F-{form}"), form=form)
+            r = reproduce(log, did)
+            assert r.identical, form
+            assert r.text == log.get(did).decision_text  # type: ignore[union-attr]
+
+
+def test_reproduce_uses_the_stored_rules_after_the_rules_changed(log_url: str, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    old = Engine.load(rules)
+    with DecisionLog(log_url) as log:
+        did = log_one(log, old, person("R-1"))
+        stored = log.get(did)
+        assert stored is not None
+        # An amendment lands: a label and a period change in the directory the service reads.
+        text = (rules / "person" / "integrationsmanagement.yaml").read_text(encoding="utf-8")
+        (rules / "person" / "integrationsmanagement.yaml").write_text(
+            text.replace("24 Monate", "36 Monate").replace("label:", "label: ", 1), encoding="utf-8"
+        )
+        new = Engine.load(rules)
+        assert new.info.sha256 != old.info.sha256
+        r = reproduce(log, did)
+        assert r.identical
+        # Engine.load from the snapshot decides as the old rules did, on purpose.
+        again = Engine.load(rules_hash=old.info.sha256[:12], log=log_url)
+        assert again.info.sha256 == old.info.sha256
+        assert again.decide_data(person("R-1"), ON) == stored.decision
+    with pytest.raises(LogError):
+        Engine.load(rules_hash="ffffffffffff", log=log_url)
+
+
+def test_snapshots_are_content_addressed(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        for i in range(3):
+            log_one(log, engine, person(f"S-{i}"))
+        with_overlay = Engine.load(overlays=[ROOT / "rules" / "overlays" / "goeppingen.yaml"])
+        log_one(log, with_overlay, person("S-ov"))
+        shas = [s for s, *_ in log.snapshots()]
+        assert sorted(shas) == sorted({engine.info.sha256, with_overlay.info.sha256})
+        snap = log.snapshot(with_overlay.info.sha256)
+        assert snap is not None and snap.files == with_overlay.compiled.model.raw_files
+        assert log.engine_for(with_overlay.info.sha256).info.overlays == with_overlay.info.overlays
+        # The files both rule sets share are stored once.
+        eng = create_engine(raw_url(log_url))
+        with eng.connect() as conn:
+            n_files = conn.exec_driver_sql("SELECT count(*) FROM rule_files").scalar()
+        eng.dispose()
+        assert n_files == len(engine.compiled.model.raw_files) + 1
+
+
+def test_verify_detects_an_edited_a_removed_and_an_inserted_entry(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        ids = [log_one(log, engine, person(f"V-{i}")) for i in range(5)]
+        assert log.verify().ok
+        eng = create_engine(raw_url(log_url))
+        with eng.begin() as conn:
+            stored = conn.execute(select(entries.c.decision).where(entries.c.decision_id == ids[2])).scalar_one()
+            conn.execute(
+                update(entries)
+                .where(entries.c.decision_id == ids[2])
+                .values(decision=stored.replace('"value":true', '"value":false', 1))
+            )
+        v = log.verify()
+        assert not v.ok and [p.decision_id for p in v.problems] == [ids[2]]
+        assert "verändert" in v.problems[0].de and "changed" in v.problems[0].en
+        with eng.begin() as conn:
+            conn.execute(update(entries).where(entries.c.decision_id == ids[2]).values(decision=stored))
+        assert log.verify().ok
+        with eng.begin() as conn:
+            conn.execute(delete(entries).where(entries.c.decision_id == ids[1]))
+        v = log.verify()
+        assert not v.ok and v.problems[0].decision_id == ids[2] and "Verkettung" in v.problems[0].de
+        eng.dispose()
+
+
+def test_erasure_leaves_no_trace_of_the_person(log_url: str, engine: Engine) -> None:
+    secret = "PERSON-4711-ERASE"
+    with DecisionLog(log_url) as log:
+        keep = log_one(log, engine, person("K-1"))
+        for _ in range(3):
+            log_one(log, engine, person(secret), aktenzeichen="AZ-ERASE-9", user="bearbeiterin")
+        log_one(log, engine, person("K-2"))
+        gone = log.erase(secret)
+        assert gone.count == 3
+        assert log.page(record_id=secret).items == ()
+        assert log.erase(secret).count == 0
+        v = log.verify()
+        assert v.ok and v.erased == 3 and v.entries == 6
+        assert reproduce(log, keep).identical
+        eng = create_engine(raw_url(log_url))
+        with eng.connect() as conn:
+            rows = conn.execute(select(entries)).all()
+        eng.dispose()
+        assert not any(secret in str(tuple(r)) or "AZ-ERASE-9" in str(tuple(r)) for r in rows)
+        erasure = [r for r in rows if r._mapping["kind"] == "erasure"]
+        assert len(erasure) == 1 and '"erased":3' in erasure[0]._mapping["note"]
+    if log_url.startswith("sqlite"):
+        db = Path(log_url.removeprefix("sqlite:///"))
+        for f in db.parent.iterdir():
+            if f.name.startswith(db.name):
+                data = f.read_bytes()
+                assert secret.encode() not in data and b"AZ-ERASE-9" not in data, f.name
+
+
+def test_verify_detects_data_put_back_into_an_erased_entry(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        did = log_one(log, engine, person("E-1"))
+        log.erase("E-1")
+        eng = create_engine(raw_url(log_url))
+        with eng.begin() as conn:
+            conn.execute(update(entries).where(entries.c.decision_id == did).values(record_id="E-1"))
+        eng.dispose()
+        v = log.verify()
+        assert not v.ok and "wieder Daten" in v.problems[0].de
+
+
+def test_retention_empties_what_is_older_than_the_period(log_url: str, engine: Engine) -> None:
+    clock = Clock()
+    with DecisionLog(log_url, clock=clock) as log:
+        old = log_one(log, engine, person("T-old"))
+        clock.now += dt.timedelta(days=40)
+        young = log_one(log, engine, person("T-young"))
+        clock.now += dt.timedelta(days=1)
+        done = log.apply_retention(30)
+        assert done.count == 1
+        assert log.get(old).erased_by == done.seq  # type: ignore[union-attr]
+        assert log.get(young).erased_by is None  # type: ignore[union-attr]
+        assert log.apply_retention(30).count == 0
+        assert log.verify().ok
+        with pytest.raises(ValueError):
+            log.apply_retention(0)
+
+
+def test_concurrent_writers_share_commits_and_keep_one_chain(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        got: list[str] = []
+        lock = threading.Lock()
+
+        def work(k: int) -> None:
+            for i in range(10):
+                did = log_one(log, engine, person(f"C-{k}-{i}"))
+                with lock:
+                    got.append(did)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(got)) == 80
+        v = log.verify()
+        assert v.ok and v.decisions == 80
+    # A second process's view (a new log object on the same database) continues the chain.
+    with DecisionLog(log_url) as again:
+        log_one(again, engine, person("C-next"))
+        assert again.verify().ok
+
+
+def test_the_migration_creates_exactly_the_declared_schema(log_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    DecisionLog(log_url).close()
+    eng = create_engine(raw_url(log_url))
+    with eng.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        tables = set(inspect(conn).get_table_names())
+    eng.dispose()
+    assert diff == []
+    assert {"decision_log", "ruleset_snapshots", "rule_files", "alembic_version"} <= tables
+    DecisionLog(log_url).close()  # opening again migrates nothing and keeps the data
+
+
+def test_the_sqlite_file_is_for_its_owner_only(tmp_path: Path, engine: Engine) -> None:
+    db = tmp_path / "sub" / "log.db"
+    with DecisionLog(f"sqlite:///{db}") as log:
+        log_one(log, engine, person("O-1"))
+    assert db.stat().st_mode & 0o777 == 0o600
+
+
+def test_unsupported_and_unreachable_logs_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(LogError) as exc:
+        DecisionLog("mysql://x@localhost/db")
+    assert "sqlite" in exc.value.de
+    with pytest.raises(LogError) as exc:
+        DecisionLog("postgresql://nobody:geheim@127.0.0.1:1/none")
+    assert "geheim" not in exc.value.de and "geheim" not in exc.value.en
+    assert normalized("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
