@@ -255,7 +255,8 @@ def _word(v: Any) -> str:
     return {True: "ja", False: "nein", None: "unklar"}.get(v, str(v)) if isinstance(v, (bool, type(None))) else str(v)
 
 
-def render_text(r: ImpactResult) -> str:
+def render_text(r: ImpactResult, row_label: str = "Zeile") -> str:
+    """`row_label`: what a flip's number counts (a roster's row; `log recheck`: a person)."""
     lines = [
         f"Auswirkung am {r.on:%d.%m.%Y}: {r.old_name} ({r.old_info.sha256[:12]}) → {r.new_name} "
         f"({r.new_info.sha256[:12]})",
@@ -278,7 +279,7 @@ def render_text(r: ImpactResult) -> str:
     lines += ["", "Personen:"]
     for f in r.flips:
         cause = f"{f.cause.id} ({f.cause.source})" if f.cause else "(nicht zuzuordnen)"
-        lines.append(f"  Zeile {f.row} {f.record_id}: {f.outcome} {_word(f.old)} → {_word(f.new)} wegen {cause}")
+        lines.append(f"  {row_label} {f.row} {f.record_id}: {f.outcome} {_word(f.old)} → {_word(f.new)} wegen {cause}")
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,47 @@ from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail
 from eligibility.cli.i18n import argument, command, current, option, say
 from eligibility.cli.inputs import read_record_file
 from eligibility.cli.options import entity_option, lang_option, on_option, overlay_option, rules_option
+from eligibility.engine import Engine
+
+rules_hash_option = option(
+    "--rules-hash",
+    "rules_hash",
+    default=None,
+    metavar="SHA",
+    help=(
+        "Mit dem im Entscheidungsprotokoll gespeicherten Regelwerk dieses SHA-256 (oder eines eindeutigen Anfangs) "
+        "entscheiden, absichtlich ein altes; statt --rules.",
+        "Decide with the rule set of this SHA-256 (or a unique prefix) as stored in the decision log, an old one on "
+        "purpose; instead of --rules.",
+    ),
+)
+log_option = option(
+    "--log",
+    "log_url",
+    default=None,
+    metavar="URL",
+    help=(
+        "Entscheidungsprotokoll für --rules-hash (Standard: ELIGIBILITY_LOG).",
+        "Decision log for --rules-hash (default: ELIGIBILITY_LOG).",
+    ),
+)
+
+
+def _engine(rules: str | None, overlays: tuple[str, ...], rules_hash: str | None, log_url: str | None) -> Engine:
+    """The rule set to decide with: a folder (--rules), or a stored snapshot (--rules-hash)."""
+    if rules_hash is None:
+        return load_engine(rules, overlays)
+    if rules is not None or overlays:
+        fail(
+            "--rules-hash schließt --rules und --overlay aus (das gespeicherte Regelwerk enthält seine Overlays)",
+            "--rules-hash excludes --rules and --overlay (the stored rule set includes its overlays)",
+        )
+    from eligibility.decisionlog import LogError
+
+    try:
+        return Engine.load(rules_hash=rules_hash, log=log_url)
+    except LogError as exc:
+        fail(exc.de, exc.en)
 
 
 @command(
@@ -29,6 +70,8 @@ from eligibility.cli.options import entity_option, lang_option, on_option, overl
 @on_option("heute, oder on: der Falldatei", "today, or the case file's on:")
 @rules_option
 @overlay_option
+@rules_hash_option
+@log_option
 @option(
     "--format",
     "fmt",
@@ -60,6 +103,8 @@ def check(
     on: str | None,
     rules: str | None,
     overlays: tuple[str, ...],
+    rules_hash: str | None,
+    log_url: str | None,
     fmt: str,
     entity: str | None,
     brief: bool,
@@ -67,7 +112,7 @@ def check(
 ) -> None:
     """Entscheidet einen Datensatz (YAML oder JSON; - liest ihn von der Standardeingabe) zum Stichtag und erklärt die Entscheidung."""
     lang = current()
-    engine = load_engine(rules, overlays)
+    engine = _engine(rules, overlays, rules_hash, log_url)
     record, meta = read_record_file(person)
     when = on if on is not None else meta.get("on")
     day = date_option(when)
@@ -160,6 +205,8 @@ def check(
 )
 @rules_option
 @overlay_option
+@rules_hash_option
+@log_option
 @entity_option
 @lang_option
 def timeline(
@@ -171,6 +218,8 @@ def timeline(
     on: str | None,
     rules: str | None,
     overlays: tuple[str, ...],
+    rules_hash: str | None,
+    log_url: str | None,
     entity: str | None,
 ) -> None:
     """Seit wann und bis wann: die Zeiträume, in denen jedes Ergebnis gleich bleibt, mit Regel und Anlass."""
@@ -178,7 +227,7 @@ def timeline(
     from eligibility.decision.records import normalize
 
     lang = current()
-    engine = load_engine(rules, overlays)
+    engine = _engine(rules, overlays, rules_hash, log_url)
     record, meta = read_record_file(person)
     first = date_option(start, "--from") if start else None
     last = date_option(end, "--to") if end else None

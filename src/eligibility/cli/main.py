@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from eligibility.cli import check, rosters, rules, serve
+from eligibility.cli import check, decisionlog, rosters, rules, serve
 from eligibility.cli.errors import Group
 from eligibility.cli.i18n import option, say
 from eligibility.cli.options import lang_option
@@ -59,6 +59,7 @@ for _command in (
     rules.schema,
     rules.docs,
     serve.serve,
+    decisionlog.log_group,
 ):
     main.add_command(_command)
 
