@@ -115,7 +115,7 @@ def main() -> None:
             from pg_server import PgUnavailable, running_server
 
             pg = stack.enter_context(running_server())
-            configs["PostgreSQL"] = pg.url(pg.create_database("bench"))
+            configs["PostgreSQL"] = pg.create_database("bench")
         except (ImportError, PgUnavailable) as exc:
             print(f"PostgreSQL not measured: {exc}")
         for _ in range(args.rounds):
