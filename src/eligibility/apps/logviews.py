@@ -38,7 +38,7 @@ def outcome_words(log: Any, e: StoredDecision, lang: str) -> str:
     except Exception:  # noqa: BLE001 - a snapshot that cannot be loaded: the values as stored
         return ", ".join(f"{oid}: {o.get('value')}" for oid, o in e.outcomes.items())
     words = {
-        "de": {True: "ja", False: "nein", None: "unklar", "not_in_force": "nicht in Kraft"},
+        "de": {True: "ja", False: "nein", None: "noch offen", "not_in_force": "nicht in Kraft"},
         "en": {True: "yes", False: "no", None: "unknown", "not_in_force": "not in force"},
     }[lang]
     parts = []
