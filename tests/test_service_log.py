@@ -19,6 +19,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from eligibility.decisionlog import open_log  # noqa: E402
+from eligibility.decisionlog.chain import dumps
 from eligibility.decisionlog.reproduce import reproduce  # noqa: E402
 from eligibility.service.app import create_app  # noqa: E402
 
@@ -65,6 +66,9 @@ def test_decide_logs_one_entry_and_it_is_found_and_reproduced(log_url: str) -> N
         assert stored.text.endswith(',"decision":' + answered + "}")
         rep = reproduce(app.state.logbook.log, did)
         assert rep.identical and rep.text == answered
+        # The answer is the stored bytes with the id as the last key: what JSON of the dict gives.
+        assert r.content == dumps({**json.loads(answered), "decision_id": did}).encode()
+        assert r.headers["content-type"] == "application/json"
         assert client.get("/v1/decisions/nope").status_code == 404
 
 

@@ -22,6 +22,9 @@ class NewDecision:
     form: str = "explained"
     user: str | None = None
     aktenzeichen: str | None = None
+    # `chain.dumps(decision)` when the caller has it already (the service sends these very
+    # bytes): a decision with explanations is ~40 KB of JSON, serialised once, not twice.
+    text: str | None = None
 
 
 @dataclass(frozen=True)

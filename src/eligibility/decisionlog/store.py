@@ -202,7 +202,7 @@ class DecisionLog:
                     "user_name": it.user,
                     "aktenzeichen": it.aktenzeichen,
                     "facts": chain.dumps(it.facts),
-                    "decision": chain.dumps(doc),
+                    "decision": it.text if it.text is not None else chain.dumps(doc),
                     "outcomes": _outcomes_of(doc),
                     "note": None,
                     "_snapshot": snap,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,6 +29,7 @@ from eligibility import __version__
 from eligibility.decision.model import Decision
 from eligibility.decision.records import DateOutOfRange, normalize
 from eligibility.decisionlog import NewDecision
+from eligibility.decisionlog.chain import dumps
 from eligibility.engine import Engine
 from eligibility.service.batch import BATCH_DESCRIPTION, batch_stream
 from eligibility.service.bodies import (
@@ -337,8 +338,14 @@ def create_app(
             # Stored before it is answered (LogUnavailable: a 503). `d` is exactly what
             # reproduce.decision_doc gives for this form: the same call.
             form = "explained" if body.explain else "plain"
-            item = NewDecision(d, body.record, "api", form=form, user=api_user, aktenzeichen=body.aktenzeichen)
-            return JSONResponse({**d, "decision_id": logbook.record(engine, [item])[0]})
+            text = dumps(d)
+            item = NewDecision(
+                d, body.record, "api", form=form, user=api_user, aktenzeichen=body.aktenzeichen, text=text
+            )
+            # The stored bytes are the answer: the id joins them as the last key, which is what
+            # JSONResponse({**d, "decision_id": ...}) would send (tested).
+            did = logbook.record(engine, [item])[0]
+            return Response(f'{text[:-1]},"decision_id":"{did}"}}'.encode(), media_type="application/json")
         return JSONResponse(d)
 
     @app.post(
