@@ -283,3 +283,105 @@ def test_unsupported_and_unreachable_logs_are_refused_clearly(tmp_path: Path) ->
         DecisionLog("postgresql://nobody:geheim@127.0.0.1:1/none")
     assert "geheim" not in exc.value.de and "geheim" not in exc.value.en
     assert normalized("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+
+
+def test_a_failed_write_stores_the_snapshot_again_with_the_next_decision(
+    log_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eligibility.decisionlog import chain
+
+    real = chain.public_sha
+    calls = {"n": 0}
+
+    def failing_once(row: dict) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("disk full")
+        return real(row)
+
+    with DecisionLog(log_url) as log:
+        monkeypatch.setattr(chain, "public_sha", failing_once)
+        with pytest.raises(LogError):
+            log_one(log, engine, person("W-1"))
+        did = log_one(log, engine, person("W-2"))
+        monkeypatch.setattr(chain, "public_sha", real)
+        assert reproduce(log, did).identical
+        assert [s for s, *_ in log.snapshots()] == [engine.info.sha256]
+        assert log.verify().ok
+
+
+def test_facts_with_nan_are_logged_and_reproduced(log_url: str, engine: Engine) -> None:
+    rec = {**person("N-1"), "notiz": float("nan"), "zahl": float("inf")}
+    with DecisionLog(log_url) as log:
+        did = log_one(log, engine, rec)
+        got = log.get(did)
+        assert got is not None and got.facts["zahl"] == float("inf")
+        assert reproduce(log, did).identical
+
+
+def test_verify_detects_edits_of_what_an_erased_entry_still_shows(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        did = log_one(log, engine, person("X-1"))
+        log_one(log, engine, person("X-2"))
+        log.erase("X-1")
+        assert log.verify().ok
+        eng = create_engine(raw_url(log_url))
+        for column, value in (("created_at", "2020-01-01T00:00:00.000000Z"), ("source", "page")):
+            with eng.begin() as conn:
+                old = conn.execute(select(entries.c[column]).where(entries.c.decision_id == did)).scalar_one()
+                conn.execute(update(entries).where(entries.c.decision_id == did).values({column: value}))
+            v = log.verify()
+            assert not v.ok and v.problems[0].decision_id == did, column
+            with eng.begin() as conn:
+                conn.execute(update(entries).where(entries.c.decision_id == did).values({column: old}))
+        with eng.begin() as conn:
+            conn.execute(update(entries).where(entries.c.decision_id == did).values(note='{"record_id":"X-1"}'))
+        assert "wieder Daten" in log.verify().problems[0].de
+        with eng.begin() as conn:
+            conn.execute(update(entries).where(entries.c.decision_id == did).values(note=None))
+            conn.execute(update(entries).where(entries.c.kind == "erasure").values(note="kein json"))
+        assert not log.verify().ok  # reported, not raised
+        eng.dispose()
+
+
+def test_verify_checks_the_stored_rule_files(log_url: str, engine: Engine) -> None:
+    from eligibility.decisionlog.schema import rule_files
+
+    with DecisionLog(log_url) as log:
+        log_one(log, engine, person("Y-1"))
+        assert log.verify().ok
+        eng = create_engine(raw_url(log_url))
+        with eng.begin() as conn:
+            blob = conn.execute(select(rule_files.c.sha256).limit(1)).scalar_one()
+            conn.execute(update(rule_files).where(rule_files.c.sha256 == blob).values(content=b"ruleset: {}\n"))
+        eng.dispose()
+        v = log.verify()
+        assert not v.ok and "Regeldateien wurden verändert" in v.problems[0].de
+
+
+def test_commands_that_read_a_log_never_create_one(tmp_path: Path) -> None:
+    with pytest.raises(LogError) as exc:
+        DecisionLog(f"sqlite:///{tmp_path}/typo.db", create=False)
+    assert "gibt es nicht" in exc.value.de
+    assert not (tmp_path / "typo.db").exists()
+    with pytest.raises(LogError):
+        DecisionLog("sqlite://")  # in memory: lost on exit
+    with pytest.raises(LogError):
+        DecisionLog("garbage")
+    with pytest.raises(LogError) as exc:
+        DecisionLog("postgresql://u:s3cret@host:abc/db")
+    assert "s3cret" not in exc.value.de + exc.value.en
+
+
+def test_a_rules_hash_prefix_must_be_long_enough(log_url: str, engine: Engine) -> None:
+    with DecisionLog(log_url) as log:
+        log_one(log, engine, person("H-1"))
+        assert log.find_snapshot("") is None and log.find_snapshot("670d") is None
+        assert log.find_snapshot(engine.info.sha256[:8]) == engine.info.sha256
+
+
+def test_a_file_readable_by_others_is_narrowed_to_its_owner(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    db.touch(mode=0o644)
+    DecisionLog(f"sqlite:///{db}").close()
+    assert db.stat().st_mode & 0o777 == 0o600

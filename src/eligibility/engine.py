@@ -136,7 +136,7 @@ class Engine:
         if rules_hash is not None:
             from eligibility.decisionlog import LogError, open_log
 
-            with open_log(log) as store:
+            with open_log(log, create=False) as store:
                 sha = store.find_snapshot(rules_hash)
                 if sha is None:
                     raise LogError(

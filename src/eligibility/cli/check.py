@@ -48,11 +48,17 @@ def _engine(rules: str | None, overlays: tuple[str, ...], rules_hash: str | None
             "--rules-hash excludes --rules and --overlay (the stored rule set includes its overlays)",
         )
     from eligibility.decisionlog import LogError
+    from eligibility.diagnostics import RuleSetError
 
     try:
         return Engine.load(rules_hash=rules_hash, log=log_url)
     except LogError as exc:
         fail(exc.de, exc.en)
+    except RuleSetError as exc:
+        fail(
+            "Gespeichertes Regelwerk lässt sich nicht laden: " + "; ".join(d.message for d in exc.diagnostics),
+            "stored rule set cannot be loaded: " + "; ".join(d.message for d in exc.diagnostics),
+        )
 
 
 @command(

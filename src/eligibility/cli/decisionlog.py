@@ -54,15 +54,24 @@ to_option = option(
 def opened(url: str | None) -> Iterator[Any]:
     """The log, or exit 2 with the reason in this invocation's language."""
     from eligibility.decisionlog import LogError, open_log
+    from eligibility.diagnostics import RuleSetError
 
     try:
-        log = open_log(url)
+        # Every log command reads or edits a log that exists: a mistyped path is an error,
+        # not a new empty log that then "verifies".
+        log = open_log(url, create=False)
     except LogError as exc:
         fail(exc.de, exc.en)
     try:
         yield log
     except LogError as exc:
         fail(exc.de, exc.en)
+    except RuleSetError as exc:
+        # A stored rule set that no longer loads (its files were changed in the database).
+        fail(
+            "Gespeichertes Regelwerk lässt sich nicht laden: " + "; ".join(d.message for d in exc.diagnostics),
+            "stored rule set cannot be loaded: " + "; ".join(d.message for d in exc.diagnostics),
+        )
     finally:
         log.close()
 
@@ -368,3 +377,15 @@ def erase(log_url: str | None, record_id: str, yes: bool) -> None:
             f"{erasure.count} entries emptied" + (f" (erasure entry {erasure.seq})" if erasure.count else ""),
         )
     )
+    if not erasure.compacted:
+        # The rows are emptied, but a reader kept SQLite from truncating its WAL in time.
+        click.echo(
+            say(
+                "Warnung: Eine andere Verbindung liest gerade; Reste der gelöschten Einträge bleiben bis zum "
+                "nächsten Checkpoint in der WAL-Datei. Bitte die Löschung wiederholen, wenn niemand liest.",
+                "Warning: another connection is reading; remains of the erased entries stay in the WAL file until "
+                "the next checkpoint. Repeat the erasure when nobody is reading.",
+            ),
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEM)

@@ -82,6 +82,9 @@ class StoredDecision:
 class Erasure:
     seq: int
     count: int
+    # False: SQLite could not truncate its WAL while a reader held it; the erased data stays
+    # in the WAL file until the next checkpoint (the command says so).
+    compacted: bool = True
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ def engine_from_snapshot(snap: Snapshot) -> object:
         overlays: list[str] = []
         for name, raw in snap.files:
             if name.startswith(OVERLAY_PREFIX):
-                target = Path(tmp) / "overlays" / _safe_part(name[len(OVERLAY_PREFIX) :]).name
+                # One folder per overlay: two overlays may share a file name (the hash uses it).
+                folder = Path(tmp) / "overlays" / str(len(overlays))
+                target = folder / _safe_part(name[len(OVERLAY_PREFIX) :]).name
                 overlays.append(str(target))
             else:
                 target = root / _safe_part(name)

@@ -12,7 +12,9 @@ import datetime as dt
 import json
 import os
 import queue
+import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -77,17 +79,44 @@ def _sqlite_file(url: str) -> Path | None:
 class DecisionLog:
     """An open decision log. Thread-safe; one writer thread per process."""
 
-    def __init__(self, url: str, *, clock: Callable[[], dt.datetime] = utc_now) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], dt.datetime] = utc_now, create: bool = True) -> None:
+        """Open (and migrate) the log at `url`. With `create=False` (the commands that only
+        read or edit a log), a SQLite file that does not exist is an error, not a new log."""
         url = normalized(url)
         self.url = url
         self.clock = clock
-        self.backend = make_url(url).get_backend_name()
+        try:
+            parsed = make_url(url)
+            self.backend = parsed.get_backend_name()
+        except Exception as exc:  # noqa: BLE001 - a URL that is no URL: said so, without its password
+            raise LogError(
+                f"Entscheidungsprotokoll: '{redacted(url)}' ist keine Datenbank-URL (sqlite:///datei.db oder postgresql://…)",
+                f"decision log: '{redacted(url)}' is not a database URL (sqlite:///file.db or postgresql://…)",
+            ) from exc
+        if self.backend == "sqlite" and _sqlite_file(url) is None:
+            raise LogError(
+                "Entscheidungsprotokoll: eine SQLite-Datenbank im Speicher ginge beim Beenden verloren; "
+                "bitte eine Datei angeben (sqlite:///pfad/datei.db)",
+                "decision log: an in-memory SQLite database would be lost on exit; give a file (sqlite:///path/file.db)",
+            )
+        if self.backend == "sqlite" and not create:
+            path = _sqlite_file(url)
+            if path is not None and not path.is_file():
+                raise LogError(f"Entscheidungsprotokoll {path} gibt es nicht", f"decision log {path} does not exist")
         if self.backend not in ("sqlite", "postgresql"):
             raise LogError(
                 f"Entscheidungsprotokoll: nur sqlite:/// und postgresql:// werden unterstützt, nicht '{self.backend}'",
                 f"decision log: only sqlite:/// and postgresql:// are supported, not '{self.backend}'",
             )
-        self._engine = self._connect(url)
+        try:
+            self._engine = self._connect(url)
+        except LogError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad port, option or path in the URL
+            raise LogError(
+                f"Entscheidungsprotokoll {redacted(url)} lässt sich nicht öffnen: {type(exc).__name__}",
+                f"decision log {redacted(url)} cannot be opened: {type(exc).__name__}",
+            ) from exc
         self._known: set[str] = set()
         self._engines: dict[str, Any] = {}
         self._queue: queue.Queue[tuple[list[dict[str, Any]], Future[list[str]]] | None] = queue.Queue()
@@ -105,6 +134,9 @@ class DecisionLog:
                 if not path.exists():
                     # Owner-only from the first byte: refugees' records live in this file.
                     os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                elif path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+                    # A file made by hand (or copied) readable by others: narrowed, as a new one.
+                    path.chmod(0o600)
             eng = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
             @event.listens_for(eng, "connect")
@@ -188,6 +220,7 @@ class DecisionLog:
             rows.append(
                 {
                     "decision_id": str(uuid.uuid4()),
+                    "salt": secrets.token_hex(16),
                     "kind": "decision",
                     "created_at": now,
                     "record_id": None if rid is None else str(rid),
@@ -201,7 +234,7 @@ class DecisionLog:
                     "overlays": overlays,
                     "user_name": it.user,
                     "aktenzeichen": it.aktenzeichen,
-                    "facts": chain.dumps(it.facts),
+                    "facts": chain.dumps_facts(it.facts),
                     "decision": it.text if it.text is not None else chain.dumps(doc),
                     "outcomes": _outcomes_of(doc),
                     "note": None,
@@ -235,37 +268,51 @@ class DecisionLog:
                     self._queue.put(None)
                     break
                 jobs.append(nxt)
+            done: list[tuple[list[dict[str, Any]], Future[list[str]], set[str]]] = []
             try:
                 with self._write() as conn:
-                    for rows, _ in jobs:
-                        self._append(conn, rows)
-            except Exception as exc:  # noqa: BLE001 - every waiting request learns it failed
-                err = LogError(
-                    f"Entscheidungsprotokoll nicht beschreibbar: {type(exc).__name__}",
-                    f"decision log cannot be written: {type(exc).__name__}",
-                )
-                for _, fut in jobs:
-                    fut.set_exception(err)
+                    for rows, fut in jobs:
+                        # Each request in its own savepoint: one that cannot be written fails
+                        # alone, the others of the group are still committed.
+                        try:
+                            with conn.begin_nested():
+                                snaps = self._append(conn, rows)
+                        except Exception as exc:  # noqa: BLE001 - this request learns it failed
+                            fut.set_exception(_unwritable(exc))
+                            continue
+                        done.append((rows, fut, snaps))
+            except Exception as exc:  # noqa: BLE001 - the commit failed: every request of it learns so
+                for _, fut, _snaps in done:
+                    fut.set_exception(_unwritable(exc))
                 continue
-            for rows, fut in jobs:
+            for rows, fut, snaps in done:
+                # Known only once committed: a rolled-back snapshot is stored again next time.
+                self._known.update(snaps)
                 fut.set_result([r["decision_id"] for r in rows])
 
     def _head(self, conn: Connection) -> tuple[int, str]:
         row = conn.execute(select(entries.c.seq, entries.c.entry_sha).order_by(entries.c.seq.desc()).limit(1)).first()
         return (0, chain.GENESIS) if row is None else (int(row[0]), str(row[1]))
 
-    def _append(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _append(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         seq, prev = self._head(conn)
         out = []
+        snaps: set[str] = set()
         for r in rows:
+            r = dict(r)
             snap = r.pop("_snapshot", None)
-            if snap is not None and snap.sha256 not in self._known:
+            if snap is not None and snap.sha256 not in self._known and snap.sha256 not in snaps:
                 self._store_snapshot(conn, snap)
+            if snap is not None:
+                snaps.add(snap.sha256)
             seq += 1
-            content = chain.content_sha(r)
-            prev_sha, prev = prev, chain.entry_sha(seq, prev, content)
-            out.append({**r, "seq": seq, "content_sha": content, "prev_sha": prev_sha, "entry_sha": prev})
+            public, content = chain.public_sha(r), chain.content_sha(r)
+            prev_sha, prev = prev, chain.entry_sha(seq, prev, public, content)
+            out.append(
+                {**r, "seq": seq, "public_sha": public, "content_sha": content, "prev_sha": prev_sha, "entry_sha": prev}
+            )
         conn.execute(entries.insert(), out)
+        return snaps
 
     def _store_snapshot(self, conn: Connection, snap: Snapshot) -> None:
         import hashlib
@@ -286,7 +333,6 @@ class DecisionLog:
                     created_at=stamp(self.clock()),
                 )
             )
-        self._known.add(snap.sha256)
 
     # ------------------------------------------------------------ erasing
 
@@ -303,39 +349,55 @@ class DecisionLog:
 
     def _erase(self, where: Any, kind: str, note: dict[str, Any]) -> Erasure:
         cond = and_(where, entries.c.kind == "decision", entries.c.erased_by.is_(None))
+        seq = 0
         with self._write() as conn:
             ids = [str(r[0]) for r in conn.execute(select(entries.c.decision_id).where(cond))]
-            if not ids:
-                return Erasure(0, 0)
-            seq, prev = self._head(conn)
-            seq += 1
-            row = {
-                "decision_id": str(uuid.uuid4()),
-                "kind": kind,
-                "created_at": stamp(self.clock()),
-                **{c: None for c in chain.CONTENT_COLUMNS if c not in ("decision_id", "kind", "created_at")},
-                "note": chain.dumps({**note, "erased": len(ids), "ids_sha256": chain.ids_digest(ids)}),
-            }
-            content = chain.content_sha(row)
-            conn.execute(
-                entries.insert().values(
-                    **row, seq=seq, content_sha=content, prev_sha=prev, entry_sha=chain.entry_sha(seq, prev, content)
-                )
-            )
-            conn.execute(
-                entries.update().where(cond).values(erased_by=seq, **{c: None for c in chain.PERSONAL_COLUMNS})
-            )
-        self._compact()
-        return Erasure(seq, len(ids))
+            if ids:
+                seq = self._empty(conn, cond, ids, kind, note)
+        # Also when nothing was left to empty: an erasure repeated because a reader held the
+        # WAL last time finishes the compaction now.
+        return Erasure(seq, len(ids), self._compact())
 
-    def _compact(self) -> None:
-        """Let no copy of erased data stay in the database's files."""
+    def _empty(self, conn: Connection, cond: Any, ids: list[str], kind: str, note: dict[str, Any]) -> int:
+        """Append the erasure entry and empty the entries it covers (in the open transaction)."""
+        seq, prev = self._head(conn)
+        seq += 1
+        row = {
+            "decision_id": str(uuid.uuid4()),
+            "kind": kind,
+            "created_at": stamp(self.clock()),
+            **{c: None for c in chain.CONTENT_COLUMNS if c not in ("decision_id", "kind", "created_at")},
+            "note": chain.dumps({**note, "erased": len(ids), "ids_sha256": chain.ids_digest(ids)}),
+        }
+        public, content = chain.public_sha(row), chain.content_sha(row)
+        conn.execute(
+            entries.insert().values(
+                **row,
+                seq=seq,
+                public_sha=public,
+                content_sha=content,
+                prev_sha=prev,
+                entry_sha=chain.entry_sha(seq, prev, public, content),
+            )
+        )
+        conn.execute(entries.update().where(cond).values(erased_by=seq, **{c: None for c in chain.PERSONAL_COLUMNS}))
+        return seq
+
+    def _compact(self, attempts: int = 50) -> bool:
+        """Let no copy of erased data stay in the database's files. False when SQLite could
+        not truncate its WAL (a reader held it for the whole bounded wait): the erased data is
+        then still in the WAL file until the next checkpoint, and the caller says so."""
         if self.backend == "sqlite":
-            with self._engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM decision_log")
+            for _ in range(attempts):
+                with self._engine.connect() as conn:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                if busy is not None and busy[0] == 0:
+                    return True
+                time.sleep(0.1)
+            return False
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM decision_log")
+        return True
 
     # ------------------------------------------------------------ reading
 
@@ -363,7 +425,9 @@ class DecisionLog:
         if start is not None:
             q = q.where(entries.c.created_at >= start)
         if end is not None:
-            q = q.where(entries.c.created_at < _day_after(end))
+            # "YYYY-MM-DDT…" sorts below "YYYY-MM-DDU": the whole last day, no date arithmetic
+            # (which would overflow on 9999-12-31).
+            q = q.where(entries.c.created_at < end[:10] + "U")
         if before is not None:
             q = q.where(entries.c.seq < before)
         q = q.order_by(entries.c.seq.desc()).limit(limit + 1)
@@ -432,7 +496,10 @@ class DecisionLog:
 
     def find_snapshot(self, prefix: str) -> str | None:
         """The full hash of the stored rule set whose hash starts with `prefix` (unique)."""
-        found = [s for s, *_ in self.snapshots() if s.startswith(prefix.lower())]
+        prefix = prefix.strip().lower()
+        if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+            return None  # at least 8 hex digits: an empty or short prefix would match anything
+        found = [s for s, *_ in self.snapshots() if s.startswith(prefix)]
         return found[0] if len(found) == 1 else None
 
     def engine_for(self, sha: str) -> Any:
@@ -447,10 +514,6 @@ class DecisionLog:
                 )
             eng = self._engines[sha] = engine_from_snapshot(snap)
         return eng
-
-
-def _day_after(day: str) -> str:
-    return (dt.date.fromisoformat(day[:10]) + dt.timedelta(days=1)).isoformat()
 
 
 class _WriteTx:
@@ -476,7 +539,14 @@ class _WriteTx:
             self.conn.close()
 
 
-def open_log(url: str | None = None) -> DecisionLog:
+def _unwritable(exc: Exception) -> LogError:
+    return LogError(
+        f"Entscheidungsprotokoll nicht beschreibbar: {type(exc).__name__}",
+        f"decision log cannot be written: {type(exc).__name__}",
+    )
+
+
+def open_log(url: str | None = None, *, create: bool = True) -> DecisionLog:
     """The log at `url` (default: $ELIGIBILITY_LOG)."""
     url = url or os.environ.get("ELIGIBILITY_LOG")
     if not url:
@@ -484,4 +554,4 @@ def open_log(url: str | None = None) -> DecisionLog:
             "Kein Entscheidungsprotokoll angegeben: --log URL oder ELIGIBILITY_LOG",
             "no decision log given: --log URL or ELIGIBILITY_LOG",
         )
-    return DecisionLog(url)
+    return DecisionLog(url, create=create)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from eligibility.decisionlog import chain
-from eligibility.decisionlog.schema import entries
+from eligibility.decisionlog.schema import entries, rule_files, rulesets
+from eligibility.source.loader import ruleset_digest
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def verify(engine: Engine) -> Verification:
     erasures: dict[int, tuple[str, dict[str, Any]]] = {}
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=2000).execute(select(entries).order_by(entries.c.seq)):
-            m = row._mapping
+            m = dict(row._mapping)
             n += 1
             seq, did = int(m["seq"]), str(m["decision_id"])
 
@@ -57,20 +59,32 @@ def verify(engine: Engine) -> Verification:
                     "Verkettung unterbrochen: ein Eintrag davor wurde geändert, entfernt oder eingefügt",
                     "chain broken: an entry before this one was changed, removed or inserted",
                 )
+            if m["public_sha"] != chain.public_sha(m):
+                bad("Angaben des Eintrags wurden verändert", "the entry's public columns were changed")
             if m["erased_by"] is None:
-                if chain.content_sha(dict(m)) != m["content_sha"]:
+                if chain.content_sha(m) != m["content_sha"]:
                     bad("Inhalt des Eintrags wurde verändert", "the entry's content was changed")
             else:
                 erased += 1
-                emptied.setdefault(int(m["erased_by"]), []).append(did)
+                try:
+                    emptied.setdefault(int(m["erased_by"]), []).append(did)
+                except (TypeError, ValueError):
+                    bad("Löschvermerk des Eintrags ist unlesbar", "the entry's erasure mark cannot be read")
                 if any(m[c] is not None for c in chain.PERSONAL_COLUMNS):
                     bad("gelöschter Eintrag enthält wieder Daten", "an erased entry holds data again")
-            if m["entry_sha"] != chain.entry_sha(seq, m["prev_sha"], m["content_sha"]):
+            if m["entry_sha"] != chain.entry_sha(seq, m["prev_sha"], m["public_sha"], m["content_sha"]):
                 bad("Prüfsumme des Eintrags stimmt nicht", "the entry's hash does not match")
             if m["kind"] == "decision":
                 decisions += 1
             elif m["kind"] in ("erasure", "retention"):
-                erasures[seq] = (did, json.loads(m["note"] or "{}"))
+                try:
+                    note = json.loads(m["note"] or "{}")
+                except ValueError:
+                    note = None
+                if not isinstance(note, dict):
+                    bad("Löschvermerk ist unlesbar", "the erasure note cannot be read")
+                    note = {}
+                erasures[seq] = (did, note)
             else:
                 bad("unbekannte Art von Eintrag", "unknown kind of entry")
             prev, last_seq = str(m["entry_sha"]), seq
@@ -90,4 +104,40 @@ def verify(engine: Engine) -> Verification:
                     "the erasure entry does not match the entries emptied",
                 )
             )
+    problems.extend(_snapshot_problems(engine))
     return Verification(n, decisions, erased, prev, tuple(sorted(problems, key=lambda p: p.seq)))
+
+
+def _snapshot_problems(engine: Engine) -> list[Problem]:
+    """Every stored rule set must still hash to its key, every file to its own."""
+    out: list[Problem] = []
+    with engine.connect() as conn:
+        blobs = {r[0]: bytes(r[1]) for r in conn.execute(select(rule_files.c.sha256, rule_files.c.content))}
+        for sha, files in conn.execute(select(rulesets.c.sha256, rulesets.c.files)):
+            where = f"Regelwerk {sha[:12]}"
+            try:
+                listing = [(str(n), str(b)) for n, b in json.loads(files)]
+                raw = [(n, blobs[b]) for n, b in listing]
+            except (ValueError, TypeError, KeyError):
+                out.append(
+                    Problem(
+                        0,
+                        sha,
+                        f"{where}: Dateiliste unlesbar oder Datei fehlt",
+                        f"rule set {sha[:12]}: file list unreadable or a file missing",
+                    )
+                )
+                continue
+            if (
+                any(hashlib.sha256(data).hexdigest() != b for (_, b), (_, data) in zip(listing, raw, strict=True))
+                or ruleset_digest(raw) != sha
+            ):
+                out.append(
+                    Problem(
+                        0,
+                        sha,
+                        f"{where}: gespeicherte Regeldateien wurden verändert",
+                        f"rule set {sha[:12]}: its stored files were changed",
+                    )
+                )
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from eligibility.decisionlog import StoredDecision, chain
-from eligibility.service.logbook import Logbook
+from eligibility.service.logbook import UNAVAILABLE, Logbook
+
+log = logging.getLogger("eligibility.service.app")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -64,7 +67,7 @@ def _day(value: str | None, field: str) -> tuple[str | None, dict[str, str] | No
 
 def stored_json(entry: StoredDecision) -> bytes:
     """The stored entry as JSON, the stored decision text embedded byte for byte."""
-    head = chain.dumps({**entry.summary(), "form": entry.form, "overlays": entry.overlays, "facts": entry.facts})
+    head = chain.dumps_facts({**entry.summary(), "form": entry.form, "overlays": entry.overlays, "facts": entry.facts})
     return (head[:-1] + ',"decision":' + (entry.decision_text or "null") + "}").encode()
 
 
@@ -79,11 +82,15 @@ def register_decisions(app: FastAPI, logbook: Logbook, problem: Any, problem_mod
     )
     async def decisions(
         record_id: str | None = None,
-        start: str | None = Query(default=None, alias="from", description="First day (YYYY-MM-DD, logged on)."),
-        end: str | None = Query(default=None, alias="to", description="Last day (YYYY-MM-DD, inclusive)."),
+        start: str | None = Query(
+            default=None, alias="from", description="First day (YYYY-MM-DD, UTC) the decision was logged on."
+        ),
+        end: str | None = Query(default=None, alias="to", description="Last day (YYYY-MM-DD, UTC, inclusive)."),
         entity: str | None = None,
         limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-        before: int | None = Query(default=None, ge=1, description="The cursor of the previous page's `next`."),
+        before: int | None = Query(
+            default=None, ge=1, le=2**62, description="The cursor of the previous page's `next`."
+        ),
     ) -> Any:
         """Logged decisions, newest first, paged."""
         if logbook.log is None:
@@ -93,15 +100,19 @@ def register_decisions(app: FastAPI, logbook: Logbook, problem: Any, problem_mod
         errors = [e for e in (bad_from, bad_to) if e]
         if errors:
             return problem(422, "Invalid request", "see errors", errors)
-        page = await asyncio.to_thread(
-            logbook.log.page,
-            record_id=record_id,
-            start=day_from,
-            end=day_to,
-            limit=limit,
-            before=before,
-            entity=entity,
-        )
+        try:
+            page = await asyncio.to_thread(
+                logbook.log.page,
+                record_id=record_id,
+                start=day_from,
+                end=day_to,
+                limit=limit,
+                before=before,
+                entity=entity,
+            )
+        except Exception as exc:  # noqa: BLE001 - a database that cannot be read: like one that cannot be written
+            log.error("decision log not read: %s", type(exc).__name__)
+            return problem(503, UNAVAILABLE)
         nxt = None
         if page.next_before is not None:
             query = {"record_id": record_id, "from": day_from, "to": day_to, "entity": entity, "limit": limit}
@@ -120,7 +131,11 @@ def register_decisions(app: FastAPI, logbook: Logbook, problem: Any, problem_mod
         """A logged decision: its summary, the facts as given and the decision as answered."""
         if logbook.log is None:
             return problem(404, "Not found", NO_LOG)
-        entry = await asyncio.to_thread(logbook.log.get, decision_id)
+        try:
+            entry = await asyncio.to_thread(logbook.log.get, decision_id)
+        except Exception as exc:  # noqa: BLE001 - a database that cannot be read: like one that cannot be written
+            log.error("decision log not read: %s", type(exc).__name__)
+            return problem(503, UNAVAILABLE)
         if entry is None or entry.kind != "decision" or entry.erased_by is not None:
             return problem(404, "Not found", "no such decision in the log")
         return Response(stored_json(entry), media_type="application/json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from eligibility.decisionlog import StoredDecision
@@ -66,7 +67,11 @@ def history(
     """The earlier logged decisions of `record_id`, newest first (None: no log or no id)."""
     if logbook.log is None or not record_id:
         return None
-    page = logbook.log.page(record_id=record_id, entity=entity, limit=MAX_ROWS + 1)
+    try:
+        page = logbook.log.page(record_id=record_id, entity=entity, limit=MAX_ROWS + 1)
+    except Exception as exc:  # noqa: BLE001 - the decision is stored; only its history cannot be shown
+        logging.getLogger("eligibility.service.app").error("decision log not read: %s", type(exc).__name__)
+        return None
     rows = []
     for e in page.items:
         if e.decision_id == current:
