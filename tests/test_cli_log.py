@@ -410,3 +410,30 @@ def test_erase_leaves_no_trace_of_the_person(filled, tmp_path):
         path = Path(url[len("sqlite:///") :])
         for f in [path, *path.parent.glob(path.name + "-*")]:
             assert b"BEISPIEL-003" not in f.read_bytes(), f
+
+
+def test_a_mistyped_log_path_is_an_error_not_a_new_log(tmp_path):
+    missing = tmp_path / "tippfehler.db"
+    r = run("log", "verify", "--log", f"sqlite:///{missing}")
+    assert r.exit_code == 2 and "gibt es nicht" in r.output and not missing.exists()
+    r = run("--lang", "en", "log", "list", "--log", "garbage")
+    assert r.exit_code == 2 and "not a database URL" in r.output
+    r = run(
+        "check", str(ROOT / "examples" / "geduldet_in_gu.yaml"), "--rules-hash", "", "--log", f"sqlite:///{missing}"
+    )
+    assert r.exit_code == 2 and not missing.exists()
+
+
+def test_a_stored_rule_set_whose_files_were_changed_is_a_clear_error(filled):
+    from eligibility.decisionlog.schema import rule_files
+
+    url, ids = filled
+    eng = create_engine(normalized(url))
+    with eng.begin() as conn:
+        conn.execute(update(rule_files).values(content=b"ruleset: {}\n"))
+    eng.dispose()
+    r = run("log", "reproduce", ids[0], "--log", url)
+    assert r.exit_code == 2 and "Gespeichertes Regelwerk lässt sich nicht laden" in r.output
+    assert "Traceback" not in r.output
+    r = run("log", "verify", "--log", url)
+    assert r.exit_code == 1 and "Regeldateien wurden verändert" in r.output

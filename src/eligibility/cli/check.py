@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail, load_engine
+from eligibility.cli.errors import EXIT_BAD_INPUT, date_option, error_text, fail, load_engine, stored_rules_failed
 from eligibility.cli.i18n import argument, command, current, option, say
 from eligibility.cli.inputs import read_record_file
 from eligibility.cli.options import entity_option, lang_option, on_option, overlay_option, rules_option
@@ -55,10 +55,7 @@ def _engine(rules: str | None, overlays: tuple[str, ...], rules_hash: str | None
     except LogError as exc:
         fail(exc.de, exc.en)
     except RuleSetError as exc:
-        fail(
-            "Gespeichertes Regelwerk lässt sich nicht laden: " + "; ".join(d.message for d in exc.diagnostics),
-            "stored rule set cannot be loaded: " + "; ".join(d.message for d in exc.diagnostics),
-        )
+        stored_rules_failed(exc)
 
 
 @command(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from eligibility.cli.errors import Group, date_option, error_text, fail, load_engine
+from eligibility.cli.errors import Group, date_option, error_text, fail, load_engine, stored_rules_failed
 from eligibility.cli.i18n import Command, argument, current, option, say
 from eligibility.cli.options import entity_option, lang_option, overlay_option
 
@@ -68,10 +68,7 @@ def opened(url: str | None) -> Iterator[Any]:
         fail(exc.de, exc.en)
     except RuleSetError as exc:
         # A stored rule set that no longer loads (its files were changed in the database).
-        fail(
-            "Gespeichertes Regelwerk lässt sich nicht laden: " + "; ".join(d.message for d in exc.diagnostics),
-            "stored rule set cannot be loaded: " + "; ".join(d.message for d in exc.diagnostics),
-        )
+        stored_rules_failed(exc)
     finally:
         log.close()
 

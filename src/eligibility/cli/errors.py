@@ -46,6 +46,12 @@ def rule_set_failed(exc: RuleSetError, decided: bool = True) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def stored_rules_failed(exc: RuleSetError) -> NoReturn:
+    """A rule set from the decision log that no longer loads (its stored files were changed)."""
+    why = "; ".join(d.message for d in exc.diagnostics)
+    fail(f"Gespeichertes Regelwerk lässt sich nicht laden: {why}", f"stored rule set cannot be loaded: {why}")
+
+
 def load_engine(rules: str | None, overlays: tuple[str, ...]) -> Engine:
     try:
         return Engine.load(rules, overlays=overlays)
