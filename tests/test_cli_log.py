@@ -401,7 +401,7 @@ def test_erase_leaves_no_trace_of_the_person(filled, tmp_path):
     assert r.exit_code == 1 and "Nichts gelöscht" in r.output
     r = run("log", "erase", "--log", url, "--record-id", "BEISPIEL-003", "--yes")
     assert r.exit_code == 0, r.output
-    assert "1 Einträge geleert" in r.output and "schutz_24" not in r.output
+    assert "1 Eintrag geleert" in r.output and "schutz_24" not in r.output
     r = run("log", "list", "--log", url, "--record-id", "BEISPIEL-003")
     assert "Keine Entscheidungen gefunden" in r.output
     r = run("log", "verify", "--log", url)

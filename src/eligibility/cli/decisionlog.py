@@ -73,6 +73,10 @@ def opened(url: str | None) -> Iterator[Any]:
         log.close()
 
 
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _days(start: str | None, end: str | None) -> tuple[str | None, str | None]:
     first = date_option(start, "--from").isoformat() if start else None
     last = date_option(end, "--to").isoformat() if end else None
@@ -234,13 +238,16 @@ def verify(log_url: str | None) -> None:
         v = log.verify()
     click.echo(
         say(
-            f"{v.entries} Einträge: {v.decisions} Entscheidungen, {v.erased} gelöscht",
-            f"{v.entries} entries: {v.decisions} decisions, {v.erased} erased",
+            f"{_n(v.entries, 'Eintrag', 'Einträge')}: {_n(v.decisions, 'Entscheidung', 'Entscheidungen')}, "
+            f"{v.erased} gelöscht",
+            f"{_n(v.entries, 'entry', 'entries')}: {_n(v.decisions, 'decision', 'decisions')}, {v.erased} erased",
         )
     )
     click.echo(say(f"Kopf der Kette: {v.head_sha}", f"Head of the chain: {v.head_sha}"))
     for p in v.problems:
-        click.echo(say(f"Eintrag {p.seq}: ", f"entry {p.seq}: ") + (p.en if lang == "en" else p.de))
+        # Problems of stored rule sets have no place in the chain (seq 0): their text names them.
+        where = say(f"Eintrag {p.seq}: ", f"entry {p.seq}: ") if p.seq else ""
+        click.echo(where + (p.en if lang == "en" else p.de))
     if v.ok:
         click.echo(say("Kette unversehrt.", "Chain intact."))
         return
@@ -370,8 +377,10 @@ def erase(log_url: str | None, record_id: str, yes: bool) -> None:
         erasure = log.erase(record_id)
     click.echo(
         say(
-            f"{erasure.count} Einträge geleert" + (f" (Löschvermerk Eintrag {erasure.seq})" if erasure.count else ""),
-            f"{erasure.count} entries emptied" + (f" (erasure entry {erasure.seq})" if erasure.count else ""),
+            f"{_n(erasure.count, 'Eintrag', 'Einträge')} geleert"
+            + (f" (Löschvermerk: Eintrag {erasure.seq})" if erasure.count else ""),
+            f"{_n(erasure.count, 'entry', 'entries')} emptied"
+            + (f" (erasure entry {erasure.seq})" if erasure.count else ""),
         )
     )
     if not erasure.compacted:

@@ -253,4 +253,17 @@ def serve(
         + (say(", Anmeldung mit Zugangsschlüssel)", ", login with the access token)") if token else ")"),
         err=True,
     )
+    if log_url:
+        from eligibility.decisionlog.store import redacted
+
+        # Said at start: personal data is kept only on purpose, and whoever starts it sees where.
+        kept = (
+            say(
+                f"Einträge älter als {keep_days} Tage werden geleert",
+                f"entries older than {keep_days} days are emptied",
+            )
+            if keep_days
+            else say("ohne Aufbewahrungsfrist", "without a retention period")
+        )
+        click.echo(say("Entscheidungsprotokoll: ", "Decision log: ") + f"{redacted(log_url)} ({kept})", err=True)
     uvicorn.Server(uvicorn_config(app, host, port, limits, log_level=log_level)).run()
