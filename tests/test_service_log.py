@@ -299,3 +299,43 @@ def test_serve_stops_at_start_when_the_log_cannot_be_opened(tmp_path: Path) -> N
         assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["serve", "--port", "18998", "--log", "postgresql://u:geheim@127.0.0.1:1/db"])
     assert r.exit_code == 2 and "geheim" not in r.output and "***" in r.output
+
+
+def test_a_roster_uploaded_on_the_page_logs_every_decided_row(log_url: str, tmp_path: Path) -> None:
+    rows = ["person_id;aufenthaltsstatus;unterbringung;aufenthaltstitel_datum"]
+    rows += [f"R-{i};fluechtling;anschluss;02.05.2017" for i in range(7)]
+    rows += ["R-bad;fluechtling;anschluss;31.02.2017"]  # decided with that field unknown: still a decision
+    data = ("\n".join(rows) + "\n").encode("utf-8")
+    app = create_app(reload_seconds=None, log=log_url)
+    with TestClient(app) as client:
+        for what in ("ergebnis", "bericht"):
+            r = client.post(
+                "/liste",
+                data={"stichtag": "15.09.2018", "ausgabe": what},
+                files={"datei": ("liste.csv", data, "text/csv")},
+            )
+            assert r.status_code == 200, r.text[:300]
+        log = app.state.logbook.log
+        entries = list(log.iter_all())
+        assert len(entries) == 2 * 8
+        assert {e.source for e in entries} == {"roster"} and {e.form for e in entries} == {"batch"}
+        assert sorted({e.record_id for e in entries}) == sorted([f"R-{i}" for i in range(7)] + ["R-bad"])
+        assert all(e.on == "2018-09-15" for e in entries)
+        assert all(reproduce(log, e.decision_id).identical for e in entries[:3] + entries[-3:])
+        assert log.verify().ok
+
+
+def test_no_roster_result_without_its_log_entries(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    app = create_app(reload_seconds=None, log=f"sqlite:///{db}")
+    with TestClient(app) as client:
+        # The worker opens the log itself: a log that is gone refuses the result.
+        app.state.logbook.log.close()
+        db.unlink()
+        r = client.post(
+            "/liste",
+            data={"stichtag": "15.09.2018", "ausgabe": "ergebnis"},
+            files={"datei": ("liste.csv", b"person_id;aufenthaltsstatus\nR-1;fluechtling\n", "text/csv")},
+        )
+        assert r.status_code == 422 and "Entscheidungsprotokoll" in r.text
+        assert r.headers["content-type"].startswith("text/html")

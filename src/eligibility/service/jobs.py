@@ -43,6 +43,10 @@ class RosterJob:
     day: dt.date
     what: str  # "ergebnis" (the evaluated XLSX) or "bericht" (the HTML report)
     source_name: str
+    # The decision log to store every decided row in before the result is handed out (or
+    # none), and who uploaded the roster.
+    log_url: str | None = None
+    user: str | None = None
 
 
 def _limit_memory(extra: int) -> None:
@@ -96,6 +100,53 @@ def run_job(engine: Any, job: RosterJob) -> tuple[str, Any]:
         return "error", f"Die Liste kann nicht gelesen werden: {exc}"
     except RecursionError:
         return "error", "Die Liste ist zu tief verschachtelt."
+
+
+def run_logged_job(engine: Any, job: RosterJob) -> tuple[str, Any]:
+    """`run_job`, and with a decision log every decided row stored before the result is
+    handed back (a roster's decisions are decisions of the page too)."""
+    kind, result = run_job(engine, job)
+    if kind == "error" or not job.log_url:
+        return kind, result
+    try:
+        log_roster(engine, job)
+    except Exception as exc:  # noqa: BLE001 - no result without its entries; the type only, no data
+        logging.getLogger("eligibility.service.app").error("decision log not written: %s", type(exc).__name__)
+        return (
+            "error",
+            "Das Entscheidungsprotokoll kann gerade nicht beschrieben werden; die Liste wurde nicht ausgewertet.",
+        )
+    return kind, result
+
+
+LOG_CHUNK = 500
+
+
+def log_roster(engine: Any, job: RosterJob) -> int:
+    """Store the decision of every readable row (batch form, like /v1/decide/batch); rows that
+    cannot be read or decided are no decisions, as in the batch. Returns how many were stored."""
+    from eligibility.decisionlog import DecisionLog, NewDecision
+    from eligibility.decisionlog.reproduce import decision_doc
+    from eligibility.io.rosters import read_roster
+
+    assert job.log_url is not None
+    stored = 0
+    with DecisionLog(job.log_url, create=False) as log:
+        _info, rows = read_roster(job.src, engine.entity().facts)
+        chunk: list[Any] = []
+        for row in rows:
+            if row.record is None:
+                continue
+            try:
+                doc = decision_doc(engine, row.record, job.day.isoformat(), None, "batch")
+            except (ValueError, OverflowError):
+                continue  # the result file shows this row's reason
+            chunk.append(NewDecision(doc, row.record, "roster", form="batch", user=job.user))
+            if len(chunk) >= LOG_CHUNK:
+                stored += len(log.record(engine, chunk))
+                chunk = []
+        stored += len(log.record(engine, chunk))
+    return stored
 
 
 class RosterPool:
@@ -154,7 +205,7 @@ class RosterPool:
             async with self._slots:
                 try:
                     executor = await self.ready(engine)
-                    future = asyncio.get_running_loop().run_in_executor(executor, run_job, engine, job)
+                    future = asyncio.get_running_loop().run_in_executor(executor, run_logged_job, engine, job)
                     return await asyncio.wait_for(future, self.limits.seconds)
                 except TimeoutError:
                     log.error("roster job over its time budget (%.0f s): worker ended", self.limits.seconds)
@@ -195,4 +246,4 @@ def sweep(paths: set[Path]) -> None:
         paths.discard(p)
 
 
-__all__ = ["JobLimits", "JobRefused", "RosterJob", "RosterPool", "remove_tree", "run_job", "sweep"]
+__all__ = ["JobLimits", "JobRefused", "RosterJob", "RosterPool", "remove_tree", "run_job", "run_logged_job", "sweep"]

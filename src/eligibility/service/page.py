@@ -552,7 +552,14 @@ def register(app: FastAPI, holder: Any, token: str | None, sessions: Sessions, p
             try:
                 src = tmp / f"liste{suffix}"
                 await asyncio.to_thread(_copy_upload, upload, src)
-                job = RosterJob(str(src), day, what, Path(upload.filename).name)
+                job = RosterJob(
+                    str(src),
+                    day,
+                    what,
+                    Path(upload.filename).name,
+                    logbook.log.url if logbook.log else None,
+                    user_of(request),
+                )
                 try:
                     kind, result = await pool.run(holder.engine, job)
                 except JobRefused as exc:
