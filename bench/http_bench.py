@@ -8,24 +8,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from _serve import serving  # bench/_serve.py: this script's own folder is on sys.path
 
 from eligibility.apps.synth import records
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main() -> None:
@@ -34,21 +24,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--batch", type=int, default=10_000)
     args = ap.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "eligibility", "serve", "--port", str(port), "--reload-seconds", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        time.sleep(5)  # the service warms its roster worker at startup; not part of the measurement
+    with serving(warm_seconds=5) as base:
         people = [
             {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()} for r in records(500, seed=4)
         ]
@@ -96,9 +72,6 @@ def main() -> None:
         )
         print(f"| POST /v1/decide/batch ({args.batch:,} records) | 1 | – | {batch_s * 1000:,.0f} (total) | – |")
         print(f"\nbatch throughput: {args.batch / batch_s:,.0f} records/s")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

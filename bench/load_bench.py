@@ -15,7 +15,6 @@ import datetime as dt
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,17 +23,12 @@ import time
 from pathlib import Path
 
 import httpx
+from _serve import serving  # bench/_serve.py: this script's own folder is on sys.path
 
 from eligibility.apps.synth import records
 
 TOKEN = "last-test-schluessel-0123456789"
 LIMIT = 10 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -135,39 +129,12 @@ def main() -> None:
     )
     roster = roster_path.read_bytes()
     assert len(roster) < LIMIT - 4096, "the roster must fit under the body limit with its form"
-    port = free_port()
     env = dict(os.environ, ELIGIBILITY_TOKEN=TOKEN)
     env.pop("ELIGIBILITY_TOKEN_FILE", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eligibility",
-            "serve",
-            "--port",
-            str(port),
-            "--reload-seconds",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        time.sleep(3)  # the roster workers warm up at startup
-        result = asyncio.run(run(base, roster, args.clients, args.min_requests))
+        with serving(["--log-level", "warning"], env=env) as base:
+            result = asyncio.run(run(base, roster, args.clients, args.min_requests))
     finally:
-        server.terminate()
-        server.wait(30)
         for p in work.iterdir():
             p.unlink()
         work.rmdir()

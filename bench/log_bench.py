@@ -13,9 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import _serve  # bench/_serve.py: this script's own folder is on sys.path
 import httpx
 
 from eligibility.apps.synth import records
@@ -32,41 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def plain(rec: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in rec.items()}
 
 
 @contextlib.contextmanager
 def serving(log: str | None) -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "eligibility", "serve", "--port", str(port), "--reload-seconds", "0"]
     env = {k: v for k, v in os.environ.items() if k != "ELIGIBILITY_LOG"}
-    if log:
-        cmd += ["--log", log]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-            if server.poll() is not None:
-                raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        time.sleep(3)  # the service warms its roster worker at startup; not part of the measurement
+    with _serve.serving(["--log", log] if log else [], env=env) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def load(base: str, people: list[dict], n: int, concurrency: int) -> tuple[float, float, float]:
