@@ -385,3 +385,46 @@ def test_a_file_readable_by_others_is_narrowed_to_its_owner(tmp_path: Path) -> N
     db.touch(mode=0o644)
     DecisionLog(f"sqlite:///{db}").close()
     assert db.stat().st_mode & 0o777 == 0o600
+
+
+def test_each_entry_records_its_chain_format_and_verify_refuses_an_unknown_one(log_url: str, engine: Engine) -> None:
+    from eligibility.decisionlog import chain
+
+    with DecisionLog(log_url) as log:
+        ids = [log_one(log, engine, person(f"F-{i}")) for i in range(3)]
+        eng = create_engine(raw_url(log_url))
+        with eng.begin() as conn:
+            formats = conn.execute(select(entries.c.chain_format).order_by(entries.c.seq)).scalars().all()
+            assert formats == [chain.FORMAT] * 3
+            conn.execute(update(entries).where(entries.c.decision_id == ids[1]).values(chain_format=99))
+        v = log.verify()
+        assert [p.decision_id for p in v.problems] == [ids[1]]
+        assert "Kettenformat 99" in v.problems[0].de and "chain format 99" in v.problems[0].en
+        with eng.begin() as conn:
+            conn.execute(update(entries).where(entries.c.decision_id == ids[1]).values(chain_format=chain.FORMAT))
+        assert log.verify().ok
+        eng.dispose()
+
+
+def test_a_log_from_before_the_chain_format_is_upgraded_and_still_verifies(log_url: str, engine: Engine) -> None:
+    """Entries written at revision 0001 (no format column) were made by format 1's rules."""
+    from alembic import command
+    from alembic.config import Config
+
+    with DecisionLog(log_url) as log:
+        for i in range(3):
+            log_one(log, engine, person(f"U-{i}"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "src/eligibility/decisionlog/migrations"))
+    eng = create_engine(raw_url(log_url))
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    with eng.connect() as conn:
+        assert "chain_format" not in {c["name"] for c in inspect(conn).get_columns("decision_log")}
+    eng.dispose()
+    with DecisionLog(log_url) as log:  # opening migrates to the head again
+        v = log.verify()
+        assert v.ok and v.decisions == 3
+        log_one(log, engine, person("U-after"))
+        assert log.verify().ok

@@ -41,6 +41,8 @@ entries = Table(
     Column("content_sha", String(64), nullable=False),
     Column("prev_sha", String(64), nullable=False),
     Column("entry_sha", String(64), nullable=False),
+    # The chain format the entry's hashes were made in (`chain.FORMAT`; migration 0002).
+    Column("chain_format", Integer, nullable=False, server_default="1"),
 )
 Index("ix_decision_log_record", entries.c.record_id, entries.c.seq)
 Index("ix_decision_log_created", entries.c.created_at)

@@ -309,7 +309,15 @@ class DecisionLog:
             public, content = chain.public_sha(r), chain.content_sha(r)
             prev_sha, prev = prev, chain.entry_sha(seq, prev, public, content)
             out.append(
-                {**r, "seq": seq, "public_sha": public, "content_sha": content, "prev_sha": prev_sha, "entry_sha": prev}
+                {
+                    **r,
+                    "seq": seq,
+                    "public_sha": public,
+                    "content_sha": content,
+                    "prev_sha": prev_sha,
+                    "entry_sha": prev,
+                    "chain_format": chain.FORMAT,
+                }
             )
         conn.execute(entries.insert(), out)
         return snaps
@@ -378,6 +386,7 @@ class DecisionLog:
                 content_sha=content,
                 prev_sha=prev,
                 entry_sha=chain.entry_sha(seq, prev, public, content),
+                chain_format=chain.FORMAT,
             )
         )
         conn.execute(entries.update().where(cond).values(erased_by=seq, **{c: None for c in chain.PERSONAL_COLUMNS}))
