@@ -19,6 +19,7 @@ from collections.abc import Generator, Iterator
 from typing import IO, Any
 from xml.etree import ElementTree as ET
 
+from eligibility.io import xlsx_native
 from eligibility.io.archive_check import (
     DEFAULT_LIMITS,
     EXCEL_MAX_COLUMNS,
@@ -313,6 +314,7 @@ class _Values:
         self.date1904 = date1904
         self.memo: dict[tuple[str, str, str], Any] = {}
         self.by_attrs: dict[tuple[str, str], Any] = {}
+        self.by_span: dict[str, Any] = {}  # the C scanner's memo, filled by `span`
 
     def __call__(self, t: str, s: str, v: str) -> Any:
         key = (t, s, v)
@@ -350,6 +352,16 @@ class _Values:
             except ValueError:
                 return unescape(v)
         return _ooxml_unescape(unescape(v))  # "str", "inlineStr" with <v>
+
+    def span(self, key: str) -> Any:
+        """The cell of a <v> the C scanner met: `key` is the span of the input from after the
+        cell's r to its text (` s="3" t="s"><v>12`), so the attributes and text are those that
+        `_simple_rows` passes to `_attr_cell`, and what is memoised is the same."""
+        k = key.index(">")
+        x, keep = _attr_cell(key[:k], key[k + 4 :], self)
+        if keep and len(self.by_span) < 200_000:
+            self.by_span[key] = x
+        return x
 
 
 def _number(x: float) -> Any:
@@ -400,7 +412,15 @@ def _sheet_rows(
         # Cut after a tag, so never inside a UTF-8 sequence: the piece decodes on its own.
         text = buf[:cut].decode("utf-8")
         plain = "&" not in text and "_x" not in text  # no entity, no _xHHHH_ escape
-        fast = None if in_row or prefix else _simple_rows(text, plain, number, columns, value)
+        fast = None
+        if not (in_row or prefix):
+            scanner = xlsx_native.scanner
+            if scanner is not None:  # the C translation of _simple_rows; None: it declines
+                fast = scanner.scan_rows(
+                    text, number, value.by_span, value.span, value.shared, EXCEL_MAX_ROWS, EXCEL_MAX_COLUMNS
+                )
+            if fast is None:
+                fast = _simple_rows(text, plain, number, columns, value)
         if fast is not None:
             yield from fast
             if fast:
@@ -491,8 +511,10 @@ def _simple_rows(
         if not piece[start + 8 : q].isdigit() or piece[head_end - 1] == "/":
             return None
         at = int(piece[start + 8 : q])
-        if at <= number:
-            return None  # rows out of order: the full pattern's rules apply
+        if at <= number or at > EXCEL_MAX_ROWS:
+            # Rows out of order: the full pattern's rules apply; a row past the grid too, whose
+            # gap rows that pattern gives one by one (refused at once), never as one list here.
+            return None
         while number + 1 < at:
             number += 1
             out.append((number, []))
@@ -524,12 +546,19 @@ def _simple_rows(
 
 def _attr_value(attrs: str, v: str, value: _Values) -> Any:
     """The cell of a <v> whose cell has these attributes (after r), memoised by both."""
+    x, keep = _attr_cell(attrs, v, value)
+    if keep and len(value.by_attrs) < 200_000:
+        value.by_attrs[(attrs, v)] = x
+    return x
+
+
+def _attr_cell(attrs: str, v: str, value: _Values) -> tuple[Any, bool]:
+    """The cell of a <v> with these attributes, and whether it may be memoised (a text
+    cell's value is not: `str` cells are few and their texts many)."""
     a = {k.split(":")[-1]: v1 or v2 for k, v1, v2 in _ATTR.findall(attrs)}
     t = a.get("t", "")
     x = value("str" if t == "inlineStr" else t, a.get("s", ""), v)
-    if t != "str" and t != "inlineStr" and len(value.by_attrs) < 200_000:
-        value.by_attrs[(attrs, v)] = x
-    return x
+    return x, t != "str" and t != "inlineStr"
 
 
 def _general_cell(attrs: str, body: str, position: int, inner: re.Pattern[str], value: _Values) -> tuple[int, Any]:

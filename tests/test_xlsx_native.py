@@ -1,0 +1,238 @@
+"""The C scanner of sheet XML (`eligibility.io._xlsxscan`) is a translation of the Python
+reader's `_simple_rows`: on every piece, in the simple form or not (hostile ones too: huge
+column letters, rows out of order or given twice, NUL, truncated tags, non-ASCII text), it
+gives exactly the rows the Python path gives, cell types included, or declines (None); and
+on the form XlsxWriter and Excel write a roster in it does not decline. Run once under
+PYTHONMALLOC=debug (bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import os
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eligibility.io import xlsx_native
+from eligibility.io import xlsx_sheet as xs
+
+scanner = xlsx_native.scanner
+needs_scanner = pytest.mark.skipif(scanner is None, reason="the C scanner is not built or switched off")
+
+SHARED = ["Ja", "Nein", "Müller", "", "Aufenthaltsgestattung"]
+STYLES = ["", "date", "duration", "", "date"]
+
+
+def test_the_extension_is_built_where_ci_requires_it() -> None:
+    if os.environ.get(xlsx_native.REQUIRE) != "1":
+        pytest.skip(f"{xlsx_native.REQUIRE} is not set")
+    assert os.environ.get(xlsx_native.SWITCH) != "0", "the scanner is switched off where it is required"
+    from eligibility.io import _xlsxscan
+
+    assert scanner is _xlsxscan
+
+
+def _typed(rows: list[tuple[int, list[Any]]] | None) -> Any:
+    # Cells compared with their types (1, 1.0 and True are equal in Python, not as cells).
+    if rows is None:
+        return None
+    return [(n, [(type(c).__name__, repr(c)) for c in cells]) for n, cells in rows]
+
+
+def _python(text: str, number: int, date1904: bool) -> Any:
+    value = xs._Values(SHARED, STYLES, date1904)
+    plain = "&" not in text and "_x" not in text
+    return xs._simple_rows(text, plain, number, xs._ColumnIndex(), value)
+
+
+def _native(text: str, number: int, date1904: bool, value: xs._Values | None = None) -> Any:
+    assert scanner is not None
+    value = value or xs._Values(SHARED, STYLES, date1904)
+    return scanner.scan_rows(
+        text, number, value.by_span, value.span, value.shared, xs.EXCEL_MAX_ROWS, xs.EXCEL_MAX_COLUMNS
+    )
+
+
+def assert_translates(text: str, number: int = 0, date1904: bool = False) -> Any:
+    """The scanner's rows equal the reference's, or it declines; returns its answer."""
+    try:
+        want = _typed(_python(text, number, date1904))
+    except (ValueError, IndexError, KeyError, OverflowError, xs._TooWide):
+        want = "raises"
+    got = _native(text, number, date1904)
+    if got is not None:
+        assert _typed(got) == want, text
+    return got
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def _letters(i: int) -> str:
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def rarely(common: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly the common form, one draw in ~12 hostile: a piece is then often read whole by
+    the scanner (and compared), and often declined somewhere (and checked to decline)."""
+    return st.integers(0, 11).flatmap(lambda k: hostile if k == 0 else common)
+
+
+COLUMN = rarely(
+    st.integers(0, 40).map(_letters),
+    st.sampled_from(["XFD", "XFE", "ZZZ", "AAAA", "a", ""]),  # the grid's edge and past it
+)
+VALUE_TEXT = rarely(
+    st.sampled_from(["0", "1", "2", "4", "17", "-3", "1.5", "43000", "43000.25", "0.5", "1e3", "-0", "007"]),
+    st.one_of(
+        st.sampled_from(["nan", " ", "", "2018-09-15", "true", "TRUE", "#N/A", "abc", "&amp;", "_x0009_", "5\x00"]),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=6).filter(lambda s: "<" not in s),
+    ),
+)
+ATTRS = rarely(
+    st.sampled_from(["", ' s="1"', ' s="2"', ' s="4"', ' t="s"', ' s="1" t="n"', ' t="b"', ' t="e"', ' t="str"']),
+    st.sampled_from([' t="inlineStr"', ' t="d"', " t='s'", ' s="9"', ' s="x"', ' x:t="s"', " /", ' t="s"/', ' t="ü"']),
+)
+INLINE_TEXT = rarely(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<&_"), max_size=8),
+    st.sampled_from(["a&amp;b", "_x000A_", "x_y", "\x00", "<", "_"]),
+)
+ROW_HEAD = rarely(
+    st.sampled_from(['<row r="{}">', '<row r="{}" spans="1:3">']), st.sampled_from(["<row>", '<row r="{}"/>'])
+)
+STEP = rarely(st.sampled_from([1, 1, 1, 2, 5]), st.sampled_from([0, -1, 1_048_576]))
+
+
+@st.composite
+def cell(draw: st.DrawFn, row: int) -> str:
+    ref = f'r="{draw(COLUMN)}{row}"'
+    if draw(st.integers(0, 3)):
+        return f"<c {ref}{draw(ATTRS)}><v>{draw(VALUE_TEXT)}</v></c>"
+    attrs = draw(st.sampled_from(["", ' t="inlineStr"', ' s="1"']))
+    return f"<c {ref}{attrs}><is><t>{draw(INLINE_TEXT)}</t></is></c>"
+
+
+@st.composite
+def piece(draw: st.DrawFn) -> tuple[str, int]:
+    start = draw(st.integers(0, 5))
+    at = start
+    rows = []
+    for _ in range(draw(st.integers(0, 5))):
+        at = max(at + draw(STEP), 0)  # gaps, dupes, rows out of order and past the grid
+        sep = draw(st.sampled_from(["", "", "\n", " "]))
+        cells = "".join(draw(st.lists(cell(at), max_size=5)))
+        rows.append(sep + draw(ROW_HEAD).format(at) + cells + "</row>")
+    text = "".join(rows)
+    if draw(st.integers(0, 5)) == 0:  # a hostile edit: cut, or junk in between
+        k = draw(st.integers(0, len(text)))
+        junk = draw(st.sampled_from(["", "<f>1</f>", "&", "<", ">", "\x00", "ü", '"', '<row r="99999999999">']))
+        text = text[:k] + junk + (text[k:] if draw(st.booleans()) else "")
+    return text, start
+
+
+@needs_scanner
+@settings(max_examples=1500, deadline=None)
+@given(p=piece(), date1904=st.booleans())
+def test_scanner_gives_the_python_rows_or_declines(p: tuple[str, int], date1904: bool) -> None:
+    text, number = p
+    assert_translates(text, number, date1904)
+
+
+@needs_scanner
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from(list('<>/"= rcvistw123ABZ\n&_x\x00ü')), max_size=80))
+def test_scanner_on_arbitrary_text(text: str) -> None:
+    assert_translates(text)
+
+
+@st.composite
+def roster_piece(draw: st.DrawFn) -> tuple[str, list[tuple[int, list[Any]]]]:
+    """A piece as XlsxWriter writes a roster (shared strings, numbers, dates, inline text)."""
+    rows = []
+    at = draw(st.integers(0, 3))
+    for _ in range(draw(st.integers(1, 6))):
+        at += draw(st.sampled_from([1, 1, 2]))
+        cells = []
+        for c in sorted(draw(st.sets(st.integers(0, 30), max_size=6))):
+            ref = f'r="{_letters(c)}{at}"'
+            kind = draw(st.sampled_from(["s", "n", "date", "inline"]))
+            if kind == "s":
+                cells.append(f'<c {ref} t="s"><v>{draw(st.integers(0, len(SHARED) - 1))}</v></c>')
+            elif kind == "n":
+                cells.append(f"<c {ref}><v>{draw(st.integers(-(10**6), 10**6))}</v></c>")
+            elif kind == "date":
+                cells.append(f'<c {ref} s="1"><v>{draw(st.integers(1, 80000))}</v></c>')
+            else:
+                text = draw(
+                    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<&_"), max_size=8)
+                )
+                cells.append(f'<c {ref} t="inlineStr"><is><t>{text}</t></is></c>')
+        rows.append(f'<row r="{at}" spans="1:31">' + "".join(cells) + "</row>")
+    text = "".join(rows)
+    return text, _python(text, 0, False)
+
+
+@needs_scanner
+@settings(max_examples=300, deadline=None)
+@given(p=roster_piece())
+def test_scanner_reads_the_roster_form_itself(p: tuple[str, Any]) -> None:
+    text, want = p
+    got = _native(text, 0, False)
+    assert got is not None, text  # the form it is for: no decline
+    assert _typed(got) == _typed(want)
+
+
+@needs_scanner
+def test_scanner_declines_what_only_the_python_path_reads() -> None:
+    cases = [
+        '<row r="1"><c r="A1"><v>1</v></c><c r="B1"><f>1+1</f><v>2</v></c></row>',  # a formula
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>a&amp;b</t></is></c></row>',  # an entity
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>a_x000A_b</t></is></c></row>',  # an _x escape
+        '<row r="2"><c r="A2"><v>1</v></c></row><row r="1"></row>',  # out of order
+        '<row r="1"><c r="XFE1"><v>1</v></c></row>',  # past the last column
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048577"></row>',  # past the last row
+        '<row r="1"><c r="A1" t="s"><v>99</v></c></row>',  # a shared string that is not there
+        '<row r="1"><c r="A1"><v>1</v></c>',  # a row not closed in the piece
+        '<row r="1"><c r="A1"/></row>',  # a self-closing cell
+        "",
+    ]
+    for text in cases:
+        assert assert_translates(text) is None, text
+
+
+@needs_scanner
+def test_scanner_memoises_as_the_python_path_does() -> None:
+    value = xs._Values(SHARED, STYLES, False)
+    text = '<row r="1"><c r="A1" t="s"><v>2</v></c><c r="B1" t="str"><v>x</v></c><c r="C1" s="1"><v>43000</v></c></row>'
+    rows = _native(text, 0, False, value)
+    assert rows is not None and rows[0][1][0] == "Müller"
+    # shared strings and numbers are memoised by their span; a formula's text is not
+    assert set(value.by_span) == {' t="s"><v>2', ' s="1"><v>43000'}
+
+
+def test_workbook_tests_run_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch: with the scanner set to None (what ELIGIBILITY_NATIVE=0 gives) a sheet is
+    read by the Python path alone, with the same rows."""
+    text = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+    sheet = ("<worksheet><sheetData>" + text + "</sheetData></worksheet>").encode()
+    import io
+
+    def read() -> list[tuple[int, list[Any]]]:
+        return list(xs._sheet_rows(io.BytesIO(sheet), SHARED, STYLES, False))
+
+    with_scanner = read()
+    monkeypatch.setattr(xlsx_native, "scanner", None)
+    assert read() == with_scanner == [(1, ["Ja"])]
+
+
+def test_letters_helper() -> None:
+    assert [_letters(i) for i in (0, 25, 26, 16383)] == ["A", "Z", "AA", "XFD"]
+    assert all(xs.column_index(_letters(i)) == i for i in range(0, 800, 7))
+    assert set(_letters(5)) <= set(string.ascii_uppercase)
