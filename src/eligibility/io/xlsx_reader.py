@@ -131,10 +131,13 @@ def read_xlsx(
     return info, rows()
 
 
-# A sheet larger than this (uncompressed XML; ~50,000 roster rows) is parsed in a second
-# process while this one decides and writes: parsing costs about as much as deciding and
-# writing CSV, and on two cores the two halves overlap (bench/RESULTS.md, issue 13).
-PARALLEL_BYTES = 32 << 20
+# A sheet larger than this (uncompressed XML; ~550,000 roster rows) is parsed in a second
+# process while this one decides and writes. With the C scanner the parse is a fraction of
+# deciding and writing, and the child's fixed costs (an interpreter, the shared strings read a
+# second time, pickling every block) outweigh the overlap below this: at 10^5 rows (44 MB)
+# in-process is 1.3-1.8 s faster, at 10^6 (472 MB) the two are even under load and the
+# child ahead on two free cores (bench/RESULTS.md, issue 13, session 7).
+PARALLEL_BYTES = 256 << 20
 
 
 def read_xlsx_blocks(
