@@ -237,3 +237,77 @@ def test_letters_helper() -> None:
     assert [_letters(i) for i in (0, 25, 26, 16383)] == ["A", "Z", "AA", "XFD"]
     assert all(xs.column_index(_letters(i)) == i for i in range(0, 800, 7))
     assert set(_letters(5)) <= set(string.ascii_uppercase)
+
+
+# ---------------------------------------------------------------- the string table
+
+SST = '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+SST_TEXT = rarely(
+    st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<&_\ufffe\uffff"), max_size=10),
+    st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=6),
+        st.sampled_from(["a&amp;b", "_x000A_", "x_y", "\x00", "\x01", "\r\n", "]]>", "\t\n", "\ufffe", "&#10;", "<"]),
+    ),
+)
+SI = rarely(
+    st.sampled_from(["<si><t>{}</t></si>", '<si><t xml:space="preserve">{}</t></si>']),
+    st.sampled_from(
+        ["<si><r><t>{}</t></r></si>", "<si><t>{}</t><rPh><t>x</t></rPh></si>", "<si><t/></si>", "<x:si>{}</x:si>"]
+    ),
+)
+
+
+@st.composite
+def string_table(draw: st.DrawFn) -> bytes:
+    head = draw(rarely(st.sampled_from([DECL + "\n", DECL + "\r\n", ""]), st.sampled_from(["\ufeff", " ", DECL])))
+    attrs = draw(
+        rarely(
+            st.sampled_from(["", ' count="3" uniqueCount="2"', ' uniqueCount="2"', ' uniqueCount="2" count="9"']),
+            st.sampled_from([' count="1" count="2"', " count='1'", ' count=""', ' foo="1"', "/"]),
+        )
+    )
+    items = "".join(draw(SI).format(draw(SST_TEXT)) for _ in range(draw(st.integers(0, 6))))
+    tail = draw(
+        rarely(st.sampled_from(["</sst>", "</sst>\n"]), st.sampled_from(["", "</sst><x/>", "</sst>x", "</ss>"]))
+    )
+    text = head + SST + attrs + ">" + items + tail
+    data = text.encode("utf-8", "surrogatepass")
+    if draw(st.integers(0, 7)) == 0:  # a cut, or a broken byte
+        k = draw(st.integers(0, len(data)))
+        data = data[:k] + draw(st.sampled_from([b"", b"\xff", b"\xc3", b"\xed\xa0\x80"])) + data[k:]
+    return data
+
+
+@needs_scanner
+@settings(max_examples=1000, deadline=None)
+@given(data=string_table())
+def test_string_table_scan_gives_the_reference_strings_or_declines(data: bytes) -> None:
+    import io
+
+    assert scanner is not None
+    got = scanner.scan_shared(data)
+    try:
+        want: Any = xlsx_sheet.shared_strings(io.BytesIO(data))
+    except xlsx_sheet.ET.ParseError:
+        want = "raises"
+    if got is not None:
+        assert got == want, data
+
+
+@needs_scanner
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<&_\ufffe\uffff")).filter(
+            lambda t: "]]>" not in t  # not allowed in XML text: the reference's parser refuses it
+        )
+    )
+)
+def test_string_table_scan_reads_xlsxwriters_form_itself(texts: list[str]) -> None:
+    import io
+
+    assert scanner is not None
+    data = (DECL + "\n" + SST + f' count="{len(texts)}" uniqueCount="{len(texts)}">').encode()
+    data += "".join(f"<si><t>{t}</t></si>" for t in texts).encode() + b"</sst>"
+    assert scanner.scan_shared(data) == xlsx_sheet.shared_strings(io.BytesIO(data)) == texts

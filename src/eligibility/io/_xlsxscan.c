@@ -336,10 +336,145 @@ static PyObject *scan_rows(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* ---------------------------------------------------------------- the shared strings
+ * scan_shared(data) -> list[str] | None: the string table of a sharedStrings.xml in the form
+ * XlsxWriter and Excel write it, as `xlsx_sheet.shared_strings` (ElementTree and `_text_of`, the
+ * reference) reads it, or None for that reader. The form, a well-formed document by construction:
+ *
+ *   [<?xml version="1.0" encoding="UTF-8" standalone="yes"?>] ws*
+ *   <sst xmlns="MAIN"[ count="N"][ uniqueCount="N"]>   (each at most once, either order)
+ *   ( <si><t>TEXT</t></si> | <si><t xml:space="preserve">TEXT</t></si> )*  </sst> ws*
+ *
+ * TEXT is strict UTF-8 without '<', '&', CR (the parser would normalise it), "]]>", "_x" (an
+ * escape `_text_of` decodes), characters XML 1.0 forbids (C0 controls but TAB and LF, U+FFFE,
+ * U+FFFF). Anything else (rich text runs, phonetic runs, entities, another prefix) declines. */
+
+static const char SST_HEAD[] = "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"";
+static const char XML_DECL[] = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>";
+
+static void skip_space(Cursor *c) {
+    while (c->i < c->n && is_space(c->p[c->i])) {
+        c->i++;
+    }
+}
+
+/* ` NAME="digits"` at the cursor: 1 and moves past it, else 0. */
+static int take_count(Cursor *c, const char *name, Py_ssize_t len) {
+    Py_ssize_t at = c->i;
+    if (!take(c, name, len)) {
+        return 0;
+    }
+    int digits = 0;
+    while (c->i < c->n && c->p[c->i] >= '0' && c->p[c->i] <= '9') {
+        digits++;
+        c->i++;
+    }
+    if (digits == 0 || !TAKE(c, "\"")) {
+        c->i = at;
+        return 0;
+    }
+    return 1;
+}
+
+/* The end of a TEXT starting at the cursor (the next '<'), or -1 if it holds anything outside
+ * the form. */
+static Py_ssize_t text_end(const Cursor *c) {
+    const unsigned char *p = (const unsigned char *)c->p;
+    for (Py_ssize_t k = c->i; k < c->n; k++) {
+        unsigned char ch = p[k];
+        if (ch == '<') {
+            return k;
+        }
+        if (ch == '&' || ch == '\r' || (ch < 0x20 && ch != '\t' && ch != '\n')) {
+            return -1;
+        }
+        if (ch == '_' && k + 1 < c->n && p[k + 1] == 'x') {
+            return -1;
+        }
+        if (ch == ']' && k + 2 < c->n && p[k + 1] == ']' && p[k + 2] == '>') {
+            return -1;
+        }
+        if (ch == 0xEF && k + 2 < c->n && p[k + 1] == 0xBF && (p[k + 2] == 0xBE || p[k + 2] == 0xBF)) {
+            return -1; /* U+FFFE, U+FFFF */
+        }
+    }
+    return -1;
+}
+
+static PyObject *scan_shared(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *p;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y#", &p, &n)) {
+        return NULL;
+    }
+    Cursor c = {p, n, 0};
+    if (TAKE(&c, XML_DECL)) {
+        skip_space(&c);
+    }
+    if (!TAKE(&c, SST_HEAD)) {
+        Py_RETURN_NONE;
+    }
+    int count = 0, unique = 0;
+    for (;;) {
+        if (!count && take_count(&c, " count=\"", 8)) {
+            count = 1;
+        } else if (!unique && take_count(&c, " uniqueCount=\"", 14)) {
+            unique = 1;
+        } else {
+            break;
+        }
+    }
+    if (!TAKE(&c, ">")) {
+        Py_RETURN_NONE;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        if (TAKE(&c, "</sst>")) {
+            skip_space(&c);
+            if (c.i != c.n) {
+                break; /* something after the root: the reference's parser decides */
+            }
+            return out;
+        }
+        if (!TAKE(&c, "<si><t>") && !TAKE(&c, "<si><t xml:space=\"preserve\">")) {
+            break;
+        }
+        Py_ssize_t end = text_end(&c);
+        if (end < 0) {
+            break;
+        }
+        Py_ssize_t start = c.i;
+        c.i = end;
+        if (!TAKE(&c, "</t></si>")) {
+            break;
+        }
+        PyObject *text = PyUnicode_DecodeUTF8(p + start, end - start, "strict");
+        if (text == NULL) {
+            PyErr_Clear();
+            break;
+        }
+        int rc = PyList_Append(out, text);
+        Py_DECREF(text);
+        if (rc < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"scan_rows", scan_rows, METH_VARARGS,
      "scan_rows(text, number, memo, convert, shared, max_rows, max_columns) -> list[(int, list)] | None\n"
      "The rows of a piece of sheet XML in the simple form, as xlsx_sheet._simple_rows gives them, or None."},
+    {"scan_shared", scan_shared, METH_VARARGS,
+     "scan_shared(data: bytes) -> list[str] | None\n"
+     "The strings of a sharedStrings.xml in the simple form, as xlsx_sheet.shared_strings reads them, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -131,11 +131,7 @@ class Workbook:
         ss = self._member(_resolve(base, types["sharedStrings"])) if "sharedStrings" in types else None
         ss = ss or self._member(posixpath.join(base, "sharedStrings.xml"))
         if ss is not None:
-            with self.zip.open(ss) as f:
-                for _, el in ET.iterparse(f):
-                    if el.tag == f"{{{MAIN}}}si":
-                        self.shared.append(_text_of(el))
-                        el.clear()
+            self.shared = self._shared_strings(ss)
         st = self._member(_resolve(base, types["styles"])) if "styles" in types else None
         st = st or self._member(posixpath.join(base, "styles.xml"))
         self.style_kind: list[str] = []  # per cellXfs index: "date", "duration" or ""
@@ -152,6 +148,17 @@ class Workbook:
                 if fid == 46 and fid not in custom:
                     kind = "duration"  # [h]:mm:ss
                 self.style_kind.append(kind)
+
+    def _shared_strings(self, member: str) -> list[str]:
+        """The string table: by the C scanner when it is built and the part is in its form and
+        at most SHARED_IN_ONE bytes (it reads the part whole), else by `shared_strings`."""
+        scanner = xlsx_native.scanner
+        if scanner is not None and self.zip.getinfo(member).file_size <= SHARED_IN_ONE:
+            found: list[str] | None = scanner.scan_shared(self.zip.read(member))
+            if found is not None:
+                return found
+        with self.zip.open(member) as f:
+            return shared_strings(f)
 
     def _workbook_part(self) -> str:
         for r in self._rel_elements(""):
@@ -224,6 +231,21 @@ class Workbook:
             IndexError,
         ) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
+
+
+# The C scanner reads a string table whole (a roster's 100,000 names: ~3 MB); a larger one is
+# streamed by ElementTree, so memory stays bounded by the table's strings.
+SHARED_IN_ONE = 64 << 20
+
+
+def shared_strings(f: IO[bytes]) -> list[str]:
+    """The strings of a sharedStrings.xml, streamed (the reference the C scanner translates)."""
+    out: list[str] = []
+    for _, el in ET.iterparse(f):
+        if el.tag == f"{{{MAIN}}}si":
+            out.append(_text_of(el))
+            el.clear()
+    return out
 
 
 def _resolve(base: str, target: str) -> str:
