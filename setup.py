@@ -1,10 +1,13 @@
-"""Build hook: the wheel carries the shipped rule set (`rules/`, the source of truth in the
+"""Build hooks: the wheel carries the shipped rule set (`rules/`, the source of truth in the
 checkout) as package data `eligibility/_rules`, so an installed package decides from any
-folder. Everything else is declared in pyproject.toml."""
+folder; and the optional C scanner of the .xlsx reader (`eligibility.io._xlsxscan`, plain C
+against CPython's limited API, one abi3 wheel for every Python >= 3.11). Without a compiler
+the install still succeeds and the reader stays on its Python path (docs/developer.md).
+Everything else is declared in pyproject.toml."""
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -23,4 +26,20 @@ class BuildWithRules(build_py):
                 out.write_bytes(src.read_bytes())
 
 
-setup(cmdclass={"build_py": BuildWithRules})
+# optional=True: a failed compile is a warning, not a failed install (the Python reader is the
+# reference and reads every file). CI builds it for sure: scripts/test sets
+# ELIGIBILITY_REQUIRE_NATIVE=1 and a test then fails if the extension does not import.
+SCANNER = Extension(
+    "eligibility.io._xlsxscan",
+    sources=["src/eligibility/io/_xlsxscan.c"],
+    py_limited_api=True,
+    define_macros=[("Py_LIMITED_API", "0x030B0000")],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=c99"],
+    optional=True,
+)
+
+setup(
+    cmdclass={"build_py": BuildWithRules},
+    ext_modules=[SCANNER],
+    options={"bdist_wheel": {"py_limited_api": "cp311"}},
+)

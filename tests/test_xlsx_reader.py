@@ -17,8 +17,22 @@ from python_calamine import CalamineWorkbook
 
 from eligibility import Engine
 from eligibility.apps.evaluate import _pylist
+from eligibility.io import xlsx_native
 from eligibility.io.rosters import _cell
 from eligibility.io.xlsx_reader import Workbook, XlsxError, is_xlsx, read_xlsx, read_xlsx_blocks
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def reader_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test of the reader runs with the C scanner (where it is built) and without it
+    (ELIGIBILITY_NATIVE=0, also for the reader process): both give the same cells."""
+    if request.param == "python":
+        monkeypatch.setattr(xlsx_native, "scanner", None)
+        monkeypatch.setenv(xlsx_native.SWITCH, "0")
+    elif xlsx_native.scanner is None:
+        pytest.skip("the C scanner is not built or switched off")
+    return str(request.param)
+
 
 TEXT = st.text(
     st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")

@@ -42,13 +42,14 @@ from eligibility.source.model import FactSpec
 
 @dataclasses.dataclass(frozen=True)
 class Opened:
-    """A sheet chosen by its header: the rows read to find it and the rest to come."""
+    """A sheet chosen by its header: the rows read to find it (at least SCAN_ROWS, whole
+    lists of `Workbook.row_lists`) and the lists of rows to come."""
 
     workbook: Workbook
     name: str
     header: Header
     head: list[tuple[int, list[Any]]]
-    rest: Generator[tuple[int, list[Any]], None, None]
+    rest: Generator[list[tuple[int, list[Any]]], None, None]
 
 
 def open_roster(path: str, facts: Mapping[str, FactSpec], sheet: str | None = None) -> Opened | None:
@@ -61,13 +62,13 @@ def open_roster(path: str, facts: Mapping[str, FactSpec], sheet: str | None = No
     chosen: Opened | None = None
     try:
         for name in [sheet] if sheet is not None else names:
-            it = wb.rows(name)
+            it = wb.row_lists(name)
             head: list[tuple[int, list[Any]]] = []
-            for row in it:
-                head.append(row)
+            for batch in it:
+                head.extend(batch)
                 if len(head) >= SCAN_ROWS:
                     break
-            h = find_header([r for _, r in head], facts)
+            h = find_header([r for _, r in head[:SCAN_ROWS]], facts)
             if h is not None and (chosen is None or h.score > chosen.header.score):
                 if chosen is not None:
                     chosen.rest.close()
@@ -86,6 +87,14 @@ def data_rows(opened: Opened) -> Iterator[tuple[int, list[Any]]]:
     """The rows below the header, with their sheet row numbers."""
     h = opened.header
     yield from opened.head[h.index + h.height :]
+    for batch in opened.rest:
+        yield from batch
+
+
+def data_row_lists(opened: Opened) -> Iterator[list[tuple[int, list[Any]]]]:
+    """The same rows in lists (the block path's input)."""
+    h = opened.header
+    yield opened.head[h.index + h.height :]
     yield from opened.rest
 
 
@@ -122,10 +131,13 @@ def read_xlsx(
     return info, rows()
 
 
-# A sheet larger than this (uncompressed XML; ~50,000 roster rows) is parsed in a second
-# process while this one decides and writes: parsing costs about as much as deciding and
-# writing CSV, and on two cores the two halves overlap (bench/RESULTS.md, issue 13).
-PARALLEL_BYTES = 32 << 20
+# A sheet larger than this (uncompressed XML; ~550,000 roster rows) is parsed in a second
+# process while this one decides and writes. With the C scanner the parse is a fraction of
+# deciding and writing, and the child's fixed costs (an interpreter, the shared strings read a
+# second time, pickling every block) outweigh the overlap below this: at 10^5 rows (44 MB)
+# in-process is 1.3-1.8 s faster, at 10^6 (472 MB) the two are even under load and the
+# child ahead on two free cores (bench/RESULTS.md, issue 13, session 7).
+PARALLEL_BYTES = 256 << 20
 
 
 def read_xlsx_blocks(
@@ -157,7 +169,7 @@ def read_xlsx_blocks(
 
     def blocks() -> Iterator[Block]:
         try:
-            for first, n, columns in _column_blocks(data_rows(opened), mapping, width, block_rows, dates):
+            for first, n, columns in _column_blocks(data_row_lists(opened), mapping, width, block_rows, dates):
                 yield Block(first, n, columns=columns)
         finally:
             opened.workbook.close()
@@ -166,15 +178,16 @@ def read_xlsx_blocks(
 
 
 def _column_blocks(
-    rows: Iterator[tuple[int, list[Any]]],
+    batches: Iterable[list[tuple[int, list[Any]]]],
     mapping: list[tuple[int, str]],
     width: int,
     block_rows: int,
     dates: Iterable[str] = (),
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """(first row number, rows, fact -> cells) per block; blank rows are no rows. A date
-    fact's column of date cells and empty cells only is an Arrow date32 array (empty = null),
-    which the batch path reads in C; any other column is the list of its cells."""
+    """(first row number, rows, fact -> cells) per block of `block_rows` rows (the last one
+    fewer), from lists of sheet rows; blank rows are no rows. A date fact's column of date cells
+    and empty cells only is an Arrow date32 array (empty = null), which the batch path reads in
+    C; any other column is the list of its cells."""
     pad = [""] * width
     date_facts = set(dates)
 
@@ -187,31 +200,55 @@ def _column_blocks(
             out[fact] = _date_array(cells) if fact in date_facts else cells
         return first, len(chunk), out
 
-    number = 0
+    number = 0  # roster rows given in blocks so far
     chunk: list[list[Any]] = []
-    for _, row in rows:
-        if not row or _blank(row):
-            continue
-        number += 1
-        n = len(row)
-        chunk.append(row if n == width else row[:width] if n > width else row + pad[n:])
-        if len(chunk) >= block_rows:
-            yield flush(number - len(chunk) + 1, chunk)
-            chunk = []
+    for batch in batches:
+        # One comprehension per list of rows: `_blank`'s first test inline (the usual row is
+        # settled by its first cell), then cut or padded to the width.
+        chunk += [
+            row if len(row) == width else row[:width] if len(row) > width else row + pad[len(row) :]
+            for _, row in batch
+            if row and (row[0].__class__ is not str or row[0].strip() or not _blank(row))
+        ]
+        while len(chunk) >= block_rows:
+            yield flush(number + 1, chunk[:block_rows])
+            number += block_rows
+            del chunk[:block_rows]
     if chunk:
-        yield flush(number - len(chunk) + 1, chunk)
+        yield flush(number + 1, chunk)
+
+
+def _skip(batches: Iterable[list[tuple[int, list[Any]]]], skip: int) -> Iterator[list[tuple[int, list[Any]]]]:
+    """The lists of rows without their first `skip` rows."""
+    for batch in batches:
+        if skip >= len(batch):
+            skip -= len(batch)
+            continue
+        yield batch[skip:] if skip else batch
+        skip = 0
+
+
+class _NotDate(Exception):
+    """A cell of a date column that is neither a date nor empty."""
+
+
+def _not_date() -> Any:
+    raise _NotDate
 
 
 def _date_array(cells: list[Any]) -> Any:
     """The cells as an Arrow date32 array if each is a date or empty (""): for
     `records.convert_value` "" and None are the same empty cell, so the batch path answers
-    the same; else the list itself (typed text, a time, a number: read cell by cell)."""
-    date, empty = dt.date, ""
-    if not all(type(c) is date or c == empty for c in cells):
+    the same; else the list itself (typed text, a time, a number: read cell by cell). One pass
+    over the cells: a date is taken by its class alone, only the others are compared."""
+    date = dt.date
+    try:
+        days = [c if c.__class__ is date else None if c == "" else _not_date() for c in cells]
+    except _NotDate:
         return cells
     import pyarrow as pa
 
-    return pa.array([None if c == empty else c for c in cells], type=pa.date32())
+    return pa.array(days, type=pa.date32())
 
 
 def _child(
@@ -236,10 +273,7 @@ def _child(
     try:
         wb = Workbook(path)
         try:
-            rows = wb.rows(name)
-            for _ in range(skip):
-                next(rows, None)
-            for block in _column_blocks(rows, mapping, width, block_rows, dates):
+            for block in _column_blocks(_skip(wb.row_lists(name), skip), mapping, width, block_rows, dates):
                 frame(("block", block))
         finally:
             wb.close()

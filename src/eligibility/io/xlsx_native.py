@@ -1,0 +1,27 @@
+"""The optional C scanner of the .xlsx reader (`_xlsxscan.c`, built at install when a compiler
+is there): it reads a piece of sheet XML in the simple form that `xlsx_sheet._simple_rows`
+accepts and returns the same rows, or None for the Python path. The Python reader is the
+reference; `scanner` is None where the extension did not build or ELIGIBILITY_NATIVE=0 is set
+(a test sets it to None to run the workbook tests on the Python path alone)."""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+SWITCH = "ELIGIBILITY_NATIVE"  # "0": the Python path only
+REQUIRE = "ELIGIBILITY_REQUIRE_NATIVE"  # "1" (scripts/test): a test fails if the extension is missing
+
+
+def load() -> ModuleType | None:
+    """The extension module, or None if it is switched off or was not built."""
+    if os.environ.get(SWITCH) == "0":
+        return None
+    try:
+        from eligibility.io import _xlsxscan
+    except ImportError:
+        return None
+    return _xlsxscan
+
+
+scanner: ModuleType | None = load()
