@@ -26,9 +26,14 @@ if TYPE_CHECKING:
 
 class Env:
     """The evaluation context of one record on one reference date. Derived facts and
-    outcomes are computed at most once per record (memoised)."""
+    outcomes are computed at most once per record (memoised).
 
-    __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force")
+    `valued`, when given, computes a condition's (or derived fact's) value in the pass that
+    also builds its explanation (the generated explainers of `eval/explaining`, which keep the
+    tree aside): deciding with the explanation then computes each node once, not once by its
+    closure and again for its tree."""
+
+    __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force", "valued")
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class Env:
         on: dt.date,
         params: dict[str, Any],
         rules_in_force: dict[str, list[CompiledRule]],
+        valued: Callable[[CNode, Env], Any] | None = None,
     ) -> None:
         self.entity = entity
         self.facts = facts
@@ -45,12 +51,14 @@ class Env:
         self.derived_cache: dict[str, Any] = {}
         self.outcome_cache: dict[str, OutcomeResult] = {}
         self.rules_in_force = rules_in_force
+        self.valued = valued
 
     def derived(self, name: str) -> Any:
         try:
             return self.derived_cache[name]
         except KeyError:
-            value = self.entity.derived[name].node.fn(self)
+            node = self.entity.derived[name].node
+            value = node.fn(self) if self.valued is None else self.valued(node, self)
             self.derived_cache[name] = value
             return value
 
@@ -234,7 +242,8 @@ class _RecordDomain:
 
     def applies(self, index: int, rule: CompiledRule, pending: bool) -> tuple[bool, bool]:
         cond = rule.cond
-        c = True if cond is None else cond.fn(self.env)
+        env = self.env
+        c = True if cond is None else cond.fn(env) if env.valued is None else env.valued(cond, env)
         self.considered.append((rule, c))
         if c is False:
             return _NEITHER  # the conclusion of a rule that does not apply is not computed

@@ -32,6 +32,28 @@ def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any]
     return Env(entity, facts, on, crs.params_on(on), crs.rules_on(entity.name, on))
 
 
+def explaining_env(
+    crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date
+) -> tuple[Env, dict[int, Any]]:
+    """An `Env` that decides and explains in one pass: every rule condition tried and every
+    derived fact computed takes its value from its generated explainer, whose tree is kept in
+    the returned dict under id() of the node (read by the rule traces and by the explanation
+    of derived facts), so each node's value is computed once for both."""
+    from eligibility.eval.explaining import valued_explainer
+
+    env = make_env(crs, entity, facts, on)
+    cache: dict[int, Any] = {}
+    kept = tables(entity, crs).explainers
+
+    def valued(node: CNode, env: Env) -> Any:
+        fn = kept.get(id(node)) or valued_explainer(node, entity, crs)
+        value, cache[id(node)] = fn(env, cache)
+        return value
+
+    env.valued = valued
+    return env, cache
+
+
 # ---------------------------------------------------------------- missing facts
 
 
@@ -227,12 +249,13 @@ def evaluate_entity(
     crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
-    from eligibility.eval.explaining import explainer
     from eligibility.text.render import reason_data
 
-    env = make_env(crs, entity, facts, on)
+    if explain:
+        env, cache = explaining_env(crs, entity, facts, on)
+    else:
+        env, cache = make_env(crs, entity, facts, on), {}
     memo: dict[int, frozenset[str]] = {}
-    cache: dict[str, Any] = {}  # explanations of derived facts, built once per decision
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
     static = tables(entity, crs).static
     decisions: dict[str, dict[str, Any]] = {}
@@ -253,9 +276,8 @@ def evaluate_entity(
                         label_dict(r.spec.label, r.id),
                         r.spec.source,
                         bool(r.spec.assumption),
-                        explainer(r.cond, entity, crs) if r.cond is not None else None,
                     )
-                lab, src, asm, explain_fn = fixed
+                lab, src, asm = fixed
                 trace.append(
                     {
                         "rule": r.id,
@@ -264,7 +286,8 @@ def evaluate_entity(
                         "condition": None if cond is UNKNOWN else bool(cond),
                         "concludes": to_json_value(concl),
                         "assumption": asm,
-                        "explanation": explain_fn(env, cache) if explain_fn is not None else None,
+                        # Built when the rule was tried (`valued` above), with the value used.
+                        "explanation": cache[id(r.cond)] if r.cond is not None else None,
                     }
                 )
         source = (
