@@ -54,13 +54,12 @@ def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
         for rule in oc.rules:
             nodes = list(reachable(entity, [rule.cond, rule.compute]))
             reads[rule.id] = any(n.kind == "outcome" for n in nodes)
-            may[rule.id] = (
-                bool(rule.spec.assumption)
-                or reads[rule.id]
-                or any(
-                    (n.kind == "derived" and bool(entity.derived[n.name].spec.assumption))
-                    or (n.kind == "param" and n.name in assumed_params)
-                    for n in nodes
-                )
+            # The rule's own mark is added without a walk (evaluator._rule_assumptions): only
+            # what its condition and computation read sends the walk in (most marked rules
+            # read nothing that carries an assumption itself).
+            may[rule.id] = reads[rule.id] or any(
+                (n.kind == "derived" and bool(entity.derived[n.name].spec.assumption))
+                or (n.kind == "param" and n.name in assumed_params)
+                for n in nodes
             )
     return EntityTables(reads, may)
