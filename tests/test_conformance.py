@@ -133,8 +133,18 @@ def test_closures_explainers_and_outcomes_equal_the_reference(record, on, overla
 
 
 def _one_pass_equals_the_reference(crs, ent, facts, on):
-    """Deciding and explaining in one pass (`explaining_env`): each tried rule's condition value
-    and its tree, and each outcome's value, deciding rule and open rules, against the reference."""
+    """The generated resolution of each outcome (`closures.record_resolver`, what `make_env`
+    decides with), and deciding and explaining in one pass (`explaining_env`): each tried rule's
+    condition value and its tree, and each outcome's value, deciding rule and open rules, against
+    the reference."""
+    plain = make_env(crs, ent, facts, on)
+    assert plain.resolvers is not None
+    for name, oc in ent.outcomes.items():
+        got = plain.outcome(name)
+        value, rule, open_rules = ref.resolve(oc, plain)
+        assert _same(got.value, value) and (got.rule.id if got.rule else None) == rule, name
+        assert [r.id for r in got.open_rules] == open_rules
+        assert got == evaluate_outcome(oc, plain), name  # the generic resolution gives the same
     env, trees = explaining_env(crs, ent, facts, on)
     for name, oc in ent.outcomes.items():
         got = env.outcome(name)

@@ -33,7 +33,17 @@ class Env:
     tree aside): deciding with the explanation then computes each node once, not once by its
     closure and again for its tree."""
 
-    __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force", "valued")
+    __slots__ = (
+        "facts",
+        "on",
+        "params",
+        "entity",
+        "derived_cache",
+        "outcome_cache",
+        "rules_in_force",
+        "valued",
+        "resolvers",
+    )
 
     def __init__(
         self,
@@ -43,6 +53,7 @@ class Env:
         params: dict[str, Any],
         rules_in_force: dict[str, list[CompiledRule]],
         valued: Callable[[CNode, Env], Any] | None = None,
+        resolvers: dict[str, Callable[[Env], OutcomeResult]] | None = None,
     ) -> None:
         self.entity = entity
         self.facts = facts
@@ -52,6 +63,9 @@ class Env:
         self.outcome_cache: dict[str, OutcomeResult] = {}
         self.rules_in_force = rules_in_force
         self.valued = valued
+        # Per outcome, its generated resolution for the rules in force (`record_resolver`);
+        # without, the generic `evaluate_outcome`.
+        self.resolvers = resolvers
 
     def derived(self, name: str) -> Any:
         try:
@@ -66,7 +80,11 @@ class Env:
         try:
             return self.outcome_cache[name]
         except KeyError:
-            result = evaluate_outcome(self.entity.outcomes[name], self)
+            resolvers = self.resolvers
+            if resolvers is None:
+                result = evaluate_outcome(self.entity.outcomes[name], self)
+            else:
+                result = resolvers[name](self)
             self.outcome_cache[name] = result
             return result
 
@@ -275,3 +293,64 @@ def evaluate_outcome(oc: CompiledOutcome, env: Env) -> OutcomeResult:
     if dom.decider >= 0:
         return OutcomeResult(dom.conclusions[dom.decider], rules[dom.decider], dom.considered, [])
     return OutcomeResult(oc.default, None, dom.considered, [], by_default=True)
+
+
+# The rule loop of `semantics.resolve_outcome` for one record, unrolled over the rules in force
+# (design §30): a lane is one Python bool, so "pending", "fires" and "open" become branches, and
+# the domain's calls (`applies`, `choose`, `concludes_otherwise` of `_RecordDomain` above)
+# become the statements they stand for, with `semantics.rule_applies` and
+# `semantics.same_conclusion` called as they are. Generated source holds only names made here
+# and indices; rules, conditions and conclusions are passed in as objects.
+_RULE = """\
+    c = {cond}
+    considered.append((R[{i}], c))
+    if c is not False:
+        x = {concl}
+        a = RA(c, x)
+        if a is True:
+            return finish(R[{i}], x, considered, opened)
+        if a is U:
+            opened.append((R[{i}], x))
+"""
+
+
+def record_resolver(oc: CompiledOutcome, rules: list[CompiledRule]) -> Callable[[Env], OutcomeResult]:
+    """`evaluate_outcome(oc, env)` for the rules in force `rules`, as one generated function."""
+    if not rules:
+        return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True)
+    default = oc.default
+    has_default = default is not None
+
+    def finish(rule: CompiledRule | None, reached: Any, considered: list[Any], opened: list[Any]) -> OutcomeResult:
+        # After the loop: the lanes still pending take the default (or stay undecided without
+        # one); an open rule that concludes other than the value reached leaves it unknown.
+        pending = rule is None
+        if pending:
+            reached = default
+        undecided = pending and not has_default
+        for _r, x in opened:
+            if not same_conclusion(x, reached):
+                undecided = True
+        if undecided:
+            if not opened:  # no rule decided, none could, and there is no fallback
+                return OutcomeResult(None, None, considered, [])
+            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in opened])
+        if rule is not None:
+            return OutcomeResult(reached, rule, considered, [])
+        return OutcomeResult(default, None, considered, [], by_default=True)
+
+    body = []
+    for i, r in enumerate(rules):
+        cond = "True" if r.cond is None else f"R[{i}].cond.fn(env) if valued is None else valued(R[{i}].cond, env)"
+        concl = f"R[{i}].value" if r.compute is None else f"R[{i}].compute.fn(env)"
+        body.append(_RULE.format(i=i, cond=cond, concl=concl))
+    source = (
+        "def make(R, U, RA, finish):\n    def resolve(env):\n        considered = []\n        opened = []\n"
+        "        valued = env.valued\n"
+        + "".join("    " + line + "\n" for chunk in body for line in chunk.splitlines())
+        + "        return finish(None, None, considered, opened)\n    return resolve\n"
+    )
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    exec(compile(source, f"<resolution of {oc.name}>", "exec"), namespace)  # noqa: S102 - see the comment above
+    made: Callable[[Env], OutcomeResult] = namespace["make"](tuple(rules), UNKNOWN, rule_applies, finish)
+    return made

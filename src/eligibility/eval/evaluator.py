@@ -4,9 +4,10 @@ the minimal missing facts, and (on request) the explanation tree."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from eligibility.compile.closures import Env
+from eligibility.compile.closures import Env, record_resolver
 from eligibility.compile.ir import (
     CNode,
     CompiledEntity,
@@ -29,7 +30,23 @@ def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
 
 
 def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date) -> Env:
-    return Env(entity, facts, on, crs.params_on(on), crs.rules_on(entity.name, on))
+    in_force = crs.rules_on(entity.name, on)
+    return Env(entity, facts, on, crs.params_on(on), in_force, resolvers=_resolvers(crs, entity, in_force))
+
+
+def _resolvers(
+    crs: CompiledRuleSet, entity: CompiledEntity, in_force: dict[str, list[CompiledRule]]
+) -> dict[str, Callable[[Env], OutcomeResult]]:
+    """Each outcome's generated resolution for these rules in force, made once per table."""
+    kept = tables(entity, crs).resolvers
+    hit = kept.get(id(in_force))
+    if hit is not None and hit[0] is in_force:
+        return hit[1]
+    made = {name: record_resolver(oc, in_force.get(name, [])) for name, oc in entity.outcomes.items()}
+    if len(kept) > 4096:
+        kept.clear()
+    kept[id(in_force)] = (in_force, made)
+    return made
 
 
 def explaining_env(
