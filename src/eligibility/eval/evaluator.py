@@ -275,6 +275,7 @@ def evaluate_entity(
     memo: dict[int, frozenset[str]] = {}
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
     static = tables(entity, crs).static
+    trace_parts = tables(entity, crs).trace_parts
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
@@ -286,25 +287,26 @@ def evaluate_entity(
         trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
-                concl = r.value if r.compute is None else r.compute.fn(env)
-                fixed = static.get(("trace", r.id))
+                fixed = trace_parts.get(r)
                 if fixed is None:  # what a rule's trace entry shows whatever the record
-                    fixed = static[("trace", r.id)] = (
+                    fixed = trace_parts[r] = (
                         label_dict(r.spec.label, r.id),
                         r.spec.source,
                         bool(r.spec.assumption),
+                        to_json_value(r.value) if r.compute is None else None,
+                        None if r.cond is None else id(r.cond),
                     )
-                lab, src, asm = fixed
+                lab, src, asm, concl, cond_id = fixed
                 trace.append(
                     {
                         "rule": r.id,
                         "label": lab,
                         "source": src,
                         "condition": None if cond is UNKNOWN else bool(cond),
-                        "concludes": to_json_value(concl),
+                        "concludes": concl if r.compute is None else to_json_value(r.compute.fn(env)),
                         "assumption": asm,
                         # Built when the rule was tried (`valued` above), with the value used.
-                        "explanation": cache[id(r.cond)] if r.cond is not None else None,
+                        "explanation": None if cond_id is None else cache[cond_id],
                     }
                 )
         source = (

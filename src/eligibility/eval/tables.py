@@ -30,6 +30,8 @@ class EntityTables:
     # Decision parts that depend only on the rule set (outcome labels, questions, the fixed
     # part of a rule's trace entry), shared by every decision: the decision data is read-only.
     static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
+    trace_parts: dict[Any, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
     # Per rules-in-force table (`CompiledRuleSet.rules_on`, by id(), with the table itself so
     # that a reused id is noticed): each outcome's generated resolution (`closures.record_resolver`).
     resolvers: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
