@@ -148,8 +148,10 @@ class DecisionBuilder:
         )
 
     def build(self, data: dict[str, Any], later: Callable[[], dict[str, Any]] | None = None) -> Decision:
-        """`data` as `decide_data` gives it; `later`, when given, makes the same decision with
-        its explanation, called on the first read of a trace."""
+        """`data` as `decide_data` gives it, made for this decision: its lists of rule path
+        steps and missing facts are taken over, not copied (`decide` hands the data to no one
+        else). `later`, when given, makes the same decision with its explanation, called on the
+        first read of a trace."""
         explanation = Explanation(later, _traces) if later is not None else None
         outcomes: dict[str, OutcomeDecision] = {}
         for oid, o in data["outcomes"].items():
@@ -160,11 +162,11 @@ class DecisionBuilder:
                     "status": o["status"],
                     "label": self._label(o["label"]),
                     "rule": o["rule"],
-                    "rule_path": list(o["rule_path"]),
+                    "rule_path": o["rule_path"],
                     "source": o["source"],
                     "assumption": o["assumption"],
                     "assumptions": [self._assumption(a) for a in o["assumptions"]],
-                    "missing": list(o["missing"]),
+                    "missing": o["missing"],
                     "questions": [self._question(q) for q in o["questions"]],
                     "reason": self._reason(o["reason"]),
                     "trace": trace,
@@ -177,7 +179,7 @@ class DecisionBuilder:
                 "entity": data["entity"],
                 "on": dt.date.fromisoformat(data["on"]),
                 "outcomes": outcomes,
-                "missing": list(data["missing"]),
+                "missing": data["missing"],
                 "questions": [self._question(q) for q in data["questions"]],
                 "errors": [
                     _make_issue({"field": e["field"], "code": e["code"], "message": _new_label(e["message"])})
