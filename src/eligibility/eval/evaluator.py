@@ -145,20 +145,10 @@ def _assumptions_in(
     if node is None or not _can_assume(node, env.entity, crs):
         return
     if node.kind == "derived":
-        # A derived fact's assumptions are the same wherever it is read in one decision: collected
-        # once (in walk order, first occurrences), then added where they are not yet.
-        key = f"derived:{node.name}"
-        refs = memo.get(key)
-        if refs is None:
-            refs = {}
-            d = env.entity.derived[node.name]
-            if d.spec.assumption:
-                refs[key] = _assumption(node.name, "derived", d.spec.label, d.spec.note)
-            _assumptions_in(d.node, crs, env, refs, memo)
-            memo[key] = refs
-        for k, ref in refs.items():
-            if k not in out:
-                out[k] = ref
+        d = env.entity.derived[node.name]
+        if d.spec.assumption and f"derived:{node.name}" not in out:
+            out[f"derived:{node.name}"] = _assumption(node.name, "derived", d.spec.label, d.spec.note)
+        _assumptions_in(d.node, crs, env, out, memo)
         return
     if node.kind == "param":
         spec = crs.model.parameters[node.name]
