@@ -19,7 +19,7 @@ from eligibility.compile.closures import evaluate_outcome
 from eligibility.compile.ir import reachable
 from eligibility.decision.records import normalize
 from eligibility.eval import semantics as sem
-from eligibility.eval.evaluator import make_env
+from eligibility.eval.evaluator import explaining_env, make_env
 from eligibility.eval.explaining import compile_explainer
 from eligibility.lang.values import NEVER, UNKNOWN, add_months, shift_ordinals
 
@@ -129,6 +129,32 @@ def test_closures_explainers_and_outcomes_equal_the_reference(record, on, overla
         value, rule, open_rules = ref.resolve(oc, env)
         assert _same(got.value, value) and (got.rule.id if got.rule else None) == rule, name
         assert [r.id for r in got.open_rules] == open_rules
+    _one_pass_equals_the_reference(crs, ent, facts, on)
+
+
+def _one_pass_equals_the_reference(crs, ent, facts, on):
+    """The generated resolution of each outcome (`closures.record_resolver`, what `make_env`
+    decides with), and deciding and explaining in one pass (`explaining_env`): each tried rule's
+    condition value and its tree, and each outcome's value, deciding rule and open rules, against
+    the reference."""
+    plain = make_env(crs, ent, facts, on)
+    assert plain.resolvers is not None
+    for name, oc in ent.outcomes.items():
+        got = plain.outcome(name)
+        value, rule, open_rules = ref.resolve(oc, plain)
+        assert _same(got.value, value) and (got.rule.id if got.rule else None) == rule, name
+        assert [r.id for r in got.open_rules] == open_rules
+        assert got == evaluate_outcome(oc, plain), name  # the generic resolution gives the same
+    env, trees = explaining_env(crs, ent, facts, on)
+    for name, oc in ent.outcomes.items():
+        got = env.outcome(name)
+        value, rule, open_rules = ref.resolve(oc, env)
+        assert _same(got.value, value) and (got.rule.id if got.rule else None) == rule, name
+        assert [r.id for r in got.open_rules] == open_rules
+        for r, cond in got.considered:
+            if r.cond is not None:
+                assert _same(cond, ref.value(r.cond, env)), r.id
+                assert trees[id(r.cond)] == ref.explain_node(r.cond, env, crs), r.id
 
 
 def _table_rows(engine, recs, on):
@@ -297,6 +323,7 @@ def test_random_expressions_and_rules_mean_the_same_on_every_backend(tmp_path_fa
             value, rule, open_rules = ref.resolve(oc, env)
             assert _same(got.value, value) and (got.rule.id if got.rule else None) == rule, name
             assert [r.id for r in got.open_rules] == open_rules
+        _one_pass_equals_the_reference(crs, ent, facts, on)
     assert _table_rows(engine, cells, on) == _record_rows(engine, cells, on)
 
 

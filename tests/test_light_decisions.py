@@ -8,6 +8,7 @@ import pickle
 import tracemalloc
 from pathlib import Path
 
+import pydantic
 import pytest
 from hypothesis import given, settings
 from strategies import person_records
@@ -126,3 +127,28 @@ def test_shared_labels_cannot_be_changed_in_place():
         a.outcomes["prioritaet"].label.de = "geändert"
     b = ENGINE.decide({"person_id": "S2", "aufenthaltsstatus": "duldung"}, ON)
     assert b.outcomes["prioritaet"].label.de != "geändert"
+
+
+def _models(m):
+    """Every model inside a decision (outcomes, labels, questions, assumptions, issues)."""
+    yield m
+    for v in m.__dict__.values():
+        for item in v.values() if isinstance(v, dict) else v if isinstance(v, list) else [v]:
+            if isinstance(item, pydantic.BaseModel):
+                yield from _models(item)
+
+
+@settings(max_examples=60, deadline=None)
+@given(person_records())
+def test_a_built_decision_is_what_model_construct_would_make(record):
+    # The builder sets each model's dict directly (builder._constructor): every field, in field
+    # order, nothing extra, the same fields set; and pydantic sees the same model.
+    light = ENGINE.decide({**record, "aufenthaltstitel_datum": "kein Datum"}, ON, explain=False)
+    assert light.errors
+    for m in _models(light):
+        cls = type(m)
+        assert list(m.__dict__) == list(cls.model_fields), cls.__name__
+        assert m.__pydantic_fields_set__ == set(cls.model_fields)
+        assert m.__pydantic_extra__ is None and m.__pydantic_private__ is None
+        assert m == cls.model_construct(set(cls.model_fields), **m.__dict__)
+    assert Decision.model_validate(light.model_dump()) == light

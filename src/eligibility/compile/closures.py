@@ -26,9 +26,24 @@ if TYPE_CHECKING:
 
 class Env:
     """The evaluation context of one record on one reference date. Derived facts and
-    outcomes are computed at most once per record (memoised)."""
+    outcomes are computed at most once per record (memoised).
 
-    __slots__ = ("facts", "on", "params", "entity", "derived_cache", "outcome_cache", "rules_in_force")
+    `valued`, when given, computes a condition's (or derived fact's) value in the pass that
+    also builds its explanation (the generated explainers of `eval/explaining`, which keep the
+    tree aside): deciding with the explanation then computes each node once, not once by its
+    closure and again for its tree."""
+
+    __slots__ = (
+        "facts",
+        "on",
+        "params",
+        "entity",
+        "derived_cache",
+        "outcome_cache",
+        "rules_in_force",
+        "valued",
+        "resolvers",
+    )
 
     def __init__(
         self,
@@ -37,6 +52,8 @@ class Env:
         on: dt.date,
         params: dict[str, Any],
         rules_in_force: dict[str, list[CompiledRule]],
+        valued: Callable[[CNode, Env], Any] | None = None,
+        resolvers: dict[str, Callable[[Env], OutcomeResult]] | None = None,
     ) -> None:
         self.entity = entity
         self.facts = facts
@@ -45,12 +62,17 @@ class Env:
         self.derived_cache: dict[str, Any] = {}
         self.outcome_cache: dict[str, OutcomeResult] = {}
         self.rules_in_force = rules_in_force
+        self.valued = valued
+        # Per outcome, its generated resolution for the rules in force (`record_resolver`);
+        # without, the generic `evaluate_outcome`.
+        self.resolvers = resolvers
 
     def derived(self, name: str) -> Any:
         try:
             return self.derived_cache[name]
         except KeyError:
-            value = self.entity.derived[name].node.fn(self)
+            node = self.entity.derived[name].node
+            value = node.fn(self) if self.valued is None else self.valued(node, self)
             self.derived_cache[name] = value
             return value
 
@@ -58,7 +80,11 @@ class Env:
         try:
             return self.outcome_cache[name]
         except KeyError:
-            result = evaluate_outcome(self.entity.outcomes[name], self)
+            resolvers = self.resolvers
+            if resolvers is None:
+                result = evaluate_outcome(self.entity.outcomes[name], self)
+            else:
+                result = resolvers[name](self)
             self.outcome_cache[name] = result
             return result
 
@@ -234,7 +260,8 @@ class _RecordDomain:
 
     def applies(self, index: int, rule: CompiledRule, pending: bool) -> tuple[bool, bool]:
         cond = rule.cond
-        c = True if cond is None else cond.fn(self.env)
+        env = self.env
+        c = True if cond is None else cond.fn(env) if env.valued is None else env.valued(cond, env)
         self.considered.append((rule, c))
         if c is False:
             return _NEITHER  # the conclusion of a rule that does not apply is not computed
@@ -266,3 +293,64 @@ def evaluate_outcome(oc: CompiledOutcome, env: Env) -> OutcomeResult:
     if dom.decider >= 0:
         return OutcomeResult(dom.conclusions[dom.decider], rules[dom.decider], dom.considered, [])
     return OutcomeResult(oc.default, None, dom.considered, [], by_default=True)
+
+
+# The rule loop of `semantics.resolve_outcome` for one record, unrolled over the rules in force
+# (design §31): a lane is one Python bool, so "pending", "fires" and "open" become branches, and
+# the domain's calls (`applies`, `choose`, `concludes_otherwise` of `_RecordDomain` above)
+# become the statements they stand for, with `semantics.rule_applies` and
+# `semantics.same_conclusion` called as they are. Generated source holds only names made here
+# and indices; rules, conditions and conclusions are passed in as objects.
+_RULE = """\
+    c = {cond}
+    considered.append((R[{i}], c))
+    if c is not False:
+        x = {concl}
+        a = RA(c, x)
+        if a is True:
+            return finish(R[{i}], x, considered, opened)
+        if a is U:
+            opened.append((R[{i}], x))
+"""
+
+
+def record_resolver(oc: CompiledOutcome, rules: list[CompiledRule]) -> Callable[[Env], OutcomeResult]:
+    """`evaluate_outcome(oc, env)` for the rules in force `rules`, as one generated function."""
+    if not rules:
+        return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True)
+    default = oc.default
+    has_default = default is not None
+
+    def finish(rule: CompiledRule | None, reached: Any, considered: list[Any], opened: list[Any]) -> OutcomeResult:
+        # After the loop: the lanes still pending take the default (or stay undecided without
+        # one); an open rule that concludes other than the value reached leaves it unknown.
+        pending = rule is None
+        if pending:
+            reached = default
+        undecided = pending and not has_default
+        for _r, x in opened:
+            if not same_conclusion(x, reached):
+                undecided = True
+        if undecided:
+            if not opened:  # no rule decided, none could, and there is no fallback
+                return OutcomeResult(None, None, considered, [])
+            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in opened])
+        if rule is not None:
+            return OutcomeResult(reached, rule, considered, [])
+        return OutcomeResult(default, None, considered, [], by_default=True)
+
+    body = []
+    for i, r in enumerate(rules):
+        cond = "True" if r.cond is None else f"R[{i}].cond.fn(env) if valued is None else valued(R[{i}].cond, env)"
+        concl = f"R[{i}].value" if r.compute is None else f"R[{i}].compute.fn(env)"
+        body.append(_RULE.format(i=i, cond=cond, concl=concl))
+    source = (
+        "def make(R, U, RA, finish):\n    def resolve(env):\n        considered = []\n        opened = []\n"
+        "        valued = env.valued\n"
+        + "".join("    " + line + "\n" for chunk in body for line in chunk.splitlines())
+        + "        return finish(None, None, considered, opened)\n    return resolve\n"
+    )
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    exec(compile(source, f"<resolution of {oc.name}>", "exec"), namespace)  # noqa: S102 - see the comment above
+    made: Callable[[Env], OutcomeResult] = namespace["make"](tuple(rules), UNKNOWN, rule_applies, finish)
+    return made

@@ -4,9 +4,10 @@ the minimal missing facts, and (on request) the explanation tree."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from eligibility.compile.closures import Env
+from eligibility.compile.closures import Env, record_resolver
 from eligibility.compile.ir import (
     CNode,
     CompiledEntity,
@@ -29,7 +30,45 @@ def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
 
 
 def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date) -> Env:
-    return Env(entity, facts, on, crs.params_on(on), crs.rules_on(entity.name, on))
+    in_force = crs.rules_on(entity.name, on)
+    return Env(entity, facts, on, crs.params_on(on), in_force, resolvers=_resolvers(crs, entity, in_force))
+
+
+def _resolvers(
+    crs: CompiledRuleSet, entity: CompiledEntity, in_force: dict[str, list[CompiledRule]]
+) -> dict[str, Callable[[Env], OutcomeResult]]:
+    """Each outcome's generated resolution for these rules in force, made once per table."""
+    kept = tables(entity, crs).resolvers
+    hit = kept.get(id(in_force))
+    if hit is not None and hit[0] is in_force:
+        return hit[1]
+    made = {name: record_resolver(oc, in_force.get(name, [])) for name, oc in entity.outcomes.items()}
+    if len(kept) > 4096:
+        kept.clear()
+    kept[id(in_force)] = (in_force, made)
+    return made
+
+
+def explaining_env(
+    crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date
+) -> tuple[Env, dict[int, Any]]:
+    """An `Env` that decides and explains in one pass: every rule condition tried and every
+    derived fact computed takes its value from its generated explainer, whose tree is kept in
+    the returned dict under id() of the node (read by the rule traces and by the explanation
+    of derived facts), so each node's value is computed once for both."""
+    from eligibility.eval.explaining import valued_explainer
+
+    env = make_env(crs, entity, facts, on)
+    cache: dict[int, Any] = {}
+    kept = tables(entity, crs).explainers
+
+    def valued(node: CNode, env: Env) -> Any:
+        fn = kept.get(id(node)) or valued_explainer(node, entity, crs)
+        value, cache[id(node)] = fn(env, cache)
+        return value
+
+    env.valued = valued
+    return env, cache
 
 
 # ---------------------------------------------------------------- missing facts
@@ -227,14 +266,16 @@ def evaluate_entity(
     crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
-    from eligibility.eval.explaining import explainer
     from eligibility.text.render import reason_data
 
-    env = make_env(crs, entity, facts, on)
+    if explain:
+        env, cache = explaining_env(crs, entity, facts, on)
+    else:
+        env, cache = make_env(crs, entity, facts, on), {}
     memo: dict[int, frozenset[str]] = {}
-    cache: dict[str, Any] = {}  # explanations of derived facts, built once per decision
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
     static = tables(entity, crs).static
+    trace_parts = tables(entity, crs).trace_parts
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
@@ -246,25 +287,26 @@ def evaluate_entity(
         trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
-                concl = r.value if r.compute is None else r.compute.fn(env)
-                fixed = static.get(("trace", r.id))
+                fixed = trace_parts.get(r)
                 if fixed is None:  # what a rule's trace entry shows whatever the record
-                    fixed = static[("trace", r.id)] = (
+                    fixed = trace_parts[r] = (
                         label_dict(r.spec.label, r.id),
                         r.spec.source,
                         bool(r.spec.assumption),
-                        explainer(r.cond, entity, crs) if r.cond is not None else None,
+                        to_json_value(r.value) if r.compute is None else None,
+                        None if r.cond is None else id(r.cond),
                     )
-                lab, src, asm, explain_fn = fixed
+                lab, src, asm, concl, cond_id = fixed
                 trace.append(
                     {
                         "rule": r.id,
                         "label": lab,
                         "source": src,
                         "condition": None if cond is UNKNOWN else bool(cond),
-                        "concludes": to_json_value(concl),
+                        "concludes": concl if r.compute is None else to_json_value(r.compute.fn(env)),
                         "assumption": asm,
-                        "explanation": explain_fn(env, cache) if explain_fn is not None else None,
+                        # Built when the rule was tried (`valued` above), with the value used.
+                        "explanation": None if cond_id is None else cache[cond_id],
                     }
                 )
         source = (

@@ -22,7 +22,11 @@ from eligibility.eval import semantics as sem
 from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
 
-Explainer = Callable[[Env, dict[str, Any]], dict[str, Any]]
+Explainer = Callable[[Env, dict[int, Any]], dict[str, Any]]
+# The same generated function, returning the node's value with its tree: the deciding pass
+# (`evaluator.evaluate_entity` with the explanation) takes a condition's value from it, so that
+# the value computed for the tree is the one the outcome is resolved with (computed once).
+Valued = Callable[[Env, dict[int, Any]], tuple[Any, dict[str, Any]]]
 
 
 def _label(t: Any, fallback: str) -> dict[str, str]:
@@ -165,6 +169,18 @@ class _Gen:
 
 
 def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
+    """The explanation tree of `node` alone (the reference tests compare it with the walker)."""
+    valued = compile_valued(node, ent, crs)
+
+    def explain(env: Env, cache: dict[int, Any]) -> dict[str, Any]:
+        return valued(env, cache)[1]
+
+    return explain
+
+
+def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:
+    """One generated function computing every node's value once and building the tree; it
+    returns the root's value with the tree."""
     gen = _Gen(ent, crs)
     root = gen.tree(node)
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
@@ -173,7 +189,7 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
     source = (
         f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
-        f"        return {root}\n    return explain\n"
+        f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
     namespace: dict[str, Any] = {"__builtins__": {}}
     exec(compile(source, f"<explanation of {node.kind} node>", "exec"), namespace)  # noqa: S102 - see module doc
@@ -190,22 +206,35 @@ def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) ->
             hit = versions[key] = (v.source if v else None, bool(v and v.assumption))
         return hit
 
-    def derived(name: str, env: Env, cache: dict[str, Any]) -> dict[str, Any]:
-        hit = cache.get(name)
+    def derived(name: str, env: Env, cache: dict[int, Any]) -> dict[str, Any]:
+        # Keyed by the derived fact's node: the deciding pass puts the tree there when it
+        # computes the fact's value (`Env.derived` with `valued`), so it is built once.
+        d_node = ent.derived[name].node
+        hit = cache.get(id(d_node))
         if hit is None:
-            hit = cache[name] = explainer(ent.derived[name].node, ent, crs)(env, cache)
+            hit = cache[id(d_node)] = valued_explainer(d_node, ent, crs)(env, cache)[1]
         return hit
 
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
-    make: Callable[..., Explainer] = namespace["make"]  # the generated source above defines it
+    make: Callable[..., Valued] = namespace["make"]  # the generated source above defines it
     return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
 
 
-def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
-    """The compiled explainer of a condition, made on first use and kept in the evaluation's
-    side table (never on the node: the IR is not written after compilation)."""
+def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:
+    """The compiled explainer of a condition (value and tree), made on first use and kept in
+    the evaluation's side table (never on the node: the IR is not written after compilation)."""
     kept = tables(ent, crs).explainers
     fn = kept.get(id(node))
     if fn is None:
-        fn = kept[id(node)] = compile_explainer(node, ent, crs)
+        fn = kept[id(node)] = compile_valued(node, ent, crs)
     return fn
+
+
+def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
+    """The explanation tree of a condition alone, through the kept `valued_explainer`."""
+    valued = valued_explainer(node, ent, crs)
+
+    def explain(env: Env, cache: dict[int, Any]) -> dict[str, Any]:
+        return valued(env, cache)[1]
+
+    return explain

@@ -30,6 +30,11 @@ class EntityTables:
     # Decision parts that depend only on the rule set (outcome labels, questions, the fixed
     # part of a rule's trace entry), shared by every decision: the decision data is read-only.
     static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
+    trace_parts: dict[Any, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+    # Per rules-in-force table (`CompiledRuleSet.rules_on`, by id(), with the table itself so
+    # that a reused id is noticed): each outcome's generated resolution (`closures.record_resolver`).
+    resolvers: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
 def tables(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
@@ -54,13 +59,12 @@ def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
         for rule in oc.rules:
             nodes = list(reachable(entity, [rule.cond, rule.compute]))
             reads[rule.id] = any(n.kind == "outcome" for n in nodes)
-            may[rule.id] = (
-                bool(rule.spec.assumption)
-                or reads[rule.id]
-                or any(
-                    (n.kind == "derived" and bool(entity.derived[n.name].spec.assumption))
-                    or (n.kind == "param" and n.name in assumed_params)
-                    for n in nodes
-                )
+            # The rule's own mark is added without a walk (evaluator._rule_assumptions): only
+            # what its condition and computation read sends the walk in (most marked rules
+            # read nothing that carries an assumption itself).
+            may[rule.id] = reads[rule.id] or any(
+                (n.kind == "derived" and bool(entity.derived[n.name].spec.assumption))
+                or (n.kind == "param" and n.name in assumed_params)
+                for n in nodes
             )
     return EntityTables(reads, may)
