@@ -214,12 +214,20 @@ class Columns:
             return False
         iso = pc.match_substring_regex(dictionary, _ISO_TEXT)
         german = pc.match_substring_regex(dictionary, _GERMAN_TEXT)
-        texts = pc.if_else(german, pc.replace_substring_regex(dictionary, _GERMAN_TEXT_PARTS, r"\3-\2-\1"), dictionary)
+        plain = pc.or_(iso, german)
+        stamps = pc.if_else(
+            german,
+            pc.strptime(dictionary, format="%d.%m.%Y", unit="s", error_is_null=True),
+            pc.strptime(dictionary, format="%Y-%m-%d", unit="s", error_is_null=True),
+        )
         # strptime rolls a day that does not exist over (2015-02-29 → 03-01): a text is a day
-        # only where it reads back as itself.
-        stamps = pc.strptime(texts, format="%Y-%m-%d", unit="s", error_is_null=True)
-        exact = pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), texts)
-        plain = pc.fill_null(pc.and_(pc.or_(iso, german), exact), False).to_numpy(zero_copy_only=False)
+        # only where its day of the month is the day written.
+        written = pc.if_else(
+            german, pc.utf8_slice_codeunits(dictionary, 0, 2), pc.utf8_slice_codeunits(dictionary, 8, 10)
+        )
+        written = pc.if_else(plain, written, "0").cast(pa.int64())
+        exact = pc.equal(pc.day(stamps), written)
+        plain = pc.fill_null(pc.and_(plain, exact), False).to_numpy(zero_copy_only=False)
         n = len(dictionary)
         u_vals = np.zeros(n + 1, dtype=np.int64)
         days = pc.fill_null(stamps.cast(pa.date32()).cast(pa.int32()), 0)
@@ -355,7 +363,6 @@ def _is_date32(raws: Any) -> bool:
 # The two plain forms of a date text (a subset of what `records.parse_date` reads).
 _ISO_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _GERMAN_TEXT = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4}$"
-_GERMAN_TEXT_PARTS = r"^([0-9]{2})\.([0-9]{2})\.([0-9]{4})$"
 # Leading or trailing characters that str.strip() removes, or an empty cell.
 _STRIP_RE = rf"^$|^{STRIP_CLASS}|{STRIP_CLASS}$"
 # Arrow types whose Python values are exactly the cells a list would hold.
