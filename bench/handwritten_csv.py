@@ -45,8 +45,12 @@ HEADERS = {
 BOOLS = ("familiennachzug", "geboren_nach_zugang", "beratung_verlaengerung_begruendet")
 OUTCOMES = ("anschlussunterbringung", "aub_berechtigt_in_gu", "integrationsmanagement", "lastenausgleich", "prioritaet")
 WORDS = {True: "ja", False: "nein"}
-# One reason per outcome and value, as long as the engine's reason texts (~120 characters).
-_CITES = " (Regelwerk Pakt für Integration, siehe Begründung im Bescheid; § 9, § 18 FlüAG; § 29d FAG BW [Gesetz])"
+# One reason per outcome and value, about as long as the engine's reason texts: both files
+# have 1,030-1,060 bytes a row.
+_CITES = (
+    " (Regelwerk Pakt für Integration, siehe Begründung im Bescheid; § 9, § 18 FlüAG; § 29d FAG BW [Gesetz];"
+    " VwV Integrationsmanagement vom 11.12.2017)"
+)
 REASONS = {
     (oid, value): f"{oid}: {WORDS.get(value, value) if not isinstance(value, str) else value}{_CITES}"
     for oid in OUTCOMES
