@@ -25,7 +25,9 @@ _EPOCH = dt.date(1970, 1, 1).toordinal()
 class Col:
     val: np.ndarray
     known: np.ndarray
-    miss: np.ndarray | None  # uint64 bitmask of facts, meaningful where not known; None when not tracked
+    # uint64 bitmask of facts, meaningful where not known; None when not tracked. A fact's own
+    # column holds its one bit as a scalar (numpy broadcasts it): no array of n equal masks.
+    miss: np.ndarray | np.uint64 | None
     asm: Any = False  # does the value rest on an assumption (scalar False or a bool array)
     # A fact column read from distinct cells: val == uniq[codes]; tests against a constant
     # are made once per distinct value.
@@ -116,12 +118,12 @@ class Columns:
                     if spec.type in ("text", "list")
                     else np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
                 )
-                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
+                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), bit)
             return
         if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
             col = self._free_text(name, raws)
             if col is not None:
-                col.miss = np.full(self.n, bit, dtype=np.uint64)
+                col.miss = bit
                 self.columns[name] = col
             return
         if spec.type == "date" and _is_date32(raws):
@@ -195,9 +197,7 @@ class Columns:
         if name not in self.used and name != self.ent.id_field:
             return  # validated; no rule reads it
         bit = self.bits.get(name, np.uint64(0))
-        self.columns[name] = Col(
-            u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64), codes=idx, uniq=u_vals
-        )
+        self.columns[name] = Col(u_vals[idx], u_known[idx], bit, codes=idx, uniq=u_vals)
 
     def _date_texts(self, name: str, spec: FactSpec, dictionary: Any, idx: np.ndarray) -> bool:
         """A date column of texts: the distinct texts in the two plain forms `records.parse_date`
@@ -277,7 +277,7 @@ class Columns:
         self.columns[name] = Col(
             u_vals[idx],
             u_known[idx],
-            np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
+            self.bits.get(name, np.uint64(0)),
             codes=idx,
             uniq=u_vals,
         )
@@ -290,6 +290,8 @@ class Columns:
         import pyarrow.compute as pc
 
         keep = name in self.used or name == self.ent.id_field
+        if not keep and isinstance(raws, list) and not any(issubclass(t, (dict, list)) for t in set(map(type, raws))):
+            return None  # no cell can be wrong (told by their types, in C) and no rule reads them
         arr = _arrow(raws)
         if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
             if not keep:
