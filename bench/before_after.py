@@ -1,62 +1,68 @@
-"""Alternate the code before and after a change in one run, with `bench/compare.py`'s worker.
+"""Before and after in one run: `compare.py`'s own worker over two source trees, alternating.
 
     git -C . archive 24947c8 | tar -x -C /tmp/before
-    .venv/bin/python bench/before_after.py /tmp/before/src --kinds zen_trace,single,single_model \
-        --records 5000 --rounds 7
+    .venv/bin/python bench/before_after.py --before /tmp/before/src --n 100000 --repeat 3 \\
+        --kinds batch,openfisca_table,batch_dicts,handwritten,csv,handwritten_csv
+    .venv/bin/python bench/before_after.py --before /tmp/before/src --n 5000 --repeat 7 \\
+        --kinds zen_trace,single,single_model
 
-Each measurement runs in its own process; each round measures every kind before and after (zen
-and the other peers once: they do not depend on the code), so the ratios compare like with like on a
-shared machine. Prints every run (rate, p50/p99 where the worker gives them, load) and the medians."""
+The engine's kinds run once per tree and round, the order of the trees swapped every round; the
+peers (which do not depend on the engine's code) run once per round from this checkout's bench/.
+Each run is its own process, so the ratios compare like with like on a shared machine. Prints
+every run (rate, p50/p99 where the worker gives them, load) and the medians (records/s)."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import compare
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import compare  # noqa: E402 - the worker lives there
-
-PEERS = ("zen", "zen_trace", "handwritten", "openfisca", "openfisca_table")
+PEERS = ("zen", "zen_trace", "handwritten", "handwritten_csv", "openfisca", "openfisca_table", "durable")
 
 
-def one(kind: str, n: int, src: str) -> dict:
+def run(kind: str, n: int, src: str) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, "-c", compare.WORKER, kind, str(n), compare.ON.isoformat(), src, str(HERE)],
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONPATH": src},
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    if proc.returncode:
+        raise RuntimeError(f"{kind} failed: {proc.stderr[-1500:]}")
+    out: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("before", help="the src folder of the code before")
-    ap.add_argument("--kinds", default="zen_trace,single,single_model")
-    ap.add_argument("--records", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--before", required=True, help="the src folder of the code before")
+    ap.add_argument("--n", type=int, default=100_000, help="records per run")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds")
+    ap.add_argument("--kinds", default="batch,openfisca_table,batch_dicts,handwritten,csv,handwritten_csv")
     args = ap.parse_args()
-    sources = {"before": args.before, "after": str(HERE.parent / "src")}
-    rates: dict[str, list[float]] = {}
-    print("start", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "load", os.getloadavg())
-    for i in range(args.rounds):
+    trees = [("before", args.before), ("after", str(HERE.parent / "src"))]
+    results: dict[tuple[str, str], list[float]] = {}
+    print(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load", os.getloadavg(), flush=True)
+    for r in range(args.repeat):
         for kind in args.kinds.split(","):
-            for label in ["peer"] if kind in PEERS else ["before", "after"]:
-                r = one(kind, args.records, sources.get(label, sources["after"]))
-                rates.setdefault(f"{kind}/{label}", []).append(r["rate"])
-                lat = f"p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f}" if "p50_ms" in r else ""
-                print(i, kind, label, round(r["rate"]), lat, "load", round(os.getloadavg()[0], 2), flush=True)
-    print("end", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "load", os.getloadavg())
-    for key, values in rates.items():
-        print(key, " · ".join(f"{x:,.0f}" for x in values), "median", f"{statistics.median(values):,.0f}")
+            order = [("peer", trees[1][1])] if kind in PEERS else trees if r % 2 == 0 else trees[::-1]
+            for label, src in order:
+                got = run(kind, args.n, src)
+                results.setdefault((kind, label), []).append(got["rate"])
+                lat = f" p50 {got['p50_ms']:.3f} ms p99 {got['p99_ms']:.3f} ms" if "p50_ms" in got else ""
+                print(f"{r + 1} {kind} {label} {got['rate']:,.0f}/s{lat} load {os.getloadavg()[0]:.2f}", flush=True)
+    print(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load", os.getloadavg(), flush=True)
+    for (kind, label), rates in results.items():
+        runs = " · ".join(f"{x:,.0f}" for x in rates)
+        print(f"{kind:16} {label:7} median {statistics.median(rates):>12,.0f}  runs {runs}")
 
 
 if __name__ == "__main__":

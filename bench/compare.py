@@ -37,7 +37,7 @@ t0 = time.perf_counter()
 kind, n, on = sys.argv[1], int(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
 sys.path.insert(0, sys.argv[4])
 from eligibility.apps.synth import records
-rows = [] if kind == "csv" else [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
+rows = [] if kind in ("csv", "handwritten_csv") else [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
                                   for r in records(n, seed=42, reference=dt.date(2024, 6, 1))]
 def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -87,6 +87,16 @@ elif kind == "csv":
     d = tempfile.mkdtemp(); src = os.path.join(d, "in.csv"); dst = os.path.join(d, "out.csv")
     write_roster(src, n, seed=42, reference=dt.date(2024, 6, 1))
     t = time.perf_counter(); evaluate_roster(engine, src, on, dst); dt_s = time.perf_counter() - t
+elif kind == "handwritten_csv":
+    import tempfile, os
+    sys.path.insert(0, sys.argv[5])
+    from handwritten_csv import evaluate_csv
+    from eligibility.apps.synth import write_roster
+    t_ready = time.perf_counter()
+    d = tempfile.mkdtemp(); src = os.path.join(d, "in.csv"); dst = os.path.join(d, "out.csv")
+    write_roster(src, n, seed=42, reference=dt.date(2024, 6, 1))
+    t = time.perf_counter(); evaluate_csv(src, on, dst, "pakt-fuer-integration-bw 2026.1", "0" * 64)
+    dt_s = time.perf_counter() - t
 elif kind == "handwritten":
     sys.path.insert(0, sys.argv[5])
     import handwritten
@@ -249,7 +259,7 @@ def main() -> None:
     dis = agreement(args.agree)
     for name, count in dis.items():
         print(f"  {name:12} {'agrees' if count == 0 else f'DISAGREES on {count} records'}")
-    kinds = ["batch", "batch_lists", "batch_dicts", "handwritten", "single", "single_model", "csv"]
+    kinds = ["batch", "batch_lists", "batch_dicts", "handwritten", "single", "single_model", "csv", "handwritten_csv"]
     for module, names in (
         ("openfisca_core", ["openfisca", "openfisca_table"]),
         ("zen", ["zen", "zen_trace"]),
@@ -265,7 +275,12 @@ def main() -> None:
         k
         for k in kinds
         if dis.get(
-            {"batch": "batch_table", "batch_dicts": "single", "single_model": "single"}.get(k, k).replace("_trace", ""),
+            {
+                "batch": "batch_table",
+                "batch_dicts": "single",
+                "single_model": "single",
+                "handwritten_csv": "handwritten",
+            }.get(k, k).replace("_trace", ""),
             0,
         )
         == 0

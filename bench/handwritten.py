@@ -60,23 +60,31 @@ def decide(r: dict[str, Any], on: dt.date, goeppingen: bool = False) -> dict[str
             "lastenausgleich": False,
             "prioritaet": False,
         }
+    zugang = _date(r["zugang_bw_datum"])
+    # Nobody before arriving: not yet in the Land's reception, or not yet taken in by a county.
+    not_in_bw = zugang is not None and on < zugang
+    not_in_county = not not_in_bw and (housing == "erstaufnahme" or (intake is not None and on < intake))
     nr1 = status in NR1
     aub = (
-        housing in ("anschluss", "privat")
-        or status in ("duldung", "ausreisepflichtig")
-        or (
-            nr1
-            and (
-                (gu_end is not None and gu_end <= on)
-                or (final is not None and final <= on)
-                or (titel is not None and titel <= on)
-                or on > _add_months(intake, 24)
+        not not_in_bw
+        and not not_in_county
+        and (
+            housing in ("anschluss", "privat")
+            or status in ("duldung", "ausreisepflichtig")
+            or (
+                nr1
+                and (
+                    (gu_end is not None and gu_end <= on)
+                    or (final is not None and final <= on)
+                    or (titel is not None and titel <= on)
+                    or on > _add_months(intake, 24)
+                )
             )
+            or (status in NR2 and on > _add_months(intake, 6))
         )
-        or (status in NR2 and on > _add_months(intake, 6))
     )
     in_gu = aub and housing == "vorlaeufig"
-    if on < dt.date(2017, 1, 1):
+    if on < dt.date(2017, 1, 1) or not_in_bw:
         im = False
     else:
         begin = _date(r["beratung_beginn_datum"])
@@ -89,14 +97,16 @@ def decide(r: dict[str, Any], on: dt.date, goeppingen: bool = False) -> dict[str
             or (on >= dt.date(2022, 3, 11) and status == "schutz_24")
             or (goeppingen and on >= dt.date(2018, 10, 1) and in_gu)
         )
-    if dt.date(2017, 1, 1) <= on <= dt.date(2019, 12, 31):
-        zugang = _date(r["zugang_bw_datum"])
+    if dt.date(2017, 1, 1) <= on <= dt.date(2019, 12, 31) and not not_in_bw and not not_in_county:
         la = housing in ("anschluss", "privat") and (
             dt.date(2015, 1, 1) <= zugang <= dt.date(2016, 2, 29) or r["familiennachzug"] or r["geboren_nach_zugang"]
         )
     else:
         la = False
-    if status in PROTECTION:
+    prio: str | bool
+    if not_in_bw:
+        prio = False
+    elif status in PROTECTION:
         prio = "hoch"
     elif status == "gestattung":
         countries = next(c for start, c in LISTS if on >= start)

@@ -13,8 +13,7 @@ import numpy as np
 
 from eligibility.decision.model import Decision
 from eligibility.engine import Engine
-from eligibility.io.cells import neutralise
-from eligibility.io.csv_format import CsvFormat
+from eligibility.io.csv_format import CsvFormat, neutralised_fields
 from eligibility.io.rosters import InputRow, RosterInfo
 
 VALUE_WORDS = {"de": {True: "ja", False: "nein", None: "unklar"}, "en": {True: "yes", False: "no", None: "unknown"}}
@@ -155,12 +154,6 @@ class CsvBlockWriter:
     def quote(self, text: str) -> str:
         return self.csv.quote(text)
 
-    def quote_all(self, values: list[Any]) -> list[str]:
-        texts = ["" if v is None else str(v) for v in values]
-        if self.csv.needs_quoting(texts):
-            texts = [self.csv.quote(t) for t in texts]
-        return texts
-
     def block(self, table: Any, first: int) -> tuple[bytes, int, int]:
         """The block's lines in UTF-8 (each ending in the line terminator), its error and
         unknown counts."""
@@ -206,11 +199,11 @@ class CsvBlockWriter:
         err_texts = [self.quote(t) + self.tail + self.eol for t in errors.values.tolist()]
         has_error = np.array([bool(t) for t in errors.values.tolist()], dtype=bool)[errors.codes]
         # Ids are the input's text: neutralised against formula injection like every cell.
-        ids = self.quote_all([None if v is None else neutralise(str(v)) for v in table.array("record_id").tolist()])
+        ids = neutralised_fields(_id_texts(table.array("record_id")), self.csv)
         # The lines are joined by Arrow in C++; the string array's data buffer is the text.
         lines = pc.binary_join_element_wise(
             pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string()),
-            pa.array(ids, type=pa.string()),
+            ids,
             pc.take(pa.array(segs, type=pa.string()), pa.array(inverse)),
             pc.take(pa.array(err_texts, type=pa.string()), pa.array(errors.codes)),
             self.delim,
@@ -219,6 +212,17 @@ class CsvBlockWriter:
         data = memoryview(lines.buffers()[2])[int(offsets[lines.offset]) : int(offsets[lines.offset + n])]
         unknown = int(np.count_nonzero(unknown_combo[inverse] & ~has_error))
         return bytes(data), int(np.count_nonzero(has_error)), unknown
+
+
+def _id_texts(ids: np.ndarray) -> Any:
+    """The record ids as an Arrow string array (None as null): converted in C where they are
+    texts already (a CSV's ids), else each as its text."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(ids, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in ids.tolist()], type=pa.string())
 
 
 def outcome_groups(table: Any, outcome_order: Sequence[str]) -> tuple[list[tuple[str, list[Any]]], Any, Any]:

@@ -25,7 +25,9 @@ _EPOCH = dt.date(1970, 1, 1).toordinal()
 class Col:
     val: np.ndarray
     known: np.ndarray
-    miss: np.ndarray | None  # uint64 bitmask of facts, meaningful where not known; None when not tracked
+    # uint64 bitmask of facts, meaningful where not known; None when not tracked. A fact's own
+    # column holds its one bit as a scalar (numpy broadcasts it): no array of n equal masks.
+    miss: np.ndarray | np.uint64 | None
     asm: Any = False  # does the value rest on an assumption (scalar False or a bool array)
     # A fact column read from distinct cells: val == uniq[codes]; tests against a constant
     # are made once per distinct value.
@@ -71,7 +73,12 @@ class Columns:
         assert records is not None
         self.n = len(records)
         # A row that is not a mapping has no facts: every fact is unknown, and it says so.
-        bad = [i for i, rec in enumerate(records) if not isinstance(rec, Mapping)]
+        # Plain dicts (the usual case) are told apart in C; only other rows are asked one by one.
+        bad = (
+            []
+            if set(map(type, records)) <= {dict}
+            else [i for i, r in enumerate(records) if not isinstance(r, Mapping)]
+        )
         if bad:
             records = [rec if isinstance(rec, Mapping) else {} for rec in records]
             for i in bad:
@@ -80,12 +87,12 @@ class Columns:
         names = [name for name in ent.facts if records and name in records[0]]
         try:
             # Records with the same keys (the usual case) are transposed in C.
-            cells = dict(zip(names, zip(*map(itemgetter(*names), records)))) if len(names) > 1 else None
+            cells = _transpose(records, names) if len(names) > 1 else None
         except KeyError:
             cells = None
         for name, spec in ent.facts.items():
             if cells is not None and name in cells:
-                self._add(name, spec, list(cells[name]))
+                self._add(name, spec, cells[name])
             else:
                 self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
 
@@ -111,12 +118,12 @@ class Columns:
                     if spec.type in ("text", "list")
                     else np.zeros(self.n, dtype=bool if spec.type == "bool" else np.int64)
                 )
-                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), np.full(self.n, bit, dtype=np.uint64))
+                self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), bit)
             return
         if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
             col = self._free_text(name, raws)
             if col is not None:
-                col.miss = np.full(self.n, bit, dtype=np.uint64)
+                col.miss = bit
                 self.columns[name] = col
             return
         if spec.type == "date" and _is_date32(raws):
@@ -138,11 +145,26 @@ class Columns:
             idx = np.fromiter(map(position.__getitem__, keys), dtype=np.int64, count=self.n)
         else:
             dictionary, idx = encoded
+            if spec.type == "date" and self._date_texts(name, spec, dictionary, idx):
+                return
             distinct = dictionary.to_pylist() + [None]
         self._from_distinct(name, spec, distinct, idx)
 
     def _from_distinct(self, name: str, spec: FactSpec, distinct: list[Any], idx: np.ndarray) -> None:
         kind = spec.type
+        values, known, errs = self._convert(name, spec, distinct)
+        if kind in ("bool", "date", "enum", "int", "decimal"):
+            dtype = {"bool": bool, "decimal": np.float64}.get(kind, np.int64)
+            filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}[kind]
+            u_vals = np.array([filler if v is None else v for v in values], dtype=dtype)
+        else:
+            u_vals = np.empty(len(values), dtype=object)
+            u_vals[:] = values
+        self._store(name, u_vals, np.array(known, dtype=bool), idx, errs)
+
+    def _convert(self, name: str, spec: FactSpec, distinct: list[Any]) -> tuple[list[Any], list[bool], dict[int, Any]]:
+        """Distinct cells by the per-record path's conversion (memoised): their column values
+        (None where unknown), known flags and field errors by position."""
         values: list[Any] = []
         known: list[bool] = []
         errs: dict[int, FieldError] = {}
@@ -162,6 +184,11 @@ class Columns:
             known.append(hit[1])
             if hit[2] is not None:
                 errs[i] = hit[2]
+        return values, known, errs
+
+    def _store(self, name: str, u_vals: np.ndarray, u_known: np.ndarray, idx: np.ndarray, errs: dict[int, Any]) -> None:
+        """A column from its distinct values and each row's index into them; the field
+        errors of distinct cells go to every row that holds one."""
         if errs:
             for row in np.flatnonzero(np.isin(idx, list(errs))).tolist():
                 err = errs[int(idx[row])]
@@ -169,18 +196,55 @@ class Columns:
                 self.error_en.setdefault(row, []).append(err.en)
         if name not in self.used and name != self.ent.id_field:
             return  # validated; no rule reads it
-        if kind in ("bool", "date", "enum", "int", "decimal"):
-            dtype = {"bool": bool, "decimal": np.float64}.get(kind, np.int64)
-            filler: Any = {"bool": False, "date": 0, "enum": -1, "int": 0, "decimal": 0.0}[kind]
-            u_vals = np.array([filler if v is None else v for v in values], dtype=dtype)
-        else:
-            u_vals = np.empty(len(values), dtype=object)
-            u_vals[:] = values
-        u_known = np.array(known, dtype=bool)
         bit = self.bits.get(name, np.uint64(0))
-        self.columns[name] = Col(
-            u_vals[idx], u_known[idx], np.full(self.n, bit, dtype=np.uint64), codes=idx, uniq=u_vals
+        self.columns[name] = Col(u_vals[idx], u_known[idx], bit, codes=idx, uniq=u_vals)
+
+    def _date_texts(self, name: str, spec: FactSpec, dictionary: Any, idx: np.ndarray) -> bool:
+        """A date column of texts: the distinct texts in the two plain forms `records.parse_date`
+        reads (YYYY-MM-DD, DD.MM.YYYY with two-digit day and month) become day numbers by
+        Arrow in C++ (refusing, like `dt.date`, days that do not
+        exist); every other distinct text, and days outside the computable calendar, take
+        `convert_value` as before."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from eligibility.decision.records import LATEST_DATE
+
+        if not pa.types.is_string(dictionary.type):
+            return False
+        iso = pc.match_substring_regex(dictionary, _ISO_TEXT)
+        german = pc.match_substring_regex(dictionary, _GERMAN_TEXT)
+        plain = pc.or_(iso, german)
+        stamps = pc.if_else(
+            german,
+            pc.strptime(dictionary, format="%d.%m.%Y", unit="s", error_is_null=True),
+            pc.strptime(dictionary, format="%Y-%m-%d", unit="s", error_is_null=True),
         )
+        # strptime rolls a day that does not exist over (2015-02-29 → 03-01): a text is a day
+        # only where its day of the month is the day written.
+        written = pc.if_else(
+            german, pc.utf8_slice_codeunits(dictionary, 0, 2), pc.utf8_slice_codeunits(dictionary, 8, 10)
+        )
+        written = pc.if_else(plain, written, "0").cast(pa.int64())
+        exact = pc.equal(pc.day(stamps), written)
+        plain = pc.fill_null(pc.and_(plain, exact), False).to_numpy(zero_copy_only=False)
+        n = len(dictionary)
+        u_vals = np.zeros(n + 1, dtype=np.int64)
+        days = pc.fill_null(stamps.cast(pa.date32()).cast(pa.int32()), 0)
+        u_vals[:n] = days.to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
+        fast = np.zeros(n + 1, dtype=bool)
+        fast[:n] = plain & (u_vals[:n] >= 1) & (u_vals[:n] <= LATEST_DATE.toordinal())
+        u_known = fast.copy()
+        # The rest (other forms, unknown words, empty cells, the null slot at the end) as the
+        # record path reads them.
+        slow = np.flatnonzero(~fast)
+        cells = dictionary.take(pa.array(slow[slow < n])).to_pylist() + [None]
+        values, known, slow_errs = self._convert(name, spec, cells)
+        for j, i in enumerate(slow.tolist()):
+            u_vals[i] = 0 if values[j] is None else values[j]
+            u_known[i] = known[j]
+        self._store(name, u_vals, u_known, idx, {int(slow[j]): e for j, e in slow_errs.items()})
+        return True
 
     def _dates(self, name: str, spec: FactSpec, raws: Any) -> None:
         """An Arrow date column: day numbers are ordinals already; an empty cell means
@@ -213,7 +277,7 @@ class Columns:
         self.columns[name] = Col(
             u_vals[idx],
             u_known[idx],
-            np.full(self.n, self.bits.get(name, np.uint64(0)), dtype=np.uint64),
+            self.bits.get(name, np.uint64(0)),
             codes=idx,
             uniq=u_vals,
         )
@@ -226,6 +290,8 @@ class Columns:
         import pyarrow.compute as pc
 
         keep = name in self.used or name == self.ent.id_field
+        if not keep and isinstance(raws, list) and not any(issubclass(t, (dict, list)) for t in set(map(type, raws))):
+            return None  # no cell can be wrong (told by their types, in C) and no rule reads them
         arr = _arrow(raws)
         if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
             if not keep:
@@ -257,6 +323,22 @@ class Columns:
         return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
 
 
+# Rows transposed per slice: fewer than the collector's first threshold (700 new containers),
+# so the row tuples of a slice die young. Transposing 10^5 rows at once kept 10^5 tuples
+# alive and set off full collections over the caller's dicts: 3-5x slower.
+_SLICE = 512
+
+
+def _transpose(records: list[Mapping[str, Any]], names: list[str]) -> dict[str, list[Any]]:
+    """The records' cells as one list per name (KeyError where a record lacks one)."""
+    get = itemgetter(*names)
+    columns: list[list[Any]] = [[] for _ in names]
+    for lo in range(0, len(records), _SLICE):
+        for column, part in zip(columns, zip(*map(get, records[lo : lo + _SLICE]))):
+            column.extend(part)
+    return dict(zip(names, columns))
+
+
 _MEMO_LIMIT = 100_000  # distinct cells remembered per fact
 
 
@@ -280,6 +362,9 @@ def _is_date32(raws: Any) -> bool:
     return t is not None and str(t) == "date32[day]"
 
 
+# The two plain forms of a date text (a subset of what `records.parse_date` reads).
+_ISO_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_GERMAN_TEXT = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4}$"
 # Leading or trailing characters that str.strip() removes, or an empty cell.
 _STRIP_RE = rf"^$|^{STRIP_CLASS}|{STRIP_CLASS}$"
 # Arrow types whose Python values are exactly the cells a list would hold.

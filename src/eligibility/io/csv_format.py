@@ -9,6 +9,9 @@ quote, a CR or a LF — which is what Python 3.13's writer does."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from eligibility.io.cells import _SKIPPED, PREFIX, TRIGGERS
 
 
 class CsvFormat:
@@ -33,3 +36,29 @@ class CsvFormat:
     def line(self, fields: Iterable[object]) -> str:
         """A whole record with its line terminator; None is an empty field."""
         return self.delimiter.join(self.quote("" if f is None else str(f)) for f in fields) + self.lineterminator
+
+
+def _re2_class(chars: Iterable[str]) -> str:
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars)) + "]"
+
+
+# `cells.is_dangerous` as an RE2 pattern, built from the same two character sets: skipped
+# characters, then a trigger.
+_DANGEROUS = "^" + _re2_class(_SKIPPED) + "*" + _re2_class(TRIGGERS)
+
+
+def neutralised_fields(texts: Any, fmt: CsvFormat) -> Any:
+    """A column of input texts (an Arrow string array, nulls for empty cells) as CSV fields,
+    in Arrow's C++ kernels: `cells.neutralise` (an apostrophe before a formula trigger), then
+    `CsvFormat.quote`; a null becomes the empty field. The same fields as the Python
+    functions give one by one (tested)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pc.fill_null(texts, "")
+    texts = pc.if_else(
+        pc.match_substring_regex(texts, _DANGEROUS), pc.binary_join_element_wise(PREFIX, texts, ""), texts
+    )
+    special = pc.match_substring_regex(texts, _re2_class(fmt.specials))
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(texts, '"', '""'), '"', "")
+    return pc.if_else(special, quoted, texts).cast(pa.string())
