@@ -88,6 +88,39 @@ def _day(period: Any) -> np.datetime64:
     return np.datetime64(str(period.start))
 
 
+class noch_nicht_in_bw(Variable):
+    """Nobody before arriving: before a known arrival in the Land every outcome is no
+    (an unknown date is NEVER here, which is not a known arrival)."""
+
+    value_type = bool
+    entity = Person
+    definition_period = DAY
+    label = "noch nicht in BW"
+
+    def formula(person, period, parameters):  # noqa: N805
+        z = person("zugang_bw_datum", period)
+        return (z < NEVER) & (_day(period) < z)
+
+
+class noch_nicht_im_kreis(Variable):
+    """Not yet taken in by a county (still in the Erstaufnahme, or before a known intake):
+    the housing-based outcomes are no."""
+
+    value_type = bool
+    entity = Person
+    definition_period = DAY
+    label = "noch nicht im Kreis"
+
+    def formula(person, period, parameters):  # noqa: N805
+        intake = person("aufnahme_uab_datum", period)
+        waiting = (person("unterbringung", period) == H["erstaufnahme"]) | ((intake < NEVER) & (_day(period) < intake))
+        return ~person("noch_nicht_in_bw", period) & waiting
+
+
+def _arrived(person: Any, period: Any) -> np.ndarray:
+    return ~person("noch_nicht_in_bw", period) & ~person("noch_nicht_im_kreis", period)
+
+
 class anschlussunterbringung(Variable):
     value_type = bool
     entity = Person
@@ -129,7 +162,7 @@ class anschlussunterbringung(Variable):
             | (nr1 & events)
             | (nr2 & (on > add_months(intake, int(p.vu_frist_kontingent))))
         )
-        return aub & (st != S["eingebuergert"])
+        return aub & (st != S["eingebuergert"]) & _arrived(person, period)
 
 
 class aub_berechtigt_in_gu(Variable):
@@ -163,7 +196,7 @@ class integrationsmanagement(Variable):
         member = (person("anschlussunterbringung", period) & np.isin(hs, [H["anschluss"], H["privat"]])) | (
             bool(p.ukraine_erlass) & (st == S["schutz_24"])
         )
-        return bool(p.im_aktiv) & member & ~capped & (st != S["eingebuergert"])
+        return bool(p.im_aktiv) & member & ~capped & (st != S["eingebuergert"]) & ~person("noch_nicht_in_bw", period)
 
 
 class lastenausgleich(Variable):
@@ -181,7 +214,7 @@ class lastenausgleich(Variable):
         key = np.isin(hs, [H["anschluss"], H["privat"]]) & (
             window | person("familiennachzug", period) | person("geboren_nach_zugang", period)
         )
-        return bool(p.la_aktiv) & key & (st != S["eingebuergert"])
+        return bool(p.la_aktiv) & key & (st != S["eingebuergert"]) & _arrived(person, period)
 
 
 class prioritaet(Variable):
@@ -214,7 +247,7 @@ class prioritaet(Variable):
         )
         return np.select(
             [
-                st == S["eingebuergert"],
+                (st == S["eingebuergert"]) | person("noch_nicht_in_bw", period),
                 protection,
                 (st == S["gestattung"]) & good,
                 np.isin(st, [S["gestattung"], S["sonstiger_titel"]]),
@@ -248,7 +281,15 @@ def system() -> TaxBenefitSystem:
         tbs.add_variable(
             _input(name, dt.date if vtype == "date" else vtype, dt.date(9999, 12, 31) if vtype == "date" else default)
         )
-    for var in (anschlussunterbringung, aub_berechtigt_in_gu, integrationsmanagement, lastenausgleich, prioritaet):
+    for var in (
+        noch_nicht_in_bw,
+        noch_nicht_im_kreis,
+        anschlussunterbringung,
+        aub_berechtigt_in_gu,
+        integrationsmanagement,
+        lastenausgleich,
+        prioritaet,
+    ):
         tbs.add_variable(var)
     tbs.parameters = ParameterNode("", data=PARAMETERS)
     return tbs

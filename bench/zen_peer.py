@@ -26,9 +26,17 @@ STAGES: list[list[tuple[str, str]]] = [
         ("nr1", f"aufenthaltsstatus in {NR1}"),
         ("nr2", 'aufenthaltsstatus in ["schutz_24", "aufnahme_22_23"]'),
         ("in_aub_or_flat", 'unterbringung in ["anschluss", "privat"]'),
+        # Nobody before arriving: not yet in the Land's reception, or not yet taken in by a county.
+        ("not_in_bw", "zugang_bw_datum != null and $.t < d(zugang_bw_datum)"),
+        (
+            "not_in_county",
+            'not $.not_in_bw and (unterbringung == "erstaufnahme" or '
+            "(aufnahme_uab_datum != null and $.t < d(aufnahme_uab_datum)))",
+        ),
         (
             "anschlussunterbringung",
-            '$.eingebuergert ? false : ($.in_aub_or_flat or aufenthaltsstatus in ["duldung", "ausreisepflichtig"] or '
+            "$.eingebuergert or $.not_in_bw or $.not_in_county ? false : "
+            '($.in_aub_or_flat or aufenthaltsstatus in ["duldung", "ausreisepflichtig"] or '
             f"($.nr1 and ({_happened('gu_pflicht_ende_datum').replace('t)', '$.t)')} or "
             f"{_happened('asylentscheidung_unanfechtbar_datum').replace('t)', '$.t)')} or "
             f"{_happened('aufenthaltstitel_datum').replace('t)', '$.t)')} or "
@@ -43,12 +51,13 @@ STAGES: list[list[tuple[str, str]]] = [
         ),
         (
             "integrationsmanagement",
-            '$.eingebuergert or $.t < d("2017-01-01") or $.capped ? false : '
+            '$.eingebuergert or $.not_in_bw or $.t < d("2017-01-01") or $.capped ? false : '
             '(($.anschlussunterbringung and $.in_aub_or_flat) or ($.t >= d("2022-03-11") and aufenthaltsstatus == "schutz_24"))',
         ),
         (
             "lastenausgleich",
-            '$.eingebuergert or $.t < d("2017-01-01") or $.t > d("2019-12-31") ? false : '
+            '$.eingebuergert or $.not_in_bw or $.not_in_county or $.t < d("2017-01-01") or $.t > d("2019-12-31") '
+            "? false : "
             '($.in_aub_or_flat and ((d(zugang_bw_datum) >= d("2015-01-01") and d(zugang_bw_datum) <= d("2016-02-29")) '
             "or familiennachzug or geboren_nach_zugang))",
         ),
@@ -60,7 +69,7 @@ STAGES: list[list[tuple[str, str]]] = [
         ),
         (
             "prioritaet",
-            f'$.eingebuergert ? false : (aufenthaltsstatus in {PROTECTION} ? "hoch" : '
+            f'$.eingebuergert or $.not_in_bw ? false : (aufenthaltsstatus in {PROTECTION} ? "hoch" : '
             '(aufenthaltsstatus == "gestattung" ? (herkunftsland in $.laender ? "hoch" : "normal") : '
             '(aufenthaltsstatus == "sonstiger_titel" ? "normal" : "niedrig")))',
         ),
