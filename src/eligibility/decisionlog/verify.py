@@ -55,7 +55,8 @@ def verify(engine: Engine) -> Verification:
             if m["chain_format"] not in chain.FORMATS:
                 # Written by a newer release: its hashes follow rules this one does not know.
                 bad(
-                    f"Eintrag im unbekannten Kettenformat {m['chain_format']}: mit der Version prüfen, die ihn schrieb",
+                    f"Eintrag im unbekannten Kettenformat {m['chain_format']}: "
+                    "bitte mit der Programmversion prüfen, die ihn geschrieben hat",
                     f"entry in unknown chain format {m['chain_format']}: verify with the release that wrote it",
                 )
                 prev, last_seq = str(m["entry_sha"]), seq
