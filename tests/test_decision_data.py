@@ -66,3 +66,22 @@ def test_not_a_mapping_gives_an_error_decision():
     data = ENGINE.decide_data(42, dt.date(2019, 1, 1))  # type: ignore[arg-type]
     assert data["errors"][0]["code"] == "record" and data["record_id"] is None
     assert Decision.model_validate(data).errors[0].message.de == "Datensatz ist kein Objekt mit Feldern"
+
+
+def test_outcome_resolutions_are_made_per_rules_in_force_not_per_date():
+    """A new reference date with the same rules in force reuses the generated resolutions (the
+    review found them generated anew for every date: 3.7 ms instead of 0.1 ms per decision)."""
+    from eligibility.eval.tables import tables
+
+    engine = Engine.load()
+    crs = engine.compiled
+    entity = crs.entities[crs.model.manifest.default_entity]
+    record = {"person_id": "R-1", "aufenthaltsstatus": "fluechtling", "unterbringung": "anschluss"}
+    days = [dt.date(2018, 9, 1) + dt.timedelta(days=i) for i in range(40)]
+    for day in days:
+        engine.decide_data(record, day, explain=False)
+    made = tables(entity, crs).resolver_of
+    assert len(made) <= 2 * len(entity.outcomes)  # at most one change of the rules in force in 40 days
+    a = make_env(crs, entity, {}, days[0]).resolvers
+    b = make_env(crs, entity, {}, days[1]).resolvers
+    assert a is not None and b is not None and all(a[n] is b[n] for n in entity.outcomes)

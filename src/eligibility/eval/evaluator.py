@@ -37,15 +37,23 @@ def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any]
 def _resolvers(
     crs: CompiledRuleSet, entity: CompiledEntity, in_force: dict[str, list[CompiledRule]]
 ) -> dict[str, Callable[[Env], OutcomeResult]]:
-    """Each outcome's generated resolution for these rules in force, made once per table."""
-    kept = tables(entity, crs).resolvers
-    hit = kept.get(id(in_force))
+    """Each outcome's generated resolution for these rules in force: generated once per outcome
+    and combination of rules in force (a new reference date reuses them), looked up once per table."""
+    t = tables(entity, crs)
+    hit = t.resolvers.get(id(in_force))
     if hit is not None and hit[0] is in_force:
         return hit[1]
-    made = {name: record_resolver(oc, in_force.get(name, [])) for name, oc in entity.outcomes.items()}
-    if len(kept) > 4096:
-        kept.clear()
-    kept[id(in_force)] = (in_force, made)
+    made: dict[str, Callable[[Env], OutcomeResult]] = {}
+    for name, oc in entity.outcomes.items():
+        rules = in_force.get(name, [])
+        key = (name, tuple(id(r) for r in rules))  # rules live as long as the table
+        fn = t.resolver_of.get(key)
+        if fn is None:
+            fn = t.resolver_of[key] = record_resolver(oc, rules)
+        made[name] = fn
+    if len(t.resolvers) > 4096:
+        t.resolvers.clear()
+    t.resolvers[id(in_force)] = (in_force, made)
     return made
 
 

@@ -27,13 +27,17 @@ class EntityTables:
     # outlives never): its compiled explainer, whether an assumption can be found under it.
     explainers: dict[int, Any] = dataclasses.field(default_factory=dict)
     can_assume: dict[int, bool] = dataclasses.field(default_factory=dict)
-    # Decision parts that depend only on the rule set (outcome labels, questions, the fixed
-    # part of a rule's trace entry), shared by every decision: the decision data is read-only.
+    # Decision parts that depend only on the rule set (outcome labels, questions), shared by
+    # every decision: the decision data is read-only.
     static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
     # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
     trace_parts: dict[Any, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
-    # Per rules-in-force table (`CompiledRuleSet.rules_on`, by id(), with the table itself so
-    # that a reused id is noticed): each outcome's generated resolution (`closures.record_resolver`).
+    # Per outcome and the rules in force for it (by their identities): its generated resolution
+    # (`closures.record_resolver`). Keyed by what is in force, not by date: a rule set has a few
+    # such combinations, while `rules_on` makes a new table for every reference date.
+    resolver_of: dict[tuple[str, tuple[int, ...]], Any] = dataclasses.field(default_factory=dict)
+    # Per rules-in-force table (by id(), with the table itself so that a reused id is noticed):
+    # the resolutions of its outcomes, looked up once per table instead of once per outcome.
     resolvers: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
