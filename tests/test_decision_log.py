@@ -397,12 +397,20 @@ def test_each_entry_records_its_chain_format_and_verify_refuses_an_unknown_one(l
             formats = conn.execute(select(entries.c.chain_format).order_by(entries.c.seq)).scalars().all()
             assert formats == [chain.FORMAT] * 3
             conn.execute(update(entries).where(entries.c.decision_id == ids[1]).values(chain_format=99))
+        v = log.verify()  # the entry still verifies by format 1: its number was changed
+        assert [p.decision_id for p in v.problems] == [ids[1]]
+        assert "Kettenformat des Eintrags wurde verändert" in v.problems[0].de
+        assert "chain format was changed" in v.problems[0].en
+        with eng.begin() as conn:  # as a newer release's entry would look: other hashes
+            conn.execute(update(entries).where(entries.c.decision_id == ids[1]).values(content_sha="f" * 64))
         v = log.verify()
         assert [p.decision_id for p in v.problems] == [ids[1]]
-        assert "Kettenformat 99" in v.problems[0].de and "chain format 99" in v.problems[0].en
-        with eng.begin() as conn:
-            conn.execute(update(entries).where(entries.c.decision_id == ids[1]).values(chain_format=chain.FORMAT))
-        assert log.verify().ok
+        assert "unbekannten Kettenformat 99" in v.problems[0].de and "chain format 99" in v.problems[0].en
+        with eng.begin() as conn:  # the link to it is still checked whatever its format
+            conn.execute(update(entries).where(entries.c.decision_id == ids[2]).values(prev_sha="0" * 64))
+        v = log.verify()
+        assert [p.decision_id for p in v.problems][:2] == [ids[1], ids[2]]
+        assert any("Verkettung" in p.de for p in v.problems if p.decision_id == ids[2])
         eng.dispose()
 
 

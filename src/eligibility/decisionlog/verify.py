@@ -52,15 +52,6 @@ def verify(engine: Engine) -> Verification:
             def bad(de: str, en: str, seq: int = seq, did: str = did) -> None:
                 problems.append(Problem(seq, did, de, en))
 
-            if m["chain_format"] not in chain.FORMATS:
-                # Written by a newer release: its hashes follow rules this one does not know.
-                bad(
-                    f"Eintrag im unbekannten Kettenformat {m['chain_format']}: "
-                    "bitte mit der Programmversion prüfen, die ihn geschrieben hat",
-                    f"entry in unknown chain format {m['chain_format']}: verify with the release that wrote it",
-                )
-                prev, last_seq = str(m["entry_sha"]), seq
-                continue
             if seq <= last_seq:
                 bad("Reihenfolge der Einträge gestört", "entries out of order")
             if m["prev_sha"] != prev:
@@ -68,11 +59,14 @@ def verify(engine: Engine) -> Verification:
                     "Verkettung unterbrochen: ein Eintrag davor wurde geändert, entfernt oder eingefügt",
                     "chain broken: an entry before this one was changed, removed or inserted",
                 )
+            # The hashes by the only rules this release knows (format 1), for every entry: an
+            # entry of an unknown format that passes them had its format number changed.
+            hashed: list[tuple[str, str]] = []
             if m["public_sha"] != chain.public_sha(m):
-                bad("Angaben des Eintrags wurden verändert", "the entry's public columns were changed")
+                hashed.append(("Angaben des Eintrags wurden verändert", "the entry's public columns were changed"))
             if m["erased_by"] is None:
                 if chain.content_sha(m) != m["content_sha"]:
-                    bad("Inhalt des Eintrags wurde verändert", "the entry's content was changed")
+                    hashed.append(("Inhalt des Eintrags wurde verändert", "the entry's content was changed"))
             else:
                 erased += 1
                 try:
@@ -82,7 +76,22 @@ def verify(engine: Engine) -> Verification:
                 if any(m[c] is not None for c in chain.PERSONAL_COLUMNS):
                     bad("gelöschter Eintrag enthält wieder Daten", "an erased entry holds data again")
             if m["entry_sha"] != chain.entry_sha(seq, m["prev_sha"], m["public_sha"], m["content_sha"]):
-                bad("Prüfsumme des Eintrags stimmt nicht", "the entry's hash does not match")
+                hashed.append(("Prüfsumme des Eintrags stimmt nicht", "the entry's hash does not match"))
+            fmt = m["chain_format"]
+            if fmt in chain.FORMATS:
+                for de, en in hashed:
+                    bad(de, en)
+            elif not hashed:
+                bad(
+                    f"Kettenformat des Eintrags wurde verändert ({fmt} eingetragen, geschrieben im Format 1)",
+                    f"the entry's chain format was changed ({fmt} stored, written in format 1)",
+                )
+            else:  # written by a newer release: its hashes follow rules this one does not know
+                bad(
+                    f"Eintrag im unbekannten Kettenformat {fmt}: "
+                    "bitte mit der Programmversion prüfen, die ihn geschrieben hat",
+                    f"entry in unknown chain format {fmt}: verify with the release that wrote it",
+                )
             if m["kind"] == "decision":
                 decisions += 1
             elif m["kind"] in ("erasure", "retention"):
