@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from eligibility.compile.ir import CNode, CompiledOutcome, CompiledRule, Fn, OutcomeResult
 from eligibility.eval import semantics as sem
-from eligibility.eval.semantics import resolve_outcome, rule_applies, same_conclusion
+from eligibility.eval.semantics import resolve_outcome, rule_applies, same_conclusion, settle
 from eligibility.lang.syntax import Arith, BoolOp, Call, Compare, ListExpr, Literal, Name, Neg, Node, Not, children
 from eligibility.lang.values import UNKNOWN
 
@@ -286,13 +286,46 @@ def evaluate_outcome(oc: CompiledOutcome, env: Env) -> OutcomeResult:
         return OutcomeResult(None, None, [], [], no_rule_in_force=True)
     dom = _RecordDomain(env, oc.default)
     _pending, opened, undecided = resolve_outcome(dom, rules, oc.default is not None)
+    decider = rules[dom.decider] if dom.decider >= 0 else None
+    reached = dom.conclusions[dom.decider] if decider is not None else None
+    return _result(oc, undecided, [rules[i] for i, _ in opened], decider, reached, dom.considered)
+
+
+def _result(
+    oc: CompiledOutcome,
+    undecided: bool,
+    opened: list[CompiledRule],
+    decider: CompiledRule | None,
+    reached: Any,
+    considered: list[tuple[CompiledRule, Any]],
+) -> OutcomeResult:
+    """What a record's resolution means as an `OutcomeResult` (the generic loop and the
+    generated resolutions end here)."""
     if undecided:
         if not opened:  # no rule decided, none could, and there is no fallback
-            return OutcomeResult(None, None, dom.considered, [])
-        return OutcomeResult(UNKNOWN, None, dom.considered, [rules[i] for i, _ in opened])
-    if dom.decider >= 0:
-        return OutcomeResult(dom.conclusions[dom.decider], rules[dom.decider], dom.considered, [])
-    return OutcomeResult(oc.default, None, dom.considered, [], by_default=True)
+            return OutcomeResult(None, None, considered, [])
+        return OutcomeResult(UNKNOWN, None, considered, opened)
+    if decider is not None:
+        return OutcomeResult(reached, decider, considered, [])
+    return OutcomeResult(oc.default, None, considered, [], by_default=True)
+
+
+class _Settling:
+    """`semantics.settle`'s domain for the generated resolutions: a lane is a bool, and the
+    open rules' conclusions are compared with the value reached."""
+
+    __slots__ = ("conclusions", "reached")
+    nowhere = staticmethod(lambda: False)
+
+    def __init__(self, conclusions: list[Any], reached: Any) -> None:
+        self.conclusions = conclusions
+        self.reached = reached
+
+    def concludes_otherwise(self, index: int, pending: bool) -> bool:
+        return not same_conclusion(self.conclusions[index], self.reached)
+
+
+_NOTHING_OPEN = _Settling([], None)
 
 
 # The rule loop of `semantics.resolve_outcome` for one record, unrolled over the rules in force
@@ -322,22 +355,16 @@ def record_resolver(oc: CompiledOutcome, rules: list[CompiledRule]) -> Callable[
     has_default = default is not None
 
     def finish(rule: CompiledRule | None, reached: Any, considered: list[Any], opened: list[Any]) -> OutcomeResult:
-        # After the loop: the lanes still pending take the default (or stay undecided without
-        # one); an open rule that concludes other than the value reached leaves it unknown.
+        # After the loop, as `semantics.resolve_outcome` ends: `settle` says what stays unknown.
         pending = rule is None
         if pending:
             reached = default
-        undecided = pending and not has_default
-        for _r, x in opened:
-            if not same_conclusion(x, reached):
-                undecided = True
-        if undecided:
-            if not opened:  # no rule decided, none could, and there is no fallback
-                return OutcomeResult(None, None, considered, [])
-            return OutcomeResult(UNKNOWN, None, considered, [r for r, _ in opened])
-        if rule is not None:
-            return OutcomeResult(reached, rule, considered, [])
-        return OutcomeResult(default, None, considered, [], by_default=True)
+        if opened:
+            dom = _Settling([x for _r, x in opened], reached)
+            undecided = settle(dom, pending, [(i, True) for i in range(len(opened))], has_default)  # type: ignore[arg-type]
+        else:  # the usual case: nothing to compare, so no domain to make
+            undecided = settle(_NOTHING_OPEN, pending, (), has_default)  # type: ignore[arg-type]
+        return _result(oc, undecided, [r for r, _ in opened], rule, reached, considered)
 
     body = []
     for i, r in enumerate(rules):

@@ -273,9 +273,16 @@ def resolve_outcome(
             pending = pending ^ fires  # fires lies within pending
             if not any_(pending):
                 break  # every lane decided: later rules are not tried
+    return pending, opened, settle(dom, pending, opened, has_default)
+
+
+def settle(dom: Domain[Lanes], pending: Lanes, opened: Sequence[tuple[int, Lanes]], has_default: bool) -> Lanes:
+    """The end of resolution: the lanes whose value stays unknown — those no rule decided when
+    there is no default, and those where an open rule concludes other than the value reached.
+    Also the tail of the generated per-record resolutions (`closures.record_resolver`)."""
     undecided = dom.nowhere() if has_default else pending
     if opened:
         otherwise = dom.concludes_otherwise
         for i, open_ in opened:
             undecided = undecided | (open_ & otherwise(i, pending))
-    return pending, opened, undecided
+    return undecided
