@@ -117,3 +117,23 @@ def test_rows_are_transposed_across_slices_in_order():
     table = ENGINE.decide_table(records, dt.date(2019, 1, 1))
     assert table.columns["record_id"][-1] == "x"
     assert table.columns["anschlussunterbringung"][:-1] == [True] * (n - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(date_texts, min_size=1, max_size=40))
+def test_date_text_columns_hold_the_values_convert_value_gives(texts):
+    """The fast reading of plain date texts (Arrow `strptime`) is a translation of
+    `records.convert_value`: each cell's day number, known flag and field error, compared
+    directly (a wrong day far from every threshold would not change an outcome)."""
+    ent = ENGINE.compiled.entities[ENGINE.compiled.model.manifest.default_entity]
+    fact = "aufnahme_uab_datum"
+    spec = ent.facts[fact]
+    for inp in (pa.array(texts, pa.string()), list(texts)):
+        cols = columnar_input.Columns(ent, columns={fact: inp}, used={fact})
+        col = cols.columns[fact]
+        for row, text in enumerate(texts):
+            value, known, err = columnar_input._typed(fact, spec, text)
+            assert bool(col.known[row]) == known, text
+            if known:
+                assert int(col.val[row]) == value, text
+            assert (cols.errors.get(row) or [None])[0] == (err.de if err else None), text
