@@ -21,6 +21,7 @@ CSV keeps them as they are: a CSV field can hold any character."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
@@ -31,6 +32,17 @@ PREFIX = "'"
 _SKIPPED = " \u00a0\n"
 # Also lone surrogates (a JSON "\\ud800" decodes to one): XML and UTF-8 cannot carry them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def re2_class(chars: Iterable[str]) -> str:
+    """A character class of RE2 (Arrow's regular expressions) holding exactly these characters."""
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars)) + "]"
+
+
+# `is_dangerous` as an RE2 pattern for Arrow's kernels (the CSV block writer), from the same
+# two character sets: skipped characters, then a trigger (tests/test_csv_fields.py compares the
+# fields it makes with `neutralise`).
+DANGEROUS_RE2 = "^" + re2_class(_SKIPPED) + "*" + re2_class(TRIGGERS)
 
 
 def is_dangerous(text: str) -> bool:

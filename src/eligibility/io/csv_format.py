@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eligibility.io.cells import _SKIPPED, PREFIX, TRIGGERS
+from eligibility.io.cells import DANGEROUS_RE2, PREFIX, re2_class
 
 
 class CsvFormat:
@@ -28,23 +28,9 @@ class CsvFormat:
             return '"' + text.replace('"', '""') + '"'
         return text
 
-    def needs_quoting(self, texts: Iterable[str]) -> bool:
-        """Whether any of the fields must be quoted (one scan over all of them)."""
-        joined = "\x00".join(texts)
-        return any(c in joined for c in self.specials)
-
     def line(self, fields: Iterable[object]) -> str:
         """A whole record with its line terminator; None is an empty field."""
         return self.delimiter.join(self.quote("" if f is None else str(f)) for f in fields) + self.lineterminator
-
-
-def _re2_class(chars: Iterable[str]) -> str:
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars)) + "]"
-
-
-# `cells.is_dangerous` as an RE2 pattern, built from the same two character sets: skipped
-# characters, then a trigger.
-_DANGEROUS = "^" + _re2_class(_SKIPPED) + "*" + _re2_class(TRIGGERS)
 
 
 def neutralised_fields(texts: Any, fmt: CsvFormat) -> Any:
@@ -57,8 +43,8 @@ def neutralised_fields(texts: Any, fmt: CsvFormat) -> Any:
 
     texts = pc.fill_null(texts, "")
     texts = pc.if_else(
-        pc.match_substring_regex(texts, _DANGEROUS), pc.binary_join_element_wise(PREFIX, texts, ""), texts
+        pc.match_substring_regex(texts, DANGEROUS_RE2), pc.binary_join_element_wise(PREFIX, texts, ""), texts
     )
-    special = pc.match_substring_regex(texts, _re2_class(fmt.specials))
+    special = pc.match_substring_regex(texts, re2_class(fmt.specials))
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(texts, '"', '""'), '"', "")
     return pc.if_else(special, quoted, texts).cast(pa.string())
