@@ -52,7 +52,6 @@ class Env:
         on: dt.date,
         params: dict[str, Any],
         rules_in_force: dict[str, list[CompiledRule]],
-        valued: Callable[[CNode, Env], Any] | None = None,
         resolvers: dict[str, Callable[[Env], OutcomeResult]] | None = None,
     ) -> None:
         self.entity = entity
@@ -62,7 +61,9 @@ class Env:
         self.derived_cache: dict[str, Any] = {}
         self.outcome_cache: dict[str, OutcomeResult] = {}
         self.rules_in_force = rules_in_force
-        self.valued = valued
+        # Set by `evaluator.explaining_env`: conditions and derived facts then take their value
+        # from the generated explainer that builds their tree (one pass for both).
+        self.valued: Callable[[CNode, Env], Any] | None = None
         # Per outcome, its generated resolution for the rules in force (`record_resolver`);
         # without, the generic `evaluate_outcome`.
         self.resolvers = resolvers

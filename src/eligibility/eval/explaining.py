@@ -228,13 +228,3 @@ def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> 
     if fn is None:
         fn = kept[id(node)] = compile_valued(node, ent, crs)
     return fn
-
-
-def explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
-    """The explanation tree of a condition alone, through the kept `valued_explainer`."""
-    valued = valued_explainer(node, ent, crs)
-
-    def explain(env: Env, cache: dict[int, Any]) -> dict[str, Any]:
-        return valued(env, cache)[1]
-
-    return explain
