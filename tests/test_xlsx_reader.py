@@ -236,6 +236,25 @@ def test_a_broken_file_is_a_german_error_not_a_traceback(tmp_path: Path) -> None
     assert is_xlsx(base) and not is_xlsx(junk)
 
 
+def test_a_duration_past_timedelta_is_a_german_error_not_a_traceback(tmp_path: Path) -> None:
+    """A [h]:mm:ss cell whose number no timedelta holds (1e300 days; calamine raises too): the
+    conversion's OverflowError is a broken file like any other, not a traceback on the command
+    line nor an English message in the service."""
+    import xlsxwriter
+
+    base = tmp_path / "base.xlsx"
+    wb = xlsxwriter.Workbook(str(base))
+    ws = wb.add_worksheet("Blatt 1")
+    ws.write_string(0, 0, "Dauer")
+    ws.write_number(1, 0, 1.5, wb.add_format({"num_format": 46}))
+    wb.close()
+    huge = _rewrite(base, "xl/worksheets/sheet1.xml", lambda d: d.replace(b"<v>1.5</v>", b"<v>1e300</v>"))
+    wb2 = Workbook(str(huge))
+    with pytest.raises(XlsxError, match="Tabellendatei nicht lesbar"):
+        list(wb2.rows("Blatt 1"))
+    wb2.close()
+
+
 def test_bench_roster_rows_equal_calamines(tmp_path: Path) -> None:
     """A roster as `bench/roster_bench.py` makes it (generate-roster, then convert): the
     same InputRows from both readers, and the same blocks."""

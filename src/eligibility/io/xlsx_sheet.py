@@ -229,6 +229,7 @@ class Workbook:
             ValueError,
             KeyError,
             IndexError,
+            OverflowError,  # a cell's number no timedelta holds (a [h]:mm:ss cell of 1e300)
         ) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
 
