@@ -237,10 +237,15 @@ def test_a_broken_file_is_a_german_error_not_a_traceback(tmp_path: Path) -> None
     assert is_xlsx(base) and not is_xlsx(junk)
 
 
-def test_a_duration_past_timedelta_is_a_german_error_not_a_traceback(tmp_path: Path) -> None:
-    """A [h]:mm:ss cell whose number no timedelta holds (1e300 days; calamine raises too): the
-    conversion's OverflowError is a broken file like any other, not a traceback on the command
-    line nor an English message in the service."""
+@pytest.mark.parametrize(
+    "cell",
+    [b'<c r="A2" s="1"><v>1e300</v>', b'<c r="A2" t="str"><v>&#99999999999999999999;</v>'],
+    ids=["duration", "char-reference"],
+)
+def test_a_cell_past_what_python_holds_is_a_german_error_not_a_traceback(tmp_path: Path, cell: bytes) -> None:
+    """A [h]:mm:ss cell whose number no timedelta holds (1e300 days; calamine raises too), or a
+    character reference past any int: the conversion's OverflowError is a broken file like any
+    other, not a traceback on the command line nor an English message in the service."""
     import xlsxwriter
 
     base = tmp_path / "base.xlsx"
@@ -249,7 +254,7 @@ def test_a_duration_past_timedelta_is_a_german_error_not_a_traceback(tmp_path: P
     ws.write_string(0, 0, "Dauer")
     ws.write_number(1, 0, 1.5, wb.add_format({"num_format": 46}))
     wb.close()
-    huge = _rewrite(base, "xl/worksheets/sheet1.xml", lambda d: d.replace(b"<v>1.5</v>", b"<v>1e300</v>"))
+    huge = _rewrite(base, "xl/worksheets/sheet1.xml", lambda d: re.sub(rb'<c r="A2"[^>]*><v>1.5</v>', cell, d))
     wb2 = Workbook(str(huge))
     with pytest.raises(XlsxError, match="Tabellendatei nicht lesbar"):
         list(wb2.rows("Blatt 1"))
