@@ -218,6 +218,28 @@ def test_scanner_memoises_as_the_python_path_does() -> None:
     assert set(value.by_span) == {' s="1"><v>43000'}
 
 
+@needs_scanner
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, MemoryError])
+def test_scanner_lets_an_interrupt_in_a_conversion_through(exc: type[BaseException]) -> None:
+    """The scanner declines where a conversion fails (the Python path then raises its error),
+    but Ctrl-C, an exit or a memory error raised inside one is not the piece's failure: the
+    Python path lets it through, so must the scanner. While the scanner runs, the conversion is
+    the only Python code, so an interrupt of a long read is raised there; swallowed, it is lost."""
+    assert scanner is not None
+
+    def convert(key: str) -> Any:
+        raise exc
+
+    text = '<row r="1"><c r="A1"><v>1</v></c></row>'
+    with pytest.raises(exc):
+        scanner.scan_rows(text, 0, {}, convert, [], xs.EXCEL_MAX_ROWS, xs.EXCEL_MAX_COLUMNS)
+
+    def fails(key: str) -> Any:
+        raise ValueError(key)
+
+    assert scanner.scan_rows(text, 0, {}, fails, [], xs.EXCEL_MAX_ROWS, xs.EXCEL_MAX_COLUMNS) is None
+
+
 def test_workbook_tests_run_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """The switch: with the scanner set to None (what ELIGIBILITY_NATIVE=0 gives) a sheet is
     read by the Python path alone, with the same rows."""

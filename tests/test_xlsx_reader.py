@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,58 @@ def test_a_broken_file_is_a_german_error_not_a_traceback(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="Tabellendatei ist beschädigt"):
         Workbook(str(junk))
     assert is_xlsx(base) and not is_xlsx(junk)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [b'<c r="A2" s="1"><v>1e300</v>', b'<c r="A2" t="str"><v>&#99999999999999999999;</v>'],
+    ids=["duration", "char-reference"],
+)
+def test_a_cell_past_what_python_holds_is_a_german_error_not_a_traceback(tmp_path: Path, cell: bytes) -> None:
+    """A [h]:mm:ss cell whose number no timedelta holds (1e300 days; calamine raises too), or a
+    character reference past any int: the conversion's OverflowError is a broken file like any
+    other, not a traceback on the command line nor an English message in the service."""
+    import xlsxwriter
+
+    base = tmp_path / "base.xlsx"
+    wb = xlsxwriter.Workbook(str(base))
+    ws = wb.add_worksheet("Blatt 1")
+    ws.write_string(0, 0, "Dauer")
+    ws.write_number(1, 0, 1.5, wb.add_format({"num_format": 46}))
+    wb.close()
+    huge = _rewrite(base, "xl/worksheets/sheet1.xml", lambda d: re.sub(rb'<c r="A2"[^>]*><v>1.5</v>', cell, d))
+    wb2 = Workbook(str(huge))
+    with pytest.raises(XlsxError, match="Tabellendatei nicht lesbar"):
+        list(wb2.rows("Blatt 1"))
+    wb2.close()
+
+
+def test_a_row_given_cell_by_cell_past_xfd_is_refused(tmp_path: Path) -> None:
+    """A row with every cell from A to XFE: the cell at XFE lands where the row ends (no
+    padding, where the reader checks the grid), yet is past Excel's last column all the same
+    and refused as XFE alone is."""
+    from eligibility.io.archive_check import ArchiveRefused
+
+    def letters(i: int) -> str:
+        out = ""
+        i += 1
+        while i:
+            i, r = divmod(i - 1, 26)
+            out = chr(65 + r) + out
+        return out
+
+    row = '<row r="1">' + "".join(f'<c r="{letters(i)}1"><v>{i}</v></c>' for i in range(16385)) + "</row>"
+    base = tmp_path / "base.xlsx"
+    _write(base, [[[1]]], "shared")
+    wide = _rewrite(
+        base,
+        "xl/worksheets/sheet1.xml",
+        lambda d: re.sub(rb"<sheetData>.*</sheetData>", f"<sheetData>{row}</sheetData>".encode(), d, flags=re.S),
+    )
+    wb = Workbook(str(wide))
+    with pytest.raises(ArchiveRefused, match="reicht bis Zelle XFE1"):
+        list(wb.rows("Blatt 1"))
+    wb.close()
 
 
 def test_bench_roster_rows_equal_calamines(tmp_path: Path) -> None:

@@ -197,9 +197,15 @@ static int scan_cell(Cursor *c, PyObject *cells, PyObject *memo, PyObject *conve
         } else {
             x = PyObject_CallFunctionObjArgs(convert, key, NULL);
             if (x == NULL) {
+                Py_DECREF(key);
+                /* Ctrl-C, an exit or no memory is not this piece's failure: through, as on the
+                 * Python path (the conversion is the only Python code while the scan runs, so a
+                 * signal during a long read is raised there). */
+                if (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                    return ERROR;
+                }
                 /* The reference raises or declines on its own for this piece: let it. */
                 PyErr_Clear();
-                Py_DECREF(key);
                 return DECLINE;
             }
         }

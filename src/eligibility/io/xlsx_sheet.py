@@ -206,14 +206,20 @@ class Workbook:
                 for batch in _sheet_rows(f, self.shared, self.style_kind, self.date1904):
                     wide = max(map(len, [cells for _, cells in batch]), default=0)
                     number = batch[-1][0] if batch else 0
-                    if number <= EXCEL_MAX_ROWS and number * max(widest, wide, 1) <= limit:
+                    # A row given cell by cell from A on reaches past XFD without the padding
+                    # that refuses a column there (_TooWide): its width settles it.
+                    if (
+                        number <= EXCEL_MAX_ROWS
+                        and wide <= EXCEL_MAX_COLUMNS
+                        and number * max(widest, wide, 1) <= limit
+                    ):
                         widest = max(widest, wide)
                         yield batch
                         continue
                     for number, cells in batch:
                         if len(cells) > widest:
                             widest = len(cells)
-                        if number > EXCEL_MAX_ROWS or number * max(widest, 1) > limit:
+                        if number > EXCEL_MAX_ROWS or widest > EXCEL_MAX_COLUMNS or number * max(widest, 1) > limit:
                             raise extent_refused(sheet.member, max(widest, 1), number, None)
                         yield [(number, cells)]
         except _TooWide as wide_:
@@ -229,6 +235,7 @@ class Workbook:
             ValueError,
             KeyError,
             IndexError,
+            OverflowError,  # a cell's number no timedelta holds (a [h]:mm:ss cell of 1e300)
         ) as exc:
             raise _unreadable(f"Tabellenblatt „{name}“: {type(exc).__name__}") from exc
 
