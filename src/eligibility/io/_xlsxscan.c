@@ -409,9 +409,13 @@ static Py_ssize_t text_end(const Cursor *c) {
 
 static PyObject *scan_shared(PyObject *self, PyObject *args) {
     (void)self;
-    const char *p;
+    /* "S" and PyBytes_AsStringAndSize, not "y#": an abi3 build made with Python 3.13's headers
+     * calls PyArg_ParseTuple without the Py_ssize_t flag that 3.11 needs for '#' formats (there
+     * it raises SystemError), and every venv of a checkout shares one in-place build. */
+    PyObject *data;
+    char *p;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y#", &p, &n)) {
+    if (!PyArg_ParseTuple(args, "S", &data) || PyBytes_AsStringAndSize(data, &p, &n) < 0) {
         return NULL;
     }
     Cursor c = {p, n, 0};
