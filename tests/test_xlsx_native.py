@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from xlsxwriter.utility import xl_col_to_name as _letters
 
 from eligibility.io import xlsx_cells as xs
 from eligibility.io import xlsx_native, xlsx_sheet
@@ -68,15 +69,6 @@ def assert_translates(text: str, number: int = 0, date1904: bool = False) -> Any
 
 
 # ---------------------------------------------------------------- pieces
-
-
-def _letters(i: int) -> str:
-    out = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        out = chr(65 + r) + out
-    return out
 
 
 def rarely(common: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
+from xlsxwriter.utility import xl_col_to_name as letters
 
 from eligibility import Engine
 from eligibility.apps.evaluate import _pylist
@@ -274,14 +275,6 @@ def test_a_row_given_cell_by_cell_past_xfd_is_refused(tmp_path: Path) -> None:
     padding, where the reader checks the grid), yet is past Excel's last column all the same
     and refused as XFE alone is."""
     from eligibility.io.archive_check import ArchiveRefused
-
-    def letters(i: int) -> str:
-        out = ""
-        i += 1
-        while i:
-            i, r = divmod(i - 1, 26)
-            out = chr(65 + r) + out
-        return out
 
     row = '<row r="1">' + "".join(f'<c r="{letters(i)}1"><v>{i}</v></c>' for i in range(16385)) + "</row>"
     base = tmp_path / "base.xlsx"

@@ -29,12 +29,6 @@ from eligibility.io.xlsx_sheet import (
 from eligibility.io.xlsx_sheet import (
     _unreadable,
 )
-from eligibility.io.xlsx_sheet import (
-    column_index as column_index,
-)
-from eligibility.io.xlsx_sheet import (
-    unescape as unescape,
-)
 from eligibility.source.model import FactSpec
 
 # ---------------------------------------------------------------- rosters

@@ -37,9 +37,8 @@ from eligibility.io.xlsx_cells import (
     _text_of,
     _TooWide,
     _Values,
+    unescape,
 )
-from eligibility.io.xlsx_cells import column_index as column_index
-from eligibility.io.xlsx_cells import unescape as unescape
 
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
