@@ -1,8 +1,9 @@
 """Build hooks: the wheel carries the shipped rule set (`rules/`, the source of truth in the
 checkout) as package data `eligibility/_rules`, so an installed package decides from any
-folder; and the optional C scanner of the .xlsx reader (`eligibility.io._xlsxscan`, plain C
-against CPython's limited API, one abi3 wheel for every Python >= 3.11). Without a compiler
-the install still succeeds and the reader stays on its Python path (docs/developer.md).
+folder; and two optional C extensions, plain C against CPython's limited API (one abi3 wheel for
+every Python >= 3.11): the scanner of the .xlsx reader (`eligibility.io._xlsxscan`) and the
+batch path's reader of row dicts (`eligibility.eval._factorize`). Without a compiler the install
+still succeeds and both stay on their Python paths (docs/developer.md).
 Everything else is declared in pyproject.toml."""
 
 from pathlib import Path
@@ -38,8 +39,18 @@ SCANNER = Extension(
     optional=True,
 )
 
+# The batch path's reader of row dicts (eligibility.eval._factorize): built, and required, the same way.
+FACTORIZE = Extension(
+    "eligibility.eval._factorize",
+    sources=["src/eligibility/eval/_factorize.c"],
+    py_limited_api=True,
+    define_macros=[("Py_LIMITED_API", "0x030B0000")],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=c99"],
+    optional=True,
+)
+
 setup(
     cmdclass={"build_py": BuildWithRules},
-    ext_modules=[SCANNER],
+    ext_modules=[SCANNER, FACTORIZE],
     options={"bdist_wheel": {"py_limited_api": "cp311"}},
 )

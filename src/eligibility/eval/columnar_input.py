@@ -15,6 +15,7 @@ import numpy as np
 
 from eligibility.compile.ir import CompiledEntity
 from eligibility.decision.records import STRIP_CLASS, FieldError, convert_value
+from eligibility.eval import native
 from eligibility.lang.values import UNKNOWN, ordinal
 from eligibility.source.model import FactSpec
 
@@ -84,6 +85,8 @@ class Columns:
             for i in bad:
                 self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
                 self.error_en.setdefault(i, []).append("record is not an object with fields")
+        if self._read_native(records):
+            return
         names = [name for name in ent.facts if records and name in records[0]]
         try:
             # Records with the same keys (the usual case) are transposed in C.
@@ -95,6 +98,56 @@ class Columns:
                 self._add(name, spec, cells[name])
             else:
                 self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
+
+    def _read_native(self, records: list[Mapping[str, Any]]) -> bool:
+        """The columns from row dicts read once, in C (`_factorize.c`): per fact its distinct
+        cells and each row's code, which then take the same conversion as every other input;
+        free text as its cells. False (nothing done) where the extension is not there or a
+        row is not exactly a dict."""
+        module = native.factorize
+        if module is None:
+            return False
+        facts = self.ent.facts
+        free = tuple(name for name, spec in facts.items() if _is_free_text(spec))
+        factor = tuple(name for name in facts if name not in free)
+        out = module.factorize(records, factor, free, _MISSING)
+        if out is None:
+            return False
+        parts = dict(zip(factor + free, out))
+        for name, spec in facts.items():
+            part = parts[name]
+            if part is None:  # a cell Python cannot hash: keyed by its repr in `_add`
+                self._add(name, spec, [rec.get(name, _MISSING) for rec in records])
+            elif name in free:
+                cells, odd = part
+                self._add_text(name, self._free_text(name, cells, odd))
+            else:
+                distinct, codes = part
+                self._add_distinct(name, spec, distinct, np.frombuffer(codes, dtype=np.int64))
+        return True
+
+    def _add_distinct(self, name: str, spec: FactSpec, distinct: list[Any], idx: np.ndarray) -> None:
+        """One fact's column from its distinct cells (in order of first appearance) and each
+        row's code. Date texts take `_date_texts` as Arrow's dictionary would give them: the
+        texts, and the empty cell one past the end."""
+        if spec.type == "date" and all(type(d) is str or d is None for d in distinct):
+            import pyarrow as pa
+
+            texts = [d for d in distinct if d is not None]
+            if len(texts) < len(distinct):
+                at = next(i for i, d in enumerate(distinct) if d is None)
+                move = np.arange(len(distinct), dtype=np.int64)
+                move[at] = len(texts)
+                move[at + 1 :] -= 1
+                idx = move[idx]
+            if self._date_texts(name, spec, pa.array(texts, pa.string()), idx):
+                return
+        self._from_distinct(name, spec, distinct, idx)
+
+    def _add_text(self, name: str, col: Col | None) -> None:
+        if col is not None:
+            col.miss = self.bits.get(name, np.uint64(0))
+            self.columns[name] = col
 
     def take(self, rows: np.ndarray) -> Columns:
         """The same columns for a subset of rows (field errors are not carried)."""
@@ -120,11 +173,8 @@ class Columns:
                 )
                 self.columns[name] = Col(vals, np.zeros(self.n, dtype=bool), bit)
             return
-        if spec.type == "text" and not spec.pattern and not spec.format and not spec.forms:
-            col = self._free_text(name, raws)
-            if col is not None:
-                col.miss = bit
-                self.columns[name] = col
+        if _is_free_text(spec):
+            self._add_text(name, self._free_text(name, raws))
             return
         if spec.type == "date" and _is_date32(raws):
             self._dates(name, spec, raws)
@@ -282,14 +332,18 @@ class Columns:
             uniq=u_vals,
         )
 
-    def _free_text(self, name: str, raws: Any) -> Col | None:
+    def _free_text(self, name: str, raws: Any, odd: list[int] | None = None) -> Col | None:
         """Free text (ids, names of places): every value is its own answer; no memo. Only
         the id and columns that rules read keep their values; a text cell cannot be wrong
-        unless it is a list or an object."""
+        unless it is a list or an object. `odd`, with a list of cells read from row dicts in
+        C, holds the rows whose cell is not a plain text (every other one is a str that
+        strip() leaves as it is): only those take the expression below, no trip through Arrow."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         keep = name in self.used or name == self.ent.id_field
+        if odd is not None:
+            return self._text_cells(name, raws, odd, keep)
         if not keep and isinstance(raws, list) and not any(issubclass(t, (dict, list)) for t in set(map(type, raws))):
             return None  # no cell can be wrong (told by their types, in C) and no rule reads them
         arr = _arrow(raws)
@@ -306,20 +360,21 @@ class Columns:
                 vals[i] = vals[i].strip() or None
             return Col(vals, vals != None, None)  # noqa: E711 - elementwise on an object array
         cells = _as_list(raws)
-        missing = _MISSING
-        for i, r in enumerate(cells):
-            if isinstance(r, (dict, list)):
+        return self._text_cells(name, cells, range(len(cells)), keep)
+
+    def _text_cells(self, name: str, cells: list[Any], odd: Any, keep: bool) -> Col | None:
+        """A free-text column from its cells, where only the rows in `odd` may hold anything
+        but a text that strip() leaves as it is."""
+        for i in odd:
+            if isinstance(cells[i], (dict, list)):
                 self.errors.setdefault(i, []).append(f"{name}: Text erwartet")
                 self.error_en.setdefault(i, []).append(f"{name}: text expected")
         if not keep:
             return None
         vals = np.empty(self.n, dtype=object)
-        vals[:] = [
-            (r.strip() or None)
-            if type(r) is str
-            else (None if r is missing or r is None or isinstance(r, (dict, list)) else str(r).strip() or None)
-            for r in cells
-        ]
+        vals[:] = cells
+        for i in odd:
+            vals[i] = _text_value(cells[i])
         return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
 
 
@@ -411,6 +466,19 @@ def _as_list(raws: Any) -> list[Any]:
 
 
 _MISSING = object()
+
+
+def _text_value(r: Any) -> str | None:
+    """A free-text cell's value (None: unknown)."""
+    if type(r) is str:
+        return r.strip() or None
+    if r is _MISSING or r is None or isinstance(r, (dict, list)):
+        return None
+    return str(r).strip() or None
+
+
+def _is_free_text(spec: FactSpec) -> bool:
+    return spec.type == "text" and not spec.pattern and not spec.format and not spec.forms
 
 
 def _hashable(x: Any) -> bool:
