@@ -68,7 +68,7 @@ static int plain_text(PyObject *cell) {
 /* The code of `cell` in column `f`, adding it as a new distinct cell if need be. 0, or 1 when the
  * column is declined now (an unhashable cell), or -1 on a Python error. `cell` is a strong
  * reference held by the caller. */
-static int factor_cell(Factor *f, PyObject *cell, PyObject *missing, int64_t *code) {
+static int factor_cell(Factor *f, PyObject *cell, PyObject *missing, PyObject *const *singles, int64_t *code) {
     if (cell == f->last) {
         *code = f->last_code;
         return 0;
@@ -76,6 +76,10 @@ static int factor_cell(Factor *f, PyObject *cell, PyObject *missing, int64_t *co
     PyObject *key;
     if (cell == missing || PyUnicode_CheckExact(cell)) {
         key = cell;
+        Py_INCREF(key);
+    } else if (cell == Py_None || cell == Py_True || cell == Py_False) {
+        /* The keys of the empty cell and the yes/no answers, packed once per call. */
+        key = singles[cell == Py_None ? 0 : cell == Py_True ? 1 : 2];
         Py_INCREF(key);
     } else {
         key = PyTuple_Pack(2, (PyObject *)Py_TYPE(cell), cell);
@@ -149,7 +153,7 @@ static void clear_all(Factor *fs, Py_ssize_t nf, Text *ts, Py_ssize_t nt) {
 
 /* Reads one row into every column. 0, 1 when the row is not exactly a dict, -1 on an error. */
 static int read_row(PyObject *row, Py_ssize_t i, Factor *fs, Py_ssize_t nf, Text *ts, Py_ssize_t nt,
-                    PyObject *missing) {
+                    PyObject *missing, PyObject *const *singles) {
     if (!PyDict_CheckExact(row)) {
         return 1;
     }
@@ -168,7 +172,7 @@ static int read_row(PyObject *row, Py_ssize_t i, Factor *fs, Py_ssize_t nf, Text
         /* A hostile __hash__ or __eq__ may take the cell out of its row: held while it is read. */
         Py_INCREF(cell);
         int64_t code = 0;
-        int rc = factor_cell(f, cell, missing, &code);
+        int rc = factor_cell(f, cell, missing, singles, &code);
         if (rc == 0) {
             f->out[i] = code;
         }
@@ -238,6 +242,14 @@ static PyObject *factorize(PyObject *self, PyObject *args) {
     Factor *fs = PyMem_Calloc((size_t)(nf > 0 ? nf : 1), sizeof(Factor));
     Text *ts = PyMem_Calloc((size_t)(nt > 0 ? nt : 1), sizeof(Text));
     PyObject *result = NULL;
+    PyObject *singles[3] = {
+        PyTuple_Pack(2, (PyObject *)Py_TYPE(Py_None), Py_None),
+        PyTuple_Pack(2, (PyObject *)Py_TYPE(Py_True), Py_True),
+        PyTuple_Pack(2, (PyObject *)Py_TYPE(Py_False), Py_False),
+    };
+    if (singles[0] == NULL || singles[1] == NULL || singles[2] == NULL) {
+        goto fail;
+    }
     if (fs == NULL || ts == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -286,7 +298,7 @@ static PyObject *factorize(PyObject *self, PyObject *args) {
         if (row == NULL) {
             goto fail;
         }
-        int rc = read_row(row, i, fs, nf, ts, nt, missing);
+        int rc = read_row(row, i, fs, nf, ts, nt, missing, singles);
         if (rc < 0) {
             goto fail;
         }
@@ -331,6 +343,9 @@ fail:
         clear_all(fs, nf, ts, nt);
     }
 done:
+    for (int k = 0; k < 3; k++) {
+        Py_XDECREF(singles[k]);
+    }
     PyMem_Free(fs);
     PyMem_Free(ts);
     Py_DECREF(rows);

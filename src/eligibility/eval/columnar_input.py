@@ -73,6 +73,8 @@ class Columns:
             return
         assert records is not None
         self.n = len(records)
+        if self._read_native(records):  # every row a plain dict: no row is asked in Python
+            return
         # A row that is not a mapping has no facts: every fact is unknown, and it says so.
         # Plain dicts (the usual case) are told apart in C; only other rows are asked one by one.
         bad = (
@@ -85,7 +87,7 @@ class Columns:
             for i in bad:
                 self.errors.setdefault(i, []).append("Datensatz ist kein Objekt mit Feldern")
                 self.error_en.setdefault(i, []).append("record is not an object with fields")
-        if self._read_native(records):
+        if bad and self._read_native(records):
             return
         names = [name for name in ent.facts if records and name in records[0]]
         try:
@@ -130,7 +132,7 @@ class Columns:
         """One fact's column from its distinct cells (in order of first appearance) and each
         row's code. Date texts take `_date_texts` as Arrow's dictionary would give them: the
         texts, and the empty cell one past the end."""
-        if spec.type == "date" and all(type(d) is str or d is None for d in distinct):
+        if spec.type == "date" and set(map(type, distinct)) <= {str, type(None)}:
             import pyarrow as pa
 
             texts = [d for d in distinct if d is not None]
@@ -373,9 +375,11 @@ class Columns:
             return None
         vals = np.empty(self.n, dtype=object)
         vals[:] = cells
+        known = np.ones(self.n, dtype=bool)
         for i in odd:
-            vals[i] = _text_value(cells[i])
-        return Col(vals, np.asarray(vals != None, dtype=bool), None)  # noqa: E711
+            vals[i] = value = _text_value(cells[i])
+            known[i] = value is not None
+        return Col(vals, known, None)
 
 
 # Rows transposed per slice: fewer than the collector's first threshold (700 new containers),
