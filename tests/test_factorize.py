@@ -10,6 +10,7 @@ import gc
 import gzip
 import json
 import os
+import sys
 import tracemalloc
 from collections import defaultdict
 from pathlib import Path
@@ -249,7 +250,7 @@ def test_no_reference_is_leaked_over_many_calls() -> None:
     missing = object()
     cell = "2016-01-01"
     rows = [{"a": cell, "b": True, "c": 1.5, "t": " x "}, {"a": "x", "t": "y"}, {"b": [1]}]
-    before = (len(gc.get_objects()), os.sys.getrefcount(cell), os.sys.getrefcount(missing))  # type: ignore[attr-defined]
+    before = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     tracemalloc.start()
     for _ in range(1000):
         module.factorize(rows, ("a", "b", "c"), ("t",), missing)
@@ -261,7 +262,7 @@ def test_no_reference_is_leaked_over_many_calls() -> None:
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert grown < 64_000
-    after = (len(gc.get_objects()), os.sys.getrefcount(cell), os.sys.getrefcount(missing))  # type: ignore[attr-defined]
+    after = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     assert after[1:] == before[1:]
     assert after[0] - before[0] < 100
 
@@ -325,5 +326,5 @@ def test_a_row_list_emptied_by_a_hostile_hash_does_not_crash() -> None:
     rows.extend([{"a": Emptier(), "t": "x"}, {"a": 1, "t": "y"}, {"a": 2}])
     out = module.factorize(rows, ("a",), ("t",), None)
     assert out is not None and rows == []
-    assert np.frombuffer(out[0][1], dtype=np.int64).tolist() == [0, 1, 2]  # type: ignore[index]
-    assert out[1][0][:2] == ["x", "y"]  # type: ignore[index]
+    assert np.frombuffer(out[0][1], dtype=np.int64).tolist() == [0, 1, 2]
+    assert out[1][0][:2] == ["x", "y"]
