@@ -261,7 +261,8 @@ def test_no_reference_is_leaked_over_many_calls() -> None:
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    assert grown < 64_000
+    # A leaked object per call would be >= 16 bytes x 10^5 calls; what else the process allocates meanwhile is less.
+    assert grown < 1_000_000
     after = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     assert after[1:] == before[1:]
     assert after[0] - before[0] < 100
