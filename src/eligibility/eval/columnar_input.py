@@ -343,7 +343,6 @@ class Columns:
         the id and columns that rules read keep their values; a text cell cannot be wrong
         unless it is a list or an object."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         keep = name in self.used or name == self.ent.id_field
         if not keep and isinstance(raws, list) and not any(issubclass(t, (dict, list)) for t in set(map(type, raws))):
@@ -449,6 +448,8 @@ def _strip_suspects(arr: Any) -> np.ndarray:
         suspect |= _SUSPECT_BYTES[data[np.minimum(starts, last)]]
         suspect |= _SUSPECT_BYTES[data[np.clip(ends - 1, 0, last)]]
     return suspect
+
+
 # Arrow types whose Python values are exactly the cells a list would hold.
 _EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
 
