@@ -246,15 +246,16 @@ class BatchEvaluator:
                 raise Unsupported("'in' over a computed list")
             if self._is_enum(left):
                 items = [self._enum_code(left, i) for i in items]
-            if a.codes is not None and a.uniq is not None:
-                wanted = set(items)
-                hit = np.array([v in wanted for v in a.uniq.tolist()], dtype=bool)
-                val = hit[a.codes]
-            elif a.val.dtype != object and len(items) <= 8:
-                # A few equality tests beat isin's sort for the short lists rules use.
+            if a.val.dtype != object and len(items) <= 8 and all(isinstance(i, (int, float)) for i in items):
+                # A few equality tests beat isin's sort for the short lists rules use, and a
+                # gather through the codes too (a random read per row: ten times an equality).
                 val = np.zeros(self.n, dtype=bool)
                 for item in items:
                     val |= a.val == item
+            elif a.codes is not None and a.uniq is not None:
+                wanted = set(items)
+                hit = np.array([v in wanted for v in a.uniq.tolist()], dtype=bool)
+                val = hit[a.codes]
             else:
                 val = np.isin(a.val, np.array(items, dtype=a.val.dtype if a.val.dtype != object else object))
             if op == "not in":
@@ -278,10 +279,14 @@ class BatchEvaluator:
             ">=": np.greater_equal,
         }[op]
         with np.errstate(invalid="ignore"):
-            if b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
+            # Numbers against a constant straight on the values (val == uniq[codes]): an
+            # equality over the rows is ten times cheaper than a gather through the codes.
+            if b.scalar is not None and a.val.dtype != object:
+                val = fn(a.val, b.scalar)
+            elif a.scalar is not None and b.val.dtype != object:
+                val = fn(a.scalar, b.val)
+            elif b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
                 val = fn(a.uniq, b.scalar)[a.codes]  # once per distinct value
-            elif a.scalar is not None and b.codes is not None and b.uniq is not None and b.uniq.dtype != object:
-                val = fn(a.scalar, b.uniq)[b.codes]
             else:
                 val = fn(a.val, b.val)
         val = np.asarray(val, dtype=bool) & known
@@ -369,6 +374,7 @@ class _ColumnDomain:
         # 1 + the index of the rule that decided a lane, 0 where none has (yet): the smallest
         # integer type, so that `choose` is one vectorised multiply-add (see there).
         self.chosen = np.zeros(n, dtype=code_dtype(n_rules + 1))
+        self._reached: np.ndarray | None = None
         self.asm = np.zeros(n, dtype=bool)
         self.default_id = -1 if oc.default is None else self.cid(oc.default)
         self.conds: dict[int, Col | None] = {}
@@ -406,6 +412,7 @@ class _ColumnDomain:
         # lanes * (index + 1) stores the rule there. Arithmetic, not a masked store: the lanes
         # are scattered over the rows, and a masked store branches on every row (20x slower).
         self.chosen += lanes.view(np.int8) * self.chosen.dtype.type(index + 1)
+        self._reached = None
         c = self.conds[index]
         if self.rules[index].id in self.ev.asm_rules:
             self.asm |= lanes
@@ -414,10 +421,12 @@ class _ColumnDomain:
 
     def reached(self) -> np.ndarray:
         """Each lane's conclusion id: the deciding rule's, or where no rule decided (the
-        pending lanes, `chosen` 0) the default's, -1 without one."""
-        lut = np.array([self.default_id] + [self.concl.get(i, -1) for i in range(self.n_rules)], dtype=np.int64)
-        ids: np.ndarray = lut[self.chosen]
-        return ids
+        pending lanes, `chosen` 0) the default's, -1 without one. Kept until the next
+        `choose`: `settle` asks once per open rule."""
+        if self._reached is None:
+            lut = np.array([self.default_id] + [self.concl.get(i, -1) for i in range(self.n_rules)], dtype=np.int64)
+            self._reached = lut[self.chosen]
+        return self._reached
 
     def concludes_otherwise(self, index: int, pending: np.ndarray) -> np.ndarray:
         other: np.ndarray = self.reached() != self.concl[index]
