@@ -1,11 +1,12 @@
 """CPU time of one batch path on one thread: records per CPU second, best of 3 in this process.
 
-    PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {dicts|batch_lists|batch|csv|handwritten} 100000
+    PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {dicts|batch_lists|batch|csv|handwritten|openfisca_table} 100000
 
 On a shared machine wall-clock runs of the same code vary by a factor of two or more; CPU time
 is disturbed much less, so before/after ratios of the work done are taken this way (run the
 trees alternately, one process each). `csv` reads, decides and formats the roster's blocks as
-`evaluate` does, without writing the file."""
+`evaluate` does, without writing the file. `openfisca_table` is the peer of `batch`: OpenFisca over
+the same typed Arrow table (`openfisca_peer.decide_table`; it does not depend on the engine's code)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def main() -> None:
             for r in records(n, seed=42, reference=dt.date(2024, 6, 1))
         ]
         inp: Any = rows
-        if kind == "batch":
+        if kind in ("batch", "openfisca_table"):
             inp = pa.table(
                 {
                     k: pa.array([None if r[k] is None else dt.date.fromisoformat(r[k]) for r in rows], pa.date32())
@@ -63,7 +64,17 @@ def main() -> None:
             )
         elif kind == "batch_lists":
             inp = {k: [r[k] for r in rows] for k in rows[0]}
-        if kind == "handwritten":
+        if kind == "openfisca_table":
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from openfisca_peer import OpenFiscaPeer, decide_table
+
+            tbs = OpenFiscaPeer().tbs
+            decide_table(tbs, inp.slice(0, 10), on)
+
+            def f() -> None:
+                decide_table(tbs, inp, on)
+
+        elif kind == "handwritten":
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             import handwritten
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from eligibility.eval.columnar_eval import BatchEvaluator, Unsupported
 from eligibility.eval.columnar_input import Col, Columns, columns_from_table, records_from_table
-from eligibility.eval.columnar_table import Coded, DecisionTable, _objects, code_dtype
+from eligibility.eval.columnar_table import Coded, DecisionTable, Texts, _objects, code_dtype
 from eligibility.eval.semantics import NOT_IN_FORCE, UNKNOWN_STATUS, VALUE
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Coded",
     "Columns",
     "DecisionTable",
+    "Texts",
     "Unsupported",
     "code_dtype",
     "columns_from_table",
@@ -64,7 +65,9 @@ def decide_columns(
     fact_names = list(ent.facts)
     out: dict[str, Any] = {}
     id_field = ent.id_field
-    if id_field:
+    if id_field and id_field in cols.texts:
+        out["record_id"] = Texts(cols.texts[id_field])
+    elif id_field:
         idcol = cols.columns[id_field]
         # numpy takes None as an object scalar here; its stubs do not list None as array-like.
         out["record_id"] = (

@@ -14,6 +14,7 @@ import numpy as np
 
 from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet
 from eligibility.eval.columnar_input import Col, Columns
+from eligibility.eval.columnar_table import code_dtype
 from eligibility.eval.semantics import DECISIVE, resolve_outcome, same_conclusion
 from eligibility.lang.values import NEVER_ORDINAL, UNKNOWN, shift_ordinals, year_of_ordinals
 
@@ -22,12 +23,20 @@ class Unsupported(Exception):
     pass
 
 
+# A shared all-true known-mask for constants (sliced, never written: see `_const`).
+_ALL_KNOWN = np.ones(1 << 16, dtype=bool)
+_ALL_KNOWN.flags.writeable = False
+
+
 def _const(n: int, value: Any, dtype: Any) -> Col:
+    # Read-only broadcast views, not n copies: a rule set's literals and parameters made a
+    # fifth of an evaluation's allocations. Nothing writes into an operand's arrays.
+    scalar = np.array(value, dtype=dtype)
     return Col(
-        np.full(n, value, dtype=dtype),
-        np.ones(n, dtype=bool),
-        np.zeros(n, dtype=np.uint64),
-        scalar=np.array(value, dtype=dtype)[()],
+        np.broadcast_to(scalar, (n,)),
+        _ALL_KNOWN[:n] if n <= len(_ALL_KNOWN) else np.ones(n, dtype=bool),
+        np.uint64(0),
+        scalar=scalar[()],
     )
 
 
@@ -237,15 +246,16 @@ class BatchEvaluator:
                 raise Unsupported("'in' over a computed list")
             if self._is_enum(left):
                 items = [self._enum_code(left, i) for i in items]
-            if a.codes is not None and a.uniq is not None:
-                wanted = set(items)
-                hit = np.array([v in wanted for v in a.uniq.tolist()], dtype=bool)
-                val = hit[a.codes]
-            elif a.val.dtype != object and len(items) <= 8:
-                # A few equality tests beat isin's sort for the short lists rules use.
+            if a.val.dtype != object and len(items) <= 8 and all(isinstance(i, (int, float)) for i in items):
+                # A few equality tests beat isin's sort for the short lists rules use, and a
+                # gather through the codes too (a random read per row: ten times an equality).
                 val = np.zeros(self.n, dtype=bool)
                 for item in items:
                     val |= a.val == item
+            elif a.codes is not None and a.uniq is not None:
+                wanted = set(items)
+                hit = np.array([v in wanted for v in a.uniq.tolist()], dtype=bool)
+                val = hit[a.codes]
             else:
                 val = np.isin(a.val, np.array(items, dtype=a.val.dtype if a.val.dtype != object else object))
             if op == "not in":
@@ -269,10 +279,14 @@ class BatchEvaluator:
             ">=": np.greater_equal,
         }[op]
         with np.errstate(invalid="ignore"):
-            if b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
+            # Numbers against a constant straight on the values (val == uniq[codes]): an
+            # equality over the rows is ten times cheaper than a gather through the codes.
+            if b.scalar is not None and a.val.dtype != object:
+                val = fn(a.val, b.scalar)
+            elif a.scalar is not None and b.val.dtype != object:
+                val = fn(a.scalar, b.val)
+            elif b.scalar is not None and a.codes is not None and a.uniq is not None and a.uniq.dtype != object:
                 val = fn(a.uniq, b.scalar)[a.codes]  # once per distinct value
-            elif a.scalar is not None and b.codes is not None and b.uniq is not None and b.uniq.dtype != object:
-                val = fn(a.scalar, b.uniq)[b.codes]
             else:
                 val = fn(a.val, b.val)
         val = np.asarray(val, dtype=bool) & known
@@ -311,15 +325,15 @@ class BatchEvaluator:
             return self.outcome_cache[oid]
         oc = self.ent.outcomes[oid]
         rules = self.rules.get(oid, [])
-        dom = _ColumnDomain(self, oc)
+        dom = _ColumnDomain(self, oc, len(rules))
+        ids = np.full(self.n, -1, dtype=np.int64)
         status = np.zeros(self.n, dtype=np.int8)  # 0 decided, 1 unknown, 2 no rule / not in force
         miss = None
         if not rules:
             status[:] = 2
         else:
             pending, opened, undecided = resolve_outcome(dom, rules, oc.default is not None)
-            if oc.default is not None:
-                dom.ids[pending] = dom.cid(oc.default)
+            ids = dom.reached()  # the pending lanes take the default where there is one
             if self.track:
                 miss = np.zeros(self.n, dtype=np.uint64)
                 for i, open_ in opened:
@@ -327,14 +341,15 @@ class BatchEvaluator:
                     m = cond.miss if cond is not None else None
                     assert m is not None  # conditions carry their mask while tracking
                     miss |= np.where(open_ & undecided, m, np.uint64(0))
-            status[undecided] = 1
+            status = undecided.astype(np.int8)  # 1 where unknown, else 0 (decided)
         if self.track:
             miss = np.zeros(self.n, dtype=np.uint64) if miss is None else np.where(status == 1, miss, np.uint64(0))
-        asm = dom.asm & (status == 0) & (dom.rule_idx >= 0)
+        rule_idx = dom.chosen - dom.chosen.dtype.type(1)  # -1 where no rule decided
+        asm = dom.asm & (status == 0) & (rule_idx >= 0)
         out = {
-            "_ids": dom.ids,
+            "_ids": ids,
             "_status": status,
-            "_rule": dom.rule_idx,
+            "_rule": rule_idx,
             "_miss": miss,
             "_true_id": dom.true_id,
             "_asm": asm,
@@ -350,13 +365,16 @@ class _ColumnDomain:
     Conclusions are literal (an entity with computed ones takes the per-record path) and are
     held as ids into `conclusions`, told apart by `semantics.same_conclusion`."""
 
-    def __init__(self, ev: BatchEvaluator, oc: Any) -> None:
+    def __init__(self, ev: BatchEvaluator, oc: Any, n_rules: int) -> None:
         self.ev = ev
         n = self.n = ev.n
         self.conclusions: list[Any] = []
         self.true_id = self.cid(True) if oc.type.kind == "bool" else -99
-        self.ids = np.full(n, -1, dtype=np.int64)
-        self.rule_idx = np.full(n, -1, dtype=np.int64)
+        self.n_rules = n_rules
+        # 1 + the index of the rule that decided a lane, 0 where none has (yet): the smallest
+        # integer type, so that `choose` is one vectorised multiply-add (see there).
+        self.chosen = np.zeros(n, dtype=code_dtype(n_rules + 1))
+        self._reached: np.ndarray | None = None
         self.asm = np.zeros(n, dtype=bool)
         self.default_id = -1 if oc.default is None else self.cid(oc.default)
         self.conds: dict[int, Col | None] = {}
@@ -390,17 +408,28 @@ class _ColumnDomain:
         return c.known & c.val, ~c.known
 
     def choose(self, index: int, lanes: np.ndarray) -> None:
-        self.ids[lanes] = self.concl[index]
-        self.rule_idx[lanes] = index
+        # `resolve_outcome` chooses only pending lanes, where `chosen` is still 0: adding
+        # lanes * (index + 1) stores the rule there. Arithmetic, not a masked store: the lanes
+        # are scattered over the rows, and a masked store branches on every row (20x slower).
+        self.chosen += lanes.view(np.int8) * self.chosen.dtype.type(index + 1)
+        self._reached = None
         c = self.conds[index]
         if self.rules[index].id in self.ev.asm_rules:
             self.asm |= lanes
         elif c is not None and c.asm is not False:
             self.asm |= lanes & c.asm
 
+    def reached(self) -> np.ndarray:
+        """Each lane's conclusion id: the deciding rule's, or where no rule decided (the
+        pending lanes, `chosen` 0) the default's, -1 without one. Kept until the next
+        `choose`: `settle` asks once per open rule."""
+        if self._reached is None:
+            lut = np.array([self.default_id] + [self.concl.get(i, -1) for i in range(self.n_rules)], dtype=np.int64)
+            self._reached = lut[self.chosen]
+        return self._reached
+
     def concludes_otherwise(self, index: int, pending: np.ndarray) -> np.ndarray:
-        reached = np.where(pending, self.default_id, self.ids)
-        other: np.ndarray = reached != self.concl[index]
+        other: np.ndarray = self.reached() != self.concl[index]
         return other
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from eligibility.compile.ir import CompiledEntity
-from eligibility.decision.records import STRIP_CLASS, FieldError, convert_value
+from eligibility.decision.records import FieldError, convert_value
 from eligibility.eval import native
 from eligibility.lang.values import UNKNOWN, ordinal
 from eligibility.source.model import FactSpec
@@ -60,6 +60,8 @@ class Columns:
         self.used = set(ent.facts) if used is None else used
         self.bits = {name: np.uint64(1 << i) for i, name in enumerate(ent.facts) if i < 64}
         self.columns: dict[str, Col] = {}
+        # Text columns kept as the Arrow arrays they came in as: the id, when no rule reads it.
+        self.texts: dict[str, Any] = {}
         # Sparse: row -> messages; most rows have none.
         self.errors: dict[int, list[str]] = {}
         self.error_en: dict[int, list[str]] = {}
@@ -302,25 +304,79 @@ class Columns:
         """An Arrow date column: day numbers are ordinals already; an empty cell means
         what it means in a record (the event has not happened, or unknown)."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        from eligibility.decision.records import LATEST_DATE, _in_calendar
+        from eligibility.decision.records import LATEST_DATE
 
         arr = raws.combine_chunks() if isinstance(raws, pa.ChunkedArray) else raws
+        n, offset = len(arr), arr.offset
+        # The day numbers straight from the data buffer (date32 is int32 days since 1970); an
+        # empty cell's slot holds anything, so the validity bitmap decides. Selections are
+        # np.where, not boolean indexing: empty cells are scattered, and a masked copy
+        # branches on every row.
+        days = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + offset)[offset:]
+        vals = days.astype(np.int64)
+        vals += _EPOCH
+        valid: np.ndarray | None = None
+        if arr.null_count:
+            bitmap = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+            valid = np.unpackbits(bitmap, count=n + offset, bitorder="little")[offset:].view(bool)
+        if n == arr.null_count:
+            lo, hi = 1, 0
+        elif valid is None:
+            lo, hi = int(vals.min()), int(vals.max())
+        else:
+            lo = int(np.where(valid, vals, np.int64(np.iinfo(np.int64).max)).min())
+            hi = int(np.where(valid, vals, np.int64(np.iinfo(np.int64).min)).max())
+        # Date arithmetic on a column is done once per distinct day (see `call`): with every
+        # day in the calendar and their span no wider than the column, the span itself is the
+        # dictionary (day d has code d - lo) and nothing is hashed. Otherwise (a few rows
+        # spread over centuries, days before year 1) Arrow encodes the distinct days.
+        if lo < 1 or hi - lo >= max(n, 1024):
+            self._dates_encoded(name, spec, arr)
+            return
         empty, empty_known, _ = _typed(name, spec, None)
-        # Dictionary-encoded like every other column: a roster has few distinct days, and
-        # date arithmetic on them is done once per day (see `call`).
+        late_day = LATEST_DATE.toordinal()
+        late = vals > late_day if hi > late_day else None
+        if late is not None:
+            self._late_days(name, np.flatnonzero(late if valid is None else late & valid))
+        if name not in self.used and name != self.ent.id_field:
+            return
+        span = hi - lo + 1
+        u_vals = np.arange(lo, hi + 2, dtype=np.int64)
+        u_vals[span] = empty if empty is not None else 0
+        # int32 codes (the column's own width): every gather through them reads half the bytes.
+        codes = days - np.int32(lo - _EPOCH)
+        known = np.ones(n, dtype=bool) if late is None else ~late
+        if valid is not None:
+            codes = np.where(valid, codes, np.int32(span))
+            vals = np.where(valid, vals, u_vals[span])
+            known = np.where(valid, known, bool(empty_known))
+        self.columns[name] = Col(vals, known, self.bits.get(name, np.uint64(0)), codes=codes, uniq=u_vals)
+
+    def _late_days(self, name: str, rows: np.ndarray) -> None:
+        """A day past the computable calendar is the record path's field error (convert_value)."""
+        from eligibility.decision.records import LATEST_DATE, _in_calendar
+
+        err = _in_calendar(name, LATEST_DATE + dt.timedelta(days=1))[1]
+        assert err is not None
+        for row in rows.tolist():
+            self.errors.setdefault(row, []).append(err.de)
+            self.error_en.setdefault(row, []).append(err.en)
+
+    def _dates_encoded(self, name: str, spec: FactSpec, arr: Any) -> None:
+        """`_dates` for days spread wider than the column: dictionary-encoded by Arrow."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from eligibility.decision.records import LATEST_DATE
+
+        empty, empty_known, _ = _typed(name, spec, None)
         d = arr.dictionary_encode()
         days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
         idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
-        # A day past the computable calendar is the record path's field error (convert_value).
         late = np.flatnonzero(days > LATEST_DATE.toordinal())
         if len(late):
-            err = _in_calendar(name, LATEST_DATE + dt.timedelta(days=1))[1]
-            assert err is not None
-            for row in np.flatnonzero(np.isin(idx, late)).tolist():
-                self.errors.setdefault(row, []).append(err.de)
-                self.error_en.setdefault(row, []).append(err.en)
+            self._late_days(name, np.flatnonzero(np.isin(idx, late)))
         if name not in self.used and name != self.ent.id_field:
             return
         u_vals = np.append(days, empty if empty is not None else 0)
@@ -341,7 +397,6 @@ class Columns:
         C, holds the rows whose cell is not a plain text (every other one is a str that
         strip() leaves as it is): only those take the expression below, no trip through Arrow."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         keep = name in self.used or name == self.ent.id_field
         if odd is not None:
@@ -355,11 +410,18 @@ class Columns:
             if pa.types.is_null(arr.type):
                 none = np.full(self.n, None, dtype=object)
                 return Col(none, np.zeros(self.n, dtype=bool), None)
+            # Cells Python's strip() might change (or empty ones) are read exactly, in Python.
+            suspects = np.flatnonzero(_strip_suspects(arr))
+            cells = arr.take(suspects).to_pylist()
+            exact = all(v is None or (v and v.strip() == v) for v in cells)
+            if exact and name == self.ent.id_field and name not in self.used:
+                # Only the result's id column reads it: it stays Arrow (columnar_table.Texts).
+                self.texts[name] = arr
+                return None
             vals = arr.to_numpy(zero_copy_only=False)
-            # Cells Python's strip() would change (or empty ones) take the exact path below.
-            odd = pc.fill_null(pc.match_substring_regex(arr, _STRIP_RE), False).to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(odd).tolist():
-                vals[i] = vals[i].strip() or None
+            for i, v in zip(suspects.tolist(), cells):
+                if v is not None:
+                    vals[i] = v.strip() or None
             return Col(vals, vals != None, None)  # noqa: E711 - elementwise on an object array
         cells = _as_list(raws)
         return self._text_cells(name, cells, range(len(cells)), keep)
@@ -424,8 +486,29 @@ def _is_date32(raws: Any) -> bool:
 # The two plain forms of a date text (a subset of what `records.parse_date` reads).
 _ISO_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _GERMAN_TEXT = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4}$"
-# Leading or trailing characters that str.strip() removes, or an empty cell.
-_STRIP_RE = rf"^$|^{STRIP_CLASS}|{STRIP_CLASS}$"
+# The bytes a UTF-8 text may begin or end with if str.strip() could change it: the ASCII
+# characters Python counts as white space, and every byte of a character beyond ASCII (all
+# of those are told apart exactly by strip() itself, in `_strip_suspects`' callers).
+_SUSPECT_BYTES = np.array([b >= 0x80 or chr(b).isspace() for b in range(256)], dtype=bool)
+
+
+def _strip_suspects(arr: Any) -> np.ndarray:
+    """Per cell of an Arrow string array: might str.strip() change it, or is it empty? Read
+    from the first and last byte of each cell in the array's buffers, no Python string made;
+    an empty cell (null or "") is always a suspect."""
+    n, offset = len(arr), arr.offset
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1 + offset)[offset:]
+    starts, ends = offsets[:-1], offsets[1:]
+    suspect: np.ndarray = starts == ends
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+    if len(data):
+        last = len(data) - 1
+        suspect |= _SUSPECT_BYTES[data[np.minimum(starts, last)]]
+        suspect |= _SUSPECT_BYTES[data[np.clip(ends - 1, 0, last)]]
+    return suspect
+
+
 # Arrow types whose Python values are exactly the cells a list would hold.
 _EXACT_TYPES = ("string", "large_string", "bool", "date32[day]", "int64", "null")
 

@@ -43,17 +43,34 @@ class Coded:
         return len(self.codes)
 
 
+class Texts:
+    """A text column held as the Arrow string array it came in as (the ids of an Arrow
+    roster): turning 10^5 ids into Python strings was an eighth of a table's time, and a
+    caller that writes Arrow or only counts rows never needs them. Nulls are None."""
+
+    def __init__(self, arrow: Any) -> None:
+        self.arrow = arrow
+
+    def materialize(self) -> np.ndarray:
+        out: np.ndarray = self.arrow.to_numpy(zero_copy_only=False)
+        # to_numpy shares nothing with the caller's table, but may hand back a read-only view.
+        return out if out.flags.writeable else out.copy()
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+
 class DecisionTable:
     """One row per record, in input order: the id, and per outcome its value, deciding
     rule, status, missing facts and assumption flag; plus the field errors. Internally a
     column is either an object array or dictionary-encoded (`Coded`); `array(name)` gives
     an object array, `codes(name)` the encoding where there is one, `columns` plain
     lists, and `to_pandas`, `to_polars`, `to_arrow` convert when those libraries are
-    installed."""
+    installed. The ids of an Arrow roster stay an Arrow array (`Texts`) until asked for."""
 
     def __init__(self, arrays: dict[str, Any], outcomes: list[str], ruleset: dict[str, str]) -> None:
-        self._arrays: dict[str, np.ndarray | Coded] = {
-            k: (v if isinstance(v, (np.ndarray, Coded)) else _objects(v)) for k, v in arrays.items()
+        self._arrays: dict[str, np.ndarray | Coded | Texts] = {
+            k: (v if isinstance(v, (np.ndarray, Coded, Texts)) else _objects(v)) for k, v in arrays.items()
         }
         self._lists: dict[str, list[Any]] | None = None
         self.outcomes = outcomes
@@ -61,7 +78,7 @@ class DecisionTable:
 
     def array(self, name: str) -> np.ndarray:
         col = self._arrays[name]
-        if isinstance(col, Coded):
+        if isinstance(col, (Coded, Texts)):
             col = self._arrays[name] = col.materialize()
         return col
 
@@ -70,6 +87,7 @@ class DecisionTable:
         col = self._arrays[name]
         if isinstance(col, Coded):
             return col
+        col = self.array(name)
         # A value's type is part of its identity (True is not 1); lists are keyed as tuples.
         position: dict[Any, int] = {}
         firsts: list[int] = []
@@ -127,7 +145,12 @@ class DecisionTable:
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]
             coded = [c for c in cols if isinstance(c, Coded)]
-            if len(coded) == len(cols):
+            texts = [c.arrow for c in cols if isinstance(c, Texts)]
+            if len(texts) == len(cols):
+                import pyarrow as pa
+
+                arrays[k] = Texts(pa.concat_arrays(texts))
+            elif len(coded) == len(cols):
                 values = np.concatenate([c.values for c in coded])
                 dtype = code_dtype(len(values))
                 offsets = np.cumsum([0] + [len(c.values) for c in coded[:-1]])
