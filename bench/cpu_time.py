@@ -1,6 +1,10 @@
 """CPU time of one batch path on one thread: records per CPU second, best of 3 in this process.
 
     PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {dicts|batch_lists|batch|csv|handwritten} 100000
+    PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {single|single_model} 2000
+
+`single` is `decide_data` with the full explanation, `single_model` is `decide` with the
+decisions kept in a list (as `bench/compare.py` runs them, one record at a time).
 
 On a shared machine wall-clock runs of the same code vary by a factor of two or more; CPU time
 is disturbed much less, so before/after ratios of the work done are taken this way (run the
@@ -63,7 +67,17 @@ def main() -> None:
             )
         elif kind == "batch_lists":
             inp = {k: [r[k] for r in rows] for k in rows[0]}
-        if kind == "handwritten":
+        if kind in ("single", "single_model"):
+            decide = engine.decide_data if kind == "single" else engine.decide
+            for r in rows[:200]:
+                decide(r, on)
+
+            def f() -> None:
+                kept = []
+                for r in rows:
+                    kept.append(decide(r, on, explain=True))
+
+        elif kind == "handwritten":
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             import handwritten
 
