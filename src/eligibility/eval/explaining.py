@@ -139,7 +139,8 @@ class _Gen:
     def _memoised(self, node: CNode, facts: list[CNode], dated: bool) -> str:
         """The tree of a subtree whose tree depends only on the values of the facts it reads
         and on the reference date (a parameter's value, source and mark depend on the date
-        alone; the operators are `semantics`' functions of their operands): made once per such
+        alone: explainers run on `Env`s made by `evaluator.make_env`, whose parameters are
+        `crs.params_on(env.on)`; `apps.validate`, which varies options, uses the closures; the operators are `semantics`' functions of their operands): made once per such
         key and shared between decisions (decision data is read-only), in a memo of its own
         passed in as a constant. A value is keyed with its class, as 1 == True."""
         self.inline = True
