@@ -4,7 +4,10 @@
     PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {single|single_model} 2000
 
 `single` is `decide_data` with the full explanation, `single_model` is `decide` with the
-decisions kept in a list (as `bench/compare.py` runs them, one record at a time).
+decisions kept in a list (as `bench/compare.py` runs them, one record at a time). The best of 3
+decides the same records again, so the explanation subtrees the explainers keep (design §3X) are
+all found from the second pass on: it overstates `single`'s before/after ratio (bench/RESULTS.md,
+session 8, measured one pass over distinct records instead).
 
 On a shared machine wall-clock runs of the same code vary by a factor of two or more; CPU time
 is disturbed much less, so before/after ratios of the work done are taken this way (run the
