@@ -1,6 +1,13 @@
 """CPU time of one batch path on one thread: records per CPU second, best of 3 in this process.
 
     PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {dicts|batch_lists|batch|csv|handwritten|openfisca_table} 100000
+    PYTHONPATH=SRC .venv/bin/python bench/cpu_time.py {single|single_model} 2000
+
+`single` is `decide_data` with the full explanation, `single_model` is `decide` with the
+decisions kept in a list (as `bench/compare.py` runs them, one record at a time). The best of 3
+decides the same records again, so the explanation subtrees the explainers keep (design §36) are
+all found from the second pass on: it overstates `single`'s before/after ratio (bench/RESULTS.md,
+session 8, measured one pass over distinct records instead).
 
 On a shared machine wall-clock runs of the same code vary by a factor of two or more; CPU time
 is disturbed much less, so before/after ratios of the work done are taken this way (run the
@@ -73,6 +80,16 @@ def main() -> None:
 
             def f() -> None:
                 decide_table(tbs, inp, on)
+
+        elif kind in ("single", "single_model"):
+            decide = engine.decide_data if kind == "single" else engine.decide
+            for r in rows[:200]:
+                decide(r, on)
+
+            def f() -> None:
+                kept = []
+                for r in rows:
+                    kept.append(decide(r, on, explain=True))
 
         elif kind == "handwritten":
             sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -132,6 +132,32 @@ def test_closures_explainers_and_outcomes_equal_the_reference(record, on, overla
     _one_pass_equals_the_reference(crs, ent, facts, on)
 
 
+_KEPT_EXPLAINERS: dict[tuple[int, int], object] = {}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, min_size=2, max_size=6), st.lists(reference_dates, min_size=1, max_size=3), st.booleans())
+def test_explainers_kept_across_records_and_dates_equal_the_reference(recs, days, overlay):
+    """The generated explainers keep the trees of subtrees that depend only on fact values and
+    the reference date, and share them between decisions: one explainer per condition, kept
+    for the whole test session, must give each record on each date the reference's tree."""
+    engine = GOEPPINGEN if overlay else ENGINE
+    ent = engine.entity()
+    crs = engine.compiled
+    roots = [d.node for d in ent.derived.values()]
+    roots += [n for oc in ent.outcomes.values() for r in oc.rules for n in (r.cond, r.compute) if n is not None]
+    for i, rec in enumerate(recs):
+        on = days[i % len(days)]
+        facts, _ = normalize(rec, ent.facts)
+        env = make_env(crs, ent, facts, on)
+        for root in roots:
+            key = (id(engine), id(root))
+            fn = _KEPT_EXPLAINERS.get(key)
+            if fn is None:
+                fn = _KEPT_EXPLAINERS[key] = compile_explainer(root, ent, crs)
+            assert fn(env, {}) == ref.explain_node(root, env, crs), root.text
+
+
 def _one_pass_equals_the_reference(crs, ent, facts, on):
     """The generated resolution of each outcome (`closures.record_resolver`, what `make_env`
     decides with), and deciding and explaining in one pass (`explaining_env`): each tried rule's
@@ -310,13 +336,17 @@ def test_random_expressions_and_rules_mean_the_same_on_every_backend(tmp_path_fa
     ent = engine.entity()
     crs = engine.compiled
     cells = [{k: _cell(v) for k, v in r.items()} for r in recs]
+    node = ent.derived["e"].node
+    # One explainer for every record: the trees it keeps per fact values and date (design
+    # §3X) are read back for later records and must still be theirs.
+    explainer = compile_explainer(node, ent, crs)
     for rec in cells:
         facts, errors = normalize(rec, ent.facts)
         assert not errors
         env = make_env(crs, ent, facts, on)
-        node = ent.derived["e"].node
         for n in reachable(ent, [node]):
             assert _same(n.fn(env), ref.value(n, env)), n.text
+        assert explainer(env, {}) == ref.explain_node(node, env, crs)
         assert compile_explainer(node, ent, crs)(env, {}) == ref.explain_node(node, env, crs)
         for name, oc in ent.outcomes.items():
             got = evaluate_outcome(oc, env)

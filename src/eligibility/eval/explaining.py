@@ -42,6 +42,13 @@ def _shown(kids: tuple[CNode, ...]) -> list[CNode]:
     ]
 
 
+def _subtree(node: CNode) -> list[CNode]:
+    out = [node]
+    for kid in node.kids:
+        out += _subtree(kid)
+    return out
+
+
 class _Gen:
     def __init__(self, ent: CompiledEntity, crs: CompiledRuleSet) -> None:
         self.ent = ent
@@ -52,6 +59,8 @@ class _Gen:
         self.defs: list[str] = []  # nested functions building and/or nodes
         self.ix: dict[int, int] = {}  # id(node) -> number
         self.trees: dict[int, str] = {}
+        self.leaves: list[str] = []  # functions building memoised trees, made once with the explainer
+        self.inline = False  # inside a memoised tree: its parts are built in it
 
     def k(self, obj: Any) -> str:
         key = id(obj)
@@ -105,8 +114,51 @@ class _Gen:
     def tree(self, node: CNode) -> str:
         """An expression building the node's explanation dict."""
         if id(node) not in self.trees:
-            self.trees[id(node)] = self._tree(node)
+            pure = None if self.inline or node.kind == "literal" else self._pure(node, [], [False])
+            self.trees[id(node)] = self._tree(node) if pure is None else self._memoised(node, *pure)
         return self.trees[id(node)]
+
+    def _pure(self, node: CNode, facts: list[CNode], dated: list[bool]) -> tuple[list[CNode], bool] | None:
+        """The facts a subtree reads and whether it reads the reference date (directly or by a
+        parameter), when those determine its whole tree: no derived fact, outcome or junction
+        under it (their trees depend on more than the values under them), no list fact."""
+        kind = node.kind
+        if kind in ("derived", "outcome") or kind in sem.DECISIVE:
+            return None
+        if kind == "fact":
+            if self.ent.facts[node.name].type == "list":  # unhashable values
+                return None
+            facts.append(node)  # nodes are not shared: each fact node is met once
+        elif kind in ("param", "stichtag"):
+            dated[0] = True
+        for kid in node.kids:
+            if self._pure(kid, facts, dated) is None:
+                return None
+        return facts, dated[0]
+
+    def _memoised(self, node: CNode, facts: list[CNode], dated: bool) -> str:
+        """The tree of a subtree whose tree depends only on the values of the facts it reads
+        and on the reference date (a parameter's value, source and mark depend on the date
+        alone: explainers run on `Env`s made by `evaluator.make_env`, whose parameters are
+        `crs.params_on(env.on)`; `apps.validate`, which varies options, uses the closures; the operators are `semantics`' functions of their operands): made once per such
+        key and shared between decisions (decision data is read-only), in a memo of its own
+        passed in as a constant. A value is keyed with its class, as 1 == True."""
+        self.inline = True
+        display = self._tree(node)
+        self.inline = False
+        i = self.ix[id(node)]
+        memo, size = self.k({}), self.k(len)
+        parts = [f"{self.value(f)}.__class__, {self.value(f)}" for f in facts] + (["env.on"] if dated else [])
+        key = f"({', '.join(parts)},)" if facts else "env.on"
+        args = ", ".join(["env"] + sorted({self.value(n) for n in _subtree(node)}))
+        self.leaves.append(
+            f"    def t{i}({args}):\n"
+            f"        if {size}({memo}) > 4096:\n"
+            f"            {memo}.clear()\n"
+            f"        t = {memo}[{key}] = {display}\n"
+            f"        return t"
+        )
+        return f"({memo}.get({key}) or t{i}({args}))"
 
     def _tree(self, node: CNode) -> str:
         v = self.value(node)
@@ -139,7 +191,9 @@ class _Gen:
             return (
                 f'{{{head}, "name": {self.k(node.name)}, "label": {self.k(_label(spec.label, node.name))}, '
                 f'"source": {self.k(spec.source)}, "assumption": {bool(spec.assumption)}, "rule": None, '
-                f'"children": [XD({self.k(node.name)}, env, cache)]}}'
+                # The fact's tree is in `cache` once its value was computed (`derived` below).
+                f'"children": [cache.get({self.k(id(self.ent.derived[node.name].node))}) '
+                f"or XD({self.k(node.name)}, env, cache)]}}"
             )
         if kind == "outcome":
             lab = self.k(_label(self.ent.outcomes[node.name].spec.label, node.name))
@@ -186,8 +240,9 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
     defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
+    leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
-        f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}"
+        f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}{leaves}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
