@@ -1,0 +1,76 @@
+"""Explanation subtrees and labels are shared between decisions (design §36): nothing the
+engine, its renderers or the service do with a decision may change them, or a later decision
+of another person would carry the change. Every golden record is decided with the
+explanation, every use of a decision runs over the results, and then the first results and
+a second round of decisions must still be what they were."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from eligibility import Engine
+from eligibility.service.app import create_app
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "decisions.jsonl.gz"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cases() -> list[dict[str, Any]]:
+    lines = gzip.decompress(GOLDEN.read_bytes()).decode("utf-8").splitlines()
+    return [c for c in map(json.loads, lines) if not c["overlays"] and "refused" not in c["decision"]]
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def test_no_use_of_a_decision_changes_what_later_decisions_share() -> None:
+    engine = Engine.load(ROOT / "rules")
+    cases = _cases()
+    assert len(cases) > 300
+    first = [engine.decide_data(c["record"], c["on"], entity=c["entity"], explain=True) for c in cases]
+    before = [_dump(d) for d in first]
+    client = TestClient(create_app(reload_seconds=None))
+    for case in cases:
+        decision = engine.decide(case["record"], case["on"], entity=case["entity"])
+        for fmt in ("text", "markdown"):
+            for lang in ("de", "en"):
+                engine.render(decision, fmt, lang, technical=True)
+        decision.model_dump(mode="json")
+        decision.to_json()
+        engine.timeline(case["record"], entity=case["entity"])
+        r = client.post("/v1/decide", json={"record": case["record"], "on": case["on"], "entity": case["entity"]})
+        assert r.status_code in (200, 422), r.text
+    assert [_dump(d) for d in first] == before
+    again = [engine.decide_data(c["record"], c["on"], entity=c["entity"], explain=True) for c in cases]
+    assert [_dump(d) for d in again] == before
+
+
+def test_shared_subtrees_are_shared() -> None:
+    """The sharing the first test guards is real: two people with the same facts under a
+    subtree get the same object for it (if this fails, the sharing is gone and the first test
+    guards nothing; remove both together)."""
+    engine = Engine.load(ROOT / "rules")
+    record = {"person_id": "A1", "status": "anerkannt", "einreise_datum": "2016-03-01"}
+    a = engine.decide_data(record, "2018-09-15", explain=True)
+    b = engine.decide_data({**record, "person_id": "B2"}, "2018-09-15", explain=True)
+
+    def nodes(data: Any) -> list[int]:
+        out: list[int] = []
+        stack = [data]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, dict):
+                if "children" in x and "kind" in x:
+                    out.append(id(x))
+                stack.extend(x.values())
+            elif isinstance(x, list):
+                stack.extend(x)
+        return out
+
+    assert set(nodes(a)) & set(nodes(b))
