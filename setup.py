@@ -30,24 +30,20 @@ class BuildWithRules(build_py):
 # optional=True: a failed compile is a warning, not a failed install (the Python reader is the
 # reference and reads every file). CI builds it for sure: scripts/test sets
 # ELIGIBILITY_REQUIRE_NATIVE=1 and a test then fails if the extension does not import.
-SCANNER = Extension(
-    "eligibility.io._xlsxscan",
-    sources=["src/eligibility/io/_xlsxscan.c"],
-    py_limited_api=True,
-    define_macros=[("Py_LIMITED_API", "0x030B0000")],
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=c99"],
-    optional=True,
-)
+def _native(name: str, source: str) -> Extension:
+    return Extension(
+        name,
+        sources=[source],
+        py_limited_api=True,
+        define_macros=[("Py_LIMITED_API", "0x030B0000")],
+        extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=c99"],
+        optional=True,
+    )
 
-# The batch path's reader of row dicts (eligibility.eval._factorize): built, and required, the same way.
-FACTORIZE = Extension(
-    "eligibility.eval._factorize",
-    sources=["src/eligibility/eval/_factorize.c"],
-    py_limited_api=True,
-    define_macros=[("Py_LIMITED_API", "0x030B0000")],
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=c99"],
-    optional=True,
-)
+
+SCANNER = _native("eligibility.io._xlsxscan", "src/eligibility/io/_xlsxscan.c")
+# The batch path's reader of row dicts: built, and required, the same way.
+FACTORIZE = _native("eligibility.eval._factorize", "src/eligibility/eval/_factorize.c")
 
 setup(
     cmdclass={"build_py": BuildWithRules},

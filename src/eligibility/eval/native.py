@@ -5,23 +5,17 @@ extension did not build or ELIGIBILITY_NATIVE=0 is set (tests set it to None to 
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
 from eligibility.io.xlsx_native import REQUIRE, SWITCH
+from eligibility.io.xlsx_native import load as _load
 
 __all__ = ["REQUIRE", "SWITCH", "factorize", "load"]
 
 
 def load() -> ModuleType | None:
     """The extension module, or None if it is switched off or was not built."""
-    if os.environ.get(SWITCH) == "0":
-        return None
-    try:
-        from eligibility.eval import _factorize
-    except ImportError:
-        return None
-    return _factorize
+    return _load("eligibility.eval._factorize")
 
 
 factorize: ModuleType | None = load()

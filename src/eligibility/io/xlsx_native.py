@@ -6,6 +6,7 @@ reference; `scanner` is None where the extension did not build or ELIGIBILITY_NA
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -13,15 +14,15 @@ SWITCH = "ELIGIBILITY_NATIVE"  # "0": the Python path only
 REQUIRE = "ELIGIBILITY_REQUIRE_NATIVE"  # "1" (scripts/test): a test fails if the extension is missing
 
 
-def load() -> ModuleType | None:
-    """The extension module, or None if it is switched off or was not built."""
+def load(module: str = "eligibility.io._xlsxscan") -> ModuleType | None:
+    """An optional extension module (this reader's, or another stage's: `eval.native`), or
+    None if the extensions are switched off or it was not built."""
     if os.environ.get(SWITCH) == "0":
         return None
     try:
-        from eligibility.io import _xlsxscan
+        return importlib.import_module(module)
     except ImportError:
         return None
-    return _xlsxscan
 
 
 scanner: ModuleType | None = load()
