@@ -74,3 +74,50 @@ def test_shared_subtrees_are_shared() -> None:
         return out
 
     assert set(nodes(a)) & set(nodes(b))
+
+
+def test_a_shared_subtree_refuses_edits_and_copies_are_plain() -> None:
+    """An edit in place of a shared tree would change other people's decisions: it raises,
+    with the way out in the message; deepcopy and pickle give plain, editable data with the
+    same JSON."""
+    import copy
+    import pickle
+
+    import pytest
+
+    from eligibility.decision.shared import SharedList, SharedTree
+
+    engine = Engine.load(ROOT / "rules")
+    data = engine.decide_data({"person_id": "A1", "status": "anerkannt"}, "2018-09-15", explain=True)
+
+    def shared(x: Any) -> list[Any]:
+        out, stack = [], [x]
+        while stack:
+            y = stack.pop()
+            if isinstance(y, (SharedTree, SharedList)):
+                out.append(y)
+            if isinstance(y, dict):
+                stack.extend(y.values())
+            elif isinstance(y, list):
+                stack.extend(y)
+        return out
+
+    trees = [t for t in shared(data) if isinstance(t, SharedTree)]
+    assert trees
+    edits = [
+        lambda t: t.__setitem__("value", 1),
+        lambda t: t.pop("value"),
+        lambda t: t.update(value=1),
+        lambda t: t.setdefault("new", 1),
+        lambda t: t.clear(),
+        lambda t: t["children"].append({}),
+        lambda t: t["children"].extend([{}]),
+        lambda t: t["children"].__setitem__(slice(None), []),
+    ]
+    for edit in edits:
+        with pytest.raises(TypeError, match="deepcopy"):
+            edit(trees[0])
+    for copied in (copy.deepcopy(data), pickle.loads(pickle.dumps(data))):
+        assert not shared(copied)
+        assert _dump(copied) == _dump(data)
+    assert _dump(data) == _dump(engine.decide_data({"person_id": "A1", "status": "anerkannt"}, "2018-09-15"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from eligibility.compile.closures import Env, _outcome_value
 from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version
+from eligibility.decision.shared import share
 from eligibility.eval import semantics as sem
 from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
@@ -141,7 +142,7 @@ class _Gen:
         and on the reference date (a parameter's value, source and mark depend on the date
         alone: explainers run on `Env`s made by `evaluator.make_env`, whose parameters are
         `crs.params_on(env.on)`; `apps.validate`, which varies options, uses the closures; the operators are `semantics`' functions of their operands): made once per such
-        key and shared between decisions (decision data is read-only), in a memo of its own
+        key and shared between decisions, read-only (`decision.shared`), in a memo of its own
         passed in as a constant. A value is keyed with its class, as 1 == True."""
         self.inline = True
         display = self._tree(node)
@@ -155,7 +156,7 @@ class _Gen:
             f"    def t{i}({args}):\n"
             f"        if {size}({memo}) > 4096:\n"
             f"            {memo}.clear()\n"
-            f"        t = {memo}[{key}] = {display}\n"
+            f"        t = {memo}[{key}] = FZ({display})\n"
             f"        return t"
         )
         return f"({memo}.get({key}) or t{i}({args}))"
@@ -242,7 +243,7 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
     leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
-        f"def make(K, U, NV, J, OV, PV, XD, JT):\n{consts}{leaves}"
+        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ):\n{consts}{leaves}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
@@ -272,7 +273,7 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
 
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
     make: Callable[..., Valued] = namespace["make"]  # the generated source above defines it
-    return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain)
+    return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain, share)
 
 
 def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:
