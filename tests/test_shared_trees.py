@@ -57,8 +57,11 @@ def test_shared_subtrees_are_shared() -> None:
     guards nothing; remove both together)."""
     engine = Engine.load(ROOT / "rules")
     record = {"person_id": "A1", "status": "anerkannt", "einreise_datum": "2016-03-01"}
-    a = engine.decide_data(record, "2018-09-15", explain=True)
-    b = engine.decide_data({**record, "person_id": "B2"}, "2018-09-15", explain=True)
+    # A subtree is kept from the second sight of its facts on (design §37): the first person
+    # gets a tree of their own, the second and third share one.
+    first = engine.decide_data(record, "2018-09-15", explain=True)
+    a = engine.decide_data({**record, "person_id": "B2"}, "2018-09-15", explain=True)
+    b = engine.decide_data({**record, "person_id": "C3"}, "2018-09-15", explain=True)
 
     def nodes(data: Any) -> list[int]:
         out: list[int] = []
@@ -74,6 +77,7 @@ def test_shared_subtrees_are_shared() -> None:
         return out
 
     assert set(nodes(a)) & set(nodes(b))
+    assert not set(nodes(first)) & set(nodes(a))
 
 
 def test_a_shared_subtree_refuses_edits_and_copies_are_plain() -> None:
@@ -88,7 +92,9 @@ def test_a_shared_subtree_refuses_edits_and_copies_are_plain() -> None:
     from eligibility.decision.shared import SharedList, SharedTree
 
     engine = Engine.load(ROOT / "rules")
+    own = engine.decide_data({"person_id": "A1", "status": "anerkannt"}, "2018-09-15", explain=True)
     data = engine.decide_data({"person_id": "A1", "status": "anerkannt"}, "2018-09-15", explain=True)
+    assert _dump(own) == _dump(data)
 
     def shared(x: Any) -> list[Any]:
         out, stack = [], [x]

@@ -18,7 +18,7 @@ from typing import Any
 
 from eligibility.compile.closures import Env, _outcome_value
 from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version
-from eligibility.decision.shared import share
+from eligibility.decision.shared import SharedList, SharedTree, share
 from eligibility.eval import semantics as sem
 from eligibility.eval.tables import tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
@@ -62,6 +62,7 @@ class _Gen:
         self.trees: dict[int, str] = {}
         self.leaves: list[str] = []  # functions building memoised trees, made once with the explainer
         self.inline = False  # inside a memoised tree: its parts are built in it
+        self.shared = False  # building the read-only form of a memoised tree (`decision.shared`)
 
     def k(self, obj: Any) -> str:
         key = id(obj)
@@ -114,10 +115,11 @@ class _Gen:
 
     def tree(self, node: CNode) -> str:
         """An expression building the node's explanation dict."""
-        if id(node) not in self.trees:
+        key = (id(node), self.shared)
+        if key not in self.trees:
             pure = None if self.inline or node.kind == "literal" else self._pure(node, [], [False])
-            self.trees[id(node)] = self._tree(node) if pure is None else self._memoised(node, *pure)
-        return self.trees[id(node)]
+            self.trees[key] = self._tree(node) if pure is None else self._memoised(node, *pure)
+        return self.trees[key]
 
     def _pure(self, node: CNode, facts: list[CNode], dated: list[bool]) -> tuple[list[CNode], bool] | None:
         """The facts a subtree reads and whether it reads the reference date (directly or by a
@@ -146,46 +148,70 @@ class _Gen:
         passed in as a constant. A value is keyed with its class, as 1 == True."""
         self.inline = True
         display = self._tree(node)
-        self.inline = False
+        self.shared = True  # the same tree, built read-only in place (no copy afterwards)
+        kept = self._tree(node)
+        self.inline = self.shared = False
         i = self.ix[id(node)]
-        memo, size = self.k({}), self.k(len)
+        memo, seen, size = self.k({}), self.k(set()), self.k(len)
         parts = [f"{self.value(f)}.__class__, {self.value(f)}" for f in facts] + (["env.on"] if dated else [])
         key = f"({', '.join(parts)},)" if facts else "env.on"
         args = ", ".join(["env"] + sorted({self.value(n) for n in _subtree(node)}))
+        # Kept from a key's second sight on: a key met once (a person's own dates) gets a plain
+        # tree of its own decision, so a first pass over a roster neither copies it read-only
+        # nor leaves it behind for the garbage collector to walk again and again (design §37).
         self.leaves.append(
             f"    def t{i}({args}):\n"
+            f"        k = {key}\n"
+            f"        if k not in {seen}:\n"
+            f"            if {size}({seen}) > 16384:\n"
+            f"                {seen}.clear()\n"
+            f"            {seen}.add(k)\n"
+            f"            return {display}\n"
             f"        if {size}({memo}) > 4096:\n"
             f"            {memo}.clear()\n"
-            f"        t = {memo}[{key}] = FZ({display})\n"
+            f"        t = {memo}[k] = {kept}\n"
             f"        return t"
         )
         return f"({memo}.get({key}) or t{i}({args}))"
 
+    def _lab(self, label: dict[str, str]) -> str:
+        return self.k(share(label) if self.shared else label)
+
+    def _node(self, fields: str, children: str) -> str:
+        """A node's dict display (read-only in the shared form; `fields` without "children")."""
+        if self.shared:
+            return f'ST({{{fields}, "children": SL([{children}])}})'
+        return f'{{{fields}, "children": [{children}]}}'
+
     def _tree(self, node: CNode) -> str:
         v = self.value(node)
         kind = node.kind
+        json_value = f"FZ(J({v}))" if self.shared else f"J({v})"  # a list value is read-only too
         head = (
             f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
-            f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else J({v}), "known": {v} is not U'
+            f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else {json_value}, "known": {v} is not U'
         )
         if kind == "fact":
-            lab = self.k(_label(self.ent.facts[node.name].label, node.name))
-            return (
-                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                f'"rule": None, "children": []}}'
+            lab = self._lab(_label(self.ent.facts[node.name].label, node.name))
+            return self._node(
+                f'{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None',
+                "",
             )
         if kind == "stichtag":
-            lab = self.k({"de": "Stichtag", "en": "reference date"})
-            return (
-                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                f'"rule": None, "children": []}}'
+            lab = self._lab({"de": "Stichtag", "en": "reference date"})
+            return self._node(
+                f'{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
+                f'"rule": None',
+                "",
             )
         if kind == "param":
-            lab = self.k(_label(self.crs.model.parameters[node.name].label, node.name))
-            return (
-                f'{{{head}, "name": {self.k(node.name)}, "label": {lab}, '
+            lab = self._lab(_label(self.crs.model.parameters[node.name].label, node.name))
+            return self._node(
+                f'{head}, "name": {self.k(node.name)}, "label": {lab}, '
                 f'"source": PV({self.k(node.name)}, env.on)[0], "assumption": PV({self.k(node.name)}, env.on)[1], '
-                f'"rule": None, "children": []}}'
+                f'"rule": None',
+                "",
             )
         if kind == "derived":
             spec = self.ent.derived[node.name].spec
@@ -220,7 +246,7 @@ class _Gen:
             body.append(f'        return {{{head}, {tail}, "children": ch}}')
             self.defs.append("\n".join(body))
             return f"{x}()"
-        return f'{{{head}, {tail}, "children": [{", ".join(self.tree(c) for c in kids)}]}}'
+        return self._node(f"{head}, {tail}", ", ".join(self.tree(c) for c in kids))
 
 
 def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
@@ -243,7 +269,7 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
     leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
-        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ):\n{consts}{leaves}"
+        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ, ST, SL):\n{consts}{leaves}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
@@ -273,7 +299,19 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
 
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
     make: Callable[..., Valued] = namespace["make"]  # the generated source above defines it
-    return make(gen.consts, UNKNOWN, NEVER, to_json_value, _outcome_value, param_version, derived, plain, share)
+    return make(
+        gen.consts,
+        UNKNOWN,
+        NEVER,
+        to_json_value,
+        _outcome_value,
+        param_version,
+        derived,
+        plain,
+        share,
+        SharedTree,
+        SharedList,
+    )
 
 
 def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:
