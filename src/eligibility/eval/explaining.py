@@ -59,7 +59,7 @@ class _Gen:
         self.values: list[str] = []  # statements computing node values, operands first
         self.defs: list[str] = []  # nested functions building and/or nodes
         self.ix: dict[int, int] = {}  # id(node) -> number
-        self.trees: dict[int, str] = {}
+        self.trees: dict[tuple[int, bool], str] = {}
         self.leaves: list[str] = []  # functions building memoised trees, made once with the explainer
         self.inline = False  # inside a memoised tree: its parts are built in it
         self.shared = False  # building the read-only form of a memoised tree (`decision.shared`)
