@@ -269,13 +269,19 @@ def normalize(
         if name not in record:
             continue
         raw = record[name]
-        if memo is not None and type(raw) in _MEMO_TYPES:
-            key = (name, type(raw), raw)
-            hit = memo.get(key)
+        cls = type(raw)
+        if memo is not None and cls in _MEMO_TYPES:
+            # A text is keyed by itself, in its fact's own memo (most cells are texts); any
+            # other value with its class, as 1 == True == 1.0.
+            key: Any = raw if cls is str else (cls, raw)
+            per_fact = memo.get(name)
+            if per_fact is None:
+                per_fact = memo[name] = {}
+            hit = per_fact.get(key)
             if hit is None:
                 hit = convert_value(name, spec, raw)
-                if len(memo) < 200_000:
-                    memo[key] = hit
+                if len(per_fact) < 20_000:
+                    per_fact[key] = hit
             value, err = hit
         else:
             value, err = convert_value(name, spec, raw)
@@ -287,7 +293,7 @@ def normalize(
     return out, errors
 
 
-_MEMO_TYPES = (str, bool, int, type(None), dt.date)  # hashable, and converted by value alone
+_MEMO_TYPES = frozenset((str, bool, int, type(None), dt.date))  # hashable, converted by value alone
 
 
 def record_id(record: Mapping[str, Any], id_field: str | None) -> str | None:
