@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from eligibility.compile.scope import Scope
 
 
+_ABSENT = object()  # not yet computed (a derived fact's value may be None or UNKNOWN)
+
+
 class Env:
     """The evaluation context of one record on one reference date. Derived facts and
     outcomes are computed at most once per record (memoised).
@@ -43,6 +46,7 @@ class Env:
         "rules_in_force",
         "valued",
         "resolvers",
+        "trees",
     )
 
     def __init__(
@@ -67,27 +71,29 @@ class Env:
         # Per outcome, its generated resolution for the rules in force (`record_resolver`);
         # without, the generic `evaluate_outcome`.
         self.resolvers = resolvers
+        # With `valued`: the explanation trees built so far, by id() of their node.
+        self.trees: dict[int, Any] | None = None
 
+    # A lookup with a default, not try/except: every derived fact and outcome is first met
+    # missing once per record, and a raised KeyError costs more than the lookup.
     def derived(self, name: str) -> Any:
-        try:
-            return self.derived_cache[name]
-        except KeyError:
+        value = self.derived_cache.get(name, _ABSENT)
+        if value is _ABSENT:
             node = self.entity.derived[name].node
             value = node.fn(self) if self.valued is None else self.valued(node, self)
             self.derived_cache[name] = value
-            return value
+        return value
 
     def outcome(self, name: str) -> OutcomeResult:
-        try:
-            return self.outcome_cache[name]
-        except KeyError:
+        result = self.outcome_cache.get(name)
+        if result is None:
             resolvers = self.resolvers
             if resolvers is None:
                 result = evaluate_outcome(self.entity.outcomes[name], self)
             else:
                 result = resolvers[name](self)
             self.outcome_cache[name] = result
-            return result
+        return result
 
 
 # ---------------------------------------------------------------- expressions
@@ -348,8 +354,13 @@ _RULE = """\
 """
 
 
-def record_resolver(oc: CompiledOutcome, rules: list[CompiledRule]) -> Callable[[Env], OutcomeResult]:
-    """`evaluate_outcome(oc, env)` for the rules in force `rules`, as one generated function."""
+def record_resolver(
+    oc: CompiledOutcome, rules: list[CompiledRule], explainers: list[Any] | None = None
+) -> Callable[[Env], OutcomeResult]:
+    """`evaluate_outcome(oc, env)` for the rules in force `rules`, as one generated function.
+    With `explainers` (per rule, its condition's generated explainer, `eval.explaining`), for
+    an `Env` that explains: each condition's value comes from its explainer, whose tree goes to
+    `env.trees` (what `env.valued` does, without the lookup per rule tried)."""
     if not rules:
         return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True)
     default = oc.default
@@ -369,16 +380,27 @@ def record_resolver(oc: CompiledOutcome, rules: list[CompiledRule]) -> Callable[
 
     body = []
     for i, r in enumerate(rules):
-        cond = "True" if r.cond is None else f"R[{i}].cond.fn(env) if valued is None else valued(R[{i}].cond, env)"
+        if r.cond is None:
+            cond = "True"
+        elif explainers is not None:
+            cond = f"E[{i}](env, T)"
+        else:
+            cond = f"R[{i}].cond.fn(env) if valued is None else valued(R[{i}].cond, env)"
         concl = f"R[{i}].value" if r.compute is None else f"R[{i}].compute.fn(env)"
-        body.append(_RULE.format(i=i, cond=cond, concl=concl))
+        chunk = _RULE.format(i=i, cond=cond, concl=concl)
+        if explainers is not None and r.cond is not None:
+            chunk = chunk.replace(f"    c = {cond}\n", f"    c, T[C[{i}]] = {cond}\n")
+        body.append(chunk)
     source = (
-        "def make(R, U, RA, finish):\n    def resolve(env):\n        considered = []\n        opened = []\n"
-        "        valued = env.valued\n"
+        "def make(R, U, RA, finish, E, C):\n    def resolve(env):\n        considered = []\n        opened = []\n"
+        "        valued = env.valued\n        T = env.trees\n"
         + "".join("    " + line + "\n" for chunk in body for line in chunk.splitlines())
         + "        return finish(None, None, considered, opened)\n    return resolve\n"
     )
     namespace: dict[str, Any] = {"__builtins__": {}}
     exec(compile(source, f"<resolution of {oc.name}>", "exec"), namespace)  # noqa: S102 - see the comment above
-    made: Callable[[Env], OutcomeResult] = namespace["make"](tuple(rules), UNKNOWN, rule_applies, finish)
+    cond_ids = tuple(id(r.cond) for r in rules)
+    made: Callable[[Env], OutcomeResult] = namespace["make"](
+        tuple(rules), UNKNOWN, rule_applies, finish, tuple(explainers or ()), cond_ids
+    )
     return made

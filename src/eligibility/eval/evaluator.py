@@ -29,31 +29,39 @@ def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
     return {"de": t.de, "en": t.en or t.de}
 
 
-def make_env(crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date) -> Env:
+def make_env(
+    crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = False
+) -> Env:
     in_force = crs.rules_on(entity.name, on)
-    return Env(entity, facts, on, crs.params_on(on), in_force, resolvers=_resolvers(crs, entity, in_force))
+    return Env(entity, facts, on, crs.params_on(on), in_force, resolvers=_resolvers(crs, entity, in_force, explain))
 
 
 def _resolvers(
-    crs: CompiledRuleSet, entity: CompiledEntity, in_force: dict[str, list[CompiledRule]]
+    crs: CompiledRuleSet, entity: CompiledEntity, in_force: dict[str, list[CompiledRule]], explain: bool = False
 ) -> dict[str, Callable[[Env], OutcomeResult]]:
     """Each outcome's generated resolution for these rules in force: generated once per outcome
-    and combination of rules in force (a new reference date reuses them), looked up once per table."""
+    and combination of rules in force (a new reference date reuses them), looked up once per
+    table. `explain`: the resolutions for `explaining_env`, taking conditions from their explainers."""
+    from eligibility.eval.explaining import valued_explainer
+
     t = tables(entity, crs)
-    hit = t.resolvers.get(id(in_force))
+    hit = t.resolvers.get((id(in_force), explain))
     if hit is not None and hit[0] is in_force:
         return hit[1]
     made: dict[str, Callable[[Env], OutcomeResult]] = {}
     for name, oc in entity.outcomes.items():
         rules = in_force.get(name, [])
-        key = (name, tuple(id(r) for r in rules))  # rules live as long as the table
+        key = (name, explain, tuple(id(r) for r in rules))  # rules live as long as the table
         fn = t.resolver_of.get(key)
         if fn is None:
-            fn = t.resolver_of[key] = record_resolver(oc, rules)
+            explainers = (
+                [None if r.cond is None else valued_explainer(r.cond, entity, crs) for r in rules] if explain else None
+            )
+            fn = t.resolver_of[key] = record_resolver(oc, rules, explainers)
         made[name] = fn
     if len(t.resolvers) > 4096:
         t.resolvers.clear()
-    t.resolvers[id(in_force)] = (in_force, made)
+    t.resolvers[(id(in_force), explain)] = (in_force, made)
     return made
 
 
@@ -66,8 +74,9 @@ def explaining_env(
     of derived facts), so each node's value is computed once for both."""
     from eligibility.eval.explaining import valued_explainer
 
-    env = make_env(crs, entity, facts, on)
+    env = make_env(crs, entity, facts, on, explain=True)
     cache: dict[int, Any] = {}
+    env.trees = cache
     kept = tables(entity, crs).explainers
 
     def valued(node: CNode, env: Env) -> Any:
@@ -207,19 +216,63 @@ def _rule_assumptions(
 
 
 def _outcome_assumptions(
-    name: str, crs: CompiledRuleSet, env: Env, memo: dict[str, dict[str, dict[str, Any]]]
+    name: str,
+    crs: CompiledRuleSet,
+    env: Env,
+    memo: dict[str, dict[str, dict[str, Any]]],
+    trees: dict[int, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The assumptions an outcome's value rests on (its deciding rule's), once per decision."""
+    """The assumptions an outcome's value rests on (its deciding rule's), once per decision.
+    With the explanation's `trees`, read from the deciding rule's condition tree instead of
+    walking the condition again (the same nodes: both keep what `semantics.prunes` keeps)."""
     hit = memo.get(name)
     if hit is not None:
         return hit
     memo[name] = {}  # an outcome met again while it is being collected adds nothing new
     out: dict[str, dict[str, Any]] = {}
     result = env.outcome(name)
-    if result.rule is not None and result.value is not UNKNOWN:
-        _rule_assumptions(result.rule, crs, env, out, memo)
+    rule = result.rule
+    if rule is not None and result.value is not UNKNOWN:
+        if trees is None or rule.cond is None:
+            _rule_assumptions(rule, crs, env, out, memo)
+        else:
+            if rule.spec.assumption:
+                out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
+            if tables(env.entity, crs).may_assume[rule.id]:
+                _tree_assumptions(trees[id(rule.cond)], crs, env, out, memo, trees)
+                _assumptions_in(rule.compute, crs, env, out, memo)
     memo[name] = out
     return out
+
+
+def _tree_assumptions(
+    tree: dict[str, Any],
+    crs: CompiledRuleSet,
+    env: Env,
+    out: dict[str, dict[str, Any]],
+    memo: dict[str, dict[str, dict[str, Any]]],
+    trees: dict[int, Any],
+) -> None:
+    """`_assumptions_in` over a condition's explanation tree: the tree holds the operands that
+    made each value (literals aside, which carry none), in the walk's order."""
+    kind = tree["kind"]
+    if kind == "derived":
+        if tree["assumption"] and f"derived:{tree['name']}" not in out:
+            spec = env.entity.derived[tree["name"]].spec
+            out[f"derived:{tree['name']}"] = _assumption(tree["name"], "derived", spec.label, spec.note)
+    elif kind == "param":
+        if tree["assumption"] and f"param:{tree['name']}" not in out:
+            pspec = crs.model.parameters[tree["name"]]
+            v = parameter_version(pspec, env.on)
+            out[f"param:{tree['name']}"] = _assumption(tree["name"], "parameter", pspec.label, v.note if v else None)
+        return
+    elif kind == "outcome":
+        for key, ref in _outcome_assumptions(tree["name"], crs, env, memo, trees).items():
+            if key not in out:
+                out[key] = ref
+        return
+    for kid in tree["children"]:
+        _tree_assumptions(kid, crs, env, out, memo, trees)
 
 
 def rule_path(
@@ -282,8 +335,10 @@ def evaluate_entity(
         env, cache = make_env(crs, entity, facts, on), {}
     memo: dict[int, frozenset[str]] = {}
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
-    static = tables(entity, crs).static
-    trace_parts = tables(entity, crs).trace_parts
+    side = tables(entity, crs)
+    static = side.static
+    trace_parts = side.trace_parts
+    reasons = side.reasons
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
@@ -291,7 +346,7 @@ def evaluate_entity(
         value = result.value
         missing = sorted(outcome_missing(oc, result, env, memo)) if value is UNKNOWN else []
         rule = result.rule
-        assumptions = _outcome_assumptions(name, crs, env, asm_memo)
+        assumptions = _outcome_assumptions(name, crs, env, asm_memo, cache if explain else None)
         trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
@@ -337,6 +392,6 @@ def evaluate_entity(
             "reason": None,
             "trace": trace,
         }
-        o["reason"] = reason_data(entity, name, o)
+        o["reason"] = reason_data(entity, name, o, reasons)
         decisions[name] = o
     return decisions

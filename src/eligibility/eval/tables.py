@@ -30,15 +30,18 @@ class EntityTables:
     # Decision parts that depend only on the rule set (outcome labels, questions), shared by
     # every decision: the decision data is read-only.
     static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    # Per outcome, status, rule, source, assumption mark and missing facts: the reason's texts.
+    reasons: dict[tuple[object, ...], Any] = dataclasses.field(default_factory=dict)
     # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
     trace_parts: dict[Any, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
     # Per outcome and the rules in force for it (by their identities): its generated resolution
     # (`closures.record_resolver`). Keyed by what is in force, not by date: a rule set has a few
     # such combinations, while `rules_on` makes a new table for every reference date.
-    resolver_of: dict[tuple[str, tuple[int, ...]], Any] = dataclasses.field(default_factory=dict)
+    resolver_of: dict[tuple[str, bool, tuple[int, ...]], Any] = dataclasses.field(default_factory=dict)
+    # Both per whether the resolutions explain (`evaluator.explaining_env`) or only decide.
     # Per rules-in-force table (by id(), with the table itself so that a reused id is noticed):
     # the resolutions of its outcomes, looked up once per table instead of once per outcome.
-    resolvers: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    resolvers: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
 def tables(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:

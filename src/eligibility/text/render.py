@@ -118,13 +118,26 @@ def _reasons_of(entity: CompiledEntity) -> dict[tuple[object, ...], Label]:
     return cache
 
 
-def reason_data(entity: CompiledEntity, outcome: str, o: dict[str, Any]) -> dict[str, str]:
-    """`reason` for an outcome given as data (the evaluator's JSON shape)."""
+def reason_data(
+    entity: CompiledEntity, outcome: str, o: dict[str, Any], shared: dict[tuple[object, ...], Any] | None = None
+) -> dict[str, str]:
+    """`reason` for an outcome given as data (the evaluator's JSON shape). With `shared` (the
+    evaluation's side table for the entity), the same dict for every decision with that reason:
+    decision data is read-only."""
     key = (outcome, o["status"], o["rule"], o["source"], bool(o["assumptions"]), tuple(o["missing"]))
+    if shared is not None:
+        hit = shared.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
     cached = _reasons_of(entity).get(key)
     if cached is None:
         cached = reason(entity, outcome, OutcomeDecision.model_validate(dict(o, reason={"de": "", "en": ""})))
-    return {"de": cached.de, "en": cached.en}
+    data = {"de": cached.de, "en": cached.en}
+    if shared is not None:
+        if len(shared) > 10_000:
+            shared.clear()
+        shared[key] = data
+    return data
 
 
 def short_reason(
