@@ -18,7 +18,7 @@ from eligibility.compile.ir import (
     parameter_version,
 )
 from eligibility.eval import semantics as sem
-from eligibility.eval.tables import tables
+from eligibility.eval.tables import EntityTables, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
 
@@ -150,6 +150,18 @@ def _assumption(id_: str, kind: str, lab: Text | None, note: Text | None) -> dic
     return {"id": id_, "kind": kind, "label": label_dict(lab, id_), "note": label_dict(note) if note else None}
 
 
+def _shared_assumption(
+    side: EntityTables, key: str, id_: str, kind: str, lab: Text | None, note: Text | None
+) -> dict[str, Any]:
+    """`_assumption`, made once per assumption and note (a parameter's note is its version's)
+    and shared between decisions, as labels are: decision data is read-only. The note lives
+    with the rule model, as the side table does, so its id() stays its own."""
+    hit = side.assumptions.get((key, id(note)))
+    if hit is None:
+        hit = side.assumptions[(key, id(note))] = _assumption(id_, kind, lab, note)
+    return hit
+
+
 def _assumptions_in(
     node: CNode | None,
     crs: CompiledRuleSet,
@@ -237,7 +249,10 @@ def _outcome_assumptions(
             _rule_assumptions(rule, crs, env, out, memo)
         else:
             if rule.spec.assumption:
-                out[f"rule:{rule.id}"] = _assumption(rule.id, "rule", rule.spec.label, rule.spec.note)
+                key = f"rule:{rule.id}"
+                out[key] = _shared_assumption(
+                    tables(env.entity, crs), key, rule.id, "rule", rule.spec.label, rule.spec.note
+                )
             if tables(env.entity, crs).may_assume[rule.id]:
                 _tree_assumptions(trees[id(rule.cond)], crs, env, out, memo, trees)
                 _assumptions_in(rule.compute, crs, env, out, memo)
@@ -259,12 +274,16 @@ def _tree_assumptions(
     if kind == "derived":
         if tree["assumption"] and f"derived:{tree['name']}" not in out:
             spec = env.entity.derived[tree["name"]].spec
-            out[f"derived:{tree['name']}"] = _assumption(tree["name"], "derived", spec.label, spec.note)
+            key = f"derived:{tree['name']}"
+            out[key] = _shared_assumption(tables(env.entity, crs), key, tree["name"], "derived", spec.label, spec.note)
     elif kind == "param":
         if tree["assumption"] and f"param:{tree['name']}" not in out:
             pspec = crs.model.parameters[tree["name"]]
             v = parameter_version(pspec, env.on)
-            out[f"param:{tree['name']}"] = _assumption(tree["name"], "parameter", pspec.label, v.note if v else None)
+            key = f"param:{tree['name']}"
+            out[key] = _shared_assumption(
+                tables(env.entity, crs), key, tree["name"], "parameter", pspec.label, v.note if v else None
+            )
         return
     elif kind == "outcome":
         for key, ref in _outcome_assumptions(tree["name"], crs, env, memo, trees).items():
@@ -314,6 +333,9 @@ def _outcomes_read(rule: CompiledRule, env: Env) -> list[str]:
     return out
 
 
+_PLAIN = frozenset({bool, str, int})  # values that are their own JSON (`to_json_value`)
+
+
 def status_of(value: Any, oc: CompiledOutcome, result: OutcomeResult) -> str:
     return sem.status(value, result.no_rule_in_force)
 
@@ -339,6 +361,7 @@ def evaluate_entity(
     static = side.static
     trace_parts = side.trace_parts
     reasons = side.reasons
+    trees = cache if explain else None
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
         oc = entity.outcomes[name]
@@ -346,7 +369,7 @@ def evaluate_entity(
         value = result.value
         missing = sorted(outcome_missing(oc, result, env, memo)) if value is UNKNOWN else []
         rule = result.rule
-        assumptions = _outcome_assumptions(name, crs, env, asm_memo, cache if explain else None)
+        assumptions = _outcome_assumptions(name, crs, env, asm_memo, trees)
         trace: list[dict[str, Any]] = []
         if explain:
             for r, cond in result.considered:
@@ -375,11 +398,13 @@ def evaluate_entity(
         source = (
             rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default else None)
         )
+        label = static.get(name)
+        if label is None:
+            label = static[name] = label_dict(oc.spec.label, name)
         o = {
-            "value": None if value is UNKNOWN else to_json_value(value),
-            "status": status_of(value, oc, result),
-            "label": static.get(("outcome", name))
-            or static.setdefault(("outcome", name), label_dict(oc.spec.label, name)),
+            "value": None if value is UNKNOWN else value if value.__class__ in _PLAIN else to_json_value(value),
+            "status": sem.status(value, result.no_rule_in_force),
+            "label": label,
             "rule": rule.id if rule else None,
             "rule_path": rule_path(name, result, env, crs),
             "source": source,

@@ -29,7 +29,9 @@ class EntityTables:
     can_assume: dict[int, bool] = dataclasses.field(default_factory=dict)
     # Decision parts that depend only on the rule set (outcome labels, questions), shared by
     # every decision: the decision data is read-only.
-    static: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    static: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    # Per assumption ("derived:x", "param:y", "rule:z") and id() of its note: its entry.
+    assumptions: dict[tuple[str, int], Any] = dataclasses.field(default_factory=dict)
     # Per outcome, status, rule, source, assumption mark and missing facts: the reason's texts.
     reasons: dict[tuple[object, ...], Any] = dataclasses.field(default_factory=dict)
     # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
