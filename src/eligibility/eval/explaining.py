@@ -57,7 +57,11 @@ class _Gen:
         self.consts: list[Any] = []
         self.const_ix: dict[int, int] = {}
         self.values: list[str] = []  # statements computing node values, operands first
-        self.defs: list[str] = []  # nested functions building and/or nodes
+        # Statements building the trees of and/or nodes, in the explanation function's body: an
+        # operand's tree is built inside its junction's test of whether it made the value, so
+        # a pruned operand's tree is never built (no nested functions, no closure cells).
+        self.body: list[str] = []
+        self.depth = 2  # indentation level of the next statement (inside make and explain)
         self.ix: dict[int, int] = {}  # id(node) -> number
         self.trees: dict[tuple[int, bool], str] = {}
         self.leaves: list[str] = []  # functions building memoised trees, made once with the explainer
@@ -118,7 +122,11 @@ class _Gen:
         key = (id(node), self.shared)
         if key not in self.trees:
             pure = None if self.inline or node.kind == "literal" else self._pure(node, [], [False])
-            self.trees[key] = self._tree(node) if pure is None else self._memoised(node, *pure)
+            if pure is None:
+                # Not kept: the expression may name a junction's tree made by statements of the
+                # block it was asked in, so it is made again where it is asked again.
+                return self._tree(node)
+            self.trees[key] = self._memoised(node, *pure)
         return self.trees[key]
 
     def _pure(self, node: CNode, facts: list[CNode], dated: list[bool]) -> tuple[list[CNode], bool] | None:
@@ -173,6 +181,9 @@ class _Gen:
             f"        return t"
         )
         return f"({memo}.get({key}) or t{i}({args}))"
+
+    def _emit(self, line: str) -> None:
+        self.body.append("    " * self.depth + line)
 
     def _lab(self, label: dict[str, str]) -> str:
         return self.k(share(label) if self.shared else label)
@@ -233,19 +244,23 @@ class _Gen:
         tail = f'"name": {name}, "label": None, "source": None, "assumption": False, "rule": None'
         kids = _shown(node.kids)
         if kind in sem.DECISIVE and kids:
-            # Only the operands that made the result (semantics.made_the_value), picked at run
-            # time: for an unknown value the unknown ones, for a decided one the deciding ones.
-            stop = repr(sem.DECISIVE[kind])
-            x = f"x{self.ix[id(node)]}"
-            body = [f"    def {x}():", "        ch = []", f"        if {v} is U:"]
-            body += [f"            if {self.value(c)} is U: ch.append({self.tree(c)})" for c in kids]
-            body.append(f"        elif {v} is {stop}:")
-            body += [f"            if {self.value(c)} is {stop}: ch.append({self.tree(c)})" for c in kids]
-            body.append("        else:")
-            body.append(f"            ch = [{', '.join(self.tree(c) for c in kids)}]")
-            body.append(f'        return {{{head}, {tail}, "children": ch}}')
-            self.defs.append("\n".join(body))
-            return f"{x}()"
+            # Only the operands that made the result (semantics.made_the_value: the operand's
+            # value is the node's, or the node's value is not the deciding one and not unknown),
+            # tested at run time. A junction's value is True, False or unknown (null in JSON).
+            other = repr(not sem.DECISIVE[kind])
+            i = self.ix[id(node)]
+            self._emit(f"c{i} = []")
+            for c in kids:
+                self._emit(f"if {v} is {other} or {self.value(c)} is {v}:")
+                self.depth += 1
+                self._emit(f"c{i}.append({self.tree(c)})")
+                self.depth -= 1
+            jhead = (
+                f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
+                f'"value": None if {v} is U else {v}, "known": {v} is not U'
+            )
+            self._emit(f'j{i} = {{{jhead}, {tail}, "children": c{i}}}')
+            return f"j{i}"
         return self._node(f"{head}, {tail}", ", ".join(self.tree(c) for c in kids))
 
 
@@ -266,11 +281,11 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     root = gen.tree(node)
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
-    defs = "\n".join("\n".join("    " + line for line in d.split("\n")) for d in gen.defs)
+    body = "".join(f"{line}\n" for line in gen.body)
     leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
         f"def make(K, U, NV, J, OV, PV, XD, JT, FZ, ST, SL):\n{consts}{leaves}"
-        f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{defs}\n"
+        f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{body}"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
     namespace: dict[str, Any] = {"__builtins__": {}}
