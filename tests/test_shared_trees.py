@@ -127,3 +127,44 @@ def test_a_shared_subtree_refuses_edits_and_copies_are_plain() -> None:
         assert not shared(copied)
         assert _dump(copied) == _dump(data)
     assert _dump(data) == _dump(engine.decide_data({"person_id": "A1", "status": "anerkannt"}, "2018-09-15"))
+
+
+def test_parts_shared_by_every_decision_refuse_edits() -> None:
+    """Reasons, assumption entries and the labels in a person's own (first-sight) subtrees are
+    one object in many decisions: an edit raises instead of reaching the next person."""
+    import pytest
+
+    engine = Engine.load(ROOT / "rules")
+    probe = Engine.load(ROOT / "rules")  # finds the case without warming `engine`'s memos
+    case = next(
+        c
+        for c in _cases()
+        if any(
+            o["assumptions"] for o in probe.decide_data(c["record"], c["on"], entity=c["entity"])["outcomes"].values()
+        )
+    )
+    data = engine.decide_data(case["record"], case["on"], entity=case["entity"], explain=True)
+    before = _dump(data)
+    outcome = next(o for o in data["outcomes"].values() if o["assumptions"])
+    labels: list[dict[str, Any]] = []
+    stack: list[Any] = [o["trace"] for o in data["outcomes"].values()]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            if x.get("kind") in ("fact", "param", "stichtag"):
+                labels.append(x["label"])
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    assert labels
+    edits = [
+        lambda: outcome["reason"].__setitem__("de", "geändert"),
+        lambda: outcome["assumptions"][0].__setitem__("id", "x"),
+        lambda: outcome["assumptions"][0]["label"].__setitem__("de", "geändert"),
+        lambda: labels[0].__setitem__("de", "geändert"),
+    ]
+    for edit in edits:
+        with pytest.raises(TypeError, match="deepcopy"):
+            edit()
+    again = engine.decide_data(case["record"], case["on"], entity=case["entity"], explain=True)
+    assert _dump(data) == _dump(again) == before

@@ -17,6 +17,7 @@ from eligibility.compile.ir import (
     OutcomeResult,
     parameter_version,
 )
+from eligibility.decision.shared import share
 from eligibility.eval import semantics as sem
 from eligibility.eval.tables import EntityTables, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
@@ -156,9 +157,9 @@ def _shared_assumption(
     """`_assumption`, made once per assumption and note (a parameter's note is its version's)
     and shared between decisions, as labels are: decision data is read-only. The note lives
     with the rule model, as the side table does, so its id() stays its own."""
-    hit = side.assumptions.get((key, id(note)))
+    hit: dict[str, Any] | None = side.assumptions.get((key, id(note)))
     if hit is None:
-        hit = side.assumptions[(key, id(note))] = _assumption(id_, kind, lab, note)
+        hit = side.assumptions[(key, id(note))] = share(_assumption(id_, kind, lab, note))
     return hit
 
 

@@ -186,7 +186,9 @@ class _Gen:
         self.body.append("    " * self.depth + line)
 
     def _lab(self, label: dict[str, str]) -> str:
-        return self.k(share(label) if self.shared else label)
+        # Read-only in both forms: a plain (first-sight) tree holds the same label constant as
+        # every other decision's.
+        return self.k(share(label))
 
     def _node(self, fields: str, children: str) -> str:
         """A node's dict display (read-only in the shared form; `fields` without "children")."""

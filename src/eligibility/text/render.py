@@ -12,6 +12,7 @@ import jinja2
 
 from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet
 from eligibility.decision.model import AssumptionRef, Decision, ExplanationNode, Label, OutcomeDecision, Question
+from eligibility.decision.shared import share
 from eligibility.lang.values import format_value
 from eligibility.source.citations import localize
 from eligibility.text.verbalize import Narrator
@@ -132,8 +133,9 @@ def reason_data(
     cached = _reasons_of(entity).get(key)
     if cached is None:
         cached = reason(entity, outcome, OutcomeDecision.model_validate(dict(o, reason={"de": "", "en": ""})))
-    data = {"de": cached.de, "en": cached.en}
+    data: dict[str, str] = {"de": cached.de, "en": cached.en}
     if shared is not None:
+        data = share(data)  # one object in many decisions: read-only
         if len(shared) > 10_000:
             shared.clear()
         shared[key] = data
