@@ -217,7 +217,11 @@ class Engine:
             ]
             return data
         facts, field_errors = normalize(record, ent.facts, self._convert_memo.setdefault(ent.name, {}))
-        issues = [{"field": e.field, "code": e.code, "message": {"de": e.de, "en": e.en}} for e in field_errors]
+        issues = (
+            [{"field": e.field, "code": e.code, "message": {"de": e.de, "en": e.en}} for e in field_errors]
+            if field_errors
+            else []
+        )
         manifest = self.compiled.model.manifest
         if day < manifest.valid_from or (manifest.valid_to and day > manifest.valid_to):
             issues.append(
@@ -245,7 +249,7 @@ class Engine:
             "on": day.isoformat(),
             "outcomes": outcomes,
             "missing": sorted(missing),
-            "questions": [questions[f] for f in sorted(questions)],
+            "questions": [questions[f] for f in sorted(questions)] if questions else [],
             "errors": issues,
             "ruleset": self._info_data,
         }
