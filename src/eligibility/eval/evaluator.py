@@ -43,12 +43,12 @@ def _resolvers(
     """Each outcome's generated resolution for these rules in force: generated once per outcome
     and combination of rules in force (a new reference date reuses them), looked up once per
     table. `explain`: the resolutions for `explaining_env`, taking conditions from their explainers."""
-    from eligibility.eval.explaining import valued_explainer
-
     t = tables(entity, crs)
     hit = t.resolvers.get((id(in_force), explain))
     if hit is not None and hit[0] is in_force:
         return hit[1]
+    from eligibility.eval.explaining import valued_explainer  # after the hit: once per table
+
     made: dict[str, Callable[[Env], OutcomeResult]] = {}
     for name, oc in entity.outcomes.items():
         rules = in_force.get(name, [])
