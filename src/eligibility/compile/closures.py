@@ -17,7 +17,7 @@ from eligibility.compile.ir import CNode, CompiledOutcome, CompiledRule, Fn, Out
 from eligibility.eval import semantics as sem
 from eligibility.eval.semantics import resolve_outcome, rule_applies, same_conclusion, settle
 from eligibility.lang.syntax import Arith, BoolOp, Call, Compare, ListExpr, Literal, Name, Neg, Node, Not, children
-from eligibility.lang.values import UNKNOWN
+from eligibility.lang.values import UNKNOWN, to_json_value
 
 if TYPE_CHECKING:
     from eligibility.compile.ir import CompiledEntity
@@ -340,11 +340,17 @@ _NOTHING_OPEN = _Settling([], None)
 # the domain's calls (`applies`, `choose`, `concludes_otherwise` of `_RecordDomain` above)
 # become the statements they stand for, with `semantics.rule_applies` and
 # `semantics.same_conclusion` called as they are. Generated source holds only names made here
-# and indices; rules, conditions and conclusions are passed in as objects.
+# and indices; rules, conditions and conclusions are passed in as objects. Explaining, each rule
+# tried also gets its trace entry (`decision.RuleTrace`'s JSON shape) at once: what it shows
+# whatever the record (label, source, mark, a fixed conclusion) is made here, once.
+_TRACED = """\
+    trace.append({{"rule": I[{i}], "label": L[{i}], "source": S[{i}], "condition": None if c is U else B(c), \
+"concludes": {concludes}, "assumption": A[{i}], "explanation": {tree}}})
+"""
 _RULE = """\
     c = {cond}
     considered.append((R[{i}], c))
-    if c is not False:
+{traced}    if c is not False:
         x = {concl}
         a = RA(c, x)
         if a is True:
@@ -362,11 +368,15 @@ def record_resolver(
     an `Env` that explains: each condition's value comes from its explainer, whose tree goes to
     `env.trees` (what `env.valued` does, without the lookup per rule tried)."""
     if not rules:
+        if explainers is not None:
+            return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True, trace=[])
         return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True)
     default = oc.default
     has_default = default is not None
 
-    def finish(rule: CompiledRule | None, reached: Any, considered: list[Any], opened: list[Any]) -> OutcomeResult:
+    def finish(
+        rule: CompiledRule | None, reached: Any, considered: list[Any], opened: list[Any], trace: Any
+    ) -> OutcomeResult:
         # After the loop, as `semantics.resolve_outcome` ends: `settle` says what stays unknown.
         pending = rule is None
         if pending:
@@ -376,31 +386,63 @@ def record_resolver(
             undecided = settle(dom, pending, [(i, True) for i in range(len(opened))], has_default)  # type: ignore[arg-type]
         else:  # the usual case: nothing to compare, so no domain to make
             undecided = settle(_NOTHING_OPEN, pending, (), has_default)  # type: ignore[arg-type]
-        return _result(oc, undecided, [r for r, _ in opened], rule, reached, considered)
+        result = _result(oc, undecided, [r for r, _ in opened], rule, reached, considered)
+        result.trace = trace
+        return result
 
+    explaining = explainers is not None
     body = []
     for i, r in enumerate(rules):
         if r.cond is None:
             cond = "True"
-        elif explainers is not None:
+        elif explaining:
             cond = f"E[{i}](env, T)"
         else:
             cond = f"R[{i}].cond.fn(env) if valued is None else valued(R[{i}].cond, env)"
         concl = f"R[{i}].value" if r.compute is None else f"R[{i}].compute.fn(env)"
-        chunk = _RULE.format(i=i, cond=cond, concl=concl)
-        if explainers is not None and r.cond is not None:
-            chunk = chunk.replace(f"    c = {cond}\n", f"    c, T[C[{i}]] = {cond}\n")
+        traced = ""
+        if explaining:
+            # A computed conclusion is shown for every rule tried, also one whose condition
+            # does not hold (the trace shows what the rule would conclude).
+            concludes = f"J[{i}]" if r.compute is None else f"JV(R[{i}].compute.fn(env))"
+            traced = _TRACED.format(i=i, concludes=concludes, tree="None" if r.cond is None else "t")
+        chunk = _RULE.format(i=i, cond=cond, concl=concl, traced=traced)
+        if explaining and r.cond is not None:
+            chunk = chunk.replace(f"    c = {cond}\n", f"    c, t = {cond}\n    T[C[{i}]] = t\n")
         body.append(chunk)
+    ends = "considered, opened, trace" if explaining else "considered, opened, None"
     source = (
-        "def make(R, U, RA, finish, E, C):\n    def resolve(env):\n        considered = []\n        opened = []\n"
-        "        valued = env.valued\n        T = env.trees\n"
-        + "".join("    " + line + "\n" for chunk in body for line in chunk.splitlines())
-        + "        return finish(None, None, considered, opened)\n    return resolve\n"
+        "def make(R, U, RA, finish, E, C, I, L, S, A, J, JV, B):\n    def resolve(env):\n"
+        "        considered = []\n        opened = []\n"
+        + ("        trace = []\n" if explaining else "")
+        + "        valued = env.valued\n        T = env.trees\n"
+        + "".join("    " + line + "\n" for chunk in body for line in chunk.splitlines()).replace(
+            "considered, opened)", ends + ")"
+        )
+        + f"        return finish(None, None, {ends})\n    return resolve\n"
     )
     namespace: dict[str, Any] = {"__builtins__": {}}
     exec(compile(source, f"<resolution of {oc.name}>", "exec"), namespace)  # noqa: S102 - see the comment above
     cond_ids = tuple(id(r.cond) for r in rules)
     made: Callable[[Env], OutcomeResult] = namespace["make"](
-        tuple(rules), UNKNOWN, rule_applies, finish, tuple(explainers or ()), cond_ids
+        tuple(rules),
+        UNKNOWN,
+        rule_applies,
+        finish,
+        tuple(explainers or ()),
+        cond_ids,
+        tuple(r.id for r in rules),
+        tuple(_label(r) for r in rules),
+        tuple(r.spec.source for r in rules),
+        tuple(bool(r.spec.assumption) for r in rules),
+        tuple(to_json_value(r.value) if r.compute is None else None for r in rules),
+        to_json_value,
+        bool,
     )
     return made
+
+
+def _label(rule: CompiledRule) -> dict[str, str]:
+    # A rule's label in a trace entry, one object for every decision (decision data is read-only).
+    lab = rule.spec.label
+    return {"de": rule.id, "en": rule.id} if lab is None else {"de": lab.de, "en": lab.en or lab.de}

@@ -66,7 +66,7 @@ class CompiledRule:
         return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class OutcomeResult:
     value: Any  # True / False / a value / UNKNOWN / None (no rule in force)
     rule: CompiledRule | None  # the deciding rule (None: the outcome's default, or undecided)
@@ -74,6 +74,9 @@ class OutcomeResult:
     open_rules: list[CompiledRule]  # rules whose unknown condition could change the value
     by_default: bool = False
     no_rule_in_force: bool = False
+    # With the explanation: the rules tried as the decision's trace entries (JSON shape of
+    # `decision.TraceStep`), made by the generated resolution as it tries them.
+    trace: list[dict[str, Any]] | None = None
 
 
 @dataclasses.dataclass(eq=False, frozen=True)

@@ -17,8 +17,9 @@ from eligibility.compile.ir import (
     OutcomeResult,
     parameter_version,
 )
-from eligibility.decision.shared import share
+from eligibility.decision.shared import SharedTree, share
 from eligibility.eval import semantics as sem
+from eligibility.eval.explaining import valued_explainer
 from eligibility.eval.tables import EntityTables, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
@@ -47,8 +48,6 @@ def _resolvers(
     hit = t.resolvers.get((id(in_force), explain))
     if hit is not None and hit[0] is in_force:
         return hit[1]
-    from eligibility.eval.explaining import valued_explainer  # after the hit: once per table
-
     made: dict[str, Callable[[Env], OutcomeResult]] = {}
     for name, oc in entity.outcomes.items():
         rules = in_force.get(name, [])
@@ -228,6 +227,9 @@ def _rule_assumptions(
         _assumptions_in(rule.compute, crs, env, out, memo)
 
 
+_NO_ASSUMPTIONS: dict[str, dict[str, Any]] = SharedTree()  # an outcome resting on none
+
+
 def _outcome_assumptions(
     name: str,
     crs: CompiledRuleSet,
@@ -237,28 +239,50 @@ def _outcome_assumptions(
 ) -> dict[str, dict[str, Any]]:
     """The assumptions an outcome's value rests on (its deciding rule's), once per decision.
     With the explanation's `trees`, read from the deciding rule's condition tree instead of
-    walking the condition again (the same nodes: both keep what `semantics.prunes` keeps)."""
+    walking the condition again (the same nodes: both keep what `semantics.prunes` keeps).
+    The result is read only (it may be shared)."""
     hit = memo.get(name)
     if hit is not None:
         return hit
-    memo[name] = {}  # an outcome met again while it is being collected adds nothing new
-    out: dict[str, dict[str, Any]] = {}
     result = env.outcome(name)
     rule = result.rule
-    if rule is not None and result.value is not UNKNOWN:
-        if trees is None or rule.cond is None:
-            _rule_assumptions(rule, crs, env, out, memo)
-        else:
-            if rule.spec.assumption:
-                key = f"rule:{rule.id}"
-                out[key] = _shared_assumption(
-                    tables(env.entity, crs), key, rule.id, "rule", rule.spec.label, rule.spec.note
-                )
-            if tables(env.entity, crs).may_assume[rule.id]:
-                _tree_assumptions(trees[id(rule.cond)], crs, env, out, memo, trees)
-                _assumptions_in(rule.compute, crs, env, out, memo)
+    if rule is None or result.value is UNKNOWN:
+        memo[name] = _NO_ASSUMPTIONS
+        return _NO_ASSUMPTIONS
+    side = tables(env.entity, crs)
+    if trees is None or rule.cond is None:
+        memo[name] = {}  # an outcome met again while it is being collected adds nothing new
+        out: dict[str, dict[str, Any]] = {}
+        _rule_assumptions(rule, crs, env, out, memo)
+        memo[name] = out
+        return out
+    marks = side.rule_marks.get(rule.id)
+    if marks is None:
+        marks = side.rule_marks[rule.id] = _rule_marks(side, rule)
+    own, may = marks
+    if not may:
+        out = own or _NO_ASSUMPTIONS  # the rule's own mark alone: the same dict every time
+        memo[name] = out
+        return out
+    memo[name] = _NO_ASSUMPTIONS  # an outcome met again while it is being collected adds nothing new
+    out = dict(own) if own else {}
+    _tree_assumptions(trees[id(rule.cond)], crs, env, out, memo, trees, side)
+    _assumptions_in(rule.compute, crs, env, out, memo)
     memo[name] = out
     return out
+
+
+def _rule_marks(side: EntityTables, rule: CompiledRule) -> tuple[dict[str, dict[str, Any]] | None, bool]:
+    """What a deciding rule adds whatever the record: its own mark's entry (shared), and
+    whether what it reads may carry more (then its tree is walked)."""
+    own = None
+    if rule.spec.assumption:
+        key = f"rule:{rule.id}"
+        own = share({key: _shared_assumption(side, key, rule.id, "rule", rule.spec.label, rule.spec.note)})
+    return own, side.may_assume[rule.id]
+
+
+_LEAVES = frozenset(("fact", "stichtag", "literal"))
 
 
 def _tree_assumptions(
@@ -268,31 +292,44 @@ def _tree_assumptions(
     out: dict[str, dict[str, Any]],
     memo: dict[str, dict[str, dict[str, Any]]],
     trees: dict[int, Any],
+    side: EntityTables,
 ) -> None:
     """`_assumptions_in` over a condition's explanation tree: the tree holds the operands that
-    made each value (literals aside, which carry none), in the walk's order."""
-    kind = tree["kind"]
-    if kind == "derived":
-        if tree["assumption"] and f"derived:{tree['name']}" not in out:
-            spec = env.entity.derived[tree["name"]].spec
-            key = f"derived:{tree['name']}"
-            out[key] = _shared_assumption(tables(env.entity, crs), key, tree["name"], "derived", spec.label, spec.note)
-    elif kind == "param":
-        if tree["assumption"] and f"param:{tree['name']}" not in out:
-            pspec = crs.model.parameters[tree["name"]]
-            v = parameter_version(pspec, env.on)
-            key = f"param:{tree['name']}"
-            out[key] = _shared_assumption(
-                tables(env.entity, crs), key, tree["name"], "parameter", pspec.label, v.note if v else None
-            )
-        return
-    elif kind == "outcome":
-        for key, ref in _outcome_assumptions(tree["name"], crs, env, memo, trees).items():
+    made each value (literals aside, which carry none), in the walk's order (depth first,
+    operands in order: a stack of what is left)."""
+    stack = [tree]
+    pop = stack.pop
+    while stack:
+        t = pop()
+        kind = t["kind"]
+        if kind in _LEAVES:
+            continue
+        if kind == "param":
+            if t["assumption"]:
+                name = t["name"]
+                key = f"param:{name}"
+                if key not in out:
+                    pspec = crs.model.parameters[name]
+                    v = parameter_version(pspec, env.on)
+                    out[key] = _shared_assumption(side, key, name, "parameter", pspec.label, v.note if v else None)
+            continue
+        if kind == "outcome":
+            for key, ref in _outcome_assumptions(t["name"], crs, env, memo, trees).items():
+                if key not in out:
+                    out[key] = ref
+            continue
+        if kind == "derived" and t["assumption"]:
+            name = t["name"]
+            key = f"derived:{name}"
             if key not in out:
-                out[key] = ref
-        return
-    for kid in tree["children"]:
-        _tree_assumptions(kid, crs, env, out, memo, trees)
+                spec = env.entity.derived[name].spec
+                out[key] = _shared_assumption(side, key, name, "derived", spec.label, spec.note)
+        kids = t["children"]
+        if kids:
+            if len(kids) == 1:
+                stack.append(kids[0])
+            else:
+                stack.extend(reversed(kids))
 
 
 def rule_path(
@@ -300,16 +337,20 @@ def rule_path(
 ) -> list[str]:
     """`outcome/rule` steps: the deciding rule, then the deciding rules of the
     outcomes its condition read."""
-    seen = seen or set()
-    if oc_name in seen:
-        return []
-    seen.add(oc_name)
-    if result.rule is None:
+    if seen is not None:  # an outcome met again on the way adds nothing
+        if oc_name in seen:
+            return []
+        seen.add(oc_name)
+    rule = result.rule
+    if rule is None:
         return [f"{oc_name}/(default)"] if result.by_default else [oc_name]
-    path = [f"{oc_name}/{result.rule.id}"]
-    if not tables(env.entity, crs).reads_outcomes[result.rule.id]:
-        return path
-    for dep in _outcomes_read(result.rule, env):
+    side = tables(env.entity, crs)
+    if not side.reads_outcomes[rule.id]:
+        return [side.steps[rule.id]]
+    if seen is None:
+        seen = {oc_name}
+    path = [side.steps[rule.id]]
+    for dep in _outcomes_read(rule, env):
         path += rule_path(dep, env.outcome(dep), env, crs, seen)
     return path
 
@@ -346,12 +387,23 @@ def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
     return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
 
 
+# `text.render` (and jinja2 with it) is imported on the first decision, not with the engine; an
+# import statement in the function would cost a lookup through the import system per decision.
+_REASON_DATA: list[Callable[..., dict[str, Any]]] = []
+
+
+def _reason_data() -> Callable[..., dict[str, Any]]:
+    from eligibility.text.render import reason_data
+
+    _REASON_DATA.append(reason_data)
+    return reason_data
+
+
 def evaluate_entity(
     crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
-    from eligibility.text.render import reason_data
-
+    reason_data = _REASON_DATA[0] if _REASON_DATA else _reason_data()
     if explain:
         env, cache = explaining_env(crs, entity, facts, on)
     else:
@@ -360,7 +412,6 @@ def evaluate_entity(
     asm_memo: dict[str, dict[str, dict[str, Any]]] = {}
     side = tables(entity, crs)
     static = side.static
-    trace_parts = side.trace_parts
     reasons = side.reasons
     trees = cache if explain else None
     decisions: dict[str, dict[str, Any]] = {}
@@ -371,31 +422,8 @@ def evaluate_entity(
         missing = sorted(outcome_missing(oc, result, env, memo)) if value is UNKNOWN else []
         rule = result.rule
         assumptions = _outcome_assumptions(name, crs, env, asm_memo, trees)
-        trace: list[dict[str, Any]] = []
-        if explain:
-            for r, cond in result.considered:
-                fixed = trace_parts.get(r)
-                if fixed is None:  # what a rule's trace entry shows whatever the record
-                    fixed = trace_parts[r] = (
-                        label_dict(r.spec.label, r.id),
-                        r.spec.source,
-                        bool(r.spec.assumption),
-                        to_json_value(r.value) if r.compute is None else None,
-                        None if r.cond is None else id(r.cond),
-                    )
-                lab, src, asm, concl, cond_id = fixed
-                trace.append(
-                    {
-                        "rule": r.id,
-                        "label": lab,
-                        "source": src,
-                        "condition": None if cond is UNKNOWN else bool(cond),
-                        "concludes": concl if r.compute is None else to_json_value(r.compute.fn(env)),
-                        "assumption": asm,
-                        # Built when the rule was tried (`valued` above), with the value used.
-                        "explanation": None if cond_id is None else cache[cond_id],
-                    }
-                )
+        # Made by the explaining resolution as it tried the rules (`closures.record_resolver`).
+        trace = result.trace if explain and result.trace is not None else []
         source = (
             rule.spec.source if rule else (oc.spec.default.source if result.by_default and oc.spec.default else None)
         )

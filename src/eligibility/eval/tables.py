@@ -23,6 +23,8 @@ class EntityTables:
     # it reads can carry an assumption (the walks for rule paths and assumptions skip the rest).
     reads_outcomes: dict[str, bool]
     may_assume: dict[str, bool]
+    # Per rule id: its step in a rule path ("outcome/rule").
+    steps: dict[str, str]
     # Per id() of a compiled node (nodes live as long as their entity, which this table
     # outlives never): its compiled explainer, whether an assumption can be found under it.
     explainers: dict[int, Any] = dataclasses.field(default_factory=dict)
@@ -30,12 +32,12 @@ class EntityTables:
     # Decision parts that depend only on the rule set (outcome labels, questions), shared by
     # every decision: the decision data is read-only.
     static: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    # Per rule id: its own mark's entry and whether what it reads may carry more.
+    rule_marks: dict[str, tuple[Any, bool]] = dataclasses.field(default_factory=dict)
     # Per assumption ("derived:x", "param:y", "rule:z") and id() of its note: its entry.
     assumptions: dict[tuple[str, int], Any] = dataclasses.field(default_factory=dict)
     # Per outcome, status, rule, source, assumption mark and missing facts: the reason's texts.
     reasons: dict[tuple[object, ...], Any] = dataclasses.field(default_factory=dict)
-    # Per rule (by identity): the parts of its trace entry that depend only on the rule set.
-    trace_parts: dict[Any, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
     # Per outcome and the rules in force for it (by their identities): its generated resolution
     # (`closures.record_resolver`). Keyed by what is in force, not by date: a rule set has a few
     # such combinations, while `rules_on` makes a new table for every reference date.
@@ -63,11 +65,13 @@ def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
 
     reads: dict[str, bool] = {}
     may: dict[str, bool] = {}
+    steps: dict[str, str] = {}
     assumed_params = {name for name, p in crs.model.parameters.items() if any(v.assumption for v in p.versions)}
     for oc in entity.outcomes.values():
         for rule in oc.rules:
             nodes = list(reachable(entity, [rule.cond, rule.compute]))
             reads[rule.id] = any(n.kind == "outcome" for n in nodes)
+            steps[rule.id] = f"{oc.name}/{rule.id}"
             # The rule's own mark is added without a walk (evaluator._rule_assumptions): only
             # what its condition and computation read sends the walk in (most marked rules
             # read nothing that carries an assumption itself).
@@ -76,4 +80,4 @@ def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
                 or (n.kind == "param" and n.name in assumed_params)
                 for n in nodes
             )
-    return EntityTables(reads, may)
+    return EntityTables(reads, may, steps)
