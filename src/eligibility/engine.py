@@ -13,8 +13,9 @@ from eligibility import __version__
 from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet, compile_ruleset
 from eligibility.decision.builder import DecisionBuilder
 from eligibility.decision.model import SCHEMA_VERSION, Decision, RuleSetInfo
-from eligibility.decision.records import LATEST_DATE, DateOutOfRange, normalize, parse_date, record_id
+from eligibility.decision.records import LATEST_DATE, DateOutOfRange, parse_date, record_id, record_normalizer
 from eligibility.eval.evaluator import evaluate_entity
+from eligibility.lang.values import iso_date
 from eligibility.source.citations import localize
 from eligibility.source.loader import load_model
 from eligibility.text.render import render
@@ -110,6 +111,8 @@ class Engine:
         self._info_data = self.info.model_dump(mode="json")
         # Conversions of raw cells, per record type: records repeat the same dates and codes.
         self._convert_memo: dict[str, dict[Any, Any]] = {}
+        # Per record type: `normalize` over its facts, generated once, with that memo.
+        self._normalizers: dict[str, Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Any]]]] = {}
         self._decisions = DecisionBuilder()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -216,7 +219,11 @@ class Engine:
                 }
             ]
             return data
-        facts, field_errors = normalize(record, ent.facts, self._convert_memo.setdefault(ent.name, {}))
+        normalized = self._normalizers.get(ent.name)
+        if normalized is None:
+            memo = self._convert_memo.setdefault(ent.name, {})
+            normalized = self._normalizers[ent.name] = record_normalizer(ent.facts, memo)
+        facts, field_errors = normalized(record)
         issues = (
             [{"field": e.field, "code": e.code, "message": {"de": e.de, "en": e.en}} for e in field_errors]
             if field_errors
@@ -246,7 +253,7 @@ class Engine:
             "schema_version": SCHEMA_VERSION,
             "record_id": record_id(record, ent.id_field),
             "entity": ent.name,
-            "on": day.isoformat(),
+            "on": iso_date(day) if day.__class__ is dt.date else day.isoformat(),
             "outcomes": outcomes,
             "missing": sorted(missing),
             "questions": [questions[f] for f in sorted(questions)] if questions else [],

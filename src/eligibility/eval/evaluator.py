@@ -23,6 +23,7 @@ from eligibility.eval.explaining import valued_explainer
 from eligibility.eval.tables import EntityTables, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
+from eligibility.text.render import reason_data
 
 
 def label_dict(t: Text | None, fallback: str = "") -> dict[str, str]:
@@ -387,23 +388,10 @@ def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
     return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
 
 
-# `text.render` (and jinja2 with it) is imported on the first decision, not with the engine; an
-# import statement in the function would cost a lookup through the import system per decision.
-_REASON_DATA: list[Callable[..., dict[str, Any]]] = []
-
-
-def _reason_data() -> Callable[..., dict[str, Any]]:
-    from eligibility.text.render import reason_data
-
-    _REASON_DATA.append(reason_data)
-    return reason_data
-
-
 def evaluate_entity(
     crs: CompiledRuleSet, entity: CompiledEntity, facts: dict[str, Any], on: dt.date, explain: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Every outcome of one record as data in the JSON shape of `OutcomeDecision`."""
-    reason_data = _REASON_DATA[0] if _REASON_DATA else _reason_data()
     if explain:
         env, cache = explaining_env(crs, entity, facts, on)
     else:

@@ -220,12 +220,29 @@ def format_value(value: object, lang: str = "de") -> str:
     return str(value)
 
 
+# ISO texts of the dates met: an explanation shows a record's dates and the dates computed from
+# them in several nodes, and `date.isoformat` costs ten lookups here (bounded like the other memos).
+_ISO: dict[dt.date, str] = {}
+
+
+def iso_date(day: dt.date) -> str:
+    """`day.isoformat()` of a plain date, remembered."""
+    text = _ISO.get(day)
+    if text is None:
+        if len(_ISO) > 65_536:
+            _ISO.clear()
+        text = _ISO[day] = day.isoformat()
+    return text
+
+
 def to_json_value(value: object) -> Any:
     """A runtime value as JSON: unknown is null, a date is ISO, a never-happened event
     is null too (the decision's explanation says which it was)."""
     t = type(value)
     if t is bool or t is str or t is int or value is None:  # the common case, first
         return value
+    if t is dt.date:
+        return iso_date(value)  # type: ignore[arg-type]
     if value is UNKNOWN or value is NEVER:
         return None
     if isinstance(value, dt.date):
