@@ -250,11 +250,11 @@ def test_no_reference_is_leaked_over_many_calls() -> None:
     missing = object()
     cell = "2016-01-01"
     rows = [{"a": cell, "b": True, "c": 1.5, "t": " x "}, {"a": "x", "t": "y"}, {"b": [1]}]
-    before = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     tracemalloc.start()
     for _ in range(1000):
         module.factorize(rows, ("a", "b", "c"), ("t",), missing)
     gc.collect()
+    before = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     base = tracemalloc.get_traced_memory()[0]
     for _ in range(100_000):
         module.factorize(rows, ("a", "b", "c"), ("t",), missing)
@@ -265,7 +265,10 @@ def test_no_reference_is_leaked_over_many_calls() -> None:
     assert grown < 1_000_000
     after = (len(gc.get_objects()), sys.getrefcount(cell), sys.getrefcount(missing))
     assert after[1:] == before[1:]
-    assert after[0] - before[0] < 100
+    # The object count is the whole process's: threads that earlier tests left behind (a served
+    # app, a pool) allocate meanwhile, a few hundred objects in CI. A tracked object leaked per
+    # call would be 10^5 of them, so the bound is relative to the calls, not a fixed small number.
+    assert after[0] - before[0] < 10_000
 
 
 class Hostile:
