@@ -119,3 +119,24 @@ def test_a_cell_seen_first_as_a_date_then_as_its_text() -> None:
     _same(rows)
     out, errors = record_normalizer(FACTS)({name: "2016-02-30"})
     assert name not in out and [e.field for e in errors] == [name]
+
+
+_date_like = st.builds(
+    "{}-{}-{}".format,
+    st.text("0123456789 ", min_size=4, max_size=4),
+    st.text("0123456789", min_size=2, max_size=2),
+    st.text("0123456789٣", min_size=2, max_size=2),
+)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(NAMES),
+    st.one_of(_date_like, st.text(max_size=12), st.sampled_from(["9899-12-31", "9900-01-01", " unbekannt ", "K.A."])),
+)
+def test_the_plain_text_shortcuts_are_the_general_branches(name: str, value: str) -> None:
+    # convert_value takes a plain str cell (an ISO date, a free text) by a shortcut; a str
+    # subclass goes the general way, which is the definition.
+    from eligibility.decision.records import convert_value
+
+    assert convert_value(name, FACTS[name], value) == convert_value(name, FACTS[name], Text(value))

@@ -152,6 +152,24 @@ def _in_calendar(name: str, day: dt.date) -> tuple[Any, FieldError | None]:
 
 def convert_value(name: str, spec: FactSpec, value: Any) -> tuple[Any, FieldError | None]:
     """One field's raw value as a runtime value (UNKNOWN, NEVER or typed)."""
+    if value.__class__ is str:
+        # The commonest cells of a roster first, each as the branches below would take it: an
+        # ISO date (not a word, not blank; strip() leaves a valid one as it is), and a free text
+        # (an id, a name) with no form, format or pattern to check.
+        kind = spec.type
+        if kind == "date":
+            if len(value) == 10 and value[4] == "-" == value[7] and value.isascii():
+                try:
+                    day = dt.date.fromisoformat(value)
+                except ValueError:
+                    pass
+                else:
+                    return (day, None) if day <= LATEST_DATE else _in_calendar(name, day)
+        elif kind == "text" and spec.pattern is None and spec.forms is None and spec.format is None:
+            text = value.strip()
+            if not text:
+                return (NEVER if spec.event else UNKNOWN), None
+            return (UNKNOWN if text.lower() in UNKNOWN_WORDS else text), None
     if isinstance(value, str) and value.strip().lower() in UNKNOWN_WORDS:
         return UNKNOWN, None
     if _is_empty(value):
