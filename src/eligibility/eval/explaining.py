@@ -185,65 +185,65 @@ class _Gen:
     def _emit(self, line: str) -> None:
         self.body.append("    " * self.depth + line)
 
-    def _lab(self, label: dict[str, str]) -> str:
+    def _lab(self, label: dict[str, str]) -> Any:
         # Read-only in both forms: a plain (first-sight) tree holds the same label constant as
         # every other decision's.
-        return self.k(share(label))
+        return share(label)
 
-    def _node(self, fields: str, children: str) -> str:
-        """A node's dict display (read-only in the shared form; `fields` without "children")."""
-        if self.shared:
-            return f'ST({{{fields}, "children": SL([{children}])}})'
-        return f'{{{fields}, "children": [{children}]}}'
+    def _node(self, fixed: dict[str, Any], varying: dict[str, str]) -> str:
+        """A node's dict (read-only in the shared form): `fixed` its parts that are the same in
+        every decision (constant objects), `varying` expressions for the others. Made as a copy
+        of a template holding the fixed parts with the varying ones set by keyword, in the
+        order of `NODE_KEYS`: a copy of a dict and three stores cost half of a display of ten
+        keys (which grows its table twice)."""
+        return self._made("ST" if self.shared else "DC", fixed, varying)
+
+    def _children(self, parts: list[str]) -> str:
+        return f"SL([{', '.join(parts)}])" if self.shared else f"[{', '.join(parts)}]"
 
     def _tree(self, node: CNode) -> str:
         v = self.value(node)
         kind = node.kind
         json_value = f"FZ(J({v}))" if self.shared else f"J({v})"  # a list value is read-only too
-        head = (
-            f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
-            f'"value": {v} if {v}.__class__ in JT else None if {v} is NV else {json_value}, "known": {v} is not U'
-        )
-        if kind == "fact":
-            lab = self._lab(_label(self.ent.facts[node.name].label, node.name))
-            return self._node(
-                f'{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                f'"rule": None',
-                "",
-            )
-        if kind == "stichtag":
-            lab = self._lab({"de": "Stichtag", "en": "reference date"})
-            return self._node(
-                f'{head}, "name": {self.k(node.name)}, "label": {lab}, "source": None, "assumption": False, '
-                f'"rule": None',
-                "",
-            )
+        head = {
+            "value": f"{v} if {v}.__class__ in JT else None if {v} is NV else {json_value}",
+            "known": f"{v} is not U",
+        }
+        fixed: dict[str, Any] = {"kind": kind, "text": node.text, "name": node.name, "assumption": False}
+        if kind in ("fact", "stichtag"):
+            label = _label(self.ent.facts[node.name].label, node.name) if kind == "fact" else _STICHTAG
+            return self._node({**fixed, "label": self._lab(label)}, {**head, "children": self._children([])})
         if kind == "param":
-            lab = self._lab(_label(self.crs.model.parameters[node.name].label, node.name))
+            p = self.k(node.name)
+            label = _label(self.crs.model.parameters[node.name].label, node.name)
             return self._node(
-                f'{head}, "name": {self.k(node.name)}, "label": {lab}, '
-                f'"source": PV({self.k(node.name)}, env.on)[0], "assumption": PV({self.k(node.name)}, env.on)[1], '
-                f'"rule": None',
-                "",
+                {**fixed, "label": self._lab(label)},
+                {
+                    **head,
+                    "source": f"PV({p}, env.on)[0]",
+                    "assumption": f"PV({p}, env.on)[1]",
+                    "children": self._children([]),
+                },
             )
         if kind == "derived":
             spec = self.ent.derived[node.name].spec
-            return (
-                f'{{{head}, "name": {self.k(node.name)}, "label": {self.k(_label(spec.label, node.name))}, '
-                f'"source": {self.k(spec.source)}, "assumption": {bool(spec.assumption)}, "rule": None, '
-                # The fact's tree is in `cache` once its value was computed (`derived` below).
-                f'"children": [cache.get({self.k(id(self.ent.derived[node.name].node))}) '
-                f"or XD({self.k(node.name)}, env, cache)]}}"
-            )
+            fixed.update(label=_label(spec.label, node.name), source=spec.source, assumption=bool(spec.assumption))
+            # The fact's tree is in `cache` once its value was computed (`derived` below).
+            kid = f"cache.get({self.k(id(self.ent.derived[node.name].node))}) or XD({self.k(node.name)}, env, cache)"
+            return self._plain(fixed, {**head, "children": f"[{kid}]"})
         if kind == "outcome":
-            lab = self.k(_label(self.ent.outcomes[node.name].spec.label, node.name))
-            return (
-                f'(lambda r: {{{head}, "name": {self.k(node.name)}, "label": {lab}, '
-                f'"source": r.rule.spec.source if r.rule else None, "assumption": False, '
-                f'"rule": r.rule.id if r.rule else None, "children": []}})(env.outcome({self.k(node.name)}))'
+            fixed["label"] = _label(self.ent.outcomes[node.name].spec.label, node.name)
+            inner = self._plain(
+                fixed,
+                {
+                    **head,
+                    "source": "r.rule.spec.source if r.rule else None",
+                    "rule": "r.rule.id if r.rule else None",
+                    "children": "[]",
+                },
             )
-        name = self.k(node.name) if node.name else "None"
-        tail = f'"name": {name}, "label": None, "source": None, "assumption": False, "rule": None'
+            return f"(lambda r: {inner})(env.outcome({self.k(node.name)}))"
+        fixed["name"] = node.name or None
         kids = _shown(node.kids)
         if kind in sem.DECISIVE and kids:
             # Only the operands that made the result (semantics.made_the_value: the operand's
@@ -257,13 +257,26 @@ class _Gen:
                 self.depth += 1
                 self._emit(f"c{i}.append({self.tree(c)})")
                 self.depth -= 1
-            jhead = (
-                f'"kind": {self.k(kind)}, "text": {self.k(node.text)}, '
-                f'"value": None if {v} is U else {v}, "known": {v} is not U'
+            junction = self._plain(
+                fixed, {"value": f"None if {v} is U else {v}", "known": f"{v} is not U", "children": f"c{i}"}
             )
-            self._emit(f'j{i} = {{{jhead}, {tail}, "children": c{i}}}')
+            self._emit(f"j{i} = {junction}")
             return f"j{i}"
-        return self._node(f"{head}, {tail}", ", ".join(self.tree(c) for c in kids))
+        return self._node(fixed, {**head, "children": self._children([self.tree(c) for c in kids])})
+
+    def _plain(self, fixed: dict[str, Any], varying: dict[str, str]) -> str:
+        # A node that is never part of a shared tree (a derived fact, an outcome, a junction).
+        return self._made("DC", fixed, varying)
+
+    def _made(self, kind: str, fixed: dict[str, Any], varying: dict[str, str]) -> str:
+        # The keys are fixed words of this module (NODE_KEYS), never names from rule files.
+        template = self.k({key: fixed.get(key) for key in NODE_KEYS})
+        return f"{kind}({template}, {', '.join(f'{key}={expr}' for key, expr in varying.items())})"
+
+
+# The keys of an explanation node, in the order of its JSON (`decision.ExplanationNode`).
+NODE_KEYS = ("kind", "text", "value", "known", "name", "label", "source", "assumption", "rule", "children")
+_STICHTAG = {"de": "Stichtag", "en": "reference date"}
 
 
 def compile_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Explainer:
@@ -286,7 +299,7 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     body = "".join(f"{line}\n" for line in gen.body)
     leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
-        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ, ST, SL):\n{consts}{leaves}"
+        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ, ST, SL, DC):\n{consts}{leaves}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{body}"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
@@ -328,6 +341,7 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
         share,
         SharedTree,
         SharedList,
+        dict,
     )
 
 
