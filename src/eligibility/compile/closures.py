@@ -341,11 +341,11 @@ _NOTHING_OPEN = _Settling([], None)
 # become the statements they stand for, with `semantics.rule_applies` and
 # `semantics.same_conclusion` called as they are. Generated source holds only names made here
 # and indices; rules, conditions and conclusions are passed in as objects. Explaining, each rule
-# tried also gets its trace entry (`decision.RuleTrace`'s JSON shape) at once: what it shows
-# whatever the record (label, source, mark, a fixed conclusion) is made here, once.
+# tried also gets its trace entry (`decision.RuleTrace`'s JSON shape) at once, as a copy of the
+# rule's template: what it shows whatever the record (label, source, mark, a fixed conclusion)
+# is made here, once.
 _TRACED = """\
-    trace.append({{"rule": I[{i}], "label": L[{i}], "source": S[{i}], "condition": None if c is U else B(c), \
-"concludes": {concludes}, "assumption": A[{i}], "explanation": {tree}}})
+    trace.append(DC(P[{i}], condition=None if c is U else B(c){concludes}, explanation={tree}))
 """
 _RULE = """\
     c = {cond}
@@ -404,7 +404,7 @@ def record_resolver(
         if explaining:
             # A computed conclusion is shown for every rule tried, also one whose condition
             # does not hold (the trace shows what the rule would conclude).
-            concludes = f"J[{i}]" if r.compute is None else f"JV(R[{i}].compute.fn(env))"
+            concludes = "" if r.compute is None else f", concludes=JV(R[{i}].compute.fn(env))"
             traced = _TRACED.format(i=i, concludes=concludes, tree="None" if r.cond is None else "t")
         chunk = _RULE.format(i=i, cond=cond, concl=concl, traced=traced)
         if explaining and r.cond is not None:
@@ -412,7 +412,7 @@ def record_resolver(
         body.append(chunk)
     ends = "considered, opened, trace" if explaining else "considered, opened, None"
     source = (
-        "def make(R, U, RA, finish, E, C, I, L, S, A, J, JV, B):\n    def resolve(env):\n"
+        "def make(R, U, RA, finish, E, C, P, JV, B, DC):\n    def resolve(env):\n"
         "        considered = []\n        opened = []\n"
         + ("        trace = []\n" if explaining else "")
         + "        valued = env.valued\n        T = env.trees\n"
@@ -431,15 +431,25 @@ def record_resolver(
         finish,
         tuple(explainers or ()),
         cond_ids,
-        tuple(r.id for r in rules),
-        tuple(_label(r) for r in rules),
-        tuple(r.spec.source for r in rules),
-        tuple(bool(r.spec.assumption) for r in rules),
-        tuple(to_json_value(r.value) if r.compute is None else None for r in rules),
+        tuple(_trace_template(r) for r in rules),
         to_json_value,
         bool,
+        dict,
     )
     return made
+
+
+def _trace_template(rule: CompiledRule) -> dict[str, Any]:
+    # A trace entry's parts that are the same whatever the record, in the entry's key order.
+    return {
+        "rule": rule.id,
+        "label": _label(rule),
+        "source": rule.spec.source,
+        "condition": None,
+        "concludes": to_json_value(rule.value) if rule.compute is None else None,
+        "assumption": bool(rule.spec.assumption),
+        "explanation": None,
+    }
 
 
 def _label(rule: CompiledRule) -> dict[str, str]:
