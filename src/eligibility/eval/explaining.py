@@ -194,8 +194,8 @@ class _Gen:
         """A node's dict (read-only in the shared form): `fixed` its parts that are the same in
         every decision (constant objects), `varying` expressions for the others. Made as a copy
         of a template holding the fixed parts with the varying ones set by keyword, in the
-        order of `NODE_KEYS`: a copy of a dict and three stores cost half of a display of ten
-        keys (which grows its table twice)."""
+        order of `NODE_KEYS`: a display inserts its ten keys one by one, a copy is one block
+        copy (measured: 169 ns against 284 ns for a node; design §38)."""
         return self._made("ST" if self.shared else "DC", fixed, varying)
 
     def _children(self, parts: list[str]) -> str:
