@@ -108,7 +108,7 @@ def test_a_shared_subtree_refuses_edits_and_copies_are_plain() -> None:
                 stack.extend(y)
         return out
 
-    trees = [t for t in shared(data) if isinstance(t, SharedTree)]
+    trees = [t for t in shared(data) if isinstance(t, SharedTree) and "children" in t]  # nodes, not labels
     assert trees
     edits = [
         lambda t: t.__setitem__("value", 1),
@@ -168,3 +168,59 @@ def test_parts_shared_by_every_decision_refuse_edits() -> None:
             edit()
     again = engine.decide_data(case["record"], case["on"], entity=case["entity"], explain=True)
     assert _dump(data) == _dump(again) == before
+
+
+def test_every_label_in_a_decision_refuses_edits() -> None:
+    """Every label a decision holds (its outcomes', the trace entries', the explanation nodes'
+    of every kind, the questions') is one object in every decision: each edit raises, and the
+    next person's decision is as it was (a review found trace and derived-fact labels editable)."""
+    import pytest
+
+    engine = Engine.load(ROOT / "rules")
+    records = [c for c in _cases()][:40] + [{"record": {"person_id": "P-leer"}, "on": "2024-06-01", "entity": None}]
+    parts: list[Any] = []
+    kinds: set[str] = set()
+    for c in records:
+        data = engine.decide_data(c["record"], c["on"], entity=c["entity"], explain=True)
+        for o in data["outcomes"].values():
+            parts.append(o["label"])
+            parts.extend(q for q in o["questions"])
+            parts.extend(q["label"] for q in o["questions"])
+            for entry in o["trace"]:
+                parts.append(entry["label"])
+                stack: list[Any] = [entry["explanation"]]
+                while stack:
+                    node = stack.pop()
+                    if node is None:
+                        continue
+                    if node["label"] is not None:
+                        kinds.add(node["kind"])
+                        parts.append(node["label"])
+                    stack.extend(node["children"])
+    assert {"fact", "derived", "outcome"} <= kinds
+    assert any("question" in p for p in parts)
+    fresh = Engine.load(ROOT / "rules")
+    probe = {"person_id": "P-leer"}
+    before = _dump(fresh.decide_data(probe, "2024-06-01"))
+    for part in parts:
+        key = next(iter(part))
+        with pytest.raises(TypeError, match="deepcopy"):
+            part[key] = "geändert"
+    assert _dump(engine.decide_data(probe, "2024-06-01")) == before
+
+
+def test_a_date_subclass_as_reference_date_is_the_plain_date() -> None:
+    """Kept trees are keyed by the reference date's value: a subclass that prints itself
+    otherwise must not reach a later decision on the plain date."""
+    import datetime as dt
+
+    class Odd(dt.date):
+        def isoformat(self) -> str:
+            return "ODD"
+
+    engine = Engine.load(ROOT / "rules")
+    record = {"person_id": "P1", "aufenthaltsstatus": "fluechtling", "zugang_bw_datum": "2016-01-01"}
+    plain = _dump(Engine.load(ROOT / "rules").decide_data(record, dt.date(2024, 6, 1)))
+    for _ in range(2):
+        assert "ODD" not in _dump(engine.decide_data(record, Odd(2024, 6, 1)))
+    assert _dump(engine.decide_data(record, dt.date(2024, 6, 1))) == plain

@@ -84,7 +84,9 @@ def coerce_date(on: DateLike) -> dt.date:
     elif isinstance(on, dt.datetime):
         day = on.date()
     elif isinstance(on, dt.date):
-        day = on
+        # A subclass of date as the plain date: kept explanation trees are keyed by the
+        # reference date's value, and what a subclass prints must not reach other decisions.
+        day = on if on.__class__ is dt.date else dt.date(on.year, on.month, on.day)
     else:
         parsed = parse_date(str(on).strip())
         if parsed is None:

@@ -361,12 +361,16 @@ _RULE = """\
 
 
 def record_resolver(
-    oc: CompiledOutcome, rules: list[CompiledRule], explainers: list[Any] | None = None
+    oc: CompiledOutcome,
+    rules: list[CompiledRule],
+    explainers: list[Any] | None = None,
+    shared: Callable[[Any], Any] = lambda part: part,
 ) -> Callable[[Env], OutcomeResult]:
     """`evaluate_outcome(oc, env)` for the rules in force `rules`, as one generated function.
     With `explainers` (per rule, its condition's generated explainer, `eval.explaining`), for
     an `Env` that explains: each condition's value comes from its explainer, whose tree goes to
-    `env.trees` (what `env.valued` does, without the lookup per rule tried)."""
+    `env.trees` (what `env.valued` does, without the lookup per rule tried); `shared` makes
+    the parts of a trace entry that every decision holds read-only (`decision.shared.share`)."""
     if not rules:
         if explainers is not None:
             return lambda env: OutcomeResult(None, None, [], [], no_rule_in_force=True, trace=[])
@@ -431,7 +435,7 @@ def record_resolver(
         finish,
         tuple(explainers or ()),
         cond_ids,
-        tuple(_trace_template(r) for r in rules),
+        tuple(_trace_template(r, shared) for r in rules),
         to_json_value,
         bool,
         dict,
@@ -439,20 +443,21 @@ def record_resolver(
     return made
 
 
-def _trace_template(rule: CompiledRule) -> dict[str, Any]:
+def _trace_template(rule: CompiledRule, shared: Callable[[Any], Any]) -> dict[str, Any]:
     # A trace entry's parts that are the same whatever the record, in the entry's key order.
     return {
         "rule": rule.id,
-        "label": _label(rule),
+        "label": shared(_label(rule)),
         "source": rule.spec.source,
         "condition": None,
-        "concludes": to_json_value(rule.value) if rule.compute is None else None,
+        "concludes": shared(to_json_value(rule.value)) if rule.compute is None else None,
         "assumption": bool(rule.spec.assumption),
         "explanation": None,
     }
 
 
 def _label(rule: CompiledRule) -> dict[str, str]:
-    # A rule's label in a trace entry, one object for every decision (decision data is read-only).
+    # A rule's label in a trace entry, one object for every decision (made read-only by the
+    # caller's `shared`).
     lab = rule.spec.label
     return {"de": rule.id, "en": rule.id} if lab is None else {"de": lab.de, "en": lab.en or lab.de}

@@ -58,7 +58,7 @@ def _resolvers(
             explainers = (
                 [None if r.cond is None else valued_explainer(r.cond, entity, crs) for r in rules] if explain else None
             )
-            fn = t.resolver_of[key] = record_resolver(oc, rules, explainers)
+            fn = t.resolver_of[key] = record_resolver(oc, rules, explainers, share)
         made[name] = fn
     if len(t.resolvers) > 4096:
         t.resolvers.clear()
@@ -385,7 +385,11 @@ def status_of(value: Any, oc: CompiledOutcome, result: OutcomeResult) -> str:
 
 def _question(entity: CompiledEntity, fact: str) -> dict[str, Any]:
     spec = entity.facts[fact]
-    return {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
+    # One object in every decision that asks it: read-only.
+    question: dict[str, Any] = share(
+        {"fact": fact, "label": label_dict(spec.label, fact), "question": label_dict(spec.question, fact)}
+    )
+    return question
 
 
 def evaluate_entity(
@@ -417,7 +421,7 @@ def evaluate_entity(
         )
         label = static.get(name)
         if label is None:
-            label = static[name] = label_dict(oc.spec.label, name)
+            label = static[name] = share(label_dict(oc.spec.label, name))
         o = {
             "value": None if value is UNKNOWN else value if value.__class__ in _PLAIN else to_json_value(value),
             "status": sem.status(value, result.no_rule_in_force),

@@ -186,7 +186,7 @@ class _Gen:
         self.body.append("    " * self.depth + line)
 
     def _lab(self, label: dict[str, str]) -> Any:
-        # Read-only in both forms: a plain (first-sight) tree holds the same label constant as
+        # Read-only in every node: a plain (first-sight) tree holds the same label constant as
         # every other decision's.
         return share(label)
 
@@ -227,12 +227,14 @@ class _Gen:
             )
         if kind == "derived":
             spec = self.ent.derived[node.name].spec
-            fixed.update(label=_label(spec.label, node.name), source=spec.source, assumption=bool(spec.assumption))
+            fixed.update(
+                label=self._lab(_label(spec.label, node.name)), source=spec.source, assumption=bool(spec.assumption)
+            )
             # The fact's tree is in `cache` once its value was computed (`derived` below).
             kid = f"cache.get({self.k(id(self.ent.derived[node.name].node))}) or XD({self.k(node.name)}, env, cache)"
             return self._plain(fixed, {**head, "children": f"[{kid}]"})
         if kind == "outcome":
-            fixed["label"] = _label(self.ent.outcomes[node.name].spec.label, node.name)
+            fixed["label"] = self._lab(_label(self.ent.outcomes[node.name].spec.label, node.name))
             inner = self._plain(
                 fixed,
                 {
