@@ -19,7 +19,7 @@ from eligibility.compile.closures import evaluate_outcome
 from eligibility.compile.ir import reachable
 from eligibility.decision.records import normalize
 from eligibility.eval import semantics as sem
-from eligibility.eval.evaluator import explaining_env, make_env
+from eligibility.eval.evaluator import _outcome_assumptions, explaining_env, make_env
 from eligibility.eval.explaining import compile_explainer
 from eligibility.lang.values import NEVER, UNKNOWN, add_months, shift_ordinals
 
@@ -181,6 +181,40 @@ def _one_pass_equals_the_reference(crs, ent, facts, on):
             if r.cond is not None:
                 assert _same(cond, ref.value(r.cond, env)), r.id
                 assert trees[id(r.cond)] == ref.explain_node(r.cond, env, crs), r.id
+    # What the explainers found that carries an assumption, against the walk over the
+    # conditions (`_assumptions_in`, the reference): the same entries in the same order.
+    by_trees: dict = {}
+    by_walk: dict = {}
+    for name in ent.outcomes:
+        got_found = list(_outcome_assumptions(name, crs, env, by_trees, trees).items())
+        assert got_found == list(_outcome_assumptions(name, crs, plain, by_walk).items()), name
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_what_the_explainers_find_is_what_the_walk_finds_on_rosters(overlay):
+    """`_outcome_assumptions` from what the deciding rules' explainers found, against the walk
+    over the conditions, on synthetic rosters on dates across the parameter versions (random
+    records seldom reach a rule reading a marked parameter version: the list of countries with
+    a good prospect of staying is marked before 01.08.2016 and not after)."""
+    from eligibility.apps.synth import records as roster
+
+    engine = GOEPPINGEN if overlay else ENGINE
+    ent = engine.entity()
+    crs = engine.compiled
+    seen = set()
+    for on in (dt.date(2015, 12, 1), dt.date(2016, 6, 1), dt.date(2018, 9, 15), dt.date(2024, 6, 1)):
+        for rec in roster(300, seed=7, reference=on):
+            facts, _ = normalize(rec, ent.facts)
+            env, trees = explaining_env(crs, ent, facts, on)
+            plain = make_env(crs, ent, facts, on)
+            by_trees: dict = {}
+            by_walk: dict = {}
+            for name in ent.outcomes:
+                got = list(_outcome_assumptions(name, crs, env, by_trees, trees))
+                assert got == list(_outcome_assumptions(name, crs, plain, by_walk)), (name, on)
+                seen.update(got)
+    # The roster reaches every kind of mark: a rule's, a derived fact's, a parameter version's.
+    assert {key.split(":")[0] for key in seen} == {"rule", "derived", "param"}
 
 
 def _table_rows(engine, recs, on):

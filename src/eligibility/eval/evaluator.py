@@ -19,8 +19,8 @@ from eligibility.compile.ir import (
 )
 from eligibility.decision.shared import SharedTree, share
 from eligibility.eval import semantics as sem
-from eligibility.eval.explaining import valued_explainer
-from eligibility.eval.tables import EntityTables, tables
+from eligibility.eval.explaining import assumptions_key, valued_explainer
+from eligibility.eval.tables import EntityTables, can_assume, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
 from eligibility.text.render import reason_data
@@ -73,8 +73,6 @@ def explaining_env(
     derived fact computed takes its value from its generated explainer, whose tree is kept in
     the returned dict under id() of the node (read by the rule traces and by the explanation
     of derived facts), so each node's value is computed once for both."""
-    from eligibility.eval.explaining import valued_explainer
-
     env = make_env(crs, entity, facts, on, explain=True)
     cache: dict[int, Any] = {}
     env.trees = cache
@@ -172,7 +170,7 @@ def _assumptions_in(
 ) -> None:
     """Assumptions a decision rests on: marked derived facts and parameter versions on
     the part of the condition that made its value, and those of outcomes it read."""
-    if node is None or not _can_assume(node, env.entity, crs):
+    if node is None or not can_assume(node, env.entity, crs):
         return
     if node.kind == "derived":
         d = env.entity.derived[node.name]
@@ -195,23 +193,6 @@ def _assumptions_in(
         return
     for kid in _relevant_kids(node, env):
         _assumptions_in(kid, crs, env, out, memo)
-
-
-def _can_assume(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> bool:
-    """Whether anything under the node can carry an assumption (an assumed derived fact
-    or parameter version, or an outcome): the walk skips every other subtree."""
-    kept = tables(ent, crs).can_assume
-    hit = kept.get(id(node))
-    if hit is None:
-        if node.kind == "derived":
-            d = ent.derived[node.name]
-            hit = bool(d.spec.assumption) or _can_assume(d.node, ent, crs)
-        elif node.kind == "param":
-            hit = any(v.assumption for v in crs.model.parameters[node.name].versions)
-        else:
-            hit = node.kind == "outcome" or any(_can_assume(k, ent, crs) for k in node.kids)
-        kept[id(node)] = hit
-    return hit
 
 
 def _rule_assumptions(
@@ -239,9 +220,10 @@ def _outcome_assumptions(
     trees: dict[int, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The assumptions an outcome's value rests on (its deciding rule's), once per decision.
-    With the explanation's `trees`, read from the deciding rule's condition tree instead of
-    walking the condition again (the same nodes: both keep what `semantics.prunes` keeps).
-    The result is read only (it may be shared)."""
+    With the explanation's `trees`, read from what the deciding rule's explainer found on the
+    part of its condition that made the value (`explaining.assumptions_key`: the same nodes
+    in the same order as `_assumptions_in`'s walk, which is the reference; tested) instead of
+    walking the condition again. The result is read only (it may be shared)."""
     hit = memo.get(name)
     if hit is not None:
         return hit
@@ -267,7 +249,9 @@ def _outcome_assumptions(
         return out
     memo[name] = _NO_ASSUMPTIONS  # an outcome met again while it is being collected adds nothing new
     out = dict(own) if own else {}
-    _tree_assumptions(trees[id(rule.cond)], crs, env, out, memo, trees, side)
+    found = trees.get(assumptions_key(rule.cond))
+    if found:
+        _add_found(found, crs, env, out, memo, trees, side)
     _assumptions_in(rule.compute, crs, env, out, memo)
     memo[name] = out
     return out
@@ -283,11 +267,8 @@ def _rule_marks(side: EntityTables, rule: CompiledRule) -> tuple[dict[str, dict[
     return own, side.may_assume[rule.id]
 
 
-_LEAVES = frozenset(("fact", "stichtag", "literal"))
-
-
-def _tree_assumptions(
-    tree: dict[str, Any],
+def _add_found(
+    found: list[tuple[str, str, str]],
     crs: CompiledRuleSet,
     env: Env,
     out: dict[str, dict[str, Any]],
@@ -295,42 +276,21 @@ def _tree_assumptions(
     trees: dict[int, Any],
     side: EntityTables,
 ) -> None:
-    """`_assumptions_in` over a condition's explanation tree: the tree holds the operands that
-    made each value (literals aside, which carry none), in the walk's order (depth first,
-    operands in order: a stack of what is left)."""
-    stack = [tree]
-    pop = stack.pop
-    while stack:
-        t = pop()
-        kind = t["kind"]
-        if kind in _LEAVES:
-            continue
-        if kind == "param":
-            if t["assumption"]:
-                name = t["name"]
-                key = f"param:{name}"
-                if key not in out:
-                    pspec = crs.model.parameters[name]
-                    v = parameter_version(pspec, env.on)
-                    out[key] = _shared_assumption(side, key, name, "parameter", pspec.label, v.note if v else None)
-            continue
+    """The entries of what an explainer found (kind, name, key), in its order; an outcome's
+    are its own deciding rule's."""
+    for kind, name, key in found:
         if kind == "outcome":
-            for key, ref in _outcome_assumptions(t["name"], crs, env, memo, trees).items():
-                if key not in out:
-                    out[key] = ref
-            continue
-        if kind == "derived" and t["assumption"]:
-            name = t["name"]
-            key = f"derived:{name}"
-            if key not in out:
+            for k, ref in _outcome_assumptions(name, crs, env, memo, trees).items():
+                if k not in out:
+                    out[k] = ref
+        elif key not in out:
+            if kind == "param":
+                pspec = crs.model.parameters[name]
+                v = parameter_version(pspec, env.on)
+                out[key] = _shared_assumption(side, key, name, "parameter", pspec.label, v.note if v else None)
+            else:
                 spec = env.entity.derived[name].spec
                 out[key] = _shared_assumption(side, key, name, "derived", spec.label, spec.note)
-        kids = t["children"]
-        if kids:
-            if len(kids) == 1:
-                stack.append(kids[0])
-            else:
-                stack.extend(reversed(kids))
 
 
 def rule_path(

@@ -20,7 +20,7 @@ from eligibility.compile.closures import Env, _outcome_value
 from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version
 from eligibility.decision.shared import SharedList, SharedTree, share
 from eligibility.eval import semantics as sem
-from eligibility.eval.tables import tables
+from eligibility.eval.tables import can_assume, tables
 from eligibility.lang.values import NEVER, UNKNOWN, to_json_value
 
 Explainer = Callable[[Env, dict[int, Any]], dict[str, Any]]
@@ -251,11 +251,10 @@ class _Gen:
             # Only the operands that made the result (semantics.made_the_value: the operand's
             # value is the node's, or the node's value is not the deciding one and not unknown),
             # tested at run time. A junction's value is True, False or unknown (null in JSON).
-            other = repr(not sem.DECISIVE[kind])
             i = self.ix[id(node)]
             self._emit(f"c{i} = []")
             for c in kids:
-                self._emit(f"if {v} is {other} or {self.value(c)} is {v}:")
+                self._emit(f"if {self._made_it(node, c)}:")
                 self.depth += 1
                 self._emit(f"c{i}.append({self.tree(c)})")
                 self.depth -= 1
@@ -265,6 +264,46 @@ class _Gen:
             self._emit(f"j{i} = {junction}")
             return f"j{i}"
         return self._node(fixed, {**head, "children": self._children([self.tree(c) for c in kids])})
+
+    def _made_it(self, node: CNode, kid: CNode) -> str:
+        """Whether a junction's operand made its value (`semantics.made_the_value`: the operand's
+        value is the node's, or the node's value is not the deciding one and not unknown), as a
+        test of their locals. A junction's value is True, False or unknown."""
+        v = self.value(node)
+        return f"{v} is {not sem.DECISIVE[node.kind]!r} or {self.value(kid)} is {v}"
+
+    def found(self, node: CNode) -> list[str]:
+        """Statements (indented from 0) appending to `A` what carries an assumption on the part
+        of the tree that made the value, depth first, operands in order: what
+        `evaluator._assumptions_in` walks (the reference), over the tree `_tree` builds. A
+        parameter whose version on the date is marked, a marked derived fact (then what its
+        own explainer found), an outcome (whose deciding rule's are read by the evaluator).
+        Subtrees where nothing can carry one (`tables.can_assume`) give no statement."""
+        if not can_assume(node, self.ent, self.crs):
+            return []
+        kind = node.kind
+        if kind == "param":
+            event = self.k(("param", node.name, f"param:{node.name}"))
+            return [f"if PV({self.k(node.name)}, env.on)[1]:", f"    A.append({event})"]
+        if kind == "outcome":
+            return [f"A.append({self.k(('outcome', node.name, ''))})"]
+        if kind == "derived":
+            d = self.ent.derived[node.name]
+            lines = [f"A.append({self.k(('derived', node.name, f'derived:{node.name}'))})"] if d.spec.assumption else []
+            if can_assume(d.node, self.ent, self.crs):
+                # An empty list is found too: only a missing one sends for the fact's explainer.
+                lines.append(f"fd = cache.get({self.k(assumptions_key(d.node))})")
+                lines.append(f"A.extend(XA({self.k(node.name)}, env, cache) if fd is None else fd)")
+            return lines
+        kids = _shown(node.kids)
+        lines = []
+        for c in kids:
+            inner = self.found(c)
+            if inner and kind in sem.DECISIVE:
+                lines.append(f"if {self._made_it(node, c)}:")
+                inner = ["    " + line for line in inner]
+            lines += inner
+        return lines
 
     def _plain(self, fixed: dict[str, Any], varying: dict[str, str]) -> str:
         # A node that is never part of a shared tree (a derived fact, an outcome, a junction).
@@ -296,12 +335,16 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     returns the root's value with the tree."""
     gen = _Gen(ent, crs)
     root = gen.tree(node)
+    found = gen.found(node)
+    if found:  # kept for `evaluator._outcome_assumptions` under the node's `assumptions_key`
+        key = gen.k(assumptions_key(node))
+        found = ["A = []", *found, f"cache[{key}] = A"]
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
-    body = "".join(f"{line}\n" for line in gen.body)
+    body = "".join(f"{line}\n" for line in gen.body) + "".join(f"        {line}\n" for line in found)
     leaves = "".join(f"{d}\n" for d in gen.leaves)
     source = (
-        f"def make(K, U, NV, J, OV, PV, XD, JT, FZ, ST, SL, DC):\n{consts}{leaves}"
+        f"def make(K, U, NV, J, OV, PV, XD, XA, JT, FZ, ST, SL, DC):\n{consts}{leaves}"
         f"    def explain(env, cache):\n        facts = env.facts\n{values}\n{body}"
         f"        return {gen.value(node)}, {root}\n    return explain\n"
     )
@@ -329,6 +372,15 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
             hit = cache[id(d_node)] = valued_explainer(d_node, ent, crs)(env, cache)[1]
         return hit
 
+    def found_in(name: str, env: Env, cache: dict[int, Any]) -> list[tuple[str, str, str]]:
+        # What a derived fact's explainer found; it ran when the fact's value was computed, so
+        # this runs only for a tree made outside a deciding pass (the reference tests).
+        d_node = ent.derived[name].node
+        tree = valued_explainer(d_node, ent, crs)(env, cache)[1]
+        cache.setdefault(id(d_node), tree)
+        got: list[tuple[str, str, str]] = cache[assumptions_key(d_node)]
+        return got
+
     plain = frozenset({bool, str, int, type(None)})  # values that are their own JSON
     make: Callable[..., Valued] = namespace["make"]  # the generated source above defines it
     return make(
@@ -339,12 +391,20 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
         _outcome_value,
         param_version,
         derived,
+        found_in,
         plain,
         share,
         SharedTree,
         SharedList,
         dict,
     )
+
+
+def assumptions_key(node: CNode) -> int:
+    """Where an explainer keeps, in the decision's tree cache, what it found that carries an
+    assumption (`_Gen.found`): beside the node's tree (under id() of the node), under a key no
+    id() can be (ids are not negative)."""
+    return ~id(node)
 
 
 def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:

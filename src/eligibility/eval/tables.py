@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eligibility.compile.compiler import CompiledEntity, CompiledRuleSet
+    from eligibility.compile.ir import CNode
 
 
 @dataclasses.dataclass(eq=False)
@@ -81,3 +82,20 @@ def _analyse(entity: CompiledEntity, crs: CompiledRuleSet) -> EntityTables:
                 for n in nodes
             )
     return EntityTables(reads, may, steps)
+
+
+def can_assume(node: CNode, entity: CompiledEntity, crs: CompiledRuleSet) -> bool:
+    """Whether anything under the node can carry an assumption (an assumed derived fact or
+    parameter version, or an outcome): the walks for assumptions skip every other subtree."""
+    kept = tables(entity, crs).can_assume
+    hit = kept.get(id(node))
+    if hit is None:
+        if node.kind == "derived":
+            d = entity.derived[node.name]
+            hit = bool(d.spec.assumption) or can_assume(d.node, entity, crs)
+        elif node.kind == "param":
+            hit = any(v.assumption for v in crs.model.parameters[node.name].versions)
+        else:
+            hit = node.kind == "outcome" or any(can_assume(k, entity, crs) for k in node.kids)
+        kept[id(node)] = hit
+    return hit
