@@ -19,7 +19,7 @@ from eligibility.compile.closures import evaluate_outcome
 from eligibility.compile.ir import reachable
 from eligibility.decision.records import normalize
 from eligibility.eval import semantics as sem
-from eligibility.eval.evaluator import _outcome_assumptions, explaining_env, make_env
+from eligibility.eval.evaluator import _outcome_assumptions, explaining_env, make_env, rule_path
 from eligibility.eval.explaining import compile_explainer
 from eligibility.lang.values import NEVER, UNKNOWN, add_months, shift_ordinals
 
@@ -188,12 +188,16 @@ def _one_pass_equals_the_reference(crs, ent, facts, on):
     for name in ent.outcomes:
         got_found = list(_outcome_assumptions(name, crs, env, by_trees, trees).items())
         assert got_found == list(_outcome_assumptions(name, crs, plain, by_walk).items()), name
+        # The outcomes read, as the explainers noted them, against the walk with the closures.
+        assert rule_path(name, env.outcome(name), env, crs, None, trees) == rule_path(
+            name, plain.outcome(name), plain, crs
+        ), name
 
 
 @pytest.mark.parametrize("overlay", [False, True])
 def test_what_the_explainers_find_is_what_the_walk_finds_on_rosters(overlay):
-    """`_outcome_assumptions` from what the deciding rules' explainers found, against the walk
-    over the conditions, on synthetic rosters on dates across the parameter versions (random
+    """`_outcome_assumptions` and `rule_path` from what the deciding rules' explainers noted,
+    against the walks over the conditions, on synthetic rosters on dates across the parameter versions (random
     records seldom reach a rule reading a marked parameter version: the list of countries with
     a good prospect of staying is marked before 01.08.2016 and not after)."""
     from eligibility.apps.synth import records as roster
@@ -202,6 +206,7 @@ def test_what_the_explainers_find_is_what_the_walk_finds_on_rosters(overlay):
     ent = engine.entity()
     crs = engine.compiled
     seen = set()
+    paths = set()
     for on in (dt.date(2015, 12, 1), dt.date(2016, 6, 1), dt.date(2018, 9, 15), dt.date(2024, 6, 1)):
         for rec in roster(300, seed=7, reference=on):
             facts, _ = normalize(rec, ent.facts)
@@ -213,8 +218,13 @@ def test_what_the_explainers_find_is_what_the_walk_finds_on_rosters(overlay):
                 got = list(_outcome_assumptions(name, crs, env, by_trees, trees))
                 assert got == list(_outcome_assumptions(name, crs, plain, by_walk)), (name, on)
                 seen.update(got)
-    # The roster reaches every kind of mark: a rule's, a derived fact's, a parameter version's.
+                path = rule_path(name, env.outcome(name), env, crs, None, trees)
+                assert path == rule_path(name, plain.outcome(name), plain, crs), (name, on)
+                paths.add(len(path))
+    # The roster reaches every kind of mark: a rule's, a derived fact's, a parameter version's,
+    # and rule paths through the outcomes a rule read.
     assert {key.split(":")[0] for key in seen} == {"rule", "derived", "param"}
+    assert max(paths) > 1
 
 
 def _table_rows(engine, recs, on):
@@ -318,7 +328,19 @@ expressions = st.recursive(
 )
 p_rule_bodies = st.lists(
     st.tuples(
-        st.sampled_from(["e", "a", "b and not e", "known(x) and x > 2", 's == "w"', "not a or o", "d <= stichtag"]),
+        st.sampled_from(
+            [
+                "e",
+                "a",
+                "b and not e",
+                "known(x) and x > 2",
+                's == "w"',
+                "not a or o",
+                "d <= stichtag",
+                "known(o or b)",
+                "not (o and a)",
+            ]
+        ),
         st.sampled_from(['"hoch"', '"niedrig"', "false"]),
     ),
     min_size=1,
@@ -389,6 +411,32 @@ def test_random_expressions_and_rules_mean_the_same_on_every_backend(tmp_path_fa
             assert [r.id for r in got.open_rules] == open_rules
         _one_pass_equals_the_reference(crs, ent, facts, on)
     assert _table_rows(engine, cells, on) == _record_rows(engine, cells, on)
+
+
+@pytest.mark.parametrize(
+    ("when", "rec", "path"),
+    [
+        # A junction left unknown under known(...): every operand is followed, the decided too.
+        ("not known(o and a)", {"b": True}, ["p/p.r0", "o/o.e"]),
+        ("not known(o or a)", {"b": False}, ["p/p.r0", "o/(default)"]),
+        # A junction decided by its deciding value: only the operands that have that value.
+        ("not (o and a)", {"b": True, "a": False}, ["p/p.r0"]),
+        ("not (o and a)", {"b": False, "a": True}, ["p/p.r0", "o/(default)"]),
+        # Decided by the other value: every operand made it.
+        ("o and a", {"b": True, "a": True}, ["p/p.r0", "o/o.e"]),
+    ],
+)
+def test_the_outcomes_a_rule_read_as_its_explainer_noted_them(tmp_path_factory, when, rec, path):
+    """`rule_path` from the outcomes the deciding rule's explainer noted, on the cases where a
+    junction above an outcome is unknown, decided by its deciding value, or by the other one."""
+    engine = _mini(tmp_path_factory, "b", [(when, '"hoch"')], True)
+    ent = engine.entity()
+    crs = engine.compiled
+    facts, _ = normalize(rec, ent.facts)
+    env, trees = explaining_env(crs, ent, facts, dt.date(2020, 1, 1))
+    plain = make_env(crs, ent, facts, dt.date(2020, 1, 1))
+    assert rule_path("p", plain.outcome("p"), plain, crs) == path
+    assert rule_path("p", env.outcome("p"), env, crs, None, trees) == path
 
 
 full_values = st.fixed_dictionaries(

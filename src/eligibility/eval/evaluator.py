@@ -19,7 +19,7 @@ from eligibility.compile.ir import (
 )
 from eligibility.decision.shared import SharedTree, share
 from eligibility.eval import semantics as sem
-from eligibility.eval.explaining import assumptions_key, valued_explainer
+from eligibility.eval.explaining import assumptions_key, outcomes_key, valued_explainer
 from eligibility.eval.tables import EntityTables, can_assume, tables
 from eligibility.lang.values import UNKNOWN, to_json_value
 from eligibility.source.model import Text
@@ -294,10 +294,17 @@ def _add_found(
 
 
 def rule_path(
-    oc_name: str, result: OutcomeResult, env: Env, crs: CompiledRuleSet, seen: set[str] | None = None
+    oc_name: str,
+    result: OutcomeResult,
+    env: Env,
+    crs: CompiledRuleSet,
+    seen: set[str] | None = None,
+    trees: dict[int, Any] | None = None,
 ) -> list[str]:
     """`outcome/rule` steps: the deciding rule, then the deciding rules of the
-    outcomes its condition read."""
+    outcomes its condition read. With the explanation's `trees`, the outcomes read are those
+    its explainer noted (`explaining.outcomes_key`), where it could, instead of walking the
+    condition again with its closures (`_outcomes_read`, the reference; tested)."""
     if seen is not None:  # an outcome met again on the way adds nothing
         if oc_name in seen:
             return []
@@ -311,8 +318,11 @@ def rule_path(
     if seen is None:
         seen = {oc_name}
     path = [side.steps[rule.id]]
-    for dep in _outcomes_read(rule, env):
-        path += rule_path(dep, env.outcome(dep), env, crs, seen)
+    read = None
+    if trees is not None and rule.cond is not None and rule.compute is None:
+        read = trees.get(outcomes_key(rule.cond))
+    for dep in _outcomes_read(rule, env) if read is None else read:
+        path += rule_path(dep, env.outcome(dep), env, crs, seen, trees)
     return path
 
 
@@ -365,6 +375,8 @@ def evaluate_entity(
     side = tables(entity, crs)
     static = side.static
     reasons = side.reasons
+    steps = side.steps
+    reads_outcomes = side.reads_outcomes
     trees = cache if explain else None
     decisions: dict[str, dict[str, Any]] = {}
     for name in entity.outcome_order:
@@ -387,7 +399,10 @@ def evaluate_entity(
             "status": sem.status(value, result.no_rule_in_force),
             "label": label,
             "rule": rule.id if rule else None,
-            "rule_path": rule_path(name, result, env, crs),
+            # A rule that reads no outcome is its path alone (the usual case, without the call).
+            "rule_path": [steps[rule.id]]
+            if rule is not None and not reads_outcomes[rule.id]
+            else rule_path(name, result, env, crs, None, trees),
             "source": source,
             "assumption": bool(assumptions),
             "assumptions": list(assumptions.values()),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eligibility.compile.closures import Env, _outcome_value
-from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version
+from eligibility.compile.ir import CNode, CompiledEntity, CompiledRuleSet, parameter_version, reachable
 from eligibility.decision.shared import SharedList, SharedTree, share
 from eligibility.eval import semantics as sem
 from eligibility.eval.tables import can_assume, tables
@@ -305,6 +305,36 @@ class _Gen:
             lines += inner
         return lines
 
+    def outcomes_read(self, root: CNode) -> list[str]:
+        """Statements (indented from 0) appending to `O` the outcomes the root's value read, in
+        the order `evaluator._outcomes_read` (the reference) finds them: breadth first, a
+        junction's operands followed unless its value is its deciding one and the operand's is
+        not (an unknown junction is followed into every operand). None when no outcome is read,
+        or one is read through a derived fact (whose values are its own explainer's locals:
+        the evaluator then walks)."""
+        queue: list[tuple[CNode, tuple[str, ...]]] = [(root, ())]
+        lines: list[str] = []
+        named: set[str] = set()
+        while queue:
+            node, guards = queue.pop(0)
+            if node.kind == "outcome":
+                name = self.k(node.name)
+                test = " and ".join(f"({g})" for g in guards)
+                if node.name in named:  # met again: once, where first found
+                    test = f"{test} and {name} not in O" if test else f"{name} not in O"
+                named.add(node.name)
+                lines += [f"if {test}:", f"    O.append({name})"] if test else [f"O.append({name})"]
+            elif node.kind == "derived":
+                if any(n.kind == "outcome" for n in reachable(self.ent, [self.ent.derived[node.name].node])):
+                    return []
+            elif node.kind in sem.DECISIVE:
+                v = self.value(node)
+                stop = repr(sem.DECISIVE[node.kind])
+                queue += [(k, (*guards, f"{v} is not {stop} or {self.value(k)} is {v}")) for k in node.kids]
+            else:
+                queue += [(k, guards) for k in node.kids]
+        return lines
+
     def _plain(self, fixed: dict[str, Any], varying: dict[str, str]) -> str:
         # A node that is never part of a shared tree (a derived fact, an outcome, a junction).
         return self._made("DC", fixed, varying)
@@ -337,8 +367,10 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     root = gen.tree(node)
     found = gen.found(node)
     if found:  # kept for `evaluator._outcome_assumptions` under the node's `assumptions_key`
-        key = gen.k(assumptions_key(node))
-        found = ["A = []", *found, f"cache[{key}] = A"]
+        found = ["A = []", *found, f"cache[{gen.k(assumptions_key(node))}] = A"]
+    read = gen.outcomes_read(node)
+    if read:  # kept for `evaluator.rule_path` under the node's `outcomes_key`
+        found += ["O = []", *read, f"cache[{gen.k(outcomes_key(node))}] = O"]
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
     body = "".join(f"{line}\n" for line in gen.body) + "".join(f"        {line}\n" for line in found)
@@ -400,11 +432,17 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     )
 
 
+# Beside a node's tree (under id() of the node), its explainer keeps in the decision's tree
+# cache what it found that carries an assumption and the outcomes it read, under keys that no
+# id() can be (ids are not negative) and that differ for different nodes (odd and even).
 def assumptions_key(node: CNode) -> int:
-    """Where an explainer keeps, in the decision's tree cache, what it found that carries an
-    assumption (`_Gen.found`): beside the node's tree (under id() of the node), under a key no
-    id() can be (ids are not negative)."""
-    return ~id(node)
+    """Where the explainer of `node` keeps what carries an assumption (`_Gen.found`)."""
+    return -2 * id(node) - 1
+
+
+def outcomes_key(node: CNode) -> int:
+    """Where the explainer of `node` keeps the outcomes it read (`_Gen.outcomes_read`)."""
+    return -2 * id(node) - 2
 
 
 def valued_explainer(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Valued:
