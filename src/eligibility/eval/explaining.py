@@ -272,6 +272,14 @@ class _Gen:
         v = self.value(node)
         return f"{v} is {not sem.DECISIVE[node.kind]!r} or {self.value(kid)} is {v}"
 
+    def _path_follows(self, node: CNode, kid: CNode) -> str:
+        """Whether the rule path follows a junction's operand (`evaluator._outcomes_read`: unless
+        `semantics.prunes` the junction's known value, and the operand's value is not it), as a
+        test of their locals. Unlike `_made_it`, an unknown junction is followed into every
+        operand: the outcomes under `known(...)` that left it open are part of the path."""
+        v = self.value(node)
+        return f"{v} is not {sem.DECISIVE[node.kind]!r} or {self.value(kid)} is {v}"
+
     def found(self, node: CNode) -> list[str]:
         """Statements (indented from 0) appending to `A` what carries an assumption on the part
         of the tree that made the value, depth first, operands in order: what
@@ -328,9 +336,7 @@ class _Gen:
                 if any(n.kind == "outcome" for n in reachable(self.ent, [self.ent.derived[node.name].node])):
                     return []
             elif node.kind in sem.DECISIVE:
-                v = self.value(node)
-                stop = repr(sem.DECISIVE[node.kind])
-                queue += [(k, (*guards, f"{v} is not {stop} or {self.value(k)} is {v}")) for k in node.kids]
+                queue += [(k, (*guards, self._path_follows(node, k))) for k in node.kids]
             else:
                 queue += [(k, guards) for k in node.kids]
         return lines
