@@ -191,6 +191,83 @@ def test_parser_rejects_with_a_column(text, message):
     assert 0 <= info.value.column <= len(text)
 
 
+def _shape(node):
+    """A parse tree without its positions, to compare a node with its own text parsed again."""
+    import dataclasses
+
+    out = [type(node).__name__]
+    for f in dataclasses.fields(node):
+        if f.name in ("start", "end"):
+            continue
+        v = getattr(node, f.name)
+        if isinstance(v, tuple):
+            out.append(tuple(_shape(x) for x in v))
+        elif dataclasses.is_dataclass(v):
+            out.append(_shape(v))
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def _nodes(node):
+    import dataclasses
+
+    yield node
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        for x in v if isinstance(v, tuple) else (v,):
+            if dataclasses.is_dataclass(x):
+                yield from _nodes(x)
+
+
+_atoms = st.sampled_from(["a", "b", "1", "2024-01-01", '"x"', "stichtag", "add_months(d, 2)", "[1, 2]"])
+_exprs = st.recursive(
+    _atoms,
+    lambda inner: st.one_of(
+        st.builds(
+            lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from(["and", "or", "==", "<", "+", "*", "in"]), inner
+        ),
+        st.builds(lambda a: f"({a})", inner),
+        st.builds(lambda a: f"not {a}", inner),
+        st.builds(lambda a: f"-{a}", inner),
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_exprs)
+def test_every_node_s_text_is_itself_with_its_brackets(text):
+    """A node's span (its ``text`` in the explanation, the column of its diagnostics) runs from
+    its first token to its last: a composite whose first or last operand is in parentheses keeps
+    them, so ``(a and b) or c`` is not cut to ``a and b) or c``."""
+    try:
+        root = parse(text)
+    except ExpressionError:
+        return  # chained comparisons and the like: not what this test is about
+    for node in _nodes(root):
+        part = text[node.start : node.end]
+        assert part.count("(") == part.count(")"), part
+        assert part.count("[") == part.count("]"), part
+        assert _shape(parse(part)) == _shape(node), part
+
+
+def test_a_parenthesised_operand_keeps_its_brackets_in_the_composite_s_text():
+    for text, want in [
+        ("(a and b) or c", "(a and b) or c"),
+        ("c or (a and b)", "c or (a and b)"),
+        ("not (a or b)", "not (a or b)"),
+        ("(a + 1) * (b)", "(a + 1) * (b)"),
+        ("-(a + 1) < b", "-(a + 1) < b"),
+        ("((a)) == (b)", "((a)) == (b)"),
+    ]:
+        node = parse(text)
+        assert text[node.start : node.end] == want
+    # The brackets round the whole expression are not part of it.
+    node = parse("(a and b)")
+    assert "(a and b)"[node.start : node.end] == "a and b"
+
+
 def test_parser_allows_only_whitelisted_functions():
     node = parse('add_months(d, 24) < stichtag and x in [1, 2] and not (a or b) and s not in ["x"]')
     assert node is not None

@@ -244,7 +244,14 @@ class _Parser:
     def parse_and(self) -> Node:
         return self._boolop("and", self.parse_not)
 
+    def last_end(self) -> int:
+        """Where the last consumed token ends. A composite's span runs from its first token to
+        this one, not from its operands' spans: a parenthesised operand's span is its inside,
+        so ``(a and b) or c`` built from the operands would read ``a and b) or c``."""
+        return self.tokens[self.i - 1].end
+
     def _boolop(self, op: str, sub: Callable[[], Node]) -> Node:
+        start = self.tok.start
         first = sub()
         items = [first]
         while self.at("name", op):
@@ -252,7 +259,7 @@ class _Parser:
             items.append(sub())
         if len(items) == 1:
             return first
-        return self.count(BoolOp(first.start, items[-1].end, op, tuple(items)))
+        return self.count(BoolOp(start, self.last_end(), op, tuple(items)))
 
     def parse_not(self) -> Node:
         if self.at("name", "not"):
@@ -260,10 +267,11 @@ class _Parser:
             self.descend(t)
             operand = self.parse_not()
             self.depth -= 1
-            return self.count(Not(t.start, operand.end, operand))
+            return self.count(Not(t.start, self.last_end(), operand))
         return self.parse_compare()
 
     def parse_compare(self) -> Node:
+        start = self.tok.start
         left = self.parse_sum()
         t = self.tok
         op = None
@@ -283,22 +291,24 @@ class _Parser:
         nxt = self.tok
         if nxt.kind == "op" and nxt.text in ("==", "!=", "<", "<=", ">", ">="):
             raise ExpressionError("comparisons cannot be chained", nxt.start, "write a < b and b < c")
-        return self.count(Compare(left.start, right.end, op, left, right))
+        return self.count(Compare(start, self.last_end(), op, left, right))
 
     def parse_sum(self) -> Node:
+        start = self.tok.start
         left = self.parse_product()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
             op = self.take().text
             right = self.parse_product()
-            left = self.count(Arith(left.start, right.end, op, left, right))
+            left = self.count(Arith(start, self.last_end(), op, left, right))
         return left
 
     def parse_product(self) -> Node:
+        start = self.tok.start
         left = self.parse_unary()
         while self.tok.kind == "op" and self.tok.text in ("*", "/", "%"):
             op = self.take().text
             right = self.parse_unary()
-            left = self.count(Arith(left.start, right.end, op, left, right))
+            left = self.count(Arith(start, self.last_end(), op, left, right))
         return left
 
     def parse_unary(self) -> Node:
@@ -307,7 +317,7 @@ class _Parser:
             self.descend(t)
             operand = self.parse_unary()
             self.depth -= 1
-            return self.count(Neg(t.start, operand.end, operand))
+            return self.count(Neg(t.start, self.last_end(), operand))
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
