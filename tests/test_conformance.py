@@ -20,7 +20,7 @@ from eligibility.compile.ir import reachable
 from eligibility.decision.records import normalize
 from eligibility.eval import semantics as sem
 from eligibility.eval.evaluator import _outcome_assumptions, explaining_env, make_env, rule_path
-from eligibility.eval.explaining import compile_explainer
+from eligibility.eval.explaining import compile_explainer, outcomes_key
 from eligibility.lang.values import NEVER, UNKNOWN, add_months, shift_ordinals
 
 T, F, U = True, False, UNKNOWN
@@ -437,6 +437,25 @@ def test_the_outcomes_a_rule_read_as_its_explainer_noted_them(tmp_path_factory, 
     plain = make_env(crs, ent, facts, dt.date(2020, 1, 1))
     assert rule_path("p", plain.outcome("p"), plain, crs) == path
     assert rule_path("p", env.outcome("p"), env, crs, None, trees) == path
+    # The path came from the note, not from the walk it is checked against.
+    assert outcomes_key(ent.outcomes["p"].rules[0].cond) in trees
+
+
+def test_a_derived_fact_that_reads_an_outcome_notes_nothing_and_its_rule_walks(tmp_path_factory):
+    """Only a rule's condition has a rule path: a derived fact's explainer does not note the
+    outcomes it reads (no one would read the note), and a rule reading an outcome through
+    the derived fact takes its path from the walk (`evaluator._outcomes_read`)."""
+    engine = _mini(tmp_path_factory, 'p == "hoch"', [("a", '"hoch"')], True)
+    ent = engine.entity()
+    crs = engine.compiled
+    facts, _ = normalize({"a": True}, ent.facts)
+    env, trees = explaining_env(crs, ent, facts, dt.date(2020, 1, 1))
+    plain = make_env(crs, ent, facts, dt.date(2020, 1, 1))
+    path = rule_path("o", env.outcome("o"), env, crs, None, trees)
+    assert path == rule_path("o", plain.outcome("o"), plain, crs) == ["o/o.e", "p/p.r0"]
+    assert id(ent.derived["e"].node) in trees  # its explainer ran
+    assert outcomes_key(ent.derived["e"].node) not in trees
+    assert outcomes_key(ent.outcomes["o"].rules[0].cond) not in trees
 
 
 full_values = st.fixed_dictionaries(

@@ -317,9 +317,9 @@ class _Gen:
         """Statements (indented from 0) appending to `O` the outcomes the root's value read, in
         the order `evaluator._outcomes_read` (the reference) finds them: breadth first, a
         junction's operands followed unless its value is its deciding one and the operand's is
-        not (an unknown junction is followed into every operand). None when no outcome is read,
-        or one is read through a derived fact (whose values are its own explainer's locals:
-        the evaluator then walks)."""
+        not (an unknown junction is followed into every operand). Empty when no outcome is
+        read, or one is read through a derived fact (whose values are its own explainer's
+        locals: the evaluator then walks)."""
         queue: list[tuple[CNode, tuple[str, ...]]] = [(root, ())]
         lines: list[str] = []
         named: set[str] = set()
@@ -374,8 +374,11 @@ def compile_valued(node: CNode, ent: CompiledEntity, crs: CompiledRuleSet) -> Va
     found = gen.found(node)
     if found:  # kept for `evaluator._outcome_assumptions` under the node's `assumptions_key`
         found = ["A = []", *found, f"cache[{gen.k(assumptions_key(node))}] = A"]
-    read = gen.outcomes_read(node)
-    if read:  # kept for `evaluator.rule_path` under the node's `outcomes_key`
+    # Only a rule's condition has a rule path (`evaluator.rule_path` reads the note under its
+    # `outcomes_key`); for a derived fact's root the note would be work no one reads.
+    condition = any(r.cond is node for oc in ent.outcomes.values() for r in oc.rules)
+    read = gen.outcomes_read(node) if condition else []
+    if read:
         found += ["O = []", *read, f"cache[{gen.k(outcomes_key(node))}] = O"]
     consts = "".join(f"    k{i} = K[{i}]\n" for i in range(len(gen.consts)))
     values = "\n".join("    " + line for line in gen.values)
