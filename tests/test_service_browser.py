@@ -124,9 +124,14 @@ class Walk:
 
     def submit(self, button):
         before = self.page.locator("h1").inner_text()
-        self.page.click(button)
         if not self.js:
-            return  # a plain form POST: click waits for the new page
+            # A plain form POST. Waited for explicitly: whether click itself waits for the
+            # navigation it starts is not something to lean on (a CI run on a newer
+            # Chromium read the old page and found no question).
+            with self.page.expect_navigation(wait_until="load"):
+                self.page.click(button)
+            return
+        self.page.click(button)
         # In place: the main part is replaced when the answer arrives.
         expect(self.page.locator("h1")).not_to_have_text(before)
 
