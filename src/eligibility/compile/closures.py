@@ -47,6 +47,7 @@ class Env:
         "valued",
         "resolvers",
         "trees",
+        "explainers",
     )
 
     def __init__(
@@ -73,6 +74,10 @@ class Env:
         self.resolvers = resolvers
         # With `valued`: the explanation trees built so far, by id() of their node.
         self.trees: dict[int, Any] | None = None
+        # With `valued`: the generated explainers made so far, by id() of their node, which
+        # `derived` calls itself (the same as `valued` does, without its frame); `valued` makes
+        # one that is not made yet.
+        self.explainers: dict[int, Callable[[Env, dict[int, Any]], tuple[Any, Any]]] | None = None
 
     # A lookup with a default, not try/except: every derived fact and outcome is first met
     # missing once per record, and a raised KeyError costs more than the lookup.
@@ -80,7 +85,14 @@ class Env:
         value = self.derived_cache.get(name, _ABSENT)
         if value is _ABSENT:
             node = self.entity.derived[name].node
-            value = node.fn(self) if self.valued is None else self.valued(node, self)
+            if self.valued is None:
+                value = node.fn(self)
+            else:
+                made = self.explainers.get(id(node)) if self.explainers is not None else None
+                if made is None:
+                    value = self.valued(node, self)
+                else:
+                    value, self.trees[id(node)] = made(self, self.trees)  # type: ignore[index,arg-type]
             self.derived_cache[name] = value
         return value
 

@@ -329,19 +329,21 @@ def _converted(name: str, spec: FactSpec, per_fact: dict[Any, Any], raw: Any) ->
 
 
 # `normalize` unrolled over one facts schema (one block per fact, in schema order), for a record
-# that is a dict: one lookup per fact instead of a test and a read, the fact's memo bound once, a
-# text cell found in it inline. Generated source holds only names made here and indices; fact
-# names, specs and memos are passed in as objects (rule files never become code).
+# that is a dict: one lookup per fact instead of a test and a read, the fact's name, spec and
+# memo bound as locals of their own, a memoised cell (a text by itself, any other value with its
+# class, as in `normalize`) found in its memo inline. Generated source holds only names made here
+# and indices; fact names, specs and memos are passed in as objects (rule files never become code).
 _FACT = """\
-    raw = get(N[{i}], A)
+    raw = get(n{i}, A)
     if raw is not A:
-        hit = M[{i}].get(raw) if raw.__class__ is T else None
+        c = raw.__class__
+        hit = m{i}.get(raw) if c is T else m{i}.get((c, raw)) if c in MT else None
         if hit is None:
-            hit = CV(N[{i}], S[{i}], M[{i}], raw)
+            hit = CV(n{i}, s{i}, m{i}, raw)
         if hit[1] is not None:
             errors.append(hit[1])
         elif hit[0] is not U:
-            out[N[{i}]] = hit[0]
+            out[n{i}] = hit[0]
 """
 
 
@@ -352,10 +354,13 @@ def record_normalizer(
     result, tested against `normalize`); `memo` is made here when not given."""
     memo = {} if memo is None else memo
     names = tuple(facts)
-    per_fact = tuple(memo.setdefault(name, {}) for name in names)
+    bound: list[Any] = []
+    for name in names:
+        bound += [name, facts[name], memo.setdefault(name, {})]
+    params = "".join(f", n{i}, s{i}, m{i}" for i in range(len(names)))
     body = "".join(_FACT.format(i=i) for i in range(len(names)))
     source = (
-        "def make(N, S, M, A, U, CV, D, T, generic):\n    def normalized(record):\n"
+        f"def make(A, U, CV, D, T, MT, generic{params}):\n    def normalized(record):\n"
         "        if record.__class__ is not D:\n            return generic(record)\n"
         "        out = {}\n        errors = []\n        get = record.get\n"
         + "".join("    " + line + "\n" for line in body.splitlines())
@@ -364,15 +369,14 @@ def record_normalizer(
     namespace: dict[str, Any] = {"__builtins__": {}}
     exec(compile(source, "<normalizer>", "exec"), namespace)  # noqa: S102 - see the comment above
     made: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[FieldError]]] = namespace["make"](
-        names,
-        tuple(facts[n] for n in names),
-        per_fact,
         _ABSENT,
         UNKNOWN,
         _converted,
         dict,
         str,
+        _MEMO_TYPES,
         lambda record: normalize(record, facts, memo),
+        *bound,
     )
     return made
 

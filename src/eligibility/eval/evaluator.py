@@ -84,6 +84,7 @@ def explaining_env(
         return value
 
     env.valued = valued
+    env.explainers = kept
     return env, cache
 
 
