@@ -188,6 +188,17 @@ def test_texts_columns_concatenate_and_materialize_like_object_columns():
     col[0] = "changed"  # the materialized column is the table's own, not a view of the input
     coded = DecisionTable.concat([a, b]).codes("record_id")
     assert coded.materialize().tolist() == ["a", None, "c"]
+    # A table of tables (a stream's batches, each cut into chunks): the ids stay chunked Arrow,
+    # in order, and an empty part adds nothing.
+    empty = DecisionTable({"record_id": Texts(pa.array([], pa.string())), "x": []}, [], {})
+
+    def ids(*cells: str | None) -> DecisionTable:
+        return DecisionTable({"record_id": Texts(pa.array(cells, pa.string())), "x": [0] * len(cells)}, [], {})
+
+    nested = DecisionTable.concat([DecisionTable.concat([ids("a", None), ids("c")]), empty, ids("c", "a", None)])
+    assert isinstance(nested._arrays["record_id"], Texts)
+    assert nested.columns["record_id"] == ["a", None, "c", "c", "a", None]
+    assert len(DecisionTable.concat([empty, empty])) == 0
 
 
 def test_many_rules_take_a_wider_rule_column():

@@ -370,9 +370,11 @@ class Columns:
         from eligibility.decision.records import LATEST_DATE
 
         empty, empty_known, _ = _typed(name, spec, None)
-        d = arr.dictionary_encode()
+        pool = pa.system_memory_pool()  # as in `_encode`
+        d = pc.dictionary_encode(arr, memory_pool=pool)
         days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
-        idx = pc.fill_null(d.indices, len(days)).to_numpy(zero_copy_only=False)
+        filler = pa.scalar(len(days), d.indices.type)
+        idx = pc.coalesce(d.indices, filler, memory_pool=pool).to_numpy(zero_copy_only=False)
         late = np.flatnonzero(days > LATEST_DATE.toordinal())
         if len(late):
             self._late_days(name, np.flatnonzero(np.isin(idx, late)))
@@ -552,8 +554,13 @@ def _encode(raws: Any) -> tuple[Any, np.ndarray] | None:
     arr = _arrow(raws)
     if arr is None:
         return None
-    d = arr if isinstance(arr.type, pa.DictionaryType) else arr.dictionary_encode()
-    idx = pc.fill_null(d.indices, len(d.dictionary)).to_numpy(zero_copy_only=False)
+    # From the system allocator, as numpy's arrays are: these arrays live for one chunk, and
+    # Arrow's default pool (mimalloc) growing in a fresh process cost a tenth of a first call
+    # (design §39).
+    pool = pa.system_memory_pool()
+    d = arr if isinstance(arr.type, pa.DictionaryType) else pc.dictionary_encode(arr, memory_pool=pool)
+    filler = pa.scalar(len(d.dictionary), d.indices.type)
+    idx = pc.coalesce(d.indices, filler, memory_pool=pool).to_numpy(zero_copy_only=False)
     return d.dictionary, idx
 
 

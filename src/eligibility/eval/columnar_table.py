@@ -145,11 +145,13 @@ class DecisionTable:
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]
             coded = [c for c in cols if isinstance(c, Coded)]
-            texts = [c.arrow for c in cols if isinstance(c, Texts)]
-            if len(texts) == len(cols):
+            texts = [a for c in cols if isinstance(c, Texts) for a in _chunks(c.arrow)]
+            if all(isinstance(c, Texts) for c in cols):
                 import pyarrow as pa
 
-                arrays[k] = Texts(pa.concat_arrays(texts))
+                # Chunked, not concatenated: a copy of every id into fresh memory was a tenth
+                # of a first call (design §39); readers take a chunked array as they take one.
+                arrays[k] = Texts(pa.chunked_array(texts, type=cols[0].arrow.type))
             elif len(coded) == len(cols):
                 values = np.concatenate([c.values for c in coded])
                 dtype = code_dtype(len(values))
@@ -160,6 +162,12 @@ class DecisionTable:
             else:
                 arrays[k] = np.concatenate([p.array(k) for p in parts])
         return DecisionTable(arrays, parts[0].outcomes, parts[0].ruleset)
+
+
+def _chunks(arrow: Any) -> list[Any]:
+    """The arrays of an Arrow array or chunked array (a table of tables' ids is chunked)."""
+    chunks = getattr(arrow, "chunks", None)
+    return list(chunks) if chunks is not None else [arrow]
 
 
 def _objects(values: list[Any]) -> np.ndarray:
