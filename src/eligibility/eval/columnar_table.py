@@ -145,13 +145,14 @@ class DecisionTable:
         for k in parts[0]._arrays:
             cols = [p._arrays[k] for p in parts]
             coded = [c for c in cols if isinstance(c, Coded)]
-            texts = [a for c in cols if isinstance(c, Texts) for a in _chunks(c.arrow)]
-            if all(isinstance(c, Texts) for c in cols):
+            ids = [c for c in cols if isinstance(c, Texts)]
+            texts = [a for c in ids for a in _chunks(c.arrow)]
+            if len(ids) == len(cols):
                 import pyarrow as pa
 
                 # Chunked, not concatenated: a copy of every id into fresh memory was a tenth
                 # of a first call (design §39); readers take a chunked array as they take one.
-                arrays[k] = Texts(pa.chunked_array(texts, type=cols[0].arrow.type))
+                arrays[k] = Texts(pa.chunked_array(texts, type=ids[0].arrow.type))
             elif len(coded) == len(cols):
                 values = np.concatenate([c.values for c in coded])
                 dtype = code_dtype(len(values))
