@@ -365,16 +365,12 @@ class Columns:
     def _dates_encoded(self, name: str, spec: FactSpec, arr: Any) -> None:
         """`_dates` for days spread wider than the column: dictionary-encoded by Arrow."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         from eligibility.decision.records import LATEST_DATE
 
         empty, empty_known, _ = _typed(name, spec, None)
-        pool = pa.system_memory_pool()  # as in `_encode`
-        d = pc.dictionary_encode(arr, memory_pool=pool)
-        days = d.dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
-        filler = pa.scalar(len(days), d.indices.type)
-        idx = pc.coalesce(d.indices, filler, memory_pool=pool).to_numpy(zero_copy_only=False)
+        dictionary, idx = _dictionary_codes(arr)
+        days = dictionary.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) + _EPOCH
         late = np.flatnonzero(days > LATEST_DATE.toordinal())
         if len(late):
             self._late_days(name, np.flatnonzero(np.isin(idx, late)))
@@ -548,12 +544,19 @@ def _one_array(raws: Any) -> Any:
 def _encode(raws: Any) -> tuple[Any, np.ndarray] | None:
     """The distinct cells (an Arrow array) and each row's index into them; a null cell
     gets the index one past the end (the caller appends None there)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     arr = _arrow(raws)
     if arr is None:
         return None
+    return _dictionary_codes(arr)
+
+
+def _dictionary_codes(arr: Any) -> tuple[Any, np.ndarray]:
+    """An Arrow array's distinct cells and each row's index into them, a null cell one past
+    the end; a dictionary array as it is."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     # From the system allocator, as numpy's arrays are: these arrays live for one chunk, and
     # Arrow's default pool (mimalloc) growing in a fresh process cost a tenth of a first call
     # (design §39).

@@ -45,8 +45,9 @@ class Coded:
 
 class Texts:
     """A text column held as the Arrow string array it came in as (the ids of an Arrow
-    roster): turning 10^5 ids into Python strings was an eighth of a table's time, and a
-    caller that writes Arrow or only counts rows never needs them. Nulls are None."""
+    roster; after `DecisionTable.concat`, the parts' arrays as one chunked array): turning
+    10^5 ids into Python strings was an eighth of a table's time, and a caller that writes
+    Arrow or only counts rows never needs them. Nulls are None."""
 
     def __init__(self, arrow: Any) -> None:
         self.arrow = arrow
